@@ -1,0 +1,66 @@
+//! Collateral as raw material: the files of the corpus layout, parsed by each platform's
+//! verifier. Loading is I/O; verification never does I/O.
+
+use std::path::Path;
+
+use crate::error::{Error, ErrorClass};
+
+/// Collateral for one verification. Every field is the raw content of the file of the
+/// same name in the corpus layout (`../shared/testdata/attestation/README.md`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Collateral {
+    /// Intel `tcb_info.json` (PCS response shape).
+    pub tcb_info: Option<Vec<u8>>,
+    /// Intel `qe_identity.json` (PCS response shape).
+    pub qe_identity: Option<Vec<u8>>,
+    /// Intel `tcb_signing_chain.pem`.
+    pub tcb_signing_chain: Option<Vec<u8>>,
+    /// Intel `pck_crl.der`.
+    pub pck_crl: Option<Vec<u8>>,
+    /// Intel `pck_crl_issuer_chain.pem`.
+    pub pck_crl_issuer_chain: Option<Vec<u8>>,
+    /// Intel `root_ca_crl.der`.
+    pub root_ca_crl: Option<Vec<u8>>,
+    /// AMD `vcek.der`.
+    pub vcek: Option<Vec<u8>>,
+    /// AMD `vlek.der`.
+    pub vlek: Option<Vec<u8>>,
+    /// `cert_chain.pem`: AMD ASK/ASVK + ARK, or an NVIDIA device chain (leaf first).
+    pub cert_chain: Option<Vec<u8>>,
+    /// `expected_pcrs.json`: `{"pcr0": "<hex>", ...}`; enforced when present.
+    pub expected_pcrs: Option<Vec<u8>>,
+    /// `nonce.hex`: the nonce the verifier expects; enforced when present.
+    pub nonce: Option<Vec<u8>>,
+}
+
+impl Collateral {
+    /// Read every known file present in `dir`. Absent files stay `None`; a file that
+    /// exists but cannot be read is an error.
+    pub fn from_dir(dir: &Path) -> Result<Self, Error> {
+        let read = |name: &str| -> Result<Option<Vec<u8>>, Error> {
+            let path = dir.join(name);
+            match std::fs::read(&path) {
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Error::new(
+                    ErrorClass::MissingCollateral,
+                    format!("cannot read {}: {e}", path.display()),
+                )),
+            }
+        };
+        Ok(Self {
+            tcb_info: read("tcb_info.json")?,
+            qe_identity: read("qe_identity.json")?,
+            tcb_signing_chain: read("tcb_signing_chain.pem")?,
+            pck_crl: read("pck_crl.der")?,
+            pck_crl_issuer_chain: read("pck_crl_issuer_chain.pem")?,
+            root_ca_crl: read("root_ca_crl.der")?,
+            vcek: read("vcek.der")?,
+            vlek: read("vlek.der")?,
+            cert_chain: read("cert_chain.pem")?,
+            expected_pcrs: read("expected_pcrs.json")?,
+            nonce: read("nonce.hex")?,
+        })
+    }
+}

@@ -1,0 +1,91 @@
+//! # pith-attest
+//!
+//! Parse and verify remote-attestation evidence from Intel SGX (DCAP quote v3), Intel TDX
+//! (quote v4/v5), AMD SEV-SNP, AWS Nitro Enclaves, NVIDIA GPUs/NVSwitches (SPDM) and the
+//! `simulated` development platform, with one result type.
+//!
+//! Verification is pure and synchronous: [`verify`] takes the evidence, the collateral,
+//! options and the instant to verify at, and returns a [`Verified`] proof (which no other
+//! crate can construct) or a [`Rejected`] with a classified [`Error`]. Fetching collateral
+//! is a separate step. Appraisal against a [policy](crate) is separate from verification,
+//! as in the IETF RATS model.
+//!
+//! ```no_run
+//! use pith_attest::{verify, Collateral, Evidence, Platform, VerifyOptions};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let evidence = Evidence::new(Platform::Tdx, std::fs::read("quote.bin")?);
+//! let collateral = Collateral::from_dir("collateral/".as_ref())?;
+//! let now = time::OffsetDateTime::now_utc();
+//! let verified = verify(&evidence, &collateral, &VerifyOptions::default(), now)?;
+//! println!("{:?} {:?}", verified.platform(), verified.tcb_status());
+//! # Ok(()) }
+//! ```
+
+pub mod collateral;
+pub mod error;
+pub mod report;
+
+mod intel;
+mod nitro;
+mod nvidia;
+mod simulated;
+mod snp;
+
+use time::OffsetDateTime;
+
+pub use collateral::Collateral;
+pub use error::{Error, ErrorClass, Result};
+pub use report::{Claims, Measurements, Platform, Rejected, TcbStatus, Value, Verified, Window};
+
+/// Evidence bytes with the platform they claim to come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    platform: Platform,
+    bytes: Vec<u8>,
+}
+
+impl Evidence {
+    /// Evidence of `platform`, as raw bytes (binary, not hex or base64).
+    pub fn new(platform: Platform, bytes: Vec<u8>) -> Self {
+        Self { platform, bytes }
+    }
+    /// The claimed platform.
+    pub fn platform(&self) -> Platform {
+        self.platform
+    }
+    /// The raw bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// Options for [`verify`]. Defaults are the strict, secure ones.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct VerifyOptions {
+    /// Skip an absent Intel PCK CRL or QE identity (and only those checks), listing what was
+    /// skipped in [`Verified::warnings`]. Default `false`: absent collateral is
+    /// `missing_collateral`.
+    pub lenient_collateral: bool,
+    /// The development CA certificate (PEM or DER) that signs simulated evidence. Without
+    /// it, simulated evidence is rejected with `bad_chain`.
+    pub dev_ca: Option<Vec<u8>>,
+}
+
+/// Verify `evidence` with `collateral` as of `now`.
+pub fn verify(
+    evidence: &Evidence,
+    collateral: &Collateral,
+    options: &VerifyOptions,
+    now: OffsetDateTime,
+) -> Result<Verified, Rejected> {
+    match evidence.platform {
+        Platform::Sgx | Platform::Tdx => {
+            intel::verify(evidence.platform, &evidence.bytes, collateral, options, now)
+        }
+        Platform::SevSnp => snp::verify(&evidence.bytes, collateral, options, now),
+        Platform::Nitro => nitro::verify(&evidence.bytes, collateral, options, now),
+        Platform::NvidiaGpu => nvidia::verify(&evidence.bytes, collateral, options, now),
+        Platform::Simulated => simulated::verify(&evidence.bytes, collateral, options, now),
+    }
+}

@@ -1,0 +1,15 @@
+//! Placeholder until this platform's verifier lands (being written in parallel).
+
+use time::OffsetDateTime;
+
+use crate::{Collateral, Error, ErrorClass, Platform, Rejected, Verified, VerifyOptions};
+
+pub(crate) fn verify(
+    _bytes: &[u8],
+    _collateral: &Collateral,
+    _options: &VerifyOptions,
+    _now: OffsetDateTime,
+) -> Result<Verified, Rejected> {
+    let _ = Verified::new;
+    Err(Rejected::new(Some(Platform::Simulated), Error::new(ErrorClass::Unsupported, "verifier not built yet")))
+}

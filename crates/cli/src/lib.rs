@@ -1,0 +1,47 @@
+//! Commands of the `pith` binary. Each subsystem has its own module with its clap `Args`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod attest;
+
+/// Pith: an open confidential-compute network.
+#[derive(Debug, Parser)]
+#[command(name = "pith", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Verify or produce TEE attestation evidence.
+    #[command(subcommand)]
+    Attest(attest::AttestCommand),
+}
+
+/// Exit code for a usage error or an unreadable file.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Parse the command line and run it.
+pub fn main() -> ExitCode {
+    init_tracing();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command {
+        Command::Attest(cmd) => attest::run(cmd),
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("PITH_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
