@@ -72,6 +72,19 @@ pub struct VerifyOptions {
     pub dev_ca: Option<Vec<u8>>,
 }
 
+/// The byte range of the evidence covered by its signature (for property tests and fuzzing),
+/// or `None` when the bytes do not parse far enough to tell or the format is not binary.
+pub fn signed_region(evidence: &Evidence) -> Option<std::ops::Range<usize>> {
+    let bytes = &evidence.bytes;
+    match evidence.platform {
+        Platform::Sgx | Platform::Tdx => intel::signed_region(bytes),
+        Platform::SevSnp => snp::signed_region(bytes),
+        Platform::Nitro => nitro::signed_region(bytes),
+        Platform::NvidiaGpu => nvidia::signed_region(bytes),
+        Platform::Simulated => simulated::signed_region(bytes),
+    }
+}
+
 /// Verify `evidence` with `collateral` as of `now`.
 pub fn verify(
     evidence: &Evidence,
