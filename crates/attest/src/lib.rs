@@ -24,6 +24,7 @@
 pub mod collateral;
 pub mod error;
 pub mod report;
+pub mod x509;
 
 mod intel;
 mod nitro;
