@@ -26,6 +26,7 @@ pub mod error;
 pub mod report;
 pub mod x509;
 
+mod cbor;
 mod intel;
 mod nitro;
 mod nvidia;
