@@ -23,14 +23,15 @@
 
 pub mod collateral;
 pub mod error;
+pub mod provider;
 pub mod report;
+pub mod simulated;
 pub mod x509;
 
 mod cbor;
 mod intel;
 mod nitro;
 mod nvidia;
-mod simulated;
 mod snp;
 
 use time::OffsetDateTime;

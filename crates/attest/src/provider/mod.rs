@@ -1,0 +1,1 @@
+//! Evidence providers (placeholder while being written).
