@@ -23,7 +23,6 @@
 
 pub mod collateral;
 pub mod error;
-pub mod provider;
 pub mod report;
 pub mod simulated;
 pub mod x509;

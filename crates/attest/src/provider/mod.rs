@@ -1,1 +1,0 @@
-//! Evidence providers (placeholder while being written).
