@@ -13,7 +13,6 @@ use der::{Encode, EncodePem};
 use p256::ecdsa::{DerSignature, SigningKey};
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use rand_core::{OsRng, RngCore};
-use time::OffsetDateTime;
 use x509_cert::Certificate;
 use x509_cert::builder::{Builder, CertificateBuilder, Profile};
 use x509_cert::name::Name;
@@ -21,7 +20,7 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::spki::SubjectPublicKeyInfoOwned;
 use x509_cert::time::{Time, Validity};
 
-use super::cert;
+use crate::x509::{Cert, EcKey};
 
 /// File name of the CA certificate (PEM) inside the CA directory.
 pub const CERT_FILE: &str = "dev-ca.pem";
@@ -137,12 +136,12 @@ impl DevCa {
         let key = SigningKey::from_pkcs8_pem(&key_pem).map_err(|_| DevCaError::BadKey { path: key_path.clone() })?;
         let cert_bytes = fs::read(&cert_path).map_err(io_err(&cert_path))?;
         let bad = |reason: String| DevCaError::BadCert { path: cert_path.clone(), reason };
-        let cert = cert::parse_pem_or_der(&cert_bytes).map_err(|e| bad(format!("not a certificate: {e}")))?;
-        let cert_key = cert::p256_key(&cert).map_err(bad)?;
-        if &cert_key != key.verifying_key() {
+        let parsed = Cert::from_pem_or_der(&cert_bytes).map_err(|e| bad(format!("not a certificate: {}", e.message())))?;
+        if parsed.ec_key().ok() != Some(EcKey::P256(*key.verifying_key())) {
             return Err(bad(format!("does not match the key in {}", key_path.display())));
         }
-        let cert_der = cert.to_der().map_err(enc)?;
+        let cert_der = parsed.der().to_vec();
+        let cert = <Certificate as der::Decode>::from_der(&cert_der).map_err(enc)?;
         Ok(Self { key, cert, cert_der })
     }
 
@@ -202,6 +201,7 @@ impl DevCa {
             issuer: self.cert.tbs_certificate.subject.clone(),
             enable_key_agreement: false,
             enable_key_encipherment: false,
+            include_subject_key_identifier: true,
         };
         let builder =
             CertificateBuilder::new(profile, random_serial()?, validity, subject, spki, &self.key).map_err(enc)?;
@@ -215,8 +215,8 @@ impl DevCa {
 #[cfg(test)]
 impl DevCa {
     /// A CA with the same subject name as `self` but another key.
-    pub(super) fn impostor(&self, now: SystemTime) -> Self {
-        Self::generate_named(now, Some(self.cert.tbs_certificate.subject.clone())).unwrap_or_else(|e| panic!("{e}"))
+    pub(super) fn impostor(&self, now: SystemTime) -> Result<Self, DevCaError> {
+        Self::generate_named(now, Some(self.cert.tbs_certificate.subject.clone()))
     }
     pub(super) fn key(&self) -> &SigningKey {
         &self.key
@@ -306,7 +306,7 @@ fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), DevCaError> {
 
 #[cfg(test)]
 /// `OffsetDateTime` of a `SystemTime` (whole seconds).
-pub(crate) fn to_offset(t: SystemTime) -> Option<OffsetDateTime> {
+pub(crate) fn to_offset(t: SystemTime) -> Option<time::OffsetDateTime> {
     let secs = i64::try_from(t.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs()).ok()?;
-    OffsetDateTime::from_unix_timestamp(secs).ok()
+    time::OffsetDateTime::from_unix_timestamp(secs).ok()
 }

@@ -40,7 +40,6 @@
 //! # Ok(()) }
 //! ```
 
-mod cert;
 mod dev_ca;
 
 use std::io::Read;
@@ -53,6 +52,7 @@ use time::OffsetDateTime;
 
 pub use dev_ca::{AK_LIFETIME, AttestationKey, CA_LIFETIME, CERT_FILE, DevCa, DevCaError, KEY_FILE};
 
+use crate::x509::{Cert, EcKey};
 use crate::{Claims, Collateral, Error, Platform, Rejected, Value, Verified, VerifyOptions, Window};
 
 /// First 8 bytes of every simulated evidence; auto-detection looks for it.
@@ -122,7 +122,7 @@ impl SimulatedReport {
             .ok()
             .and_then(|d| i64::try_from(d.as_secs()).ok())
             .ok_or_else(|| DevCaError::Encode("time before 1970".into()))?;
-        let mut out = Vec::with_capacity(HEADER_LEN + cert.len() + SIG_LEN);
+        let mut out = Vec::with_capacity(HEADER_LEN.saturating_add(cert.len()).saturating_add(SIG_LEN));
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_be_bytes());
         out.extend_from_slice(&(if self.debug { FLAG_DEBUG } else { 0 }).to_be_bytes());
@@ -284,11 +284,15 @@ pub(crate) fn verify(
     let claims = claims(&parsed);
     let fail = |e: Error| Rejected::new(Some(Platform::Simulated), e).with_claims(claims.clone());
 
-    // 1. The evidence signature, with the key of the (not yet trusted) certificate.
-    let ak_cert = cert::parse_der(parsed.cert_der)
-        .map_err(|e| fail(Error::malformed(format!("attestation key certificate: {e}"))))?;
-    let ak_key = cert::p256_key(&ak_cert)
-        .map_err(|m| fail(Error::malformed(format!("attestation key certificate: {m}"))))?;
+    // 1. The evidence signature, with the key of the (not yet trusted) certificate. Any
+    //    defect of that certificate here is a defect of the evidence: `malformed`.
+    let ak_cert = Cert::from_der(parsed.cert_der)
+        .map_err(|e| fail(Error::malformed(format!("attestation key certificate: {}", e.message()))))?;
+    let ak_key = match ak_cert.ec_key() {
+        Ok(EcKey::P256(k)) => k,
+        Ok(EcKey::P384(_)) => return Err(fail(Error::malformed("attestation key is not a P-256 key"))),
+        Err(e) => return Err(fail(Error::malformed(format!("attestation key: {}", e.message())))),
+    };
     let sig = Signature::from_slice(&parsed.signature)
         .map_err(|_| fail(Error::bad_signature("signature is not a valid P-256 (r, s)")))?;
     ak_key
@@ -307,34 +311,32 @@ pub(crate) fn verify(
         .dev_ca
         .as_deref()
         .ok_or_else(|| fail(Error::bad_chain("no development CA given: simulated evidence cannot be verified")))?;
-    let ca = cert::parse_pem_or_der(ca_bytes)
-        .map_err(|e| fail(Error::bad_chain(format!("development CA is not a certificate: {e}"))))?;
-    let ca_key = cert::p256_key(&ca).map_err(|m| fail(Error::bad_chain(format!("development CA: {m}"))))?;
-    if !cert::is_ca(&ca).map_err(fail)? {
+    let ca = Cert::from_pem_or_der(ca_bytes)
+        .map_err(|e| fail(Error::bad_chain(format!("development CA is not a certificate: {}", e.message()))))?;
+    if !matches!(ca.ec_key(), Ok(EcKey::P256(_))) {
+        return Err(fail(Error::bad_chain("development CA key is not a P-256 key")));
+    }
+    if ca.is_ca() != Some(true) {
         return Err(fail(Error::bad_chain("development CA certificate is not a CA (basicConstraints)")));
     }
-    if ak_cert.tbs_certificate.issuer != ca.tbs_certificate.subject {
+    if !ak_cert.issued_by_name(&ca) {
         return Err(fail(Error::bad_chain("attestation key certificate was issued by another CA")));
     }
-    cert::check_issued_by(&ak_cert, &ca_key).map_err(fail)?;
-    if cert::is_ca(&ak_cert).map_err(fail)? {
+    if ak_cert.signature_algorithm() != crate::x509::ECDSA_WITH_SHA256 {
+        return Err(fail(Error::bad_chain("attestation key certificate is not signed with ecdsa-with-SHA256")));
+    }
+    ak_cert.verify_signed_by(&ca).map_err(|e| {
+        fail(Error::bad_chain(format!("attestation key certificate does not verify with the development CA key: {}", e.message())))
+    })?;
+    if ak_cert.is_ca() == Some(true) {
         return Err(fail(Error::bad_chain("attestation key certificate is a CA certificate")));
     }
 
     // 3. Time: both certificates valid at `now`; evidence not from the future.
     let mut window = Window::unbounded();
-    for (what, c) in [("development CA", &ca), ("attestation key", &ak_cert)] {
-        let (start, end) = cert::validity(c).map_err(fail)?;
-        if now < start {
-            return Err(fail(Error::new(
-                crate::ErrorClass::NotYetValid,
-                format!("{what} certificate not valid before {start}"),
-            )));
-        }
-        if now > end {
-            return Err(fail(Error::new(crate::ErrorClass::CertExpired, format!("{what} certificate expired at {end}"))));
-        }
-        window.narrow(start, end);
+    for c in [&ca, &ak_cert] {
+        c.check_valid_at(now).map_err(fail)?;
+        c.narrow(&mut window);
     }
     let stamped = OffsetDateTime::from_unix_timestamp(parsed.timestamp)
         .map_err(|_| fail(Error::malformed("timestamp out of range")))?;

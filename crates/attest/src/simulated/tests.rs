@@ -4,8 +4,6 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, SystemTime};
 
-use der::Encode;
-
 use super::*;
 use crate::{ErrorClass, Evidence};
 
@@ -108,7 +106,7 @@ fn another_ca_is_bad_chain() {
 fn same_name_other_key_is_bad_chain() {
     // An attacker's CA with the same subject name: the issuer name matches, the signature does not.
     let f = fixture();
-    let impostor = f.ca.impostor(f.now);
+    let impostor = f.ca.impostor(f.now).unwrap();
     let attacker_ak = impostor.issue_attestation_key(f.now).unwrap();
     let forged = SimulatedReport::new([0; 64], [0; 48], b"").sign(&attacker_ak, f.now).unwrap();
     run(&forged, Some(impostor.cert_der()), at(f.now)).unwrap();
@@ -291,7 +289,7 @@ fn init_creates_then_loads_the_same_ca() {
     let b = DevCa::init(&d, now).unwrap();
     assert_eq!(a.cert_der(), b.cert_der());
     let pem = std::fs::read(d.join(CERT_FILE)).unwrap();
-    assert_eq!(cert::parse_pem_or_der(&pem).unwrap().to_der().unwrap(), a.cert_der());
+    assert_eq!(Cert::from_pem_or_der(&pem).unwrap().der(), a.cert_der());
     // Evidence from a key issued by the loaded CA verifies against the stored certificate.
     let ak = b.issue_attestation_key(now).unwrap();
     let ev = SimulatedReport::new([0; 64], [0; 48], b"").sign(&ak, now).unwrap();
