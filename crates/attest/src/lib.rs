@@ -23,6 +23,7 @@
 
 pub mod collateral;
 pub mod error;
+pub mod provider;
 pub mod report;
 pub mod simulated;
 pub mod x509;
