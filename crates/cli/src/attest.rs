@@ -10,6 +10,11 @@ use clap::{Args, Subcommand};
 pub enum AttestCommand {
     /// Verify attestation evidence (exit 0 valid, 1 invalid, 2 usage error).
     Verify(VerifyArgs),
+    /// Produce evidence with the local TEE (simulated when there is none).
+    Quote(crate::attest_quote::QuoteArgs),
+    /// Manage the local network's development CA (signs simulated evidence).
+    #[command(subcommand)]
+    DevCa(crate::attest_quote::DevCaCommand),
 }
 
 /// Arguments of `pith attest verify`.
@@ -47,5 +52,7 @@ pub fn run(cmd: AttestCommand) -> ExitCode {
             eprintln!("pith attest verify {}: the verifier front end is being built", args.evidence.display());
             ExitCode::from(crate::EXIT_USAGE)
         }
+        AttestCommand::Quote(args) => crate::attest_quote::run_quote(&args),
+        AttestCommand::DevCa(cmd) => crate::attest_quote::run_dev_ca(&cmd),
     }
 }

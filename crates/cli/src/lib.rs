@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod attest;
+pub mod attest_quote;
 
 /// Pith: an open confidential-compute network.
 #[derive(Debug, Parser)]
