@@ -7,8 +7,9 @@
 //! Verification is pure and synchronous: [`verify`] takes the evidence, the collateral,
 //! options and the instant to verify at, and returns a [`Verified`] proof (which no other
 //! crate can construct) or a [`Rejected`] with a classified [`Error`]. Fetching collateral
-//! is a separate step. Appraisal against a [policy](crate) is separate from verification,
-//! as in the IETF RATS model.
+//! is a separate step. Appraisal against a policy is separate from verification,
+//! as in the IETF RATS model ([`policy`]). Input files are decoded and their platform
+//! detected by [`detect`]; [`measurement_hash`] is the allow-list identifier.
 //!
 //! ```no_run
 //! use pith_attest::{verify, Collateral, Evidence, Platform, VerifyOptions};
@@ -22,7 +23,10 @@
 //! ```
 
 pub mod collateral;
+pub mod detect;
 pub mod error;
+pub mod measurement;
+pub mod policy;
 pub mod provider;
 pub mod report;
 pub mod simulated;
@@ -38,6 +42,8 @@ use time::OffsetDateTime;
 
 pub use collateral::Collateral;
 pub use error::{Error, ErrorClass, Result};
+pub use measurement::measurement_hash;
+pub use policy::{appraise, Appraisal, Policy};
 pub use report::{Claims, Measurements, Platform, Rejected, TcbStatus, Value, Verified, Window};
 
 /// Evidence bytes with the platform they claim to come from.
