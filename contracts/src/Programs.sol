@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {IPrograms} from "./Interfaces.sol";
+
 /// @title Programs: code hash, owner and configuration of every Pith program.
 /// @notice Ids are sequential from 1. The owner changes the configuration and the code. An owner
 /// may commit to an upgrade policy: once `codeAdmin` is set, the code may only change to a code
@@ -8,7 +10,7 @@ pragma solidity ^0.8.28;
 /// the owner itself) edits, and only `codeAdmin` can lift the policy again.
 /// Programs holds no funds and has no global admin: it never needs an upgrade path of its own
 /// beyond redeploying (see docs/adr/0020-contract-upgrades.md).
-contract Programs {
+contract Programs is IPrograms {
     /// Limits the workers enforce (units as in pith-sandbox `Limits`); zero means the network
     /// default. `platformMask` bit i allows platform id i (docs/protocol.md); zero allows all.
     struct Config {

@@ -4,6 +4,7 @@ pragma solidity ^0.8.28;
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {Retirable} from "./Retirable.sol";
+import {IRegistry} from "./Interfaces.sol";
 
 /// @title Registry: TEE platforms, allowed measurements, the KMS committee and attested workers.
 /// @notice Platform ids, measurement hashes and TCB status codes are those of docs/protocol.md
@@ -11,7 +12,7 @@ import {Retirable} from "./Retirable.sol";
 /// threshold of the KMS committee signed (EIP-712, see docs/protocol.md "Contracts: signed
 /// messages"); the evidence bytes travel in the calldata and their keccak256 is in the event, so
 /// anyone can fetch the transaction and re-verify the evidence.
-contract Registry is Retirable, EIP712 {
+contract Registry is Retirable, EIP712, IRegistry {
     /// Role codes of the measurement allow-lists.
     uint8 public constant ROLE_KMS = 0;
     uint8 public constant ROLE_WORKER = 1;
