@@ -1,0 +1,324 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {Fixture} from "./Fixture.sol";
+import {Billing} from "../src/Billing.sol";
+import {Retirable} from "../src/Retirable.sol";
+import {IRegistry, IPrograms, IStakePools} from "../src/Interfaces.sol";
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+
+contract BillingTest is Fixture {
+    uint256 internal prog;
+
+    function setUp() public override {
+        super.setUp();
+        prog = newProgram(alice);
+        give(alice, 1_000e18);
+        vm.startPrank(alice);
+        pha.approve(address(billing), type(uint256).max);
+        billing.deposit(prog, 100e18);
+        vm.stopPrank();
+        runningWorker(workerKey, operator, 1_000e18);
+    }
+
+    function unauthorized(address who) internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, who, bytes32(0));
+    }
+
+    function batch(address w, uint64 nonce, uint256 programId, uint64 requests)
+        internal
+        pure
+        returns (Billing.UsageBatch memory b)
+    {
+        b.worker = w;
+        b.nonce = nonce;
+        b.entries = new Billing.UsageEntry[](1);
+        b.entries[0] = Billing.UsageEntry(programId, requests, 1000, 1e6);
+    }
+
+    function signBatch(uint256 key, Billing.UsageBatch memory b) internal view returns (bytes memory) {
+        return signDigest(key, billing.usageDigest(b));
+    }
+
+    // cost of batch(.., requests): requests * 1e15 + 1000 * 1e12 + 1e6 * 1e9 = requests * 1e15 + 2e15
+    function cost(uint64 requests) internal pure returns (uint256) {
+        return uint256(requests) * 1e15 + 2e15;
+    }
+
+    // ---------------------------------------------------------------- deposits
+
+    function testDeposit() public {
+        assertEq(billing.deposits(prog), 100e18);
+        vm.prank(alice);
+        billing.deposit(prog, 1e18);
+        assertEq(billing.deposits(prog), 101e18);
+    }
+
+    function testDepositReverts() public {
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(Billing.UnknownProgram.selector, 77));
+        billing.deposit(77, 1e18);
+        vm.prank(stranger);
+        vm.expectRevert(); // no allowance
+        billing.deposit(prog, 1e18);
+    }
+
+    function testWithdrawAfterDelay() public {
+        vm.prank(alice);
+        billing.requestWithdrawal(prog, 40e18);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(Billing.NotReady.selector, uint64(block.timestamp + 60)));
+        billing.withdraw(prog, alice);
+        vm.warp(block.timestamp + 60);
+        uint256 before = pha.balanceOf(bob);
+        vm.prank(alice);
+        billing.withdraw(prog, bob);
+        assertEq(pha.balanceOf(bob) - before, 40e18);
+        assertEq(billing.deposits(prog), 60e18);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(Billing.NothingPending.selector, prog));
+        billing.withdraw(prog, alice);
+    }
+
+    function testWithdrawIsCappedByWhatUsageLeft() public {
+        vm.prank(alice);
+        billing.requestWithdrawal(prog, 100e18);
+        Billing.UsageBatch memory b = batch(worker, 0, prog, 10_000); // costs 10.002 PHA
+        billing.submitUsage(b, signBatch(workerKey, b));
+        vm.warp(block.timestamp + 60);
+        vm.prank(alice);
+        uint256 got = billing.withdraw(prog, alice);
+        assertEq(got, 100e18 - cost(10_000));
+        assertEq(billing.deposits(prog), 0);
+    }
+
+    function testWithdrawReverts() public {
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(Billing.NotProgramOwner.selector, prog, bob));
+        billing.requestWithdrawal(prog, 1);
+        vm.expectRevert(abi.encodeWithSelector(Billing.UnknownProgram.selector, 77));
+        billing.requestWithdrawal(77, 1);
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(Billing.NotProgramOwner.selector, prog, bob));
+        billing.withdraw(prog, bob);
+        vm.prank(alice);
+        vm.expectRevert(Retirable.ZeroAddress.selector);
+        billing.withdraw(prog, address(0));
+    }
+
+    // ---------------------------------------------------------------- usage
+
+    function testSubmitUsagePaysPoolAndTreasury() public {
+        Billing.UsageBatch memory b = batch(worker, 0, prog, 1000); // 1.002 PHA
+        uint256 c = cost(1000);
+        uint256 stake0 = pools.pool(operator).totalStake;
+        vm.prank(stranger); // anyone may relay
+        uint256 charged = billing.submitUsage(b, signBatch(workerKey, b));
+        assertEq(charged, c);
+        assertEq(billing.deposits(prog), 100e18 - c);
+        uint256 fee = c * 500 / 10_000;
+        assertEq(billing.treasuryAccrued(), fee);
+        uint256 toPool = c - fee;
+        assertEq(pools.pool(operator).commission, toPool * 1000 / 10_000);
+        assertEq(pools.pool(operator).totalStake - stake0, toPool - toPool * 1000 / 10_000);
+        assertEq(billing.workOf(0, operator), c);
+        assertEq(billing.workDone(0), c);
+        assertEq(uint256(billing.nextUsageNonce(worker)), 1);
+        uint256 t0 = pha.balanceOf(treasury);
+        billing.sweepTreasury();
+        assertEq(pha.balanceOf(treasury) - t0, fee);
+        assertEq(billing.treasuryAccrued(), 0);
+    }
+
+    function testReplayedBatchReverts() public {
+        Billing.UsageBatch memory b = batch(worker, 0, prog, 1000);
+        bytes memory sig = signBatch(workerKey, b);
+        billing.submitUsage(b, sig);
+        vm.expectRevert(abi.encodeWithSelector(Billing.UsageReplayed.selector, uint64(0), uint64(1)));
+        billing.submitUsage(b, sig);
+    }
+
+    function testNonceGapsAllowedButNeverBackwards() public {
+        Billing.UsageBatch memory b5 = batch(worker, 5, prog, 1);
+        billing.submitUsage(b5, signBatch(workerKey, b5));
+        Billing.UsageBatch memory b3 = batch(worker, 3, prog, 1);
+        bytes memory sig3 = signBatch(workerKey, b3);
+        vm.expectRevert(abi.encodeWithSelector(Billing.UsageReplayed.selector, uint64(3), uint64(6)));
+        billing.submitUsage(b3, sig3);
+    }
+
+    function testBadSignatureReverts() public {
+        Billing.UsageBatch memory b = batch(worker, 0, prog, 1000);
+        bytes memory sig = signBatch(worker2Key, b);
+        vm.expectRevert(Billing.BadSignature.selector);
+        billing.submitUsage(b, sig);
+        // A valid signature over different entries does not carry over.
+        sig = signBatch(workerKey, b);
+        b.entries[0].requests = 1_000_000;
+        vm.expectRevert(Billing.BadSignature.selector);
+        billing.submitUsage(b, sig);
+    }
+
+    function testUnknownOrRevokedWorkerReverts() public {
+        Billing.UsageBatch memory b = batch(worker2, 0, prog, 1);
+        bytes memory sig = signBatch(worker2Key, b);
+        vm.expectRevert(abi.encodeWithSelector(Billing.UnknownWorker.selector, worker2));
+        billing.submitUsage(b, sig);
+        registry.revokeWorker(worker, 1);
+        b = batch(worker, 0, prog, 1);
+        sig = signBatch(workerKey, b);
+        vm.expectRevert(abi.encodeWithSelector(Billing.UnknownWorker.selector, worker));
+        billing.submitUsage(b, sig);
+    }
+
+    function testExpiredWorkerCanStillSettle() public {
+        vm.warp(block.timestamp + 2 hours);
+        Billing.UsageBatch memory b = batch(worker, 0, prog, 1000);
+        assertEq(billing.submitUsage(b, signBatch(workerKey, b)), cost(1000));
+    }
+
+    function testNoPoolReverts() public {
+        registerWorker(worker2Key, bob); // bob has no pool
+        Billing.UsageBatch memory b = batch(worker2, 0, prog, 1);
+        bytes memory sig = signBatch(worker2Key, b);
+        vm.expectRevert(abi.encodeWithSelector(Billing.NoPool.selector, bob));
+        billing.submitUsage(b, sig);
+    }
+
+    function testUnderfundedProgramChargesWhatIsLeft() public {
+        Billing.UsageBatch memory b = batch(worker, 0, prog, 200_000); // 200.002 PHA > 100 PHA
+        vm.expectEmit(true, false, false, true);
+        emit Billing.Underfunded(prog, cost(200_000), 100e18);
+        assertEq(billing.submitUsage(b, signBatch(workerKey, b)), 100e18);
+        assertEq(billing.deposits(prog), 0);
+    }
+
+    function testFreeBatchAndUnknownProgram() public {
+        billing.setPrices(Billing.Prices(0, 0, 0));
+        Billing.UsageBatch memory b = batch(worker, 0, 999, 5);
+        assertEq(billing.submitUsage(b, signBatch(workerKey, b)), 0);
+        assertEq(uint256(billing.nextUsageNonce(worker)), 1);
+    }
+
+    // ---------------------------------------------------------------- emissions
+
+    function testClaimEmission() public {
+        Billing.UsageBatch memory b = batch(worker, 0, prog, 1000);
+        billing.submitUsage(b, signBatch(workerKey, b));
+        vm.expectRevert(abi.encodeWithSelector(Billing.EpochNotOver.selector, 0));
+        billing.claimEmission(0, operator);
+        vm.warp(block.timestamp + 60);
+        uint256 reserve0 = billing.emissionReserve();
+        uint256 commission0 = pools.pool(operator).commission;
+        uint256 amount = billing.claimEmission(0, operator);
+        assertEq(amount, 100_000e18); // the only operator with work in epoch 0 takes the budget
+        assertEq(billing.emissionReserve(), reserve0 - 100_000e18);
+        assertEq(pools.pool(operator).commission - commission0, 10_000e18);
+        vm.expectRevert(abi.encodeWithSelector(Billing.AlreadyClaimed.selector, 0, operator));
+        billing.claimEmission(0, operator);
+        vm.expectRevert(abi.encodeWithSelector(Billing.NoWork.selector, 0, bob));
+        billing.claimEmission(0, bob);
+    }
+
+    function testEmissionSharedByWork() public {
+        runningWorker(worker2Key, bob, 1_000e18);
+        Billing.UsageBatch memory b1 = batch(worker, 0, prog, 3000); // 3.002
+        Billing.UsageBatch memory b2 = batch(worker2, 0, prog, 1000); // 1.002
+        billing.submitUsage(b1, signBatch(workerKey, b1));
+        billing.submitUsage(b2, signBatch(worker2Key, b2));
+        vm.warp(block.timestamp + 60);
+        uint256 a1 = billing.claimEmission(0, operator);
+        uint256 a2 = billing.claimEmission(0, bob);
+        assertEq(a1, 100_000e18 * cost(3000) / (cost(3000) + cost(1000)));
+        assertEq(a2, 100_000e18 * cost(1000) / (cost(3000) + cost(1000)));
+        assertLe(a1 + a2, 100_000e18, "never more than the budget");
+        assertEq(billing.emissionCommitted(), 100_000e18 - a1 - a2);
+    }
+
+    function testEmissionBudgetDecays() public view {
+        assertEq(billing.scheduledBudget(0), 100_000e18);
+        assertEq(billing.scheduledBudget(1), 90_000e18);
+        assertEq(billing.scheduledBudget(3), 72_900e18);
+    }
+
+    function testEmissionCappedByReserve() public {
+        billing.setEmissionSchedule(20_000_000e18, 1e18); // more than the 10M reserve
+        Billing.UsageBatch memory b = batch(worker, 0, prog, 1);
+        billing.submitUsage(b, signBatch(workerKey, b));
+        vm.warp(block.timestamp + 60);
+        assertEq(billing.claimEmission(0, operator), 10_000_000e18);
+        assertEq(billing.emissionReserve(), 0);
+    }
+
+    function testFundEmission() public {
+        uint256 r0 = billing.emissionReserve();
+        pha.approve(address(billing), 5e18);
+        billing.fundEmission(5e18);
+        assertEq(billing.emissionReserve(), r0 + 5e18);
+    }
+
+    // ---------------------------------------------------------------- governance
+
+    function testSetters() public {
+        billing.setPrices(Billing.Prices(1, 2, 3));
+        (uint128 a, uint128 b, uint128 c) = billing.prices();
+        assertEq(uint256(a) + b + c, 6);
+        billing.setTreasuryFeeBps(100);
+        assertEq(uint256(billing.treasuryFeeBps()), 100);
+        billing.setTreasury(bob);
+        assertEq(billing.treasury(), bob);
+        billing.setWithdrawDelay(5);
+        assertEq(uint256(billing.withdrawDelay()), 5);
+        billing.setEmissionSchedule(1, 0.5e18);
+        assertEq(billing.decayWad(), 0.5e18);
+        billing.setContracts(IRegistry(address(1)), IPrograms(address(2)), IStakePools(address(3)));
+        assertEq(address(billing.stakePools()), address(3));
+        assertEq(pha.allowance(address(billing), address(pools)), 0);
+        assertEq(pha.allowance(address(billing), address(3)), type(uint256).max);
+    }
+
+    function testSettersRevert() public {
+        vm.startPrank(stranger);
+        vm.expectRevert(unauthorized(stranger));
+        billing.setPrices(Billing.Prices(1, 2, 3));
+        vm.expectRevert(unauthorized(stranger));
+        billing.setTreasuryFeeBps(1);
+        vm.expectRevert(unauthorized(stranger));
+        billing.setTreasury(bob);
+        vm.expectRevert(unauthorized(stranger));
+        billing.setWithdrawDelay(1);
+        vm.expectRevert(unauthorized(stranger));
+        billing.setEmissionSchedule(1, 1);
+        vm.expectRevert(unauthorized(stranger));
+        billing.setContracts(IRegistry(address(1)), IPrograms(address(2)), IStakePools(address(3)));
+        vm.stopPrank();
+        vm.expectRevert(Billing.BadParams.selector);
+        billing.setTreasuryFeeBps(10_001);
+        vm.expectRevert(Billing.BadParams.selector);
+        billing.setEmissionSchedule(1, 1e18 + 1);
+        vm.expectRevert(Retirable.ZeroAddress.selector);
+        billing.setTreasury(address(0));
+        vm.expectRevert(Retirable.ZeroAddress.selector);
+        billing.setContracts(IRegistry(address(0)), IPrograms(address(2)), IStakePools(address(3)));
+    }
+
+    function testRetireHandsEmissionReserveToSuccessor() public {
+        Billing next = new Billing(address(this), pha, registry, programs, pools, treasury, 60);
+        uint256 reserve = billing.emissionReserve();
+        billing.retire(address(next));
+        assertEq(billing.emissionReserve(), 0);
+        assertEq(next.emissionReserve(), reserve);
+        assertEq(pha.balanceOf(address(next)), reserve);
+        // New deposits go to the successor; owners can still leave and workers still settle.
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(Retirable.IsRetired.selector, address(next)));
+        billing.deposit(prog, 1e18);
+        Billing.UsageBatch memory b = batch(worker, 0, prog, 1000);
+        billing.submitUsage(b, signBatch(workerKey, b));
+        vm.prank(alice);
+        billing.requestWithdrawal(prog, 1_000e18);
+        vm.warp(block.timestamp + 60);
+        vm.prank(alice);
+        assertEq(billing.withdraw(prog, alice), 100e18 - cost(1000));
+    }
+}
