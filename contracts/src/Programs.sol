@@ -145,6 +145,12 @@ contract Programs is IPrograms {
         return _allowedCode[programId][codeHash];
     }
 
+    /// Code hash and platform mask in one call (OracleAnchor's fulfil path).
+    function runInfo(uint256 programId) external view returns (bytes32 codeHash, uint256 platformMask) {
+        Program storage p = _programs[programId];
+        return (p.codeHash, p.config.platformMask);
+    }
+
     /// Whether workers of `platform` may run the program.
     function platformAllowed(uint256 programId, uint8 platform) external view returns (bool) {
         uint256 mask = _programs[programId].config.platformMask;

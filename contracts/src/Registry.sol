@@ -248,12 +248,19 @@ contract Registry is Retirable, EIP712, IRegistry {
 
     /// Registered, not revoked, not expired, and still within the current policy (platform
     /// enabled, TCB status accepted, measurement allowed for workers).
-    function isActiveWorker(address worker) external view returns (bool) {
+    function isActiveWorker(address worker) external view returns (bool active) {
+        (active,,) = workerStatus(worker);
+    }
+
+    /// `isActiveWorker` with the worker's operator and platform, in one call.
+    function workerStatus(address worker) public view returns (bool active, address operator, uint8 platform) {
         Worker storage w = _workers[worker];
-        if (w.operator == address(0) || w.revoked || w.expiry <= block.timestamp) return false;
-        PlatformConfig memory p = _platforms[w.platform];
-        if (!p.enabled || w.tcbStatus > p.maxTcbStatus) return false;
-        return _measurements[_measurementKey(w.platform, ROLE_WORKER, w.measurementHash)];
+        operator = w.operator;
+        platform = w.platform;
+        if (operator == address(0) || w.revoked || w.expiry <= block.timestamp) return (false, operator, platform);
+        PlatformConfig memory p = _platforms[platform];
+        if (!p.enabled || w.tcbStatus > p.maxTcbStatus) return (false, operator, platform);
+        active = _measurements[_measurementKey(platform, ROLE_WORKER, w.measurementHash)];
     }
 
     /// Registered at some point and never revoked (expired workers are still known: their past

@@ -6,6 +6,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {Votes} from "@openzeppelin/contracts/governance/utils/Votes.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Retirable} from "./Retirable.sol";
 import {IRegistry, IStakePools} from "./Interfaces.sol";
 
@@ -46,6 +47,12 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
         uint256 shares;
     }
 
+    /// A staker's active shares in a pool and the voting units they gave at the last sync.
+    struct Position {
+        uint128 shares;
+        uint128 units;
+    }
+
     struct WorkerStake {
         address operator;
         uint32 generation;
@@ -69,11 +76,10 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
     Params public params;
 
     mapping(address => Pool) private _pools;
-    mapping(address => mapping(address => uint256)) private _shares; // operator => staker => active shares
+    mapping(address => mapping(address => Position)) private _positions; // operator => staker
     mapping(address => mapping(address => uint256)) private _queued; // operator => staker => queued shares
     mapping(address => Withdrawal[]) private _queue;
     mapping(address => WorkerStake) private _workerStakes;
-    mapping(address => mapping(address => uint256)) private _unitsIn; // staker => operator => voting units
     mapping(address => uint256) private _units; // staker => total voting units
     mapping(bytes32 => bool) public offlineReportUsed;
 
@@ -107,6 +113,7 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
     error SlashAboveCap(uint256 amount, uint256 cap);
     error ReportReplayed(bytes32 digest);
     error BadParams();
+    error TotalSupplyNotTracked();
 
     constructor(address admin, IERC20 token_, IRegistry registry_, address treasury_, Params memory params_)
         Retirable(admin)
@@ -202,7 +209,7 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
     // ---------------------------------------------------------------- stakers
 
     /// Deposit `amount` PHA into `operator`'s pool for shares at the current price (rounded in
-    /// the pool's favour). A first deposit self-delegates the staker's stake votes.
+    /// the pool's favour). Stake votes count for the staker itself unless it delegates them.
     function deposit(address operator, uint256 amount) external whenActive returns (uint256 minted) {
         Pool storage p = _pool(operator);
         if (amount < params.minDeposit) revert BelowMinimum(amount, params.minDeposit);
@@ -217,19 +224,20 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
         token.safeTransferFrom(msg.sender, address(this), amount);
         p.totalShares = supply + minted;
         p.totalStake += amount;
-        _shares[operator][msg.sender] += minted;
-        if (delegates(msg.sender) == address(0)) _delegate(msg.sender, msg.sender);
-        _syncVotes(msg.sender, operator, p);
+        Position storage pos = _positions[operator][msg.sender];
+        pos.shares += SafeCast.toUint128(minted);
+        _syncVotes(msg.sender, operator, p, pos);
         emit Deposited(operator, msg.sender, amount, minted);
     }
 
     /// Queue `shares` for withdrawal. They stay in the pool (earning and slashable) until paid.
     function requestWithdraw(address operator, uint256 shares) external returns (uint256 index) {
         Pool storage p = _pool(operator);
-        uint256 have = _shares[operator][msg.sender];
+        Position storage pos = _positions[operator][msg.sender];
+        uint256 have = pos.shares;
         if (shares == 0) revert ZeroShares();
         if (shares > have) revert InsufficientShares(have, shares);
-        _shares[operator][msg.sender] = have - shares;
+        pos.shares = uint128(have - shares);
         _queued[operator][msg.sender] += shares;
         p.queuedShares += shares;
         index = _queue[operator].length;
@@ -257,7 +265,7 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
             delete q[head];
             ++head;
             ++paid;
-            _syncVotes(w.staker, operator, p);
+            _syncVotes(w.staker, operator, p, _positions[operator][w.staker]);
             token.safeTransfer(w.staker, amount);
             emit Withdrawn(operator, w.staker, head - 1, w.shares, amount);
         }
@@ -285,7 +293,7 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
     /// Bring `staker`'s voting units in `operator`'s pool to the current value of its shares
     /// (after rewards or a slash). Anyone may call.
     function syncVotes(address staker, address operator) external {
-        _syncVotes(staker, operator, _pool(operator));
+        _syncVotes(staker, operator, _pool(operator), _positions[operator][staker]);
     }
 
     // ---------------------------------------------------------------- rewards and slashing
@@ -321,11 +329,20 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
     // ---------------------------------------------------------------- views
 
     /// Registered, active in the Registry, and running with at least `minStake` locked.
-    function canWork(address worker) external view returns (bool) {
+    function canWork(address worker) external view returns (bool ok) {
+        (ok,,) = workStatus(worker);
+    }
+
+    /// `canWork`, with the worker's operator and platform (one call for OracleAnchor).
+    function workStatus(address worker) public view returns (bool ok, address operator, uint8 platform) {
         WorkerStake storage ws = _workerStakes[worker];
         address op = ws.operator;
-        if (op == address(0) || ws.amount < params.minStake || ws.generation != _pools[op].generation) return false;
-        return registry.operatorOf(worker) == op && registry.isActiveWorker(worker);
+        if (op == address(0) || ws.amount < params.minStake || ws.generation != _pools[op].generation) {
+            return (false, op, 0);
+        }
+        bool active;
+        (active, operator, platform) = registry.workerStatus(worker);
+        ok = active && operator == op;
     }
 
     function poolExists(address operator) external view returns (bool) {
@@ -337,7 +354,7 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
     }
 
     function sharesOf(address operator, address staker) external view returns (uint256) {
-        return _shares[operator][staker];
+        return _positions[operator][staker].shares;
     }
 
     function queuedSharesOf(address operator, address staker) external view returns (uint256) {
@@ -375,7 +392,7 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
     }
 
     function votingUnitsIn(address staker, address operator) external view returns (uint256) {
-        return _unitsIn[staker][operator];
+        return _positions[operator][staker].units;
     }
 
     function offlineReportDigest(address worker, uint64 offlineSince) external view returns (bytes32) {
@@ -417,22 +434,35 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
         emit Slashed(operator, amount, reason, byKms);
     }
 
-    function _syncVotes(address staker, address operator, Pool storage p) private {
-        uint256 shares = _shares[operator][staker] + _queued[operator][staker];
+    function _syncVotes(address staker, address operator, Pool storage p, Position storage pos) private {
+        uint256 shares = uint256(pos.shares) + _queued[operator][staker];
         uint256 value = p.totalShares == 0 ? 0 : Math.mulDiv(shares, p.totalStake, p.totalShares);
-        uint256 old = _unitsIn[staker][operator];
+        uint256 old = pos.units;
         if (value == old) return;
-        _unitsIn[staker][operator] = value;
+        pos.units = SafeCast.toUint128(value);
         if (value > old) {
             _units[staker] += value - old;
-            _transferVotingUnits(address(0), staker, value - old);
+            _moveDelegateVotes(address(0), delegates(staker), value - old);
         } else {
             _units[staker] -= old - value;
-            _transferVotingUnits(staker, address(0), old - value);
+            _moveDelegateVotes(delegates(staker), address(0), old - value);
         }
     }
 
     function _getVotingUnits(address account) internal view override returns (uint256) {
         return _units[account];
+    }
+
+    /// Stake votes count for the staker itself until it delegates them elsewhere (saves a
+    /// delegation transaction and its storage on the first deposit).
+    function delegates(address account) public view override returns (address) {
+        address d = super.delegates(account);
+        return d == address(0) ? account : d;
+    }
+
+    /// Not tracked: a total-supply checkpoint on every deposit would cost ~5-25k gas and the
+    /// Governor's quorum counts PHA's total supply, which includes staked PHA.
+    function getPastTotalSupply(uint256) public pure override returns (uint256) {
+        revert TotalSupplyNotTracked();
     }
 }

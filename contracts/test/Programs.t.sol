@@ -135,4 +135,14 @@ contract ProgramsTest is Fixture {
         assertTrue(programs.platformAllowed(id, TDX));
         assertFalse(programs.platformAllowed(id, SIM));
     }
+
+    function testRunInfo() public {
+        Programs.Config memory c = noConfig();
+        c.platformMask = 6;
+        vm.prank(alice);
+        programs.setConfig(id, c);
+        (bytes32 code, uint256 mask) = programs.runInfo(id);
+        assertEq(code, CODE1);
+        assertEq(mask, 6);
+    }
 }

@@ -450,4 +450,19 @@ contract RegistryTest is Fixture {
         );
         assertEq(registry.domainSeparator(), expected);
     }
+
+    function testWorkerStatus() public {
+        (bool active, address op, uint8 platform) = registry.workerStatus(worker);
+        assertFalse(active);
+        assertEq(op, address(0));
+        registerWorker(workerKey, operator);
+        (active, op, platform) = registry.workerStatus(worker);
+        assertTrue(active);
+        assertEq(op, operator);
+        assertEq(uint256(platform), SIM);
+        registry.revokeWorker(worker, 1);
+        (active, op,) = registry.workerStatus(worker);
+        assertFalse(active);
+        assertEq(op, operator);
+    }
 }

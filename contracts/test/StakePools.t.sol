@@ -455,4 +455,35 @@ contract StakePoolsTest is Fixture {
         vm.warp(block.timestamp + 60);
         assertEq(pools.processWithdrawals(operator, 1), 1);
     }
+
+    function testStakeVotesDelegation() public {
+        depositAs(alice, 1_000e18);
+        assertEq(pools.delegates(alice), alice); // default: the staker itself
+        vm.prank(alice);
+        pools.delegate(bob);
+        assertEq(pools.getVotes(alice), 0);
+        assertEq(pools.getVotes(bob), 1_000e18);
+        depositAs(alice, 500e18);
+        assertEq(pools.getVotes(bob), 1_500e18);
+        vm.prank(alice);
+        pools.delegate(alice);
+        assertEq(pools.getVotes(alice), 1_500e18);
+        assertEq(pools.getVotes(bob), 0);
+    }
+
+    function testStakeTotalSupplyIsNotTracked() public {
+        vm.expectRevert(StakePools.TotalSupplyNotTracked.selector);
+        pools.getPastTotalSupply(0);
+    }
+
+    function testWorkStatus() public {
+        (bool ok, address op, uint8 platform) = pools.workStatus(worker);
+        assertFalse(ok);
+        assertEq(op, address(0));
+        runningWorker(workerKey, operator, 1_000e18);
+        (ok, op, platform) = pools.workStatus(worker);
+        assertTrue(ok);
+        assertEq(op, operator);
+        assertEq(uint256(platform), SIM);
+    }
 }
