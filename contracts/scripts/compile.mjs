@@ -95,7 +95,7 @@ function write(artifacts, dir) {
   }
 }
 
-function diff(a, b) {
+export function diff(a, b) {
   const names = (d) => fs.readdirSync(d).filter((f) => f.endsWith(".json")).sort();
   const bad = [];
   const an = names(a), bn = names(b);
