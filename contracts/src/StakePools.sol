@@ -460,6 +460,12 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
         return d == address(0) ? account : d;
     }
 
+    /// Delegating to address(0) means "back to myself" (never to nobody: the units must stay
+    /// with the account `delegates` reports, or later syncs could not take them back).
+    function _delegate(address account, address delegatee) internal override {
+        super._delegate(account, delegatee == address(0) ? account : delegatee);
+    }
+
     /// Not tracked: a total-supply checkpoint on every deposit would cost ~5-25k gas and the
     /// Governor's quorum counts PHA's total supply, which includes staked PHA.
     function getPastTotalSupply(uint256) public pure override returns (uint256) {

@@ -65,6 +65,17 @@ contract Handler is Test {
         pools.requestWithdraw(o, shares);
     }
 
+    function delegateVotes(uint256 who, uint256 to) external tracked(false) {
+        address s = stakers[who % 3];
+        address d = to % 4 == 3 ? address(0) : stakers[to % 4];
+        vm.prank(s);
+        pools.delegate(d);
+    }
+
+    function syncVotes(uint256 who, uint256 op) external tracked(false) {
+        pools.syncVotes(stakers[who % 3], operators[op % 2]);
+    }
+
     function processWithdrawals(uint256 op) external tracked(false) {
         pools.processWithdrawals(operators[op % 2], 5);
     }
@@ -220,6 +231,24 @@ contract AccountingInvariants is Fixture {
         uint256 owed = billing.deposits(1) + billing.emissionReserve() + billing.emissionCommitted()
             + billing.treasuryAccrued();
         assertEq(pha.balanceOf(address(billing)), owed, "billing balance");
+    }
+
+    /// Stake votes are conserved: what delegatees hold equals the stakers' voting units, and no
+    /// staker's units exceed the value of its shares by more than rounding since its last sync
+    /// (they can only lag rewards or slashes, which `syncVotes` corrects).
+    function invariantStakeVotesConserved() public view {
+        address[3] memory s = handler.allStakers();
+        uint256 votes;
+        uint256 units;
+        for (uint256 i = 0; i < 3; ++i) {
+            votes += pools.getVotes(s[i]);
+            units += pools.votingUnits(s[i]);
+        }
+        for (uint256 i = 0; i < 2; ++i) {
+            votes += pools.getVotes(ops[i]);
+            units += pools.votingUnits(ops[i]);
+        }
+        assertEq(votes, units, "stake votes");
     }
 
     /// Share prices never go down except by slashing.

@@ -486,4 +486,21 @@ contract StakePoolsTest is Fixture {
         assertEq(op, operator);
         assertEq(uint256(platform), SIM);
     }
+
+    function testDelegateToZeroMeansSelf() public {
+        depositAs(alice, 1_000e18);
+        vm.prank(alice);
+        pools.delegate(bob);
+        vm.prank(alice);
+        pools.delegate(address(0));
+        assertEq(pools.delegates(alice), alice);
+        assertEq(pools.getVotes(alice), 1_000e18);
+        assertEq(pools.getVotes(bob), 0);
+        // Withdrawing still works (the units can be taken back from where they are).
+        vm.prank(alice);
+        pools.requestWithdraw(operator, 1_000e18);
+        vm.warp(block.timestamp + 60);
+        assertEq(pools.processWithdrawals(operator, 1), 1);
+        assertEq(pools.getVotes(alice), 0);
+    }
 }
