@@ -156,3 +156,65 @@ fn dev_ca_init_is_idempotent() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("chmod 600"));
 }
+
+/// `pith attest quote` (hex on stdout) → `pith attest verify --platform simulated --dev-ca`:
+/// valid with this network's CA, `bad_chain` with another one or none, `bad_signature` when
+/// a signed byte is changed, `malformed` when truncated.
+#[test]
+fn quote_then_verify_through_the_binary() {
+    let net = tempfile::tempdir().unwrap();
+    let ca_dir = net.path().join("ca");
+    let o = quote(net.path(), &["--dev-ca-dir", s(&ca_dir), "--report-data", &"5a".repeat(64)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let hex_ev = String::from_utf8(o.stdout).unwrap();
+    let ev_path = net.path().join("ev.hex");
+    std::fs::write(&ev_path, &hex_ev).unwrap();
+    let ca = ca_dir.join("dev-ca.pem");
+
+    // Runs in a directory without .pith, so only --dev-ca can supply the CA.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let verify_cli = |ev: &Path, ca: Option<&Path>| -> (i32, serde_json::Value) {
+        let mut args = vec!["attest", "verify", s(ev), "--platform", "simulated", "--json"];
+        if let Some(ca) = ca {
+            args.extend_from_slice(&["--dev-ca", s(ca)]);
+        }
+        let o = pith(&args, elsewhere.path());
+        let j = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {} {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)));
+        (o.status.code().unwrap(), j)
+    };
+
+    let (code, j) = verify_cli(&ev_path, Some(&ca));
+    assert_eq!(code, 0, "{j}");
+    assert_eq!(j["platform"], "simulated");
+    assert_eq!(j["verdict"], "valid");
+    assert_eq!(j["report_data"], "5a".repeat(64));
+    assert_eq!(j["failure"], serde_json::Value::Null);
+    for key in ["mr_td", "mr_config_id", "mr_owner", "rtmr0", "rtmr3", "binary_sha384"] {
+        assert_eq!(j["measurements"][key].as_str().map(str::len), Some(96), "{key}: {j}");
+    }
+
+    // Another network's CA.
+    let other = net.path().join("other");
+    assert!(pith(&["attest", "dev-ca", "init", "--dir", s(&other)], net.path()).status.success());
+    let (code, j) = verify_cli(&ev_path, Some(&other.join("dev-ca.pem")));
+    assert_eq!((code, j["failure"].as_str()), (1, Some("bad_chain")), "{j}");
+    assert!(j["measurements"].is_null() || j["measurements"] == serde_json::json!({}), "unverified fields stay out of measurements: {j}");
+
+    // No CA at all.
+    let (code, j) = verify_cli(&ev_path, None);
+    assert_eq!((code, j["failure"].as_str()), (1, Some("bad_chain")), "{j}");
+
+    // A changed byte inside the signed region (mr_owner) and a truncation.
+    let mut bytes = hex::decode(hex_ev.trim()).unwrap();
+    bytes[120] ^= 1;
+    let tampered = net.path().join("tampered.bin");
+    std::fs::write(&tampered, &bytes).unwrap();
+    let (code, j) = verify_cli(&tampered, Some(&ca));
+    assert_eq!((code, j["failure"].as_str()), (1, Some("bad_signature")), "{j}");
+    bytes[120] ^= 1;
+    bytes.truncate(bytes.len() - 1);
+    std::fs::write(&tampered, &bytes).unwrap();
+    let (code, j) = verify_cli(&tampered, Some(&ca));
+    assert_eq!((code, j["failure"].as_str()), (1, Some("malformed")), "{j}");
+}
