@@ -27,6 +27,8 @@ pub mod detect;
 pub mod error;
 pub mod measurement;
 pub mod policy;
+#[cfg(feature = "fetch")]
+pub mod fetch;
 pub mod provider;
 pub mod report;
 pub mod simulated;
@@ -44,6 +46,7 @@ pub use collateral::Collateral;
 pub use error::{Error, ErrorClass, Result};
 pub use measurement::measurement_hash;
 pub use policy::{appraise, Appraisal, Policy};
+pub use snp::Product;
 pub use report::{Claims, Measurements, Platform, Rejected, TcbStatus, Value, Verified, Window};
 
 /// Evidence bytes with the platform they claim to come from.

@@ -23,9 +23,9 @@
 //! collateral. Policy bits (debug, migration agent, SMT, ...) and VMPL are reported in
 //! [`Claims`], never turned into a rejection here.
 
-mod report;
+pub(crate) mod report;
 mod roots;
-mod x509;
+pub(crate) mod x509;
 
 use p384::ecdsa::signature::Verifier as _;
 use rsa::RsaPublicKey;

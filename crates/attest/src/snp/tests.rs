@@ -3,6 +3,7 @@
 //! on modified reports, since a modified report no longer carries a valid signature.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+#![allow(clippy::panic, clippy::result_large_err)]
 
 use std::path::PathBuf;
 
