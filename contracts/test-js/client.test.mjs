@@ -43,7 +43,8 @@ test("deployment manifest has every contract", () => {
 
 test("PHA supply and balances", async () => {
   const supply = await read("PHA", "totalSupply");
-  assert.equal(supply, parseEther("1000000000"));
+  assert.ok(supply > 0n);
+  if (own) assert.equal(supply, parseEther("1000000000"));
   assert.equal(await read("PHA", "symbol"), "PHA");
   assert.equal(await read("PHA", "decimals"), 18);
   const inBilling = await read("PHA", "balanceOf", [dep.contracts.Billing]);
