@@ -321,4 +321,22 @@ contract BillingTest is Fixture {
         vm.prank(alice);
         assertEq(billing.withdraw(prog, alice), 100e18 - cost(1000));
     }
+
+    function testFuzzBudgetNeverGrows(uint256 e, uint256 decay) public {
+        e = bound(e, 0, 100_000);
+        decay = bound(decay, 0, 1e18);
+        billing.setEmissionSchedule(100_000e18, decay);
+        assertLe(billing.scheduledBudget(e + 1), billing.scheduledBudget(e), "decaying budget");
+        assertLe(billing.scheduledBudget(e), 100_000e18, "bounded by the initial budget");
+    }
+
+    function testFuzzChargeNeverExceedsDeposit(uint64 requests, uint64 cpu, uint64 egress) public {
+        Billing.UsageBatch memory b;
+        b.worker = worker;
+        b.entries = new Billing.UsageEntry[](1);
+        b.entries[0] = Billing.UsageEntry(prog, requests, cpu, egress);
+        uint256 charged = billing.submitUsage(b, signBatch(workerKey, b));
+        assertLe(charged, 100e18, "charged <= deposit");
+        assertEq(billing.deposits(prog), 100e18 - charged);
+    }
 }
