@@ -2,5 +2,10 @@
 //! pass the [`Collateral`](crate::Collateral) to [`verify`](crate::verify).
 //!
 //! - [`amd`]: AMD KDS (VCEKs, ASK/ASVK + ARK chains).
+//! - [`intel`]: Intel PCS / PCCS (TCBInfo, QE identity, PCK CRL, root CA CRL, issuer chains).
+//! - [`cache`]: a generic on-disk response cache honouring an expiry taken from the content
+//!   (`nextUpdate`, notAfter).
 
 pub mod amd;
+pub mod cache;
+pub mod intel;
