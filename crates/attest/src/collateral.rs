@@ -22,9 +22,9 @@ pub struct Collateral {
     pub pck_crl_issuer_chain: Option<Vec<u8>>,
     /// Intel `root_ca_crl.der`.
     pub root_ca_crl: Option<Vec<u8>>,
-    /// AMD `vcek.der`.
+    /// AMD `vcek.der` (or `vcek.pem` when there is no `vcek.der`; DER or PEM either way).
     pub vcek: Option<Vec<u8>>,
-    /// AMD `vlek.der`.
+    /// AMD `vlek.der` (or `vlek.pem` when there is no `vlek.der`).
     pub vlek: Option<Vec<u8>>,
     /// `cert_chain.pem`: AMD ASK/ASVK + ARK, or an NVIDIA device chain (leaf first).
     pub cert_chain: Option<Vec<u8>>,
@@ -56,8 +56,8 @@ impl Collateral {
             pck_crl: read("pck_crl.der")?,
             pck_crl_issuer_chain: read("pck_crl_issuer_chain.pem")?,
             root_ca_crl: read("root_ca_crl.der")?,
-            vcek: read("vcek.der")?,
-            vlek: read("vlek.der")?,
+            vcek: read("vcek.der")?.or(read("vcek.pem")?),
+            vlek: read("vlek.der")?.or(read("vlek.pem")?),
             cert_chain: read("cert_chain.pem")?,
             expected_pcrs: read("expected_pcrs.json")?,
             nonce: read("nonce.hex")?,

@@ -177,7 +177,8 @@ fn check(report: &Report<'_>, collateral: &Collateral, now: OffsetDateTime) -> R
     };
     if let Some(chain) = &collateral.cert_chain {
         for der in x509::pem_certificates(chain).map_err(fail)? {
-            if der != inter.der && der != roots.ark.der {
+            // Bundles that repeat the leaf itself are accepted too.
+            if der != inter.der && der != roots.ark.der && der != leaf_der {
                 let what = Certificate::parse(&der).ok().and_then(|c| c.subject_cn).unwrap_or_else(|| "?".into());
                 return Err(fail(Error::bad_chain(format!(
                     "cert_chain holds {what:?}, which is not the pinned {inter_name} or ARK of {} for a {}",

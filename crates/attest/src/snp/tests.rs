@@ -125,6 +125,24 @@ fn pem_vcek_is_accepted() {
 }
 
 #[test]
+fn pem_vcek_file_in_the_collateral_dir_is_read() {
+    let c = case("snp-n9-azure-milan");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("vcek.pem"), pem(c.collateral.vcek.as_ref().unwrap())).unwrap();
+    let collateral = Collateral::from_dir(dir.path()).unwrap();
+    verify(&c.evidence, &collateral, &VerifyOptions::default(), c.at).unwrap();
+}
+
+#[test]
+fn cert_chain_repeating_the_leaf_is_accepted() {
+    let mut c = case("snp-n1-milan");
+    let mut chain = pem(c.collateral.vcek.as_ref().unwrap());
+    chain.extend(c.collateral.cert_chain.take().unwrap());
+    c.collateral.cert_chain = Some(chain);
+    run(&c).unwrap();
+}
+
+#[test]
 fn vlek_with_the_vcek_chain_is_bad_chain() {
     let mut c = case("snp-n8-vlek-aws");
     let mut chain = amd_root("ask_milan.pem");
