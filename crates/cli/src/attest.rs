@@ -202,7 +202,7 @@ fn run_verification(args: &VerifyArgs, inputs: &Inputs) -> Outcome {
     let evidence = decoded.evidence;
     let collateral = match &inputs.collateral {
         Some(c) => c.clone(),
-        None => match fetched_collateral(&evidence) {
+        None => match fetched_collateral(&evidence, inputs.now) {
             Ok(c) => c,
             Err(e) => {
                 return Outcome {
@@ -218,19 +218,58 @@ fn run_verification(args: &VerifyArgs, inputs: &Inputs) -> Outcome {
 }
 
 /// Collateral when no `--collateral` directory is given. Nitro, NVIDIA serialized evidence
-/// and simulated evidence need none beyond the pinned roots; Intel and AMD collateral must
-/// be fetched, which this build cannot do yet.
-fn fetched_collateral(evidence: &Evidence) -> Result<Collateral, Error> {
+/// and simulated evidence need none beyond the pinned roots. SEV-SNP collateral is fetched
+/// from AMD KDS (`PITH_AMD_KDS_URL`, default the AMD service) and cached on disk
+/// (`PITH_CACHE_DIR`, default `$HOME/.cache/pith`); Intel collateral from a PCS/PCCS-compatible
+/// URL (`PITH_PCCS_URL`, default Intel PCS), cached the same way.
+fn fetched_collateral(evidence: &Evidence, now: OffsetDateTime) -> Result<Collateral, Error> {
     match evidence.platform() {
-        Platform::Sgx | Platform::Tdx | Platform::SevSnp => Err(Error::new(
-            ErrorClass::MissingCollateral,
-            format!(
-                "{} evidence needs collateral: collateral fetching (Intel PCS / AMD KDS) is not built into this \
-                 version yet; pass --collateral DIR",
-                evidence.platform()
-            ),
-        )),
+        Platform::Sgx | Platform::Tdx => fetch_intel(evidence.bytes(), now),
+        Platform::SevSnp => fetch_amd(evidence.bytes(), now),
         _ => Ok(Collateral::default()),
+    }
+}
+
+fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PITH_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => Path::new(&home).join(".cache/pith"),
+        None => PathBuf::from(".pith/cache"),
+    }
+}
+
+fn fetch_intel(quote: &[u8], now: OffsetDateTime) -> Result<Collateral, Error> {
+    use pith_attest::fetch::intel::{INTEL_PCS_URL, PcsClient};
+    let url = std::env::var("PITH_PCCS_URL").unwrap_or_else(|_| INTEL_PCS_URL.to_string());
+    PcsClient::new(&url)
+        .with_cache_dir(cache_dir())
+        .with_clock(now)
+        .collateral_for_quote(quote)
+        .map_err(|e| Error::new(ErrorClass::MissingCollateral, format!("fetching Intel collateral from {url}: {e}")))
+}
+
+fn fetch_amd(report: &[u8], now: OffsetDateTime) -> Result<Collateral, Error> {
+    use pith_attest::fetch::amd::{AMD_KDS_URL, FetchError, KdsClient};
+    let url = std::env::var("PITH_AMD_KDS_URL").unwrap_or_else(|_| AMD_KDS_URL.to_string());
+    let kds = KdsClient::new(&url).with_cache_dir(cache_dir()).with_clock(now);
+    let missing = |e: FetchError| Error::new(ErrorClass::MissingCollateral, format!("fetching AMD collateral: {e}"));
+    match kds.collateral_for_report(report, None) {
+        Ok(c) => Ok(c),
+        // Version 2 reports do not name their product: try each generation in turn (KDS
+        // answers 404 for a chip ID of another product).
+        Err(FetchError::Report(_)) if report.first() == Some(&2) => {
+            let mut last = None;
+            for product in [pith_attest::Product::Milan, pith_attest::Product::Genoa, pith_attest::Product::Turin] {
+                match kds.collateral_for_report(report, Some(product)) {
+                    Ok(c) => return Ok(c),
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.map(missing).unwrap_or_else(|| Error::missing("no AMD product matched")))
+        }
+        Err(e) => Err(missing(e)),
     }
 }
 

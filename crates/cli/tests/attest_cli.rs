@@ -228,14 +228,108 @@ fn usage_errors() -> Result<(), Failed> {
     Ok(())
 }
 
-/// Intel and AMD evidence without `--collateral` fails cleanly (fetching is a separate
-/// feature) rather than crashing or passing.
+/// Intel evidence without `--collateral` and an unreachable PCCS fails cleanly with
+/// missing_collateral rather than crashing or passing.
 fn no_collateral() -> Result<(), Failed> {
     let case = Case::load(&corpus_dir().join("tdx-t1-uptodate"));
-    let (code, stdout, stderr) = pith(&["attest", "verify", case.evidence.to_str().unwrap(), "--at", case.at(), "--json"]);
+    let cache = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pith"))
+        .args(["attest", "verify", case.evidence.to_str().unwrap(), "--at", case.at(), "--json"])
+        .env("PITH_PCCS_URL", "http://127.0.0.1:9")
+        .env("PITH_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    let (code, stdout, stderr) = (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
     let j: Json = serde_json::from_str(stdout.trim()).map_err(|e| format!("{e}: {stdout} {stderr}"))?;
     ensure(code == 1 && j["verdict"] == "invalid" && j["platform"] == "tdx", || format!("exit {code}: {j}"))?;
     ensure(j["failure"] == "missing_collateral", || format!("{j}"))
+}
+
+/// A minimal AMD-KDS-compatible HTTP server on loopback serving one case's real VCEK and
+/// chain (Milan); counts requests. Stops when the returned guard is dropped.
+struct Kds {
+    url: String,
+    requests: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+fn serve_kds(case_dir: &Path) -> Kds {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let vcek = std::fs::read(case_dir.join("collateral/vcek.der")).unwrap();
+    let chain = std::fs::read(case_dir.join("collateral/cert_chain.pem")).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            // Drain the headers.
+            let mut h = String::new();
+            while reader.read_line(&mut h).is_ok_and(|n| n > 2) {
+                h.clear();
+            }
+            counter.fetch_add(1, Ordering::SeqCst);
+            let path = line.split_whitespace().nth(1).unwrap_or("");
+            let (status, body): (&str, &[u8]) = if path == "/vcek/v1/Milan/cert_chain" {
+                ("200 OK", &chain)
+            } else if path.starts_with("/vcek/v1/Milan/") && path.contains("blSPL=") {
+                ("200 OK", &vcek)
+            } else {
+                ("404 Not Found", b"")
+            };
+            let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = stream.write_all(body);
+        }
+    });
+    Kds { url, requests }
+}
+
+/// SEV-SNP without `--collateral`: the VCEK and chain are fetched from an AMD-KDS-compatible
+/// URL, then served from the on-disk cache.
+fn snp_fetched_collateral() -> Result<(), Failed> {
+    use std::sync::atomic::Ordering;
+    let case = Case::load(&corpus_dir().join("snp-n1-milan"));
+    let kds = serve_kds(&case.dir);
+    let cache = tempfile::tempdir().unwrap();
+    let run = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_pith"))
+            .args(["attest", "verify", case.evidence.to_str().unwrap(), "--at", case.at(), "--json"])
+            .env("PITH_AMD_KDS_URL", &kds.url)
+            .env("PITH_CACHE_DIR", cache.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let j: Json = serde_json::from_str(stdout.trim()).unwrap_or(Json::Null);
+        (out.status.code().unwrap_or(-1), j, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, j, stderr) = run();
+    ensure(code == 0 && j["verdict"] == "valid", || format!("fetched: exit {code}: {j} {stderr}"))?;
+    ensure(j["measurements"]["measurement"] == case.expect["measurements"]["measurement"], || format!("{j}"))?;
+    let fetched = kds.requests.load(Ordering::SeqCst);
+    ensure(fetched >= 2, || format!("{fetched} requests"))?;
+    let (code, j, stderr) = run();
+    ensure(code == 0 && j["verdict"] == "valid", || format!("cached: exit {code}: {j} {stderr}"))?;
+    ensure(kds.requests.load(Ordering::SeqCst) == fetched, || "second run was not served from the cache".into())?;
+    // A KDS that does not know the chip: missing_collateral.
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pith"))
+        .args(["attest", "verify", case.evidence.to_str().unwrap(), "--at", case.at(), "--json"])
+        .env("PITH_AMD_KDS_URL", format!("{}/nothing-here", kds.url))
+        .env("PITH_CACHE_DIR", empty.path())
+        .output()
+        .unwrap();
+    let j: Json = serde_json::from_slice(&out.stdout).unwrap_or(Json::Null);
+    ensure(out.status.code() == Some(1) && j["failure"] == "missing_collateral", || format!("unknown chip: {j}"))
 }
 
 fn write_policy(dir: &Path, text: &str) -> PathBuf {
@@ -371,6 +465,7 @@ fn main() {
     trials.push(Trial::test("usage_errors", usage_errors));
     trials.push(Trial::test("simulated_round_trip", simulated_round_trip).with_kind("simulated"));
     trials.push(Trial::test("intel_without_collateral", no_collateral).with_kind("tdx"));
+    trials.push(Trial::test("snp_fetched_collateral", snp_fetched_collateral).with_kind("sev-snp"));
     trials.push(Trial::test("policy_decisions", policy_decisions).with_kind("nitro"));
     for (name, want) in VECTORS {
         let kind = Case::load(&corpus_dir().join(name)).expect["platform"].as_str().unwrap_or("").to_string();

@@ -1,0 +1,13 @@
+//! NVIDIA serialized evidence (JSON list with base64 reports and PEM chains).
+#![no_main]
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use pith_attest::Platform;
+use pith_fuzz::{Context, context, run};
+
+static CTX: OnceLock<Context> = OnceLock::new();
+
+fuzz_target!(|data: &[u8]| {
+    run(Platform::NvidiaGpu, data, CTX.get_or_init(|| context("nvidia-v5-hopper-590")));
+});
