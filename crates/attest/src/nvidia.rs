@@ -276,11 +276,13 @@ fn vbios_text(bytes: &[u8]) -> String {
         .join(".")
 }
 
-/// Measurements and properties of one report, keys prefixed with `prefix`.
-fn claims_into(report: &Report<'_>, prefix: &str, claims: &mut Claims) {
+/// Measurements and properties of report `device` (0 for a single report). Measurement
+/// blocks are always `gpu{device}_block{n}`; versions and properties carry the
+/// `gpu{device}_` prefix only in multi-device evidence (`prefix` empty otherwise).
+fn claims_into(report: &Report<'_>, device: usize, prefix: &str, claims: &mut Claims) {
     let m: &mut Measurements = &mut claims.measurements;
     for b in &report.blocks {
-        m.insert(format!("{prefix}block{}", b.index), Value::Bytes(b.value.clone()));
+        m.insert(format!("gpu{device}_block{}", b.index), Value::Bytes(b.value.clone()));
     }
     if let Some(v) = opaque_field(report, opaque::DRIVER_VERSION) {
         m.insert(format!("{prefix}driver_version"), Value::Text(c_text(v)));
@@ -358,6 +360,7 @@ fn verify_report(
     chain_pem: &[u8],
     expected_nonces: &[Vec<u8>],
     now: OffsetDateTime,
+    device: usize,
     prefix: &str,
     claims: &mut Claims,
 ) -> Result<Window> {
@@ -370,7 +373,7 @@ fn verify_report(
         _ => (DEFAULT_SIGNATURE_LEN, HashAlg::Sha384),
     };
     let report = parse(bytes, sig_len)?;
-    claims_into(&report, prefix, claims);
+    claims_into(&report, device, prefix, claims);
     if prefix.is_empty() {
         claims.nonce = Some(report.nonce.to_vec());
     }
@@ -452,7 +455,7 @@ fn verify_inner(bytes: &[u8], collateral: &Collateral, now: OffsetDateTime, clai
             .cert_chain
             .as_deref()
             .ok_or_else(|| Error::missing("NVIDIA report without cert_chain.pem"))?;
-        return verify_report(bytes, chain, &expected, now, "", claims);
+        return verify_report(bytes, chain, &expected, now, 0, "", claims);
     }
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| Error::malformed(format!("evidence.json: {e}")))?;
@@ -477,7 +480,7 @@ fn verify_inner(bytes: &[u8], collateral: &Collateral, now: OffsetDateTime, clai
         if let Some(arch) = &entry.arch {
             claims.properties.insert(format!("{prefix}arch"), serde_json::Value::from(arch.clone()));
         }
-        let w = verify_report(&report, &chain, &nonces, now, &prefix, claims)
+        let w = verify_report(&report, &chain, &nonces, now, i, &prefix, claims)
             .map_err(|e| Error::new(e.class(), format!("entry {i}: {}", e.message())))?;
         window.narrow(w.start, w.end);
         if !multi {
@@ -485,6 +488,21 @@ fn verify_inner(bytes: &[u8], collateral: &Collateral, now: OffsetDateTime, clai
         }
         if i == 0 {
             claims.nonce = entry.nonce.as_deref().and_then(|n| parse_nonce_hex(n.as_bytes(), "nonce").ok());
+        }
+    }
+    if multi {
+        // Versions shared by every device are also reported unprefixed (they are part of
+        // the measurement hash); per-device values stay under `gpu{i}_`.
+        for name in ["driver_version", "vbios_version"] {
+            let values: Vec<&Value> =
+                (0..entries.len()).filter_map(|i| claims.measurements.get(&format!("gpu{i}_{name}"))).collect();
+            if let Some(first) = values.first()
+                && values.len() == entries.len()
+                && values.iter().all(|v| v == first)
+            {
+                let v = (*first).clone();
+                claims.measurements.insert(name.to_string(), v);
+            }
         }
     }
     claims.properties.insert("devices".into(), serde_json::Value::from(entries.len()));
@@ -553,8 +571,8 @@ mod tests {
         let m = v.measurements();
         assert_eq!(m["driver_version"], Value::Text("550.90.07".into()));
         assert_eq!(m["vbios_version"], Value::Text("96.00.9f.00.01".into()));
-        assert_eq!(m.keys().filter(|k| k.starts_with("block")).count(), 64);
-        assert!(matches!(&m["block1"], Value::Bytes(b) if b.len() == 48));
+        assert_eq!(m.keys().filter(|k| k.starts_with("gpu0_block")).count(), 64);
+        assert!(matches!(&m["gpu0_block1"], Value::Bytes(b) if b.len() == 48));
         assert_eq!(v.claims().nonce.as_deref(), Some(parse_nonce_hex(c.nonce.as_ref().unwrap(), "n").unwrap().as_slice()));
         assert_eq!(v.claims().properties["spdm_version"], "1.1");
     }
@@ -712,8 +730,10 @@ mod tests {
     fn evidence_json_entries() {
         let (ev, c) = load("nvidia-v5-hopper-4gpu");
         let v = run(&ev, &c).unwrap();
-        assert!(v.measurements().contains_key("gpu3_driver_version"));
-        assert!(v.measurements().contains_key("gpu0_block1"));
+        let m = v.measurements();
+        assert!(m.contains_key("gpu3_driver_version"));
+        assert!(m.contains_key("gpu3_block1"));
+        assert_eq!(m.get("driver_version"), m.get("gpu0_driver_version"));
         // Break one entry's nonce: the whole list fails.
         let mut list: Vec<serde_json::Value> = serde_json::from_slice(&ev).unwrap();
         list[2]["nonce"] = serde_json::Value::from("11".repeat(32));
@@ -722,10 +742,11 @@ mod tests {
         // Not JSON of the right shape.
         assert_eq!(class(run(b"[{\"evidence\": 1}]", &c)), ErrorClass::Malformed);
         assert_eq!(class(run(b"[]", &c)), ErrorClass::Malformed);
-        // Single entry: no prefix.
+        // Single entry: blocks of device 0, no other prefixes.
         let (ev, c) = load("nvidia-v5-ls10-switch");
         let v = run(&ev, &c).unwrap();
-        assert!(v.measurements().keys().all(|k| !k.starts_with("gpu")));
+        assert!(v.measurements().keys().all(|k| !k.starts_with("gpu") || k.starts_with("gpu0_block")));
+        assert!(v.measurements().contains_key("gpu0_block1"));
     }
 
     #[test]

@@ -6,6 +6,9 @@ use clap::{Parser, Subcommand};
 
 pub mod attest;
 pub mod attest_quote;
+pub mod chain;
+pub mod gov;
+pub mod stake;
 
 /// Pith: an open confidential-compute network.
 #[derive(Debug, Parser)]
@@ -20,6 +23,15 @@ enum Command {
     /// Verify or produce TEE attestation evidence.
     #[command(subcommand)]
     Attest(attest::AttestCommand),
+    /// Run a local chain (anvil + the Pith contracts) or inspect one.
+    #[command(subcommand)]
+    Chain(chain::ChainCommand),
+    /// Stake PHA in worker operators' pools.
+    #[command(subcommand)]
+    Stake(stake::StakeCommand),
+    /// Governance: propose, vote, execute.
+    #[command(subcommand)]
+    Gov(gov::GovCommand),
 }
 
 /// Exit code for a usage error or an unreadable file.
@@ -38,6 +50,9 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Attest(cmd) => attest::run(cmd),
+        Command::Chain(cmd) => chain::run(cmd),
+        Command::Stake(cmd) => stake::run(cmd),
+        Command::Gov(cmd) => gov::run(cmd),
     }
 }
 

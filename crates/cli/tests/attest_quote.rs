@@ -218,3 +218,19 @@ fn quote_then_verify_through_the_binary() {
     let (code, j) = verify_cli(&tampered, Some(&ca));
     assert_eq!((code, j["failure"].as_str()), (1, Some("malformed")), "{j}");
 }
+
+/// A Nitro NSM device node is detected (the pith binary is built with pith-attest's `nsm`
+/// feature); a regular file in its place is not an NSM, and the ioctl error is reported
+/// instead of falling back to simulated evidence.
+#[test]
+fn quote_with_fake_nsm_device_fails_without_fallback() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("tee");
+    std::fs::create_dir_all(root.join("dev")).unwrap();
+    std::fs::write(root.join("dev/nsm"), b"").unwrap();
+    let o = pith(&["attest", "quote", "--tee-root", s(&root)], tmp.path());
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("NSM"), "{err}");
+    assert!(!tmp.path().join(".pith").exists(), "no simulated fallback when a TEE device exists");
+}
