@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 pub mod attest;
 pub mod attest_quote;
+pub mod run;
 
 /// Pith: an open confidential-compute network.
 #[derive(Debug, Parser)]
@@ -20,6 +21,8 @@ enum Command {
     /// Verify or produce TEE attestation evidence.
     #[command(subcommand)]
     Attest(attest::AttestCommand),
+    /// Run one invocation of a JavaScript program in the local sandbox.
+    Run(run::RunArgs),
 }
 
 /// Exit code for a usage error or an unreadable file.
@@ -38,6 +41,7 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Attest(cmd) => attest::run(cmd),
+        Command::Run(args) => run::run(args),
     }
 }
 
