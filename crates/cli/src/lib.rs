@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 pub mod attest;
 pub mod attest_quote;
+pub mod dev;
 pub mod run;
 
 /// Pith: an open confidential-compute network.
@@ -23,6 +24,8 @@ enum Command {
     Attest(attest::AttestCommand),
     /// Run one invocation of a JavaScript program in the local sandbox.
     Run(run::RunArgs),
+    /// Serve a JavaScript program on 127.0.0.1, reloading it when the file changes.
+    Dev(dev::DevArgs),
 }
 
 /// Exit code for a usage error or an unreadable file.
@@ -42,6 +45,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Attest(cmd) => attest::run(cmd),
         Command::Run(args) => run::run(args),
+        Command::Dev(args) => dev::run(args),
     }
 }
 
