@@ -9,6 +9,8 @@ pub mod attest_quote;
 pub mod chain;
 pub mod gov;
 pub mod stake;
+pub mod dev;
+pub mod run;
 
 /// Pith: an open confidential-compute network.
 #[derive(Debug, Parser)]
@@ -32,6 +34,10 @@ enum Command {
     /// Governance: propose, vote, execute.
     #[command(subcommand)]
     Gov(gov::GovCommand),
+    /// Run one invocation of a JavaScript program in the local sandbox.
+    Run(run::RunArgs),
+    /// Serve a JavaScript program on 127.0.0.1, reloading it when the file changes.
+    Dev(dev::DevArgs),
 }
 
 /// Exit code for a usage error or an unreadable file.
@@ -53,6 +59,8 @@ pub fn main() -> ExitCode {
         Command::Chain(cmd) => chain::run(cmd),
         Command::Stake(cmd) => stake::run(cmd),
         Command::Gov(cmd) => gov::run(cmd),
+        Command::Run(args) => run::run(args),
+        Command::Dev(args) => dev::run(args),
     }
 }
 

@@ -1,0 +1,165 @@
+//! The hostile-program suite: every program ends with the expected error kind, and the
+//! sandbox's own usage figures show it stopped within 1.2x of the limit. No wall-clock
+//! assertions: only the sandbox's accounting is checked.
+
+mod common;
+use common::*;
+use pith_sandbox::{ErrorKind, Outcome};
+
+fn handler(body: &str) -> String {
+    format!("export default {{ async fetch(request, env, ctx) {{ {body} }} }}")
+}
+
+fn within(used: u64, limit: u64) -> bool {
+    used as f64 <= limit as f64 * 1.2
+}
+
+fn expect_cpu(o: &Outcome, limit_ms: u64) {
+    assert_eq!(kind(o), ErrorKind::CpuLimit, "{o:?}");
+    assert!(o.usage.cpu_ms >= limit_ms, "stopped before the limit: {:?}", o.usage);
+    assert!(within(o.usage.cpu_ms, limit_ms), "cpu {} ms over 1.2x of {limit_ms}", o.usage.cpu_ms);
+}
+
+#[test]
+fn infinite_loop() {
+    let o = run_limits(&handler("for (;;) {}"), |l| l.cpu_ms = 100);
+    expect_cpu(&o, 100);
+}
+
+#[test]
+fn infinite_loop_catching_everything() {
+    let o = run_limits(&handler("for (;;) { try { for (;;) {} } catch (e) {} }"), |l| l.cpu_ms = 100);
+    expect_cpu(&o, 100);
+}
+
+#[test]
+fn infinite_loop_at_top_level() {
+    let o = run_limits("for (;;) {} export default { fetch() {} }", |l| l.cpu_ms = 100);
+    expect_cpu(&o, 100);
+}
+
+#[test]
+fn catastrophic_regex() {
+    let o = run_limits(&handler(r#"/^(a+)+$/.test("a".repeat(40) + "!"); return new Response("done");"#), |l| l.cpu_ms = 100);
+    expect_cpu(&o, 100);
+}
+
+#[test]
+fn promise_flood() {
+    let o = run_limits(&handler("const f = () => Promise.resolve().then(f); f(); await new Promise(() => {});"), |l| l.cpu_ms = 100);
+    expect_cpu(&o, 100);
+}
+
+#[test]
+fn timer_flood() {
+    let o = run_limits(&handler("const f = () => { setTimeout(f, 0); setTimeout(f, 0); }; f(); await new Promise(() => {});"), |l| {
+        l.cpu_ms = 100;
+    });
+    expect_cpu(&o, 100);
+}
+
+#[test]
+fn waiting_forever_hits_wall_time() {
+    let o = run_limits(&handler("await new Promise((r) => setTimeout(r, 60000)); return new Response('x');"), |l| l.wall_ms = 200);
+    assert_eq!(kind(&o), ErrorKind::WallTimeLimit);
+    assert!(o.usage.wall_ms >= 200 && within(o.usage.wall_ms, 200), "{:?}", o.usage);
+    assert!(o.usage.cpu_ms < 200);
+}
+
+#[test]
+fn deep_recursion() {
+    let o = run_limits(&handler("const f = (n) => f(n + 1) + 1; f(0);"), |l| l.stack_kb = 256);
+    assert_eq!(kind(&o), ErrorKind::StackLimit);
+}
+
+fn expect_memory(o: &Outcome, mb: u64) {
+    assert_eq!(kind(o), ErrorKind::MemoryLimit, "{o:?}");
+    let limit = mb * 1024 * 1024;
+    assert!(o.usage.memory_bytes <= limit, "peak {} above the limit", o.usage.memory_bytes);
+}
+
+#[test]
+fn memory_bomb_array() {
+    let o = run_limits(&handler("const a = []; for (;;) a.push({ x: a.length, y: [1, 2, 3] });"), |l| l.memory_mb = 16);
+    expect_memory(&o, 16);
+    // Small allocations: the peak gets close to the limit.
+    assert!(o.usage.memory_bytes as f64 >= 16.0 * 1024.0 * 1024.0 / 1.2, "{:?}", o.usage);
+}
+
+#[test]
+fn memory_bomb_string() {
+    let o = run_limits(&handler("let s = 'x'; for (;;) s = s.repeat(2);"), |l| l.memory_mb = 16);
+    expect_memory(&o, 16);
+}
+
+#[test]
+fn memory_bomb_typed_arrays() {
+    let o = run_limits(&handler("const keep = []; for (;;) keep.push(new Uint8Array(1 << 20));"), |l| l.memory_mb = 16);
+    expect_memory(&o, 16);
+}
+
+#[test]
+fn memory_bomb_caught() {
+    let o = run_limits(
+        &handler("const keep = []; for (let i = 0; i < 100; i++) { try { keep.push(new Uint8Array(4 << 20)); } catch (e) { keep.length = 0; } } return new Response('survived');"),
+        |l| l.memory_mb = 16,
+    );
+    expect_memory(&o, 16);
+}
+
+#[test]
+fn huge_response() {
+    let o = run_limits(&handler("return new Response('x'.repeat(2 * 1024 * 1024));"), |l| l.output_bytes = 1024 * 1024);
+    assert_eq!(kind(&o), ErrorKind::OutputLimit);
+}
+
+#[test]
+fn huge_response_bytes() {
+    let o = run_limits(&handler("return new Response(new Uint8Array(2 * 1024 * 1024));"), |l| l.output_bytes = 1024 * 1024);
+    assert_eq!(kind(&o), ErrorKind::OutputLimit);
+}
+
+#[test]
+fn huge_logs() {
+    let o = run_limits(&handler("for (;;) { try { console.log('y'.repeat(1000)); } catch (e) {} }"), |l| l.log_bytes = 64 * 1024);
+    assert_eq!(kind(&o), ErrorKind::LogLimit);
+    assert!(o.usage.log_bytes <= 64 * 1024 && within(o.usage.log_bytes, 64 * 1024));
+    assert!(o.usage.log_bytes >= 60 * 1024);
+}
+
+#[test]
+fn kv_flood() {
+    let o = run_limits(&handler("for (let i = 0; ; i++) { try { await env.kv.put('k' + i, 'v'); } catch (e) {} }"), |l| l.kv_ops = 50);
+    assert_eq!(kind(&o), ErrorKind::KvLimit);
+    assert_eq!(o.usage.kv_ops, 50);
+}
+
+#[test]
+fn tampering_stays_in_the_instance() {
+    let tamper = handler(
+        "Object.prototype.polluted = 1; Array.prototype.map = () => 'owned'; JSON.stringify = () => 'owned';
+         Response.prototype.text = () => 'owned'; globalThis.fetch = () => 'owned'; Headers.prototype.get = () => 'owned';
+         Promise.prototype.then = function () { return 'owned'; };
+         return new Response('tampered');",
+    );
+    let o = run(&tamper);
+    // The host reads the response through internal slots, not through the tampered methods.
+    assert_eq!(body(&o), "tampered");
+    // A fresh instance (and any other program) sees pristine globals.
+    let check = json_handler(
+        "return { polluted: ({}).polluted === undefined, map: [1].map((x) => x + 1)[0], json: JSON.stringify({ a: 1 }),
+           fetch: typeof fetch, then: typeof Promise.prototype.then };",
+    );
+    let o = run(&check);
+    assert_eq!(body(&o), r#"{"polluted":true,"map":2,"json":"{\"a\":1}","fetch":"function","then":"function"}"#);
+}
+
+#[test]
+fn host_internals_are_unreachable() {
+    let o = run(&json_handler(
+        "const names = Object.getOwnPropertyNames(globalThis).filter((n) => n.startsWith('__'));
+         let imp = null; try { await import('pith:prelude'); imp = 'loaded'; } catch (e) { imp = e.name; }
+         return { names, imp: imp === 'loaded' ? 'loaded' : 'refused', req: typeof require, proc: typeof process, std: typeof std, os: typeof os };",
+    ));
+    assert_eq!(body(&o), r#"{"names":[],"imp":"refused","req":"undefined","proc":"undefined","std":"undefined","os":"undefined"}"#);
+}
