@@ -6,9 +6,15 @@ use clap::{Parser, Subcommand};
 
 pub mod attest;
 pub mod attest_quote;
+pub mod call;
 pub mod chain;
 pub mod gov;
+pub mod network;
+pub mod programs;
+pub mod trust;
+pub mod verify;
 pub mod stake;
+pub mod status;
 pub mod dev;
 pub mod run;
 
@@ -38,6 +44,17 @@ enum Command {
     Run(run::RunArgs),
     /// Serve a JavaScript program on 127.0.0.1, reloading it when the file changes.
     Dev(dev::DevArgs),
+    /// Call a program with an encrypted request through the gateway and verify the receipt.
+    Call(call::CallArgs),
+    /// Verify a receipt or a worker down to the TEE vendor's root (or the dev CA).
+    Verify(verify::VerifyArgs),
+    /// Show the local network: chain, KMS, workers, gateway.
+    Status(status::StatusArgs),
+    /// Deploy a program: upload its code, register it, send secrets, deposit PHA.
+    Deploy(programs::DeployArgs),
+    /// Manage your programs.
+    #[command(subcommand)]
+    Programs(programs::ProgramsCommand),
 }
 
 /// Exit code for a usage error or an unreadable file.
@@ -61,6 +78,11 @@ pub fn main() -> ExitCode {
         Command::Gov(cmd) => gov::run(cmd),
         Command::Run(args) => run::run(args),
         Command::Dev(args) => dev::run(args),
+        Command::Call(args) => call::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Deploy(args) => programs::run_deploy(args),
+        Command::Programs(cmd) => programs::run(cmd),
     }
 }
 
