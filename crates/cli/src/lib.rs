@@ -12,6 +12,7 @@ pub mod gov;
 pub mod network;
 pub mod programs;
 pub mod trust;
+pub mod up;
 pub mod verify;
 pub mod stake;
 pub mod status;
@@ -50,6 +51,9 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Show the local network: chain, KMS, workers, gateway.
     Status(status::StatusArgs),
+    /// Start a whole local network (anvil, contracts, KMS, two workers, gateway) and stay in
+    /// the foreground; rerun to resume it.
+    Up(up::UpArgs),
     /// Deploy a program: upload its code, register it, send secrets, deposit PHA.
     Deploy(programs::DeployArgs),
     /// Manage your programs.
@@ -81,6 +85,7 @@ pub fn main() -> ExitCode {
         Command::Call(args) => call::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Status(args) => status::run(args),
+        Command::Up(args) => up::run(args),
         Command::Deploy(args) => programs::run_deploy(args),
         Command::Programs(cmd) => programs::run(cmd),
     }
