@@ -18,6 +18,7 @@ pub mod stake;
 pub mod status;
 pub mod dev;
 pub mod run;
+pub mod worker;
 
 /// Pith: an open confidential-compute network.
 #[derive(Debug, Parser)]
@@ -45,6 +46,8 @@ enum Command {
     Run(run::RunArgs),
     /// Serve a JavaScript program on 127.0.0.1, reloading it when the file changes.
     Dev(dev::DevArgs),
+    /// Run a worker node (attested; runs encrypted program invocations).
+    Worker(worker::WorkerArgs),
     /// Call a program with an encrypted request through the gateway and verify the receipt.
     Call(call::CallArgs),
     /// Verify a receipt or a worker down to the TEE vendor's root (or the dev CA).
@@ -82,6 +85,7 @@ pub fn main() -> ExitCode {
         Command::Gov(cmd) => gov::run(cmd),
         Command::Run(args) => run::run(args),
         Command::Dev(args) => dev::run(args),
+        Command::Worker(args) => worker::run(args),
         Command::Call(args) => call::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Status(args) => status::run(args),

@@ -50,7 +50,6 @@ impl WorkerError {
 }
 
 /// Shorthand for a typed refusal.
-#[allow(dead_code)] // used by the invocation pipeline
 pub(crate) fn refuse(kind: ErrorKind, message: impl Into<String>) -> WorkerError {
     WorkerError::Api(ApiError::new(kind, message))
 }

@@ -79,6 +79,15 @@ impl ProgramKeySet {
         self.epochs.get(&epoch).map(ProgramKeys::storage_key)
     }
 
+    /// The key `env.keys.derive(path)` gives the program (newest epoch), from the user-key
+    /// root the KMS releases with the program keys.
+    pub fn user_key(&self, path: &str) -> Result<k256::ecdsa::SigningKey, WorkerError> {
+        let _ = path;
+        // The user-key root is part of the key bundle the KMS releases (issue 5, kms helper);
+        // until that lands this build has no root to derive from and says so.
+        Err(WorkerError::Keys("this build has no user-key root (pith_crypto key bundle missing)".into()))
+    }
+
     /// The program's Ethereum address (newest epoch).
     pub fn address(&self) -> Address {
         self.current().address()
@@ -111,4 +120,142 @@ impl KeyRing {
         v.sort();
         v
     }
+}
+
+// ------------------------------------------------------------------------- release and sealing
+
+/// State-file name of a program's sealed keys.
+pub fn sealed_name(program: &ProgramId) -> String {
+    format!("keys/{}.sealed", hex::encode(program.0))
+}
+
+/// Sealed key file format (inside [`crate::identity::Sealer`]):
+/// `"PITHWK01" ‖ program_id[32] ‖ be16(n) ‖ n × (be32(epoch) ‖ encryption_ikm[32] ‖ signing[32] ‖ storage[32])`.
+const SEALED_MAGIC: &[u8; 8] = b"PITHWK01";
+
+fn encode(set: &ProgramKeySet) -> zeroize::Zeroizing<Vec<u8>> {
+    let mut out = zeroize::Zeroizing::new(Vec::with_capacity(42 + set.epochs.len() * 100));
+    out.extend_from_slice(SEALED_MAGIC);
+    out.extend_from_slice(&set.program.0);
+    out.extend_from_slice(&u16::try_from(set.epochs.len()).unwrap_or(u16::MAX).to_be_bytes());
+    for k in set.epochs.values() {
+        out.extend_from_slice(&k.epoch().to_be_bytes());
+        out.extend_from_slice(k.encryption_ikm());
+        out.extend_from_slice(&k.signing_key().to_bytes());
+        out.extend_from_slice(k.storage_key().expose_secret());
+    }
+    out
+}
+
+fn decode(bytes: &[u8]) -> Result<ProgramKeySet, WorkerError> {
+    let bad = || WorkerError::State("sealed program keys: malformed".into());
+    let rest = bytes.strip_prefix(SEALED_MAGIC.as_slice()).ok_or_else(bad)?;
+    let (program, rest) = rest.split_first_chunk::<32>().ok_or_else(bad)?;
+    let (n, mut rest) = rest.split_first_chunk::<2>().ok_or_else(bad)?;
+    let program = ProgramId(*program);
+    let mut keys = Vec::new();
+    for _ in 0..u16::from_be_bytes(*n) {
+        let (epoch, r) = rest.split_first_chunk::<4>().ok_or_else(bad)?;
+        let (enc, r) = r.split_first_chunk::<32>().ok_or_else(bad)?;
+        let (sig, r) = r.split_first_chunk::<32>().ok_or_else(bad)?;
+        let (sto, r) = r.split_first_chunk::<32>().ok_or_else(bad)?;
+        keys.push(ProgramKeys::from_parts(program, u32::from_be_bytes(*epoch), *enc, *sig, *sto).map_err(|_| bad())?);
+        rest = r;
+    }
+    if !rest.is_empty() {
+        return Err(bad());
+    }
+    ProgramKeySet::new(program, keys)
+}
+
+/// Seal `set` to the state directory.
+pub fn store_sealed(sealer: &crate::identity::Sealer, set: &ProgramKeySet) -> Result<(), WorkerError> {
+    sealer.write(&sealed_name(&set.program), &encode(set))
+}
+
+/// Load every sealed key set of the state directory into `ring`.
+pub fn load_sealed(sealer: &crate::identity::Sealer, ring: &KeyRing) -> Result<usize, WorkerError> {
+    let dir = sealer.dir().join("keys");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(WorkerError::State(format!("{}: {e}", dir.display()))),
+    };
+    let mut n = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".sealed") {
+            continue;
+        }
+        if let Some(bytes) = sealer.read(&format!("keys/{name}"))? {
+            ring.insert(decode(&bytes)?);
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Ask the KMS nodes (in order) to release `program`'s keys to this worker.
+pub async fn release(node: &crate::node::Node, program: ProgramId) -> Result<ProgramKeySet, WorkerError> {
+    use pith_api::kms::{KEY_RELEASE, KeyReleaseRequest, KeyReleaseResponse};
+    let id = node.identity();
+    let timestamp = crate::node::now_secs();
+    let enc = id.enc_public_key();
+    let digest = pith_api::binding::message_digest(
+        pith_api::binding::KEY_RELEASE_TAG,
+        &[id.address().as_slice(), &program.0, &enc],
+        timestamp,
+    );
+    let body = KeyReleaseRequest {
+        worker: id.address(),
+        program_id: B256::from(program.0),
+        enc_public_key: enc,
+        evidence: node.evidence().bytes.clone(),
+        timestamp,
+        signature: id.sign_digest(&digest)?.to_vec(),
+    };
+    let mut last = WorkerError::Keys("no KMS configured (--kms)".into());
+    for base in &node.config().kms_urls {
+        let url = format!("{}{KEY_RELEASE}", base.trim_end_matches('/'));
+        let resp = match node.http.post(&url).header(reqwest::header::CONTENT_TYPE, pith_api::media::JSON).body(serde_json::to_vec(&body).unwrap_or_default()).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                last = WorkerError::Kms(format!("{url}: {e}"));
+                continue;
+            }
+        };
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| WorkerError::Kms(e.to_string()))?;
+        if !status.is_success() {
+            match serde_json::from_slice::<pith_api::ErrorBody>(&bytes) {
+                // The KMS applies the chain's policy; another KMS would refuse the same way,
+                // except when this one is not ready.
+                Ok(b) if b.error.kind != pith_api::ErrorKind::Unavailable => {
+                    let kind = if b.error.kind == pith_api::ErrorKind::NotFound { pith_api::ErrorKind::UnknownProgram } else { pith_api::ErrorKind::Unavailable };
+                    return Err(crate::error::refuse(kind, format!("KMS refused key release: {}", b.error.message)));
+                }
+                _ => {
+                    last = WorkerError::Kms(format!("{url}: HTTP {status}"));
+                    continue;
+                }
+            }
+        }
+        let answer: KeyReleaseResponse =
+            serde_json::from_slice(&bytes).map_err(|e| WorkerError::Kms(format!("key release answer: {e}")))?;
+        if answer.program_id.0 != program.0 {
+            return Err(WorkerError::Kms("KMS released keys of another program".into()));
+        }
+        let keys = open_bundle(node, program, &answer.sealed)?;
+        return ProgramKeySet::new(program, keys);
+    }
+    Err(last)
+}
+
+/// Open the HPKE-sealed key bundle (`pith_crypto::transport`, purpose program keys,
+/// context `program_id ‖ worker`) with the worker's transport key.
+fn open_bundle(node: &crate::node::Node, program: ProgramId, sealed: &[u8]) -> Result<Vec<ProgramKeys>, WorkerError> {
+    let _ = (node, program, sealed);
+    // The key-transport module lands with the KMS (issue 5, kms helper); until then this
+    // build cannot open released keys and says so.
+    Err(WorkerError::Keys("this build cannot open KMS key bundles yet (pith_crypto::transport missing)".into()))
 }

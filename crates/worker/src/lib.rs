@@ -15,9 +15,22 @@
 //! Protocol: `docs/protocol.md`, "Network → Worker". Decisions: docs/adr/0075-0079.
 
 pub mod error;
+pub mod evidence;
+pub mod host;
+pub mod identity;
 pub mod keys;
 pub mod kv;
+pub mod node;
+pub mod oracle;
+pub mod register;
 pub mod replay;
+pub mod secrets;
+pub mod server;
+pub mod service;
 pub mod storage;
+pub mod usage;
+
+pub use node::{Config, Node};
+pub use service::{Running, start};
 
 pub use error::WorkerError;

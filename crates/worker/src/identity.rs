@@ -1,0 +1,192 @@
+//! The worker's identity and its sealed state.
+//!
+//! At first start the worker generates, inside the TEE, a secp256k1 identity key (its
+//! Ethereum address, which signs receipts, announcements, key-release requests and usage
+//! batches) and an X25519 key-transport key (to which the KMS seals program keys). Both are
+//! sealed to the state directory and bound into the worker's evidence through
+//! `pith_api::binding::report_data(WORKER_REPORT_TAG, ...)`.
+//!
+//! **Sealing is simulated here**: the sealing key is a random file `sealing.key` in the
+//! state directory, labelled as simulated. On a real TEE the same [`Sealer`] is built from
+//! the platform's sealing key (SGX `EGETKEY` / TDX-derived keys) or a KMS-derived disk key
+//! bound to the measurement, so another binary or machine cannot open the state.
+//!
+//! ```text
+//! sealed file = nonce(24) ‖ XChaCha20-Poly1305(sealing_key, nonce, plaintext,
+//!                                               ad = "pith/v1/worker-state" ‖ 0x00 ‖ name)
+//! identity    = secp256k1 secret(32) ‖ x25519 secret(32)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use k256::ecdsa::SigningKey;
+use pith_crypto::Address;
+use rand_core::{OsRng, RngCore};
+use zeroize::Zeroizing;
+
+use crate::error::WorkerError;
+
+/// AEAD associated-data prefix of every sealed state file.
+pub const STATE_AD: &[u8] = b"pith/v1/worker-state";
+/// File name of the simulated sealing key.
+pub const SEALING_KEY_FILE: &str = "sealing.key";
+/// File name of the sealed identity.
+pub const IDENTITY_FILE: &str = "identity.sealed";
+/// First line of the simulated sealing-key file (the rest is the hex key).
+const SIMULATED_LABEL: &str = "# SIMULATED TEE sealing key: a real TEE derives this from the platform; not secret from the host";
+
+fn state_err(path: &Path, e: impl std::fmt::Display) -> WorkerError {
+    WorkerError::State(format!("{}: {e}", path.display()))
+}
+
+/// Seals and opens the worker's state files.
+pub struct Sealer {
+    key: Zeroizing<[u8; 32]>,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealer").field("dir", &self.dir).finish_non_exhaustive()
+    }
+}
+
+impl Sealer {
+    /// The simulated sealer of `dir`: loads `dir/sealing.key`, creating it (mode 0600) on
+    /// first start.
+    pub fn simulated(dir: &Path) -> Result<Self, WorkerError> {
+        std::fs::create_dir_all(dir).map_err(|e| state_err(dir, e))?;
+        let path = dir.join(SEALING_KEY_FILE);
+        let key = match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let hexkey = text.lines().find(|l| !l.starts_with('#')).unwrap_or_default().trim();
+                let raw = hex::decode(hexkey).map_err(|e| state_err(&path, e))?;
+                let key: [u8; 32] = raw.try_into().map_err(|_| state_err(&path, "expected 32 bytes"))?;
+                Zeroizing::new(key)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = Zeroizing::new([0u8; 32]);
+                OsRng.fill_bytes(key.as_mut());
+                let text = Zeroizing::new(format!("{SIMULATED_LABEL}\n{}\n", hex::encode(key.as_ref())));
+                pith_chain::keys::write_private_file(&path, text.as_bytes()).map_err(|e| state_err(&path, e))?;
+                key
+            }
+            Err(e) => return Err(state_err(&path, e)),
+        };
+        Ok(Self { key, dir: dir.to_owned() })
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn ad(name: &str) -> Vec<u8> {
+        let mut ad = STATE_AD.to_vec();
+        ad.push(0);
+        ad.extend_from_slice(name.as_bytes());
+        ad
+    }
+
+    /// Seal `plaintext` as the state file `name` (relative to the state directory).
+    pub fn write(&self, name: &str, plaintext: &[u8]) -> Result<(), WorkerError> {
+        let path = self.dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| state_err(parent, e))?;
+        }
+        let cipher = XChaCha20Poly1305::new(self.key.as_ref().into());
+        let mut nonce = [0u8; 24];
+        OsRng.fill_bytes(&mut nonce);
+        let ct = cipher
+            .encrypt(&XNonce::from(nonce), Payload { msg: plaintext, aad: &Self::ad(name) })
+            .map_err(|_| state_err(&path, "seal failed"))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        let tmp = path.with_extension("tmp");
+        pith_chain::keys::write_private_file(&tmp, &out).map_err(|e| state_err(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| state_err(&path, e))
+    }
+
+    /// Open the state file `name`; `None` when it does not exist.
+    pub fn read(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, WorkerError> {
+        let path = self.dir.join(name);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(state_err(&path, e)),
+        };
+        let (nonce, ct) = bytes.split_first_chunk::<24>().ok_or_else(|| state_err(&path, "truncated"))?;
+        let cipher = XChaCha20Poly1305::new(self.key.as_ref().into());
+        let pt = cipher
+            .decrypt(&XNonce::from(*nonce), Payload { msg: ct, aad: &Self::ad(name) })
+            .map_err(|_| state_err(&path, "does not open with this sealing key (tampered, or another machine's)"))?;
+        Ok(Some(Zeroizing::new(pt)))
+    }
+}
+
+/// The worker's keys.
+pub struct Identity {
+    signing: SigningKey,
+    transport: x25519_dalek::StaticSecret,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity").field("address", &self.address()).finish_non_exhaustive()
+    }
+}
+
+impl Identity {
+    /// A fresh identity from the OS random source (inside the TEE).
+    pub fn generate() -> Self {
+        let signing = SigningKey::random(&mut OsRng);
+        let mut t = Zeroizing::new([0u8; 32]);
+        OsRng.fill_bytes(t.as_mut());
+        Self { signing, transport: x25519_dalek::StaticSecret::from(*t) }
+    }
+
+    /// Load the sealed identity, or generate and seal one at first start.
+    pub fn load_or_create(sealer: &Sealer) -> Result<Self, WorkerError> {
+        if let Some(bytes) = sealer.read(IDENTITY_FILE)? {
+            let (s, t) = bytes
+                .split_first_chunk::<32>()
+                .ok_or_else(|| WorkerError::State("identity: truncated".into()))?;
+            let t: [u8; 32] = t.try_into().map_err(|_| WorkerError::State("identity: bad length".into()))?;
+            let signing = SigningKey::from_slice(s).map_err(|_| WorkerError::State("identity: bad secp256k1 key".into()))?;
+            return Ok(Self { signing, transport: x25519_dalek::StaticSecret::from(t) });
+        }
+        let id = Self::generate();
+        let mut plain = Zeroizing::new(Vec::with_capacity(64));
+        plain.extend_from_slice(&id.signing.to_bytes());
+        plain.extend_from_slice(id.transport.as_bytes());
+        sealer.write(IDENTITY_FILE, &plain)?;
+        Ok(id)
+    }
+
+    /// The identity (signing) key.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+
+    /// The worker's address.
+    pub fn address(&self) -> Address {
+        pith_crypto::keytree::address_of(&self.signing)
+    }
+
+    /// The X25519 key-transport public key.
+    pub fn enc_public_key(&self) -> [u8; 32] {
+        x25519_dalek::PublicKey::from(&self.transport).to_bytes()
+    }
+
+    /// The X25519 key-transport secret (to open key bundles the KMS sealed to it).
+    pub fn enc_secret(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.transport.to_bytes())
+    }
+
+    /// Sign a `pith_api::binding::message_digest` (65 bytes, v = 27/28).
+    pub fn sign_digest(&self, digest: &pith_crypto::B256) -> Result<[u8; 65], WorkerError> {
+        pith_crypto::receipt::sign_hash(&self.signing, digest).map_err(|e| WorkerError::State(format!("sign: {e}")))
+    }
+}

@@ -1,0 +1,384 @@
+//! A real worker process stack on loopback: real anvil with the Pith contracts, the program
+//! registered on chain, code served by hash over HTTP, the worker's HTTP server, and an
+//! OHTTP client. Program keys come from the worker's sealed key cache (the path a worker
+//! restarts from while the KMS is down), seeded from a test master key.
+//!
+//! Checks: a good invocation (response decrypts, receipt verifies and names request,
+//! response, code and worker), and a refusal for every check: replay, expired, tampered
+//! request, wrong program key, code hash mismatch, unknown program; shared storage across
+//! two workers with tamper and rollback refused; drain.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alloy::primitives::{B256, U256};
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::Result;
+use axum::extract::{Path as AxPath, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use pith_api::ErrorKind;
+use pith_chain::anvil::{Anvil, AnvilConfig};
+use pith_chain::bindings::Programs;
+use pith_chain::client::{PithContracts, signing_provider};
+use pith_chain::deploy::{DeployConfig, deploy};
+use pith_crypto::envelope::{ClientSession, ProgramServer, Request};
+use pith_crypto::keytree::{MasterKey, ProgramId};
+use pith_worker::identity::Sealer;
+use pith_worker::keys::{ProgramKeySet, store_sealed};
+use pith_worker::storage::{SqliteStore, Store};
+use tokio_util::sync::CancellationToken;
+
+const PROGRAM: &str = r#"
+export default { async fetch(request, env) {
+  const url = new URL(request.url);
+  if (url.pathname === "/put") { await env.kv.put("k", await request.text()); return new Response("stored"); }
+  if (url.pathname === "/get") {
+    try { const v = await env.kv.get("k"); return new Response(v === null ? "null" : v); }
+    catch (e) { return new Response(String(e), { status: 500 }); }
+  }
+  if (url.pathname === "/slow") { const t = Date.now(); while (Date.now() - t < 1500) {} return new Response("slow done"); }
+  console.log("hello from the program");
+  return new Response("hello " + await request.text(), { headers: { "x-program": "yes" } });
+} }
+"#;
+
+fn anvil_available() -> bool {
+    match pith_chain::anvil::find_anvil(None) {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("SKIP: anvil is not installed ({e}); run scripts/install.d/node-tools");
+            false
+        }
+    }
+}
+
+/// Content-addressed code and secrets over HTTP, the two things a worker reads from a
+/// gateway (the gateway itself is another crate; the network end-to-end tests use it).
+#[derive(Clone, Default)]
+struct CodeServer {
+    code: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+}
+
+async fn code_by_hash(State(s): State<CodeServer>, AxPath(hash): AxPath<String>) -> axum::response::Response {
+    match s.code.lock().unwrap().get(&hash) {
+        Some(c) => (StatusCode::OK, c.clone()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn serve_code(s: CodeServer) -> SocketAddr {
+    let app = axum::Router::new()
+        .route(pith_api::gateway::CODE_BY_HASH, axum::routing::get(code_by_hash))
+        .route(pith_api::gateway::PROGRAM_SECRETS, axum::routing::get(|| async { StatusCode::NOT_FOUND }))
+        .route(pith_api::gateway::ANNOUNCE, axum::routing::post(|| async { StatusCode::NO_CONTENT }))
+        .with_state(s);
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    addr
+}
+
+struct Net {
+    _anvil: Anvil,
+    dir: tempfile::TempDir,
+    deployment: pith_chain::Deployment,
+    rpc: String,
+    dev_ca: PathBuf,
+    code: CodeServer,
+    gateway: String,
+    developer: PithContracts,
+    master: MasterKey,
+}
+
+async fn net() -> Result<Net> {
+    let anvil = Anvil::start(AnvilConfig::new()).await?;
+    let deployer: PrivateKeySigner = anvil.accounts()[0].private_key.parse()?;
+    let provider = signing_provider(&anvil.url(), deployer.clone())?;
+    let cfg = DeployConfig::local(deployer.address(), vec![anvil.accounts()[9].address]);
+    let deployment = deploy(&provider, deployer.address(), &anvil.url(), &cfg).await?;
+    let dir = tempfile::tempdir()?;
+    let dev_ca = dir.path().join("dev-ca");
+    pith_attest::simulated::DevCa::init(&dev_ca, std::time::SystemTime::now())?;
+    let code = CodeServer::default();
+    let gateway = format!("http://{}", serve_code(code.clone()).await);
+    let dev: PrivateKeySigner = anvil.accounts()[1].private_key.parse()?;
+    let developer = PithContracts::new(&deployment, signing_provider(&anvil.url(), dev)?);
+    Ok(Net {
+        rpc: anvil.url(),
+        _anvil: anvil,
+        dir,
+        deployment,
+        dev_ca,
+        code,
+        gateway,
+        developer,
+        master: MasterKey::from_bytes([0x5a; 32], 1),
+    })
+}
+
+impl Net {
+    /// Register `code` on chain (its sha256) and serve `served` for that hash.
+    async fn program(&self, code: &str, served: &str) -> Result<ProgramId> {
+        let hash = pith_crypto::sha256(code.as_bytes());
+        self.code.code.lock().unwrap().insert(format!("0x{}", hex::encode(hash)), served.as_bytes().to_vec());
+        let cfg = Programs::Config {
+            memoryMib: 0,
+            cpuMillis: 5_000,
+            wallMillis: 0,
+            egressCount: 0,
+            egressBytes: 0,
+            outputBytes: 0,
+            platformMask: U256::ZERO,
+            egressAllowListHash: B256::ZERO,
+        };
+        let p = &self.developer.programs;
+        let receipt = p.send("register", p.raw().register(B256::from(hash), cfg)).await?;
+        let id = receipt
+            .inner
+            .logs()
+            .iter()
+            .find_map(|l| l.log_decode::<Programs::ProgramRegistered>().ok())
+            .unwrap()
+            .inner
+            .data
+            .programId;
+        Ok(ProgramId(id.to_be_bytes::<32>()))
+    }
+
+    fn seed_keys(&self, state: &Path, program: ProgramId) -> Result<()> {
+        let sealer = Sealer::simulated(state)?;
+        store_sealed(&sealer, &ProgramKeySet::new(program, vec![self.master.program_keys(&program)?])?)?;
+        Ok(())
+    }
+
+    fn config(&self, name: &str) -> pith_worker::Config {
+        pith_worker::Config {
+            state_dir: self.dir.path().join(name),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public_url: None,
+            rpc_url: self.rpc.clone(),
+            deployment: self.deployment.clone(),
+            kms_urls: Vec::new(),
+            gateway_url: Some(self.gateway.clone()),
+            operator: None,
+            storage: self.dir.path().join("storage.sqlite"),
+            dev_ca_dir: Some(self.dev_ca.clone()),
+            danger_binary_sha384: None,
+            heartbeat: Duration::from_secs(1),
+            usage_interval: Duration::from_secs(1),
+            pool: pith_sandbox::pool::PoolConfig::default(),
+        }
+    }
+
+    async fn worker(&self, name: &str, programs: &[ProgramId]) -> Result<(pith_worker::Running, CancellationToken)> {
+        for p in programs {
+            self.seed_keys(&self.dir.path().join(name), *p)?;
+        }
+        let stop = CancellationToken::new();
+        let running = pith_worker::start(self.config(name), stop.clone()).await?;
+        Ok((running, stop))
+    }
+
+    fn key_config(&self, program: ProgramId) -> Vec<u8> {
+        ProgramServer::new(&self.master.program_keys(&program).unwrap()).unwrap().encoded_key_configs().unwrap()
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn request(path: &str, body: &str, expiry: u64) -> Request {
+    let mut nonce = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
+    Request::new("POST", path, vec![], body.as_bytes().to_vec(), nonce, expiry)
+}
+
+fn client(r: &pith_worker::Running) -> pith_api::worker::Client {
+    pith_api::worker::Client::new(&format!("http://{}", r.addr))
+}
+
+async fn call(r: &pith_worker::Running, cfg: &[u8], program: ProgramId, path: &str, body: &str) -> Result<(u16, String)> {
+    let (wire, session) = ClientSession::encapsulate(cfg, &request(path, body, now() + 60))?;
+    let inv = client(r).invoke(B256::from(program.0), wire).await?;
+    let (resp, _) = session.decapsulate(&inv.ohttp_res)?;
+    Ok((resp.status, String::from_utf8(resp.body)?))
+}
+
+fn kind(e: &pith_api::worker::ClientError) -> Option<ErrorKind> {
+    e.kind()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invocation_receipt_and_every_refusal() -> Result<()> {
+    if !anvil_available() {
+        return Ok(());
+    }
+    let n = net().await?;
+    let program = n.program(PROGRAM, PROGRAM).await?;
+    let bad_code = n.program("export default { fetch() { return new Response('x') } }", "export default { fetch() { return new Response('evil') } }").await?;
+    let unknown = ProgramId([0x77; 32]);
+    let (w, stop) = n.worker("w0", &[program, bad_code, unknown]).await?;
+    let cfg = n.key_config(program);
+
+    // A good invocation.
+    let req = request("/hello", "world", now() + 60);
+    let (wire, session) = ClientSession::encapsulate(&cfg, &req)?;
+    let request_hash = session.request_hash();
+    let inv = client(&w).invoke(B256::from(program.0), wire.clone()).await?;
+    let (resp, response_hash) = session.decapsulate(&inv.ohttp_res)?;
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body, b"hello world");
+    assert!(resp.headers.iter().any(|(k, v)| k == "x-program" && v == "yes"));
+    let r = &inv.receipt;
+    r.verify_signature()?;
+    assert_eq!(r.worker, w.node.address());
+    assert_eq!(inv.worker, w.node.address());
+    assert_eq!(r.program_id.0, program.0);
+    assert_eq!(r.code_hash.0, pith_crypto::sha256(PROGRAM.as_bytes()));
+    assert_eq!(r.request_hash.0, request_hash);
+    assert_eq!(r.response_hash.0, response_hash);
+    assert_eq!(r.chain_id, n.deployment.chain_id);
+    assert_eq!(r.verifying_contract, n.deployment.contracts.registry);
+    // a tampered receipt does not verify
+    let mut forged = r.clone();
+    forged.response_hash = B256::repeat_byte(1);
+    assert!(forged.verify_signature().is_err());
+
+    // Replay of the same encapsulated request.
+    let e = client(&w).invoke(B256::from(program.0), wire.clone()).await.unwrap_err();
+    assert_eq!(kind(&e), Some(ErrorKind::Replay), "{e}");
+
+    // Expired request, and one whose expiry is too far ahead.
+    for expiry in [now() - 1, now() + 3_600] {
+        let (wire, _) = ClientSession::encapsulate(&cfg, &request("/hello", "x", expiry))?;
+        let e = client(&w).invoke(B256::from(program.0), wire).await.unwrap_err();
+        assert_eq!(kind(&e), Some(ErrorKind::Expired), "{e}");
+    }
+
+    // Tampered request (one byte flipped in the ciphertext).
+    let (mut wire2, _) = ClientSession::encapsulate(&cfg, &request("/hello", "x", now() + 60))?;
+    let last = wire2.len() - 1;
+    wire2[last] ^= 1;
+    let e = client(&w).invoke(B256::from(program.0), wire2).await.unwrap_err();
+    assert_eq!(kind(&e), Some(ErrorKind::DecryptFailed), "{e}");
+
+    // Encrypted to another program's key: a clear decrypt_failed, never a run.
+    let other = n.key_config(bad_code);
+    let (wire3, _) = ClientSession::encapsulate(&other, &request("/hello", "x", now() + 60))?;
+    let e = client(&w).invoke(B256::from(program.0), wire3).await.unwrap_err();
+    assert_eq!(kind(&e), Some(ErrorKind::DecryptFailed), "{e}");
+
+    // Code served for a hash does not match it.
+    let e = call(&w, &other, bad_code, "/", "").await.unwrap_err();
+    let e = e.downcast::<pith_api::worker::ClientError>()?;
+    assert_eq!(kind(&e), Some(ErrorKind::CodeMismatch), "{e}");
+
+    // Not registered on chain.
+    let e = call(&w, &n.key_config(unknown), unknown, "/", "").await.unwrap_err();
+    let e = e.downcast::<pith_api::worker::ClientError>()?;
+    assert_eq!(kind(&e), Some(ErrorKind::UnknownProgram), "{e}");
+
+    // Bad program id and bad route.
+    let e = client(&w).invoke(B256::ZERO, vec![1, 2, 3]).await.unwrap_err();
+    assert_eq!(kind(&e), Some(ErrorKind::Unavailable), "{e}");
+
+    // Info and health.
+    let info = client(&w).info().await?;
+    assert_eq!(info.address, w.node.address());
+    assert_eq!(info.platform, "simulated");
+    assert!(info.programs.contains(&B256::from(program.0)));
+    assert!(!info.registered);
+    let h = client(&w).health().await?;
+    assert!(!h.draining);
+
+    stop.cancel();
+    w.done.await??;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_shared_by_two_workers_tamper_and_rollback_refused() -> Result<()> {
+    if !anvil_available() {
+        return Ok(());
+    }
+    let n = net().await?;
+    let program = n.program(PROGRAM, PROGRAM).await?;
+    let (a, stop_a) = n.worker("a", &[program]).await?;
+    let (b, stop_b) = n.worker("b", &[program]).await?;
+    let cfg = n.key_config(program);
+
+    assert_eq!(call(&a, &cfg, program, "/put", "v1").await?, (200, "stored".into()));
+    assert_eq!(call(&b, &cfg, program, "/get", "").await?, (200, "v1".into()));
+    let raw = SqliteStore::open(&n.dir.path().join("storage.sqlite"))?;
+    let v1 = raw.get(&program.0, "k").await?.unwrap();
+    assert_eq!(call(&b, &cfg, program, "/put", "v2").await?, (200, "stored".into()));
+    assert_eq!(call(&a, &cfg, program, "/get", "").await?, (200, "v2".into()));
+
+    // Roll the row back to the older, validly sealed version 1: both workers refuse it.
+    raw.danger_overwrite(&program.0, "k", &v1)?;
+    for w in [&a, &b] {
+        let (status, body) = call(w, &cfg, program, "/get", "").await?;
+        assert_eq!(status, 500);
+        assert!(body.contains("storage_integrity") && body.contains("rolled back"), "{body}");
+    }
+    // Tamper with the bytes.
+    let mut t = v1.clone();
+    t.version = 3;
+    raw.danger_overwrite(&program.0, "k", &t)?;
+    let (status, body) = call(&a, &cfg, program, "/get", "").await?;
+    assert_eq!(status, 500);
+    assert!(body.contains("storage_integrity") && body.contains("does not authenticate"), "{body}");
+
+    stop_a.cancel();
+    stop_b.cancel();
+    a.done.await??;
+    b.done.await??;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_finishes_in_flight_and_refuses_new_work() -> Result<()> {
+    if !anvil_available() {
+        return Ok(());
+    }
+    let n = net().await?;
+    let program = n.program(PROGRAM, PROGRAM).await?;
+    let (w, stop) = n.worker("w", &[program]).await?;
+    let cfg = n.key_config(program);
+    // warm: load the program
+    assert_eq!(call(&w, &cfg, program, "/hello", "a").await?.0, 200);
+
+    let slow = {
+        let addr = w.addr;
+        let cfg = cfg.clone();
+        tokio::spawn(async move {
+            let (wire, session) = ClientSession::encapsulate(&cfg, &request("/slow", "", now() + 60)).unwrap();
+            let c = pith_api::worker::Client::new(&format!("http://{addr}"));
+            let inv = c.invoke(B256::from(program.0), wire).await.unwrap();
+            session.decapsulate(&inv.ohttp_res).unwrap().0
+        })
+    };
+    while w.node.in_flight() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.cancel();
+    while !w.node.is_draining() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let e = call(&w, &cfg, program, "/hello", "b").await.unwrap_err();
+    let e = e.downcast::<pith_api::worker::ClientError>()?;
+    assert_eq!(kind(&e), Some(ErrorKind::Draining), "{e}");
+    let h = client(&w).health().await?;
+    assert!(h.draining && !h.ok);
+    let resp = slow.await?;
+    assert_eq!(resp.body, b"slow done");
+    w.done.await??;
+    Ok(())
+}
