@@ -26,7 +26,9 @@ use pith_api::ErrorKind;
 use pith_chain::anvil::{Anvil, AnvilConfig};
 use pith_chain::bindings::Programs;
 use pith_chain::client::{PithContracts, signing_provider};
-use pith_chain::deploy::{DeployConfig, deploy};
+use pith_chain::deploy::{DeployConfig, Measurement, PHA_UNIT, deploy, platform, role};
+use pith_chain::bindings::{OracleAnchor, Registry};
+use pith_chain::eip712;
 use pith_crypto::envelope::{ClientSession, ProgramServer, Request};
 use pith_crypto::keytree::{MasterKey, ProgramId};
 use pith_worker::identity::Sealer;
@@ -42,6 +44,7 @@ export default { async fetch(request, env) {
     try { const v = await env.kv.get("k"); return new Response(v === null ? "null" : v); }
     catch (e) { return new Response(String(e), { status: 500 }); }
   }
+  if (url.pathname === "/.pith/oracle") { return new Response("answer:" + await request.text() + ":" + request.headers.get("pith-oracle-request")); }
   if (url.pathname === "/slow") { const t = Date.now(); while (Date.now() - t < 1500) {} return new Response("slow done"); }
   console.log("hello from the program");
   return new Response("hello " + await request.text(), { headers: { "x-program": "yes" } });
@@ -84,8 +87,28 @@ async fn serve_code(s: CodeServer) -> SocketAddr {
     addr
 }
 
+/// The measurement hash of simulated evidence from this test binary (what the worker's
+/// evidence carries), allowed for the worker role at deployment.
+fn local_measurement() -> B256 {
+    use pith_attest::provider::{EvidenceSource, SimulatedOptions, SimulatedSource};
+    let ca = pith_attest::simulated::DevCa::generate(std::time::SystemTime::now()).unwrap();
+    let der = ca.cert_der().to_vec();
+    let src = SimulatedSource::new(ca, &SimulatedOptions::default()).unwrap();
+    let evidence = src.quote(&[0; 64]).unwrap();
+    let mut options = pith_attest::VerifyOptions::default();
+    options.dev_ca = Some(der);
+    let v = pith_attest::verify(
+        &pith_attest::Evidence::new(pith_attest::Platform::Simulated, evidence),
+        &pith_attest::Collateral::default(),
+        &options,
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    B256::from(pith_attest::measurement_hash(&v))
+}
+
 struct Net {
-    _anvil: Anvil,
+    anvil: Anvil,
     dir: tempfile::TempDir,
     deployment: pith_chain::Deployment,
     rpc: String,
@@ -100,7 +123,9 @@ async fn net() -> Result<Net> {
     let anvil = Anvil::start(AnvilConfig::new()).await?;
     let deployer: PrivateKeySigner = anvil.accounts()[0].private_key.parse()?;
     let provider = signing_provider(&anvil.url(), deployer.clone())?;
-    let cfg = DeployConfig::local(deployer.address(), vec![anvil.accounts()[9].address]);
+    let mut cfg = DeployConfig::local(deployer.address(), vec![anvil.accounts()[9].address]);
+    cfg.measurements = vec![Measurement { platform: platform::SIMULATED, role: role::WORKER, hash: local_measurement() }];
+    cfg.allocations = vec![(anvil.accounts()[2].address, U256::from(10_000u64) * U256::from(PHA_UNIT))];
     let deployment = deploy(&provider, deployer.address(), &anvil.url(), &cfg).await?;
     let dir = tempfile::tempdir()?;
     let dev_ca = dir.path().join("dev-ca");
@@ -111,7 +136,7 @@ async fn net() -> Result<Net> {
     let developer = PithContracts::new(&deployment, signing_provider(&anvil.url(), dev)?);
     Ok(Net {
         rpc: anvil.url(),
-        _anvil: anvil,
+        anvil,
         dir,
         deployment,
         dev_ca,
@@ -379,6 +404,99 @@ async fn drain_finishes_in_flight_and_refuses_new_work() -> Result<()> {
     assert!(h.draining && !h.ok);
     let resp = slow.await?;
     assert_eq!(resp.body, b"slow done");
+    w.done.await??;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registered_worker_settles_usage_and_fulfils_oracle_requests() -> Result<()> {
+    if !anvil_available() {
+        return Ok(());
+    }
+    let n = net().await?;
+    let program = n.program(PROGRAM, PROGRAM).await?;
+    let operator: PrivateKeySigner = n.anvil.accounts()[2].private_key.parse()?;
+    let kms: PrivateKeySigner = n.anvil.accounts()[9].private_key.parse()?;
+    let op = PithContracts::new(&n.deployment, signing_provider(&n.rpc, operator.clone())?);
+    op.stake_pools.send_create_pool(1_000).await?;
+    let min = op.stake_pools.params().await?.minStake;
+    op.pha.send_approve(op.stake_pools.address(), min).await?;
+    op.stake_pools.send_deposit(operator.address(), min).await?;
+
+    n.seed_keys(&n.dir.path().join("w"), program)?;
+    let mut config = n.config("w");
+    config.operator = Some(operator.clone());
+    let stop = CancellationToken::new();
+    let w = pith_worker::start(config, stop.clone()).await?;
+    assert!(!client(&w).info().await?.registered);
+
+    // Registration with a KMS signature over the worker's own evidence (the KMS service
+    // makes this signature after verifying the evidence; here the committee key signs).
+    let ev = w.node.evidence().clone();
+    let reg = Registry::WorkerRegistration {
+        worker: w.node.address(),
+        operator: operator.address(),
+        platform: ev.platform_id,
+        measurementHash: ev.measurement_hash,
+        tcbStatus: ev.tcb_status,
+        evidenceHash: pith_crypto::keccak256(&ev.bytes).into(),
+        expiry: now() + 3_600,
+    };
+    let digest = eip712::registration_digest(&reg, n.deployment.chain_id, n.deployment.contracts.registry);
+    let sigs = eip712::sign_sorted(digest, &[&kms])?;
+    op.registry.send_register_worker(reg, ev.bytes.clone().into(), sigs).await?;
+    op.stake_pools.send("startWorker", op.stake_pools.raw().startWorker(w.node.address(), min)).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !client(&w).info().await?.registered {
+        assert!(tokio::time::Instant::now() < deadline, "worker never saw its registration");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(client(&w).health().await?.ok);
+
+    // Usage: an invocation, then a batch settles on chain (nonce advances).
+    let cfg = n.key_config(program);
+    assert_eq!(call(&w, &cfg, program, "/hello", "x").await?.0, 200);
+    let billing = n.developer.billing.raw();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while billing.nextUsageNonce(w.node.address()).call().await? == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "usage was never settled");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // Oracle: a request on chain is answered by the program, signed by the worker.
+    let anchor = &n.developer.oracle_anchor;
+    let receipt = anchor
+        .send("request", anchor.raw().request(U256::from_be_bytes(program.0), b"ping".to_vec().into(), 0, 0))
+        .await?;
+    let request_id = receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| l.log_decode::<OracleAnchor::OracleRequested>().ok())
+        .unwrap()
+        .inner
+        .data
+        .requestId;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let info = anchor.raw().requestInfo(request_id).call().await?;
+        if info.requester.is_zero() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "oracle request never fulfilled");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let filter = alloy::rpc::types::Filter::new()
+        .address(n.deployment.contracts.oracle_anchor)
+        .event_signature(<OracleAnchor::OracleFulfilled as alloy::sol_types::SolEvent>::SIGNATURE_HASH)
+        .from_block(0);
+    let logs = alloy::providers::Provider::get_logs(n.developer.provider(), &filter).await?;
+    let f = logs.iter().find_map(|l| l.log_decode::<OracleAnchor::OracleFulfilled>().ok()).unwrap().inner.data;
+    assert_eq!(f.worker, w.node.address());
+    let expected = format!("answer:ping:{request_id}");
+    assert_eq!(f.resultHash, B256::from(pith_crypto::keccak256(expected.as_bytes())));
+
+    stop.cancel();
     w.done.await??;
     Ok(())
 }
