@@ -190,3 +190,36 @@ impl Identity {
         pith_crypto::receipt::sign_hash(&self.signing, digest).map_err(|e| WorkerError::State(format!("sign: {e}")))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_survives_restart_and_tampering_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Identity::load_or_create(&Sealer::simulated(dir.path()).unwrap()).unwrap();
+        let b = Identity::load_or_create(&Sealer::simulated(dir.path()).unwrap()).unwrap();
+        assert_eq!(a.address(), b.address());
+        assert_eq!(a.enc_public_key(), b.enc_public_key());
+        let label = std::fs::read_to_string(dir.path().join(SEALING_KEY_FILE)).unwrap();
+        assert!(label.starts_with("# SIMULATED"));
+        // the sealed file never holds the secret in clear
+        let sealed = std::fs::read(dir.path().join(IDENTITY_FILE)).unwrap();
+        assert!(!sealed.windows(32).any(|w| w == a.signing_key().to_bytes().as_slice()));
+        // a flipped byte, or another machine's sealing key, does not open
+        let mut t = sealed.clone();
+        t[30] ^= 1;
+        std::fs::write(dir.path().join(IDENTITY_FILE), &t).unwrap();
+        assert!(Identity::load_or_create(&Sealer::simulated(dir.path()).unwrap()).is_err());
+        let other = tempfile::tempdir().unwrap();
+        std::fs::write(other.path().join(IDENTITY_FILE), &sealed).unwrap();
+        assert!(Identity::load_or_create(&Sealer::simulated(other.path()).unwrap()).is_err());
+        // a state file renamed to another name does not open either (the name is bound)
+        let s = Sealer::simulated(dir.path()).unwrap();
+        s.write("a", b"x").unwrap();
+        std::fs::copy(dir.path().join("a"), dir.path().join("b")).unwrap();
+        assert!(s.read("b").is_err());
+    }
+}

@@ -45,6 +45,7 @@ export default { async fetch(request, env) {
     catch (e) { return new Response(String(e), { status: 500 }); }
   }
   if (url.pathname === "/.pith/oracle") { return new Response("answer:" + await request.text() + ":" + request.headers.get("pith-oracle-request")); }
+  if (url.pathname === "/secret") { return new Response(env.secrets.API_KEY ?? "none"); }
   if (url.pathname === "/slow") { const t = Date.now(); while (Date.now() - t < 1500) {} return new Response("slow done"); }
   console.log("hello from the program");
   return new Response("hello " + await request.text(), { headers: { "x-program": "yes" } });
@@ -66,6 +67,14 @@ fn anvil_available() -> bool {
 #[derive(Clone, Default)]
 struct CodeServer {
     code: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    secrets: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+}
+
+async fn secrets_of(State(s): State<CodeServer>, AxPath(id): AxPath<String>) -> axum::response::Response {
+    match s.secrets.lock().unwrap().get(&id) {
+        Some(c) => (StatusCode::OK, c.clone()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 async fn code_by_hash(State(s): State<CodeServer>, AxPath(hash): AxPath<String>) -> axum::response::Response {
@@ -78,7 +87,7 @@ async fn code_by_hash(State(s): State<CodeServer>, AxPath(hash): AxPath<String>)
 async fn serve_code(s: CodeServer) -> SocketAddr {
     let app = axum::Router::new()
         .route(pith_api::gateway::CODE_BY_HASH, axum::routing::get(code_by_hash))
-        .route(pith_api::gateway::PROGRAM_SECRETS, axum::routing::get(|| async { StatusCode::NOT_FOUND }))
+        .route(pith_api::gateway::PROGRAM_SECRETS, axum::routing::get(secrets_of))
         .route(pith_api::gateway::ANNOUNCE, axum::routing::post(|| async { StatusCode::NO_CONTENT }))
         .with_state(s);
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -116,6 +125,7 @@ struct Net {
     code: CodeServer,
     gateway: String,
     developer: PithContracts,
+    developer_key: PrivateKeySigner,
     master: MasterKey,
 }
 
@@ -133,7 +143,7 @@ async fn net() -> Result<Net> {
     let code = CodeServer::default();
     let gateway = format!("http://{}", serve_code(code.clone()).await);
     let dev: PrivateKeySigner = anvil.accounts()[1].private_key.parse()?;
-    let developer = PithContracts::new(&deployment, signing_provider(&anvil.url(), dev)?);
+    let developer = PithContracts::new(&deployment, signing_provider(&anvil.url(), dev.clone())?);
     Ok(Net {
         rpc: anvil.url(),
         anvil,
@@ -143,6 +153,7 @@ async fn net() -> Result<Net> {
         code,
         gateway,
         developer,
+        developer_key: dev,
         master: MasterKey::from_bytes([0x5a; 32], 1),
     })
 }
@@ -495,6 +506,75 @@ async fn registered_worker_settles_usage_and_fulfils_oracle_requests() -> Result
     assert_eq!(f.worker, w.node.address());
     let expected = format!("answer:ping:{request_id}");
     assert_eq!(f.resultHash, B256::from(pith_crypto::keccak256(expected.as_bytes())));
+
+    stop.cancel();
+    w.done.await??;
+    Ok(())
+}
+
+/// An owner-signed secrets upload encrypted to the program key, as `pith deploy --secret` makes it.
+fn secrets_upload(cfg: &[u8], program: ProgramId, signer: &PrivateKeySigner, version: u64, value: &str) -> Vec<u8> {
+    let body = serde_json::to_vec(&serde_json::json!({"version": version, "secrets": {"API_KEY": value}})).unwrap();
+    let digest = pith_api::binding::message_digest(
+        pith_api::binding::SECRETS_TAG,
+        &[&program.0, &pith_crypto::keccak256(&body)],
+        version,
+    );
+    let sig = pith_crypto::receipt::sign_hash(signer.credential(), &digest).unwrap();
+    let mut nonce = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
+    let req = Request::new(
+        "PUT",
+        pith_worker::secrets::SECRETS_PATH,
+        vec![(pith_api::headers::OWNER_SIGNATURE.into(), format!("0x{}", hex::encode(sig)))],
+        body,
+        nonce,
+        now() + 60,
+    );
+    ClientSession::encapsulate(cfg, &req).unwrap().0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_and_logs_are_owner_only() -> Result<()> {
+    if !anvil_available() {
+        return Ok(());
+    }
+    let n = net().await?;
+    let program = n.program(PROGRAM, PROGRAM).await?;
+    let cfg = n.key_config(program);
+    let stranger: PrivateKeySigner = n.anvil.accounts()[5].private_key.parse()?;
+    let set = |wire: Vec<u8>| n.code.secrets.lock().unwrap().insert(program.to_hex(), wire);
+
+    // An upload signed by someone other than the owner is ignored.
+    set(secrets_upload(&cfg, program, &stranger, 1, "forged"));
+    let (w, stop) = n.worker("w", &[program]).await?;
+    assert_eq!(call(&w, &cfg, program, "/secret", "").await?, (200, "none".into()));
+
+    // The owner's upload is taken (after the 2 s program re-check).
+    set(secrets_upload(&cfg, program, &n.developer_key, 2, "s3cret"));
+    tokio::time::sleep(pith_worker::node::PROGRAM_TTL).await;
+    assert_eq!(call(&w, &cfg, program, "/secret", "").await?, (200, "s3cret".into()));
+
+    // An older (validly signed) version replayed by the gateway is ignored.
+    set(secrets_upload(&cfg, program, &n.developer_key, 1, "old"));
+    tokio::time::sleep(pith_worker::node::PROGRAM_TTL).await;
+    assert_eq!(call(&w, &cfg, program, "/secret", "").await?, (200, "s3cret".into()));
+
+    // Logs: the owner reads them; a stranger and a stale timestamp are refused.
+    assert_eq!(call(&w, &cfg, program, "/hello", "x").await?.0, 200);
+    let pid = B256::from(program.0);
+    let sign = |who: &PrivateKeySigner, t: u64| {
+        let d = pith_api::binding::message_digest(pith_api::binding::LOGS_TAG, &[&program.0], t);
+        pith_crypto::receipt::sign_hash(who.credential(), &d).unwrap()
+    };
+    let t = now();
+    let logs = client(&w).logs(pid, t, &sign(&n.developer_key, t)).await?;
+    assert!(logs.entries.iter().any(|e| e.message.contains("hello from the program") && e.worker == w.node.address()));
+    let e = client(&w).logs(pid, t, &sign(&stranger, t)).await.unwrap_err();
+    assert_eq!(kind(&e), Some(ErrorKind::Unauthorized), "{e}");
+    let old = t - 3_600;
+    let e = client(&w).logs(pid, old, &sign(&n.developer_key, old)).await.unwrap_err();
+    assert_eq!(kind(&e), Some(ErrorKind::Unauthorized), "{e}");
 
     stop.cancel();
     w.done.await??;
