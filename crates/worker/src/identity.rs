@@ -207,7 +207,7 @@ mod tests {
         assert!(label.starts_with("# SIMULATED"));
         // the sealed file never holds the secret in clear
         let sealed = std::fs::read(dir.path().join(IDENTITY_FILE)).unwrap();
-        assert!(!sealed.windows(32).any(|w| w == a.signing_key().to_bytes().as_slice()));
+        assert!(!sealed.windows(32).any(|w| w == &a.signing_key().to_bytes()[..]));
         // a flipped byte, or another machine's sealing key, does not open
         let mut t = sealed.clone();
         t[30] ^= 1;

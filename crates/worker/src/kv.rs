@@ -16,10 +16,12 @@
 //! Rollback: the worker remembers, per `(program, key)`, the highest version it has read or
 //! written (its high-water mark). A row whose version is below the mark, or a missing row
 //! for a key with a mark, is refused with a `storage_integrity` error; so is a row that does
-//! not authenticate. **Window that remains** (docs/adr/0075-worker-storage.md): the marks
-//! live in this worker's memory, so (1) after a worker restart, and (2) for a key this
-//! worker has not touched since another worker wrote it, the store can serve any older
-//! validly sealed version of the key without detection. Closing it needs a trusted
+//! not authenticate. The worker seals its marks to its state directory every heartbeat and
+//! when it drains, and restores them at start. **Window that remains**
+//! (docs/adr/0075-worker-storage.md): (1) marks raised after the last save before a crash
+//! (`kill -9`) are lost, and (2) for a key this worker has not touched since another worker
+//! wrote it, the store can serve any older validly sealed version of the key without
+//! detection. Closing it needs a trusted
 //! monotonic counter per program (a chain-anchored or KMS-held version root), planned with
 //! the networked backend.
 
@@ -50,6 +52,7 @@ pub struct SealedKv {
     store: Arc<dyn Store>,
     keys: Arc<KeyRing>,
     marks: Mutex<HashMap<(ProgramId, String), u64>>,
+    dirty: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for SealedKv {
@@ -61,7 +64,51 @@ impl std::fmt::Debug for SealedKv {
 impl SealedKv {
     /// A sealed KV over `store`, with program keys from `keys`.
     pub fn new(store: Arc<dyn Store>, keys: Arc<KeyRing>) -> Self {
-        Self { store, keys, marks: Mutex::new(HashMap::new()) }
+        Self { store, keys, marks: Mutex::new(HashMap::new()), dirty: std::sync::atomic::AtomicBool::new(false) }
+    }
+
+    /// The high-water marks as bytes, when they changed since the last call (the worker
+    /// seals them to its state directory, so rollback across its own restart is detected):
+    /// `be32(n) ‖ n × (program_id[32] ‖ be16(len key) ‖ key ‖ be64(version))`.
+    pub fn export_marks(&self) -> Option<Vec<u8>> {
+        if !self.dirty.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return None;
+        }
+        let m = self.marks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out = Vec::with_capacity(4 + m.len() * 64);
+        out.extend_from_slice(&u32::try_from(m.len()).unwrap_or(u32::MAX).to_be_bytes());
+        for ((p, k), v) in m.iter() {
+            out.extend_from_slice(&p.0);
+            out.extend_from_slice(&u16::try_from(k.len()).unwrap_or(u16::MAX).to_be_bytes());
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+        Some(out)
+    }
+
+    /// Restore marks exported by [`SealedKv::export_marks`] (raising, never lowering).
+    pub fn import_marks(&self, bytes: &[u8]) -> Result<usize, crate::WorkerError> {
+        let bad = || crate::WorkerError::State("kv marks: malformed".into());
+        let (n, mut rest) = bytes.split_first_chunk::<4>().ok_or_else(bad)?;
+        let n = u32::from_be_bytes(*n);
+        let mut entries = Vec::new();
+        for _ in 0..n {
+            let (p, r) = rest.split_first_chunk::<32>().ok_or_else(bad)?;
+            let (l, r) = r.split_first_chunk::<2>().ok_or_else(bad)?;
+            let (k, r) = r.split_at_checked(usize::from(u16::from_be_bytes(*l))).ok_or_else(bad)?;
+            let (v, r) = r.split_first_chunk::<8>().ok_or_else(bad)?;
+            let key = std::str::from_utf8(k).map_err(|_| bad())?;
+            entries.push((ProgramId(*p), key.to_owned(), u64::from_be_bytes(*v)));
+            rest = r;
+        }
+        if !rest.is_empty() {
+            return Err(bad());
+        }
+        let count = entries.len();
+        for (p, k, v) in entries {
+            self.raise(p, &k, v);
+        }
+        Ok(count)
     }
 
     fn mark(&self, program: ProgramId, key: &str) -> u64 {
@@ -76,7 +123,10 @@ impl SealedKv {
     fn raise(&self, program: ProgramId, key: &str, version: u64) {
         let mut m = self.marks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let e = m.entry((program, key.to_owned())).or_insert(0);
-        *e = (*e).max(version);
+        if version > *e {
+            *e = version;
+            self.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
     }
 
     fn program_id(program: &ProgramRef) -> Result<ProgramId, HostError> {

@@ -32,6 +32,8 @@ use crate::storage::SqliteStore;
 /// How long a loaded program (code hash checked on chain, secrets) is used before the chain
 /// and the gateway are asked again. An upgrade takes effect on this worker within this time.
 pub const PROGRAM_TTL: Duration = Duration::from_secs(2);
+/// State file of the sealed storage high-water marks.
+pub const KV_MARKS_FILE: &str = "kv-marks.sealed";
 /// Log lines kept per program.
 pub const LOG_LINES: usize = 256;
 
@@ -93,6 +95,7 @@ pub struct Node {
     pub(crate) sealer: Sealer,
     pub(crate) evidence: OwnEvidence,
     pub(crate) keys: Arc<KeyRing>,
+    pub(crate) kv: Arc<SealedKv>,
     pub(crate) pool: Pool,
     pub(crate) contracts: PithContracts,
     pub(crate) operator: Option<(Address, PithContracts)>,
@@ -184,9 +187,12 @@ impl Node {
         crate::keys::load_sealed(&sealer, &keys)?;
         let store = SqliteStore::open(&config.storage).map_err(|e| WorkerError::State(e.to_string()))?;
         let kv = Arc::new(SealedKv::new(Arc::new(store), keys.clone()));
+        if let Some(bytes) = sealer.read(KV_MARKS_FILE)? {
+            kv.import_marks(&bytes)?;
+        }
         let host = Host {
             egress: Arc::new(pith_sandbox::egress::HttpEgress::new()),
-            kv,
+            kv: kv.clone(),
             keys: Arc::new(crate::host::ProgramKeys::new(keys.clone())),
             chain: Arc::new(crate::host::Chain::new(&config.rpc_url, keys.clone())?),
             attestation: Arc::new(attester),
@@ -205,6 +211,7 @@ impl Node {
             sealer,
             evidence,
             keys,
+            kv,
             pool,
             contracts,
             operator,
@@ -251,6 +258,14 @@ impl Node {
     /// The URL it announces.
     pub fn url(&self) -> String {
         self.url.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Seal the storage high-water marks to the state directory when they changed.
+    pub fn save_marks(&self) -> Result<(), WorkerError> {
+        match self.kv.export_marks() {
+            Some(bytes) => self.sealer.write(KV_MARKS_FILE, &bytes),
+            None => Ok(()),
+        }
     }
 
     /// Start draining: stop announcing, refuse new work with `draining`.

@@ -70,6 +70,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         if let Err(e) = crate::usage::submit(&n).await {
             tracing::warn!(target: "pith::worker", "final usage batch: {e}");
         }
+        if let Err(e) = n.save_marks() {
+            tracing::warn!(target: "pith::worker", "saving storage marks: {e}");
+        }
         stop_server.cancel();
         server.await.map_err(|e| WorkerError::State(e.to_string()))?.map_err(|e| WorkerError::State(e.to_string()))?;
         tracing::info!(target: "pith::worker", "stopped");
@@ -80,6 +83,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
 
 async fn heartbeat_loop(node: Arc<Node>, stop: CancellationToken) {
     loop {
+        if let Err(e) = node.save_marks() {
+            tracing::warn!(target: "pith::worker", "saving storage marks: {e}");
+        }
         if !node.is_draining() {
             match crate::register::ensure_registered(&node).await {
                 Ok(_) => {

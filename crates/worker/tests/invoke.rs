@@ -376,6 +376,15 @@ async fn storage_shared_by_two_workers_tamper_and_rollback_refused() -> Result<(
     stop_b.cancel();
     a.done.await??;
     b.done.await??;
+
+    // Worker a restarts: its sealed marks come back, so the rollback is still refused.
+    raw.danger_overwrite(&program.0, "k", &v1)?;
+    let (a, stop_a) = n.worker("a", &[]).await?;
+    let (status, body) = call(&a, &cfg, program, "/get", "").await?;
+    assert_eq!(status, 500);
+    assert!(body.contains("rolled back"), "{body}");
+    stop_a.cancel();
+    a.done.await??;
     Ok(())
 }
 
