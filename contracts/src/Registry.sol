@@ -62,6 +62,10 @@ contract Registry is Retirable, EIP712, IRegistry {
 
     /// Longest registration validity a KMS signature may grant.
     uint64 public maxRegistrationTtl;
+    /// Epoch of the KMS master key (the `epoch` of the pith-crypto key tree). Governance raises
+    /// it with `rotateKmsKey`; the KMS committee watches `KmsKeyRotationOrdered` and derives the
+    /// new epoch's keys. Starts at 0.
+    uint32 public kmsKeyEpoch;
 
     event PlatformSet(uint8 indexed platform, bool enabled, uint8 maxTcbStatus);
     event MeasurementSet(uint8 indexed platform, uint8 indexed role, bytes32 indexed measurementHash, bool allowed);
@@ -81,6 +85,7 @@ contract Registry is Retirable, EIP712, IRegistry {
     );
     event WorkerRevoked(address indexed worker, uint8 reason, bool byKms);
     event MaxRegistrationTtlSet(uint64 ttl);
+    event KmsKeyRotationOrdered(uint32 indexed epoch);
 
     error BadRole(uint8 role);
     error BadTcbStatus(uint8 tcbStatus);
@@ -148,6 +153,14 @@ contract Registry is Retirable, EIP712, IRegistry {
     /// Revoke a worker for good (its address can never register again). Governance.
     function revokeWorker(address worker, uint8 reason) external onlyRole(DEFAULT_ADMIN_ROLE) {
         _revoke(worker, reason, false);
+    }
+
+    /// Order the KMS committee to rotate its master key: the key epoch goes up by one and the
+    /// KMS moves to it when it sees the event. Governance only (the timelock after deployment).
+    function rotateKmsKey() external onlyRole(DEFAULT_ADMIN_ROLE) returns (uint32 epoch) {
+        epoch = kmsKeyEpoch + 1;
+        kmsKeyEpoch = epoch;
+        emit KmsKeyRotationOrdered(epoch);
     }
 
     // ---------------------------------------------------------------- KMS

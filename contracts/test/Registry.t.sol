@@ -392,6 +392,31 @@ contract RegistryTest is Fixture {
         assertTrue(registry.isKnownWorker(worker));
     }
 
+    // ---------------------------------------------------------------- KMS key rotation
+
+    function testRotateKmsKey() public {
+        assertEq(uint256(registry.kmsKeyEpoch()), 0);
+        vm.expectEmit(true, false, false, true);
+        emit Registry.KmsKeyRotationOrdered(1);
+        assertEq(uint256(registry.rotateKmsKey()), 1);
+        assertEq(uint256(registry.kmsKeyEpoch()), 1);
+        registry.rotateKmsKey();
+        assertEq(uint256(registry.kmsKeyEpoch()), 2);
+        // The packed neighbours are untouched.
+        assertEq(uint256(registry.kmsThreshold()), 1);
+    }
+
+    function testRotateKmsKeyRevertsForNonAdminAndKms() public {
+        vm.prank(stranger);
+        vm.expectRevert(unauthorized(stranger));
+        registry.rotateKmsKey();
+        // A KMS member cannot order its own rotation either: only governance can.
+        vm.prank(vm.addr(kms1Key));
+        vm.expectRevert(unauthorized(vm.addr(kms1Key)));
+        registry.rotateKmsKey();
+        assertEq(uint256(registry.kmsKeyEpoch()), 0);
+    }
+
     // ---------------------------------------------------------------- KMS evidence
 
     function testPostKmsEvidence() public {

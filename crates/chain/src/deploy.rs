@@ -13,7 +13,7 @@ use alloy::rpc::types::TransactionReceipt;
 use serde_json::json;
 
 use crate::bindings::{Billing, OracleAnchor, PHA, PithGovernor, Programs, Registry, StakePools, Timelock};
-use crate::client::{contract_error, wait_receipt};
+use crate::client::{confirm, contract_error, send_call};
 use crate::error::{Error, Result};
 use crate::manifest::{Contracts, Deployment};
 
@@ -210,21 +210,12 @@ async fn deploy_one(
         .send_transaction(tx)
         .await
         .map_err(|e| Error::Contract { contract: name, function: "constructor", message: e.to_string() })?;
-    let receipt = wait_receipt(provider, *pending.tx_hash()).await?;
-    if !receipt.status() {
-        return Err(Error::Reverted { tx: receipt.transaction_hash.to_string(), what: format!("deploy {name}") });
-    }
+    let receipt = confirm(provider, *pending.tx_hash(), || format!("deploy {name}")).await?;
     let addr = receipt
         .contract_address
         .ok_or_else(|| Error::State(format!("deploy {name}: receipt without a contract address")))?;
     tracing::info!(target: "pith_chain::deploy", contract = name, address = %addr, "deployed");
     Ok((addr, receipt))
-}
-
-macro_rules! send {
-    ($contract:literal, $errs:ty, $fname:literal, $call:expr) => {
-        $call.send().await.map_err(|e| contract_error::<$errs>($contract, $fname, e))
-    };
 }
 
 /// Deploy and configure everything with the provider's signer (`deployer`), hand the roles
@@ -325,77 +316,51 @@ pub async fn deploy(provider: &DynProvider, deployer: Address, rpc_url: &str, cf
     let oracle = OracleAnchor::new(oracle_addr, provider);
     let timelock = Timelock::new(timelock_addr, provider);
 
-    // Each configuration transaction is awaited so the nonce order (and so the whole
-    // deployment) is the same on every run.
-    async fn wait(
-        p: std::result::Result<alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>, Error>,
-        what: &str,
-    ) -> Result<()> {
-        let p = p?;
-        let receipt = wait_receipt(p.provider(), *p.tx_hash()).await?;
-        if !receipt.status() {
-            return Err(Error::Reverted { tx: receipt.transaction_hash.to_string(), what: what.into() });
-        }
-        Ok(())
-    }
+    // Each configuration transaction is awaited (send_call waits for its receipt) so the
+    // nonce order, and so the whole deployment, is the same on every run.
 
     // 9: initial configuration.
     for &(id, max_tcb) in &cfg.platforms {
-        wait(send!("Registry", Registry::RegistryErrors, "setPlatform", registry.setPlatform(id, true, max_tcb)), "Registry.setPlatform").await?;
+        send_call::<_, _, Registry::RegistryErrors>("Registry", "setPlatform", registry.setPlatform(id, true, max_tcb)).await?;
     }
     for m in &cfg.measurements {
-        wait(
-            send!("Registry", Registry::RegistryErrors, "setMeasurement", registry.setMeasurement(m.platform, m.role, m.hash, true)),
-            "Registry.setMeasurement",
-        )
-        .await?;
+        send_call::<_, _, Registry::RegistryErrors>("Registry", "setMeasurement", registry.setMeasurement(m.platform, m.role, m.hash, true)).await?;
     }
-    wait(
-        send!("Registry", Registry::RegistryErrors, "setKmsCommittee", registry.setKmsCommittee(cfg.kms_committee.clone(), cfg.kms_threshold)),
-        "Registry.setKmsCommittee",
-    )
-    .await?;
-    wait(send!("Billing", Billing::BillingErrors, "setPrices", billing.setPrices(cfg.prices.clone())), "Billing.setPrices").await?;
-    wait(send!("Billing", Billing::BillingErrors, "setTreasuryFeeBps", billing.setTreasuryFeeBps(cfg.treasury_fee_bps)), "Billing.setTreasuryFeeBps")
-        .await?;
-    wait(send!("Billing", Billing::BillingErrors, "setWithdrawDelay", billing.setWithdrawDelay(cfg.withdraw_delay)), "Billing.setWithdrawDelay")
-        .await?;
-    wait(
-        send!("Billing", Billing::BillingErrors, "setEmissionSchedule", billing.setEmissionSchedule(cfg.initial_epoch_budget, cfg.decay_wad)),
-        "Billing.setEmissionSchedule",
-    )
-    .await?;
+    send_call::<_, _, Registry::RegistryErrors>("Registry", "setKmsCommittee", registry.setKmsCommittee(cfg.kms_committee.clone(), cfg.kms_threshold)).await?;
+    send_call::<_, _, Billing::BillingErrors>("Billing", "setPrices", billing.setPrices(cfg.prices.clone())).await?;
+    send_call::<_, _, Billing::BillingErrors>("Billing", "setTreasuryFeeBps", billing.setTreasuryFeeBps(cfg.treasury_fee_bps)).await?;
+    send_call::<_, _, Billing::BillingErrors>("Billing", "setWithdrawDelay", billing.setWithdrawDelay(cfg.withdraw_delay)).await?;
+    send_call::<_, _, Billing::BillingErrors>("Billing", "setEmissionSchedule", billing.setEmissionSchedule(cfg.initial_epoch_budget, cfg.decay_wad)).await?;
 
     // 10: emissions.
-    wait(send!("PHA", PHA::PHAErrors, "approve", pha.approve(billing_addr, cfg.emission_amount)), "PHA.approve").await?;
-    wait(send!("Billing", Billing::BillingErrors, "fundEmission", billing.fundEmission(cfg.emission_amount)), "Billing.fundEmission").await?;
+    send_call::<_, _, PHA::PHAErrors>("PHA", "approve", pha.approve(billing_addr, cfg.emission_amount)).await?;
+    send_call::<_, _, Billing::BillingErrors>("Billing", "fundEmission", billing.fundEmission(cfg.emission_amount)).await?;
 
     // Local allocations and vote delegation (before the hand-over; they need no role).
     for (to, amount) in &cfg.allocations {
-        wait(send!("PHA", PHA::PHAErrors, "transfer", pha.transfer(*to, *amount)), "PHA.transfer").await?;
+        send_call::<_, _, PHA::PHAErrors>("PHA", "transfer", pha.transfer(*to, *amount)).await?;
     }
     if cfg.deployer_self_delegate {
-        wait(send!("PHA", PHA::PHAErrors, "delegate", pha.delegate(deployer)), "PHA.delegate").await?;
+        send_call::<_, _, PHA::PHAErrors>("PHA", "delegate", pha.delegate(deployer)).await?;
     }
 
     // 11: the governor proposes and cancels through the timelock.
     let proposer = timelock.PROPOSER_ROLE().call().await.map_err(|e| contract_error::<Timelock::TimelockErrors>("Timelock", "PROPOSER_ROLE", e))?;
     let canceller = timelock.CANCELLER_ROLE().call().await.map_err(|e| contract_error::<Timelock::TimelockErrors>("Timelock", "CANCELLER_ROLE", e))?;
-    wait(send!("Timelock", Timelock::TimelockErrors, "grantRole", timelock.grantRole(proposer, governor_addr)), "Timelock.grantRole(PROPOSER)").await?;
-    wait(send!("Timelock", Timelock::TimelockErrors, "grantRole", timelock.grantRole(canceller, governor_addr)), "Timelock.grantRole(CANCELLER)").await?;
+    send_call::<_, _, Timelock::TimelockErrors>("Timelock", "grantRole", timelock.grantRole(proposer, governor_addr)).await?;
+    send_call::<_, _, Timelock::TimelockErrors>("Timelock", "grantRole", timelock.grantRole(canceller, governor_addr)).await?;
 
     // 12: hand-over.
     let admin = B256::ZERO; // DEFAULT_ADMIN_ROLE
-    wait(send!("Registry", Registry::RegistryErrors, "grantRole", registry.grantRole(admin, timelock_addr)), "Registry.grantRole").await?;
-    wait(send!("Registry", Registry::RegistryErrors, "renounceRole", registry.renounceRole(admin, deployer)), "Registry.renounceRole").await?;
-    wait(send!("StakePools", StakePools::StakePoolsErrors, "grantRole", pools.grantRole(admin, timelock_addr)), "StakePools.grantRole").await?;
-    wait(send!("StakePools", StakePools::StakePoolsErrors, "renounceRole", pools.renounceRole(admin, deployer)), "StakePools.renounceRole").await?;
-    wait(send!("Billing", Billing::BillingErrors, "grantRole", billing.grantRole(admin, timelock_addr)), "Billing.grantRole").await?;
-    wait(send!("Billing", Billing::BillingErrors, "renounceRole", billing.renounceRole(admin, deployer)), "Billing.renounceRole").await?;
-    wait(send!("OracleAnchor", OracleAnchor::OracleAnchorErrors, "grantRole", oracle.grantRole(admin, timelock_addr)), "OracleAnchor.grantRole").await?;
-    wait(send!("OracleAnchor", OracleAnchor::OracleAnchorErrors, "renounceRole", oracle.renounceRole(admin, deployer)), "OracleAnchor.renounceRole")
-        .await?;
-    wait(send!("Timelock", Timelock::TimelockErrors, "renounceRole", timelock.renounceRole(admin, deployer)), "Timelock.renounceRole").await?;
+    send_call::<_, _, Registry::RegistryErrors>("Registry", "grantRole", registry.grantRole(admin, timelock_addr)).await?;
+    send_call::<_, _, Registry::RegistryErrors>("Registry", "renounceRole", registry.renounceRole(admin, deployer)).await?;
+    send_call::<_, _, StakePools::StakePoolsErrors>("StakePools", "grantRole", pools.grantRole(admin, timelock_addr)).await?;
+    send_call::<_, _, StakePools::StakePoolsErrors>("StakePools", "renounceRole", pools.renounceRole(admin, deployer)).await?;
+    send_call::<_, _, Billing::BillingErrors>("Billing", "grantRole", billing.grantRole(admin, timelock_addr)).await?;
+    send_call::<_, _, Billing::BillingErrors>("Billing", "renounceRole", billing.renounceRole(admin, deployer)).await?;
+    send_call::<_, _, OracleAnchor::OracleAnchorErrors>("OracleAnchor", "grantRole", oracle.grantRole(admin, timelock_addr)).await?;
+    send_call::<_, _, OracleAnchor::OracleAnchorErrors>("OracleAnchor", "renounceRole", oracle.renounceRole(admin, deployer)).await?;
+    send_call::<_, _, Timelock::TimelockErrors>("Timelock", "renounceRole", timelock.renounceRole(admin, deployer)).await?;
 
     // Check the hand-over took: the deployer holds no admin role anywhere.
     let checks = [

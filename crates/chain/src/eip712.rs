@@ -1,15 +1,23 @@
-//! EIP-712 messages the KMS committee signs for the Registry, computed in Rust so that the
-//! KMS (and tests) produce exactly what `Registry.sol` recovers. The type strings are the
-//! contract's (`WORKER_REGISTRATION_TYPEHASH`, `WORKER_REVOCATION_TYPEHASH`); the domain is
-//! `EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)` with
-//! name `"Pith Registry"`, version `"1"`. Integration tests compare these digests with the
-//! contract's own `registrationDigest` / `revocationDigest` views.
+//! EIP-712 messages signed off-chain and recovered by the contracts, computed in Rust so that
+//! the KMS, the workers (and tests) produce exactly what the contracts recover:
+//!
+//! - Registry (domain name `"Pith Registry"`): the KMS committee's `WorkerRegistration` and
+//!   `WorkerRevocation`;
+//! - Billing (`"Pith Billing"`): a worker's `UsageBatch` of `UsageEntry`s;
+//! - OracleAnchor (`"Pith OracleAnchor"`): a worker's `OracleResult`.
+//!
+//! Every domain is `EIP712Domain(string name,string version,uint256 chainId,address
+//! verifyingContract)` with version `"1"`. The type strings are the contracts' typehash
+//! preimages; unit tests check the `sol!` types against them and integration tests compare
+//! each digest with the contract's own digest view (`registrationDigest`, `usageDigest`,
+//! `resultDigest`).
 
 use alloy::primitives::{Address, B256, Bytes, keccak256};
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{Eip712Domain, SolStruct};
 
+use crate::bindings::Billing::UsageBatch;
 use crate::bindings::Registry::WorkerRegistration;
 use crate::error::{Error, Result};
 
@@ -22,6 +30,15 @@ pub const WORKER_REGISTRATION_TYPE: &str = "WorkerRegistration(address worker,ad
 /// The revocation type string.
 pub const WORKER_REVOCATION_TYPE: &str = "WorkerRevocation(address worker,uint8 reason)";
 
+/// EIP-712 domain name of Billing.
+pub const BILLING_DOMAIN_NAME: &str = "Pith Billing";
+/// EIP-712 domain name of OracleAnchor.
+pub const ORACLE_DOMAIN_NAME: &str = "Pith OracleAnchor";
+/// The usage batch type string (`Billing.USAGE_BATCH_TYPEHASH`'s preimage).
+pub const USAGE_BATCH_TYPE: &str = "UsageBatch(address worker,uint64 nonce,UsageEntry[] entries)UsageEntry(uint256 programId,uint64 requests,uint64 cpuMillis,uint64 egressBytes)";
+/// The oracle result type string (`OracleAnchor.ORACLE_RESULT_TYPEHASH`'s preimage).
+pub const ORACLE_RESULT_TYPE: &str = "OracleResult(uint256 requestId,uint256 programId,bytes32 codeHash,bytes32 resultHash)";
+
 alloy::sol! {
     /// A KMS revocation of a worker (for example after a TCB downgrade).
     #[derive(Debug, PartialEq, Eq)]
@@ -29,16 +46,66 @@ alloy::sol! {
         address worker;
         uint8 reason;
     }
+
+    /// A worker's signed oracle result; `resultHash` is keccak256 of the result bytes.
+    #[derive(Debug, PartialEq, Eq)]
+    struct OracleResult {
+        uint256 requestId;
+        uint256 programId;
+        bytes32 codeHash;
+        bytes32 resultHash;
+    }
+}
+
+fn domain(name: &'static str, chain_id: u64, contract: Address) -> Eip712Domain {
+    Eip712Domain::new(
+        Some(name.into()),
+        Some(REGISTRY_DOMAIN_VERSION.into()),
+        Some(alloy::primitives::U256::from(chain_id)),
+        Some(contract),
+        None,
+    )
 }
 
 /// The Registry's EIP-712 domain on `chain_id` at `registry`.
 pub fn registry_domain(chain_id: u64, registry: Address) -> Eip712Domain {
-    alloy::sol_types::eip712_domain! {
-        name: REGISTRY_DOMAIN_NAME,
-        version: REGISTRY_DOMAIN_VERSION,
-        chain_id: chain_id,
-        verifying_contract: registry,
-    }
+    domain(REGISTRY_DOMAIN_NAME, chain_id, registry)
+}
+
+/// Billing's EIP-712 domain on `chain_id` at `billing`.
+pub fn billing_domain(chain_id: u64, billing: Address) -> Eip712Domain {
+    domain(BILLING_DOMAIN_NAME, chain_id, billing)
+}
+
+/// OracleAnchor's EIP-712 domain on `chain_id` at `anchor`.
+pub fn oracle_domain(chain_id: u64, anchor: Address) -> Eip712Domain {
+    domain(ORACLE_DOMAIN_NAME, chain_id, anchor)
+}
+
+/// The digest a worker signs for a usage batch (`Billing.usageDigest`).
+pub fn usage_digest(batch: &UsageBatch, chain_id: u64, billing: Address) -> B256 {
+    batch.eip712_signing_hash(&billing_domain(chain_id, billing))
+}
+
+/// The digest a worker signs for an oracle result (`OracleAnchor.resultDigest`): the
+/// request, the program and the code hash it ran (`Programs.codeHashOf` at fulfilment), and
+/// keccak256 of the result bytes.
+pub fn oracle_result_digest(
+    request_id: alloy::primitives::U256,
+    program_id: alloy::primitives::U256,
+    code_hash: B256,
+    result: &[u8],
+    chain_id: u64,
+    anchor: Address,
+) -> B256 {
+    OracleResult { requestId: request_id, programId: program_id, codeHash: code_hash, resultHash: keccak256(result) }
+        .eip712_signing_hash(&oracle_domain(chain_id, anchor))
+}
+
+/// Sign `digest` with one key: 65 bytes `r ‖ s ‖ v` (v 27/28), what `ECDSA.recover` takes.
+pub fn sign_digest(digest: B256, signer: &PrivateKeySigner) -> Result<Bytes> {
+    let sig = signer.sign_hash_sync(&digest).map_err(|e| Error::Key(e.to_string()))?;
+    Ok(Bytes::from(sig.as_bytes().to_vec()))
 }
 
 /// The registration typehash, from the Rust type definition.
@@ -61,10 +128,7 @@ pub fn revocation_digest(worker: Address, reason: u8, chain_id: u64, registry: A
 pub fn sign_sorted(digest: B256, signers: &[&PrivateKeySigner]) -> Result<Vec<Bytes>> {
     let mut sigs = signers
         .iter()
-        .map(|s| {
-            let sig = s.sign_hash_sync(&digest).map_err(|e| Error::Key(e.to_string()))?;
-            Ok((s.address(), Bytes::from(sig.as_bytes().to_vec())))
-        })
+        .map(|s| Ok((s.address(), sign_digest(digest, s)?)))
         .collect::<Result<Vec<_>>>()?;
     sigs.sort_by_key(|(a, _)| *a);
     Ok(sigs.into_iter().map(|(_, s)| s).collect())
@@ -80,6 +144,21 @@ mod tests {
         // as the contract; a field reorder or rename in either would break signatures.
         assert_eq!(WorkerRegistration::eip712_encode_type(), WORKER_REGISTRATION_TYPE);
         assert_eq!(WorkerRevocation::eip712_encode_type(), WORKER_REVOCATION_TYPE);
+        assert_eq!(UsageBatch::eip712_encode_type(), USAGE_BATCH_TYPE);
+        assert_eq!(OracleResult::eip712_encode_type(), ORACLE_RESULT_TYPE);
+    }
+
+    #[test]
+    fn domains_are_separated() {
+        let a = Address::repeat_byte(1);
+        let names: Vec<B256> = [registry_domain(1, a), billing_domain(1, a), oracle_domain(1, a)]
+            .iter()
+            .map(|d| d.separator())
+            .collect();
+        assert_ne!(names[0], names[1]);
+        assert_ne!(names[1], names[2]);
+        let r = oracle_result_digest(alloy::primitives::U256::from(1), alloy::primitives::U256::from(2), B256::ZERO, b"x", 1, a);
+        assert_ne!(r, oracle_result_digest(alloy::primitives::U256::from(1), alloy::primitives::U256::from(2), B256::ZERO, b"y", 1, a));
     }
 
     #[test]
