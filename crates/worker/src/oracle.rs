@@ -157,7 +157,7 @@ pub async fn fulfil(node: &Node, request_id: U256, program_id: U256, payload: By
     if !open(node, request_id).await? {
         return Ok(false);
     }
-    match op.oracle_anchor.send("fulfil", op.oracle_anchor.raw().fulfil(request_id, result, Bytes::from(sig.to_vec()))).await {
+    match op.oracle_anchor.send_fulfil(request_id, result, Bytes::from(sig.to_vec())).await {
         Ok(_) => Ok(true),
         Err(e) => {
             if open(node, request_id).await.ok() == Some(false) {

@@ -56,7 +56,7 @@ async fn submit_batch(
         .map_err(|e| WorkerError::Chain(format!("usageDigest: {e}")))?;
     let sig = node.identity.sign_digest(&digest)?;
     op.billing
-        .send("submitUsage", op.billing.raw().submitUsage(batch, Bytes::from(sig.to_vec())))
+        .send_submit_usage(batch, Bytes::from(sig.to_vec()))
         .await
         .map_err(|e| WorkerError::Chain(format!("submitUsage: {e}")))?;
     tracing::debug!(target: "pith::worker", programs = pending.len(), nonce, "usage settled");
