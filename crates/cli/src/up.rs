@@ -568,6 +568,8 @@ async fn up(args: UpArgs) -> Result<()> {
         services.push(kms);
         let kms_addr = kms_address(&http, &url(ports.kms), &mut services[0]).await?;
         progress(format!("  kms        identity {kms_addr}"));
+        // ETH first: the KMS posts its evidence as soon as it sees the deployment.
+        fund_eth(&accounts, &rpc, kms_addr, KMS_FUNDING_ETH).await?;
 
         let deployment = match previous {
             Some(d) if deployed(&d, &rpc).await? => {
@@ -589,7 +591,6 @@ async fn up(args: UpArgs) -> Result<()> {
         if !committee.contains(&kms_addr) {
             bail!("the KMS in {} ({kms_addr}) is not in the deployed committee {committee:?}", layout.p("kms-0").display());
         }
-        fund_eth(&accounts, &rpc, kms_addr, KMS_FUNDING_ETH).await?;
         operator_pools(&accounts, &deployment, &rpc).await?;
         progress("  stake      operator pools funded with the minimum stake");
 
