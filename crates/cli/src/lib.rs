@@ -17,6 +17,7 @@ pub mod verify;
 pub mod stake;
 pub mod status;
 pub mod dev;
+pub mod gateway;
 pub mod run;
 pub mod worker;
 
@@ -62,6 +63,8 @@ enum Command {
     /// Manage your programs.
     #[command(subcommand)]
     Programs(programs::ProgramsCommand),
+    /// Run the public gateway of a network (routing, code store, receipts, metrics).
+    Gateway(gateway::GatewayArgs),
 }
 
 /// Exit code for a usage error or an unreadable file.
@@ -92,6 +95,7 @@ pub fn main() -> ExitCode {
         Command::Up(args) => up::run(args),
         Command::Deploy(args) => programs::run_deploy(args),
         Command::Programs(cmd) => programs::run(cmd),
+        Command::Gateway(args) => gateway::run(args),
     }
 }
 
