@@ -4,10 +4,10 @@ pragma solidity ^0.8.28;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {Votes} from "@openzeppelin/contracts/governance/utils/Votes.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Retirable} from "./Retirable.sol";
+import {StakeVotes} from "./StakeVotes.sol";
 import {IRegistry, IStakePools} from "./Interfaces.sol";
 
 /// @title StakePools: one pool per worker operator, delegated PHA, rewards, unbonding, slashing.
@@ -21,12 +21,13 @@ import {IRegistry, IStakePools} from "./Interfaces.sol";
 /// and sends the slashed PHA to the treasury; queued withdrawals are slashed too.
 /// Staked PHA keeps its voting power: each staker's voting units are the PHA value of its shares
 /// (docs/adr/0021-staked-voting-power.md); the Governor adds them to PHA votes.
-contract StakePools is Retirable, EIP712, Votes, IStakePools {
+contract StakePools is Retirable, StakeVotes, IStakePools {
     using SafeERC20 for IERC20;
 
     bytes32 public constant OFFLINE_REPORT_TYPEHASH = keccak256("OfflineReport(address worker,uint64 offlineSince)");
     uint256 private constant BPS = 10_000;
 
+    /// A pool as the `pool` view returns it (the ABI of earlier versions).
     struct Pool {
         bool exists;
         uint16 commissionBps;
@@ -41,13 +42,31 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
         uint256 queueHead;
     }
 
+    /// A pool in storage: shares and stake share one slot, which every deposit, withdrawal and
+    /// reward updates (uint128 is 3.4e38, far above PHA's 1e27 wei supply; share counts beyond
+    /// it revert through SafeCast).
+    struct PoolState {
+        bool exists;
+        uint16 commissionBps;
+        uint32 generation;
+        uint64 slashWindowStart;
+        uint128 totalShares;
+        uint128 totalStake;
+        uint256 lockedStake;
+        uint256 queuedShares;
+        uint256 commission;
+        uint256 slashedInWindow;
+        uint256 queueHead;
+    }
+
     struct Withdrawal {
         address staker;
         uint64 requestedAt;
         uint256 shares;
     }
 
-    /// A staker's active shares in a pool and the voting units they gave at the last sync.
+    /// A staker's shares in a pool (active and queued: queued ones leave only when paid, so
+    /// a deposit never reads the queue) and the voting units they gave at the last sync.
     struct Position {
         uint128 shares;
         uint128 units;
@@ -75,12 +94,11 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
     address public treasury;
     Params public params;
 
-    mapping(address => Pool) private _pools;
+    mapping(address => PoolState) private _pools;
     mapping(address => mapping(address => Position)) private _positions; // operator => staker
     mapping(address => mapping(address => uint256)) private _queued; // operator => staker => queued shares
     mapping(address => Withdrawal[]) private _queue;
     mapping(address => WorkerStake) private _workerStakes;
-    mapping(address => uint256) private _units; // staker => total voting units
     mapping(bytes32 => bool) public offlineReportUsed;
 
     event PoolCreated(address indexed operator, uint16 commissionBps);
@@ -113,7 +131,6 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
     error SlashAboveCap(uint256 amount, uint256 cap);
     error ReportReplayed(bytes32 digest);
     error BadParams();
-    error TotalSupplyNotTracked();
 
     constructor(address admin, IERC20 token_, IRegistry registry_, address treasury_, Params memory params_)
         Retirable(admin)
@@ -149,7 +166,7 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
 
     /// Governance slash of `amount` PHA from `operator`'s pool, within the cap.
     function slash(address operator, uint256 amount, bytes32 reason) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        Pool storage p = _pool(operator);
+        PoolState storage p = _pool(operator);
         uint256 cap = _slashRoom(p);
         if (amount > cap) revert SlashAboveCap(amount, cap);
         _slash(operator, p, amount, reason, false);
@@ -158,7 +175,7 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
     // ---------------------------------------------------------------- operators
 
     function createPool(uint16 commissionBps) external whenActive {
-        Pool storage p = _pools[msg.sender];
+        PoolState storage p = _pools[msg.sender];
         if (p.exists) revert PoolExists(msg.sender);
         if (commissionBps > params.maxCommissionBps) revert CommissionTooHigh(commissionBps);
         p.exists = true;
@@ -167,7 +184,7 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
     }
 
     function setCommission(uint16 commissionBps) external {
-        Pool storage p = _pool(msg.sender);
+        PoolState storage p = _pool(msg.sender);
         if (commissionBps > params.maxCommissionBps) revert CommissionTooHigh(commissionBps);
         p.commissionBps = commissionBps;
         emit CommissionSet(msg.sender, commissionBps);
@@ -175,7 +192,7 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
 
     /// Lock `amount` of the pool's free stake on `worker` (registered with this operator).
     function startWorker(address worker, uint256 amount) external whenActive {
-        Pool storage p = _pool(msg.sender);
+        PoolState storage p = _pool(msg.sender);
         if (registry.operatorOf(worker) != msg.sender) revert NotWorkerOperator(worker, msg.sender);
         if (amount < params.minStake) revert BelowMinimum(amount, params.minStake);
         WorkerStake storage ws = _workerStakes[worker];
@@ -188,7 +205,7 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
     }
 
     function stopWorker(address worker) external {
-        Pool storage p = _pool(msg.sender);
+        PoolState storage p = _pool(msg.sender);
         WorkerStake memory ws = _workerStakes[worker];
         if (ws.operator != msg.sender || ws.generation != p.generation || ws.amount == 0) {
             revert WorkerNotRunning(worker);
@@ -199,7 +216,7 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
     }
 
     function claimCommission() external {
-        Pool storage p = _pool(msg.sender);
+        PoolState storage p = _pool(msg.sender);
         uint256 amount = p.commission;
         p.commission = 0;
         token.safeTransfer(msg.sender, amount);
@@ -211,7 +228,7 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
     /// Deposit `amount` PHA into `operator`'s pool for shares at the current price (rounded in
     /// the pool's favour). Stake votes count for the staker itself unless it delegates them.
     function deposit(address operator, uint256 amount) external whenActive returns (uint256 minted) {
-        Pool storage p = _pool(operator);
+        PoolState storage p = _pool(operator);
         if (amount < params.minDeposit) revert BelowMinimum(amount, params.minDeposit);
         uint256 supply = p.totalShares;
         if (supply == 0) {
@@ -222,23 +239,22 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
         }
         if (minted == 0) revert ZeroShares();
         token.safeTransferFrom(msg.sender, address(this), amount);
-        p.totalShares = supply + minted;
-        p.totalStake += amount;
+        p.totalShares = SafeCast.toUint128(supply + minted);
+        p.totalStake = SafeCast.toUint128(p.totalStake + amount);
         Position storage pos = _positions[operator][msg.sender];
         pos.shares += SafeCast.toUint128(minted);
-        _syncVotes(msg.sender, operator, p, pos);
+        _syncVotes(msg.sender, p, pos);
         emit Deposited(operator, msg.sender, amount, minted);
     }
 
     /// Queue `shares` for withdrawal. They stay in the pool (earning and slashable) until paid.
     function requestWithdraw(address operator, uint256 shares) external returns (uint256 index) {
-        Pool storage p = _pool(operator);
+        PoolState storage p = _pool(operator);
         Position storage pos = _positions[operator][msg.sender];
-        uint256 have = pos.shares;
+        uint256 have = pos.shares - _queued[operator][msg.sender];
         if (shares == 0) revert ZeroShares();
         if (shares > have) revert InsufficientShares(have, shares);
-        pos.shares = uint128(have - shares);
-        _queued[operator][msg.sender] += shares;
+        _queued[operator][msg.sender] += shares; // pos.shares keeps them until paid
         p.queuedShares += shares;
         index = _queue[operator].length;
         _queue[operator].push(Withdrawal(msg.sender, uint64(block.timestamp), shares));
@@ -248,7 +264,7 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
     /// Pay matured, funded requests from the head of `operator`'s queue, at most `max` of them.
     /// Stops at the first request not yet matured or not fundable from free stake. Anyone may call.
     function processWithdrawals(address operator, uint256 max) external returns (uint256 paid) {
-        Pool storage p = _pool(operator);
+        PoolState storage p = _pool(operator);
         Withdrawal[] storage q = _queue[operator];
         uint256 head = p.queueHead;
         uint64 unbonding = params.unbondingPeriod;
@@ -258,14 +274,16 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
             uint256 amount = Math.mulDiv(w.shares, p.totalStake, p.totalShares);
             uint256 unlocked = p.totalStake - Math.min(p.lockedStake, p.totalStake);
             if (amount > unlocked) break;
-            p.totalShares -= w.shares;
-            p.totalStake -= amount;
+            p.totalShares -= SafeCast.toUint128(w.shares);
+            p.totalStake -= SafeCast.toUint128(amount);
             p.queuedShares -= w.shares;
             _queued[operator][w.staker] -= w.shares;
+            Position storage pos = _positions[operator][w.staker];
+            pos.shares -= uint128(w.shares); // queued shares are part of pos.shares
             delete q[head];
             ++head;
             ++paid;
-            _syncVotes(w.staker, operator, p, _positions[operator][w.staker]);
+            _syncVotes(w.staker, p, pos);
             token.safeTransfer(w.staker, amount);
             emit Withdrawn(operator, w.staker, head - 1, w.shares, amount);
         }
@@ -275,7 +293,7 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
     /// Force-stop every worker of `operator`'s pool: allowed to anyone when the request at the
     /// head of the queue matured more than `gracePeriod` ago and still cannot be paid.
     function forceStop(address operator) external {
-        Pool storage p = _pool(operator);
+        PoolState storage p = _pool(operator);
         Withdrawal[] storage q = _queue[operator];
         uint256 head = p.queueHead;
         if (head >= q.length) revert NothingOverdue(operator);
@@ -293,7 +311,7 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
     /// Bring `staker`'s voting units in `operator`'s pool to the current value of its shares
     /// (after rewards or a slash). Anyone may call.
     function syncVotes(address staker, address operator) external {
-        _syncVotes(staker, operator, _pool(operator), _positions[operator][staker]);
+        _syncVotes(staker, _pool(operator), _positions[operator][staker]);
     }
 
     // ---------------------------------------------------------------- rewards and slashing
@@ -301,11 +319,11 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
     /// Pay `amount` PHA (pulled from the caller) to `operator`'s pool: the commission to the
     /// operator, the rest raises the share price. With no shares, all of it is commission.
     function distribute(address operator, uint256 amount) external {
-        Pool storage p = _pool(operator);
+        PoolState storage p = _pool(operator);
         token.safeTransferFrom(msg.sender, address(this), amount);
         uint256 commission = p.totalShares == 0 ? amount : amount * p.commissionBps / BPS;
         p.commission += commission;
-        p.totalStake += amount - commission;
+        p.totalStake = SafeCast.toUint128(p.totalStake + amount - commission);
         emit Distributed(operator, msg.sender, amount, commission);
     }
 
@@ -317,7 +335,7 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
         registry.checkKmsSignatures(digest, signatures);
         offlineReportUsed[digest] = true;
         WorkerStake memory ws = _workerStakes[worker];
-        Pool storage p = _pools[ws.operator];
+        PoolState storage p = _pools[ws.operator];
         if (ws.amount == 0 || ws.generation != p.generation) revert WorkerNotRunning(worker);
         delete _workerStakes[worker];
         p.lockedStake -= Math.min(ws.amount, p.lockedStake);
@@ -350,11 +368,24 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
     }
 
     function pool(address operator) external view returns (Pool memory) {
-        return _pools[operator];
+        PoolState storage p = _pools[operator];
+        return Pool(
+            p.exists,
+            p.commissionBps,
+            p.generation,
+            p.slashWindowStart,
+            p.totalShares,
+            p.totalStake,
+            p.lockedStake,
+            p.queuedShares,
+            p.commission,
+            p.slashedInWindow,
+            p.queueHead
+        );
     }
 
     function sharesOf(address operator, address staker) external view returns (uint256) {
-        return _positions[operator][staker].shares;
+        return _positions[operator][staker].shares - _queued[operator][staker];
     }
 
     function queuedSharesOf(address operator, address staker) external view returns (uint256) {
@@ -375,20 +406,20 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
 
     /// PHA value of `shares` of `operator`'s pool at the current price (rounded down).
     function valueOf(address operator, uint256 shares) public view returns (uint256) {
-        Pool storage p = _pools[operator];
+        PoolState storage p = _pools[operator];
         return p.totalShares == 0 ? 0 : Math.mulDiv(shares, p.totalStake, p.totalShares);
     }
 
     /// Stake neither locked on workers nor owed to queued withdrawals.
     function freeStake(address operator) public view returns (uint256) {
-        Pool storage p = _pools[operator];
+        PoolState storage p = _pools[operator];
         uint256 committed = p.lockedStake + valueOf(operator, p.queuedShares);
         return p.totalStake > committed ? p.totalStake - committed : 0;
     }
 
     /// Current voting units of `staker` (sum over pools, as of each pool's last sync).
     function votingUnits(address staker) external view returns (uint256) {
-        return _units[staker];
+        return _unitsOf(staker);
     }
 
     function votingUnitsIn(address staker, address operator) external view returns (uint256) {
@@ -401,7 +432,7 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
 
     // ---------------------------------------------------------------- internal
 
-    function _pool(address operator) private view returns (Pool storage p) {
+    function _pool(address operator) private view returns (PoolState storage p) {
         p = _pools[operator];
         if (!p.exists) revert NoPool(operator);
     }
@@ -416,59 +447,31 @@ contract StakePools is Retirable, EIP712, Votes, IStakePools {
     }
 
     /// How much more may be slashed from `p` in the current window.
-    function _slashRoom(Pool storage p) private view returns (uint256) {
+    function _slashRoom(PoolState storage p) private view returns (uint256) {
         uint256 already = block.timestamp >= uint256(p.slashWindowStart) + params.slashWindow ? 0 : p.slashedInWindow;
         uint256 cap = (p.totalStake + already) * params.slashCapBps / BPS;
         return cap > already ? cap - already : 0;
     }
 
-    function _slash(address operator, Pool storage p, uint256 amount, bytes32 reason, bool byKms) private {
+    function _slash(address operator, PoolState storage p, uint256 amount, bytes32 reason, bool byKms) private {
         if (block.timestamp >= uint256(p.slashWindowStart) + params.slashWindow) {
             p.slashWindowStart = uint64(block.timestamp);
             p.slashedInWindow = 0;
         }
         p.slashedInWindow += amount;
-        p.totalStake -= amount;
+        p.totalStake -= SafeCast.toUint128(amount);
         if (p.lockedStake > p.totalStake) p.lockedStake = p.totalStake;
         token.safeTransfer(treasury, amount);
         emit Slashed(operator, amount, reason, byKms);
     }
 
-    function _syncVotes(address staker, address operator, Pool storage p, Position storage pos) private {
-        uint256 shares = uint256(pos.shares) + _queued[operator][staker];
+    function _syncVotes(address staker, PoolState storage p, Position storage pos) private {
+        uint256 shares = pos.shares; // active and queued
         uint256 value = p.totalShares == 0 ? 0 : Math.mulDiv(shares, p.totalStake, p.totalShares);
         uint256 old = pos.units;
         if (value == old) return;
         pos.units = SafeCast.toUint128(value);
-        if (value > old) {
-            _units[staker] += value - old;
-            _moveDelegateVotes(address(0), delegates(staker), value - old);
-        } else {
-            _units[staker] -= old - value;
-            _moveDelegateVotes(delegates(staker), address(0), old - value);
-        }
-    }
-
-    function _getVotingUnits(address account) internal view override returns (uint256) {
-        return _units[account];
-    }
-
-    /// Stake votes count for the staker itself until it delegates them elsewhere (saves a
-    /// delegation transaction and its storage on the first deposit).
-    function delegates(address account) public view override returns (address) {
-        address d = super.delegates(account);
-        return d == address(0) ? account : d;
-    }
-
-    /// Delegating to address(0) means "back to myself" (never to nobody: the units must stay
-    /// with the account `delegates` reports, or later syncs could not take them back).
-    function _delegate(address account, address delegatee) internal override {
-        super._delegate(account, delegatee == address(0) ? account : delegatee);
-    }
-
-    /// Not tracked: a total-supply checkpoint on every deposit would cost ~5-25k gas and the
-    /// Governor's quorum counts PHA's total supply, which includes staked PHA.
-    function getPastTotalSupply(uint256) public pure override returns (uint256) {
-        revert TotalSupplyNotTracked();
+        if (value > old) _moveUnits(staker, value - old, 0);
+        else _moveUnits(staker, 0, old - value);
     }
 }

@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {Fixture} from "./Fixture.sol";
 import {StakePools} from "../src/StakePools.sol";
+import {StakeVotes} from "../src/StakeVotes.sol";
 import {Registry} from "../src/Registry.sol";
 import {Retirable} from "../src/Retirable.sol";
 import {IRegistry} from "../src/Interfaces.sol";
@@ -471,8 +472,90 @@ contract StakePoolsTest is Fixture {
         assertEq(pools.getVotes(bob), 0);
     }
 
+    /// Past votes across blocks: the latest checkpoint lives in the account slot, older ones in
+    /// the history; lookups must find the value in force at the end of each block.
+    function testPastVotesAcrossBlocks() public {
+        uint256 b0 = block.number;
+        vm.roll(b0 + 10);
+        depositAs(alice, 100e18); // block b0+10: 100
+        vm.roll(b0 + 20);
+        depositAs(alice, 50e18); // b0+20: 150
+        depositAs(alice, 50e18); // same block: 200 (one checkpoint per block)
+        vm.roll(b0 + 30);
+        vm.prank(alice);
+        pools.delegate(bob); // b0+30: alice 0, bob 200
+        vm.roll(b0 + 40);
+        assertEq(pools.getPastVotes(alice, b0 + 9), 0);
+        assertEq(pools.getPastVotes(alice, b0 + 10), 100e18);
+        assertEq(pools.getPastVotes(alice, b0 + 15), 100e18);
+        assertEq(pools.getPastVotes(alice, b0 + 20), 200e18);
+        assertEq(pools.getPastVotes(alice, b0 + 29), 200e18);
+        assertEq(pools.getPastVotes(alice, b0 + 30), 0);
+        assertEq(pools.getPastVotes(alice, b0 + 39), 0);
+        assertEq(pools.getPastVotes(bob, b0 + 29), 0);
+        assertEq(pools.getPastVotes(bob, b0 + 30), 200e18);
+        assertEq(pools.votingUnits(alice), 200e18); // units stay the staker's own
+        assertEq(pools.votingUnits(bob), 0);
+        vm.expectRevert(abi.encodeWithSelector(StakeVotes.ERC5805FutureLookup.selector, b0 + 40, uint48(b0 + 40)));
+        pools.getPastVotes(alice, b0 + 40);
+    }
+
+    function testDelegateBySig() public {
+        uint256 key = 0xA11CE5;
+        address signer = vm.addr(key);
+        give(signer, 1_000e18);
+        vm.prank(signer);
+        pha.approve(address(pools), type(uint256).max);
+        depositAs(signer, 300e18);
+        uint256 expiry = block.timestamp + 100;
+        bytes32 structHash = keccak256(
+            abi.encode(keccak256("Delegation(address delegatee,uint256 nonce,uint256 expiry)"), bob, uint256(0), expiry)
+        );
+        (, string memory name, string memory version, uint256 chainId, address verifying,,) = pools.eip712Domain();
+        bytes32 domain = keccak256(
+            abi.encode(
+                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+                keccak256(bytes(name)),
+                keccak256(bytes(version)),
+                chainId,
+                verifying
+            )
+        );
+        (uint8 v, bytes32 r, bytes32 s_) = vm.sign(key, keccak256(abi.encodePacked("\x19\x01", domain, structHash)));
+        pools.delegateBySig(bob, 0, expiry, v, r, s_);
+        assertEq(pools.delegates(signer), bob);
+        assertEq(pools.getVotes(bob), 300e18);
+        assertEq(pools.nonces(signer), 1);
+        // Replayed: the nonce is used.
+        vm.expectRevert();
+        pools.delegateBySig(bob, 0, expiry, v, r, s_);
+        // Expired.
+        vm.warp(expiry + 1);
+        vm.expectRevert(abi.encodeWithSignature("VotesExpiredSignature(uint256)", expiry));
+        pools.delegateBySig(bob, 1, expiry, v, r, s_);
+    }
+
+    /// Queued shares stay in the position (and keep voting) until paid; only active shares can
+    /// be queued again.
+    function testQueuedSharesKeepVotesUntilPaid() public {
+        depositAs(alice, 1_000e18);
+        vm.prank(alice);
+        pools.requestWithdraw(operator, 400e18);
+        assertEq(pools.sharesOf(operator, alice), 600e18);
+        assertEq(pools.queuedSharesOf(operator, alice), 400e18);
+        assertEq(pools.getVotes(alice), 1_000e18);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(StakePools.InsufficientShares.selector, 600e18, 601e18));
+        pools.requestWithdraw(operator, 601e18);
+        vm.warp(block.timestamp + 60);
+        assertEq(pools.processWithdrawals(operator, 1), 1);
+        assertEq(pools.sharesOf(operator, alice), 600e18);
+        assertEq(pools.queuedSharesOf(operator, alice), 0);
+        assertEq(pools.getVotes(alice), 600e18);
+    }
+
     function testStakeTotalSupplyIsNotTracked() public {
-        vm.expectRevert(StakePools.TotalSupplyNotTracked.selector);
+        vm.expectRevert(StakeVotes.TotalSupplyNotTracked.selector);
         pools.getPastTotalSupply(0);
     }
 
