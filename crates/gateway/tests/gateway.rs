@@ -314,6 +314,17 @@ async fn programs_keys_invocation_failover_and_receipts() -> Result<()> {
     assert!(inv.receipt.expect("receipt").verify_signature().is_err());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(kind(&c.receipt(B256::from(session.request_hash())).await.unwrap_err()), Some(ErrorKind::NotFound));
+    // A valid receipt of another worker than the one that answered is not stored either.
+    wa.set_mode(Mode::OtherWorkersReceipt);
+    wb.set_mode(Mode::OtherWorkersReceipt);
+    let req = Request::new("POST", "/", vec![], b"other".to_vec(), [10; 16], now() + 60);
+    let (wire, session) = ClientSession::encapsulate(&keys, &req)?;
+    let inv = c.invoke(program, wire).await?;
+    let r = inv.receipt.expect("receipt");
+    r.verify_signature()?;
+    assert_ne!(Some(r.worker), inv.worker);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(kind(&c.receipt(B256::from(session.request_hash())).await.unwrap_err()), Some(ErrorKind::NotFound));
     wa.set_mode(Mode::Normal);
     wb.set_mode(Mode::Normal);
 
@@ -414,7 +425,7 @@ async fn programs_keys_invocation_failover_and_receipts() -> Result<()> {
 
     let metrics = c.metrics().await?;
     assert!(metrics.contains("pith_gateway_failovers_total{reason=\"draining\"}"), "{metrics}");
-    assert!(metrics.contains("pith_gateway_receipts_total{outcome=\"rejected\"} 1"), "{metrics}");
+    assert!(metrics.contains("pith_gateway_receipts_total{outcome=\"rejected\"} 2"), "{metrics}");
     assert!(metrics.contains(&format!("pith_gateway_invocations_total{{outcome=\"failed_after_delivery\"}} {crashed}")), "{metrics}");
     assert!(!metrics.contains("pith_gateway_failovers_total{reason=\"connect\"} 0"), "{metrics}");
     assert!(metrics.contains("route=\"/v1/programs/{id}/invoke\""), "{metrics}");

@@ -168,6 +168,8 @@ pub enum Mode {
     RefuseDraining,
     /// Sign the receipt with another key than the one it names.
     ForgedReceipt,
+    /// A correctly signed receipt of another worker (not the one that answered).
+    OtherWorkersReceipt,
 }
 
 pub struct StandInWorker {
@@ -264,7 +266,15 @@ async fn worker_invoke(State(w): State<Arc<StandInWorker>>, Path(id): Path<Strin
             egressBytes: 0,
         },
     };
-    let mut receipt = SignedReceipt::sign(fields, &w.key).unwrap();
+    let mut fields = fields;
+    let signer = if mode == Mode::OtherWorkersReceipt {
+        let other = SigningKey::from_slice(&[0xed; 32]).unwrap();
+        fields.receipt.worker = pith_crypto::keytree::address_of(&other);
+        other
+    } else {
+        w.key.clone()
+    };
+    let mut receipt = SignedReceipt::sign(fields, &signer).unwrap();
     if mode == Mode::ForgedReceipt {
         let other = SigningKey::from_slice(&[0xee; 32]).unwrap();
         receipt.signature = pith_crypto::receipt::sign_hash(&other, &receipt.signing_hash()).unwrap().to_vec();
