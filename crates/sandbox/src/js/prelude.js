@@ -29,6 +29,9 @@ const JSONparse = JSON.parse;
 const hStart = h.start, hClearTimer = h.clearTimer, hLog = h.log, hRandom = h.randomBytes,
   hDigest = h.digest, hEnc = h.utf8Encode, hDec = h.utf8Decode, hAtob = h.atob, hBtoa = h.btoa,
   hUrlParse = h.urlParse, hUrlSet = h.urlSet, hNow = h.now;
+// UTF-8 encoding of a JS string; lone surrogates become U+FFFD (as TextEncoder does).
+const wellFormed = StringC.prototype.toWellFormed;
+function utf8(s) { return hEnc(wellFormed.call(s)); }
 
 // ---------------------------------------------------------------- async host ops
 const pending = new MapC();
@@ -104,12 +107,12 @@ function copyBuffer(u8) {
 // ---------------------------------------------------------------- text
 class TextEncoder {
   get encoding() { return 'utf-8'; }
-  encode(input = '') { return hEnc(StringC(input)); }
+  encode(input = '') { return utf8(StringC(input)); }
   encodeInto(input, dest) {
     const s = StringC(input);
     let read = 0, written = 0;
     for (const ch of s) {
-      const b = hEnc(ch);
+      const b = utf8(ch);
       if (written + b.length > dest.length) break;
       dest.set(b, written);
       written += b.length;
@@ -158,7 +161,7 @@ function formEncode(s) {
 }
 function percentDecode(s) {
   if (s.indexOf('%') < 0) return s;
-  const bytes = hEnc(s);
+  const bytes = utf8(s);
   const out = new U8(bytes.length);
   let j = 0;
   for (let i = 0; i < bytes.length; i++) {
@@ -365,7 +368,7 @@ function bodyFrom(init, headers) {
   return s;
 }
 function bodyText(b) { return b === null ? '' : typeof b === 'string' ? b : hDec(b, false, false); }
-function bodyBytes(b) { return b === null ? new U8(0) : typeof b === 'string' ? hEnc(b) : b.slice(); }
+function bodyBytes(b) { return b === null ? new U8(0) : typeof b === 'string' ? utf8(b) : b.slice(); }
 
 let responseParts, makeResponse, requestParts;
 class Response {
@@ -430,7 +433,8 @@ class Response {
   get [Symbol.toStringTag]() { return 'Response'; }
 }
 
-const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH'];
+// Normalised to upper case (Fetch spec); other methods, PATCH included, keep their case.
+const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'];
 class Request {
   #method; #url; #headers; #body; #used = false; #redirect = 'follow';
   constructor(input, init = undefined) {
@@ -526,27 +530,70 @@ const subtle = freeze({
 const crypto = freeze({ getRandomValues, randomUUID, subtle });
 
 // ---------------------------------------------------------------- console
+// Formats values the way workerd's (and Node's) console does for the common cases: strings
+// quoted inside containers, `-0`, `[]`, `[Function: f]`, `[class K]`, nesting beyond depth 2
+// shown as `[Object]`/`[Array]`. Not reproduced: line breaking of long output, colours.
+const IDENT = /^[A-Za-z_][A-Za-z_0-9]*$/;
+const ESC = { '\b': '\\b', '\t': '\\t', '\n': '\\n', '\f': '\\f', '\r': '\\r', '\\': '\\\\' };
+function quote(s) {
+  let q = "'";
+  if (s.includes("'")) { if (!s.includes('"')) q = '"'; else if (!s.includes('`') && !s.includes('${')) q = '`'; }
+  return q + s.replace(/[\x00-\x1f\x7f\\]/g, (c) => ESC[c] || '\\x' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0'))
+    .split(q).join('\\' + q) + q;
+}
 function inspect(v, depth, seen) {
-  if (typeof v === 'string') return depth === 0 ? v : JSONstringify(v);
-  if (typeof v === 'function') return `[Function: ${v.name || '(anonymous)'}]`;
+  if (typeof v === 'string') return depth === 0 ? v : quote(v);
+  if (typeof v === 'number') return O.is(v, -0) ? '-0' : StringC(v);
+  if (typeof v === 'function') {
+    if (/^class[\s{]/.test(Function.prototype.toString.call(v))) return `[class ${v.name || '(anonymous)'}]`;
+    return v.name ? `[Function: ${v.name}]` : '[Function (anonymous)]';
+  }
   if (typeof v === 'symbol' || typeof v === 'bigint') return v.toString() + (typeof v === 'bigint' ? 'n' : '');
   if (v === null || typeof v !== 'object') return StringC(v);
   if (v instanceof ErrorC) return v.stack ? `${v.name}: ${v.message}\n${v.stack}`.trimEnd() : `${v.name}: ${v.message}`;
-  if (seen.includes(v)) return '[Circular]';
-  if (depth > 3) return ArrayIsArray(v) ? '[Array]' : '[Object]';
+  if (seen.includes(v)) return '[Circular *1]';
+  if (depth > 2) return ArrayIsArray(v) ? '[Array]' : '[Object]';
   seen = seen.concat([v]);
-  if (ArrayIsArray(v)) return '[ ' + v.map((x) => inspect(x, depth + 1, seen)).join(', ') + ' ]';
-  if (v instanceof MapC) return `Map(${v.size}) { ` + [...v].map(([k, x]) => `${inspect(k, depth + 1, seen)} => ${inspect(x, depth + 1, seen)}`).join(', ') + ' }';
-  if (isView(v)) return `${v.constructor.name}(${v.length}) [ ${[...v].join(', ')} ]`;
+  const inner = (x) => inspect(x, depth + 1, seen);
+  const list = (items, open, close) => (items.length === 0 ? open + close : `${open} ${items.join(', ')} ${close}`);
+  if (ArrayIsArray(v)) return list(v.map(inner), '[', ']');
+  if (v instanceof MapC) return `Map(${v.size}) ` + list([...v].map(([k, x]) => `${inner(k)} => ${inner(x)}`), '{', '}');
+  if (v instanceof Set) return `Set(${v.size}) ` + list([...v].map(inner), '{', '}');
+  if (isView(v) && !(v instanceof DataView)) return `${v.constructor.name}(${v.length}) ` + list([...v].map(inner), '[', ']');
   const keys = O.keys(v);
-  if (keys.length === 0) return '{}';
-  return '{ ' + keys.map((k) => `${k}: ${inspect(v[k], depth + 1, seen)}`).join(', ') + ' }';
+  return list(keys.map((k) => `${IDENT.test(k) ? k : quote(k)}: ${inner(v[k])}`), '{', '}');
+}
+function safeInspect(v) { try { return inspect(v, 0, []); } catch { return '[uninspectable]'; } }
+// printf-style directives when the first argument is a string (%s %d %i %f %j %o %O %c %%).
+function substitute(fmt, args) {
+  let next = 1;
+  const out = fmt.replace(/%[sdifjoOc%]/g, (d) => {
+    if (d === '%%') return '%';
+    if (next >= args.length) return d;
+    const a = args[next++];
+    try {
+      switch (d) {
+        case '%s': return typeof a === 'bigint' ? `${a}n` : typeof a === 'object' && a !== null ? inspect(a, 1, []) : typeof a === 'symbol' ? a.toString() : StringC(a);
+        case '%d': return typeof a === 'bigint' ? `${a}n` : typeof a === 'object' ? 'NaN' : inspect(Number(a), 0, []);
+        case '%i': return typeof a === 'bigint' ? `${a}n` : typeof a === 'object' ? 'NaN' : StringC(parseInt(a));
+        case '%f': return typeof a === 'symbol' ? 'NaN' : StringC(parseFloat(a));
+        case '%j': return JSONstringify(a);
+        case '%c': return '';
+        case '%o': // Node's showHidden view; reproduced for arrays (their hidden `length`)
+          if (ArrayIsArray(a)) return `[ ${a.map((x) => inspect(x, 1, [a])).concat([`[length]: ${a.length}`]).join(', ')} ]`;
+          return inspect(a, 1, []);
+        default: return inspect(a, 1, []);
+      }
+    } catch { return '[uninspectable]'; }
+  });
+  return [out, next];
 }
 function formatArgs(args) {
-  let s = '';
-  for (let i = 0; i < args.length; i++) {
-    if (i > 0) s += ' ';
-    try { s += inspect(args[i], 0, []); } catch { s += '[uninspectable]'; }
+  let s = '', i = 0;
+  if (typeof args[0] === 'string' && args.length > 1) [s, i] = substitute(args[0], args);
+  for (; i < args.length; i++) {
+    if (s !== '' || i > 0) s += ' ';
+    s += safeInspect(args[i]);
   }
   return s;
 }
@@ -609,7 +656,7 @@ function structuredClone(value, options) {
 
 // ---------------------------------------------------------------- env
 function bytesArg(b, what) {
-  if (typeof b === 'string') return hEnc(b);
+  if (typeof b === 'string') return utf8(b);
   return toBytes(b, what).slice();
 }
 function hexOf(u8) { let s = '0x'; for (let i = 0; i < u8.length; i++) s += HEX[u8[i]]; return s; }
@@ -635,7 +682,8 @@ function makeEnv(secrets, programId, codeHash) {
       const o = options || {};
       return op('kv_list', [o.prefix === undefined ? '' : StringC(o.prefix), o.limit === undefined ? 1000 : o.limit | 0,
         o.cursor === undefined || o.cursor === null ? '' : StringC(o.cursor)])
-        .then((r) => ({ keys: r[0].map((name) => ({ name })), list_complete: r[1] === '', cursor: r[1] === '' ? undefined : r[1] }));
+        .then((r) => (r[1] === '' ? { keys: r[0].map((name) => ({ name })), list_complete: true, cacheStatus: null }
+          : { keys: r[0].map((name) => ({ name })), list_complete: false, cursor: r[1], cacheStatus: null }));
     },
   });
   const keys = freeze({
