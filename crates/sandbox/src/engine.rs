@@ -25,6 +25,10 @@ use crate::limits::{ErrorKind, InvocationError, Limits, Usage};
 
 const PRELUDE_SRC: &str = include_str!("js/prelude.js");
 
+/// How close to the engine's stack limit an engine allocation counts as the stack limit
+/// being reached (capped at a quarter of the limit).
+const STACK_MARGIN: usize = 16 * 1024;
+
 /// A program as the sandbox runs it.
 #[derive(Debug, Clone)]
 pub struct Program {
@@ -458,6 +462,10 @@ impl Instance {
                     st.kill(ErrorKind::MemoryLimit, "memory limit exceeded");
                     return true;
                 }
+                if meter.stack_hit.get() {
+                    st.kill(ErrorKind::StackLimit, format!("stack limit of {} KiB exceeded", st.limits.get().stack_kb));
+                    return true;
+                }
                 st.killed() || st.over_time()
             })));
         }
@@ -531,11 +539,18 @@ impl Instance {
         st.kv_ops.set(0);
         self.meter.limit.set(limits.memory_bytes());
         self.meter.reset_peak();
+        // The engine's stack limit lies `stack_bytes` below (about) this frame; an engine
+        // allocation within STACK_MARGIN of it is the engine raising its stack overflow
+        // error (see `alloc`), which ends the invocation even if the program catches it.
+        let stack = limits.stack_bytes();
+        let margin = STACK_MARGIN.min(stack / 4);
+        self.meter.stack_floor.set(crate::alloc::stack_pointer().saturating_sub(stack).saturating_add(margin));
         st.active.set(true);
 
         let result = self.run(req);
 
         st.active.set(false);
+        self.meter.stack_floor.set(0);
         let wall = st.start.get().elapsed();
         let cpu = st.cpu();
         // A limit hit anywhere wins over what the program made of it.
@@ -543,6 +558,8 @@ impl Instance {
             Err(k)
         } else if self.meter.exceeded.get() {
             Err(InvocationError::new(ErrorKind::MemoryLimit, format!("memory limit of {} MiB exceeded", limits.memory_mb)))
+        } else if self.meter.stack_hit.get() {
+            Err(InvocationError::new(ErrorKind::StackLimit, format!("stack limit of {} KiB exceeded", limits.stack_kb)))
         } else {
             result
         };

@@ -17,16 +17,21 @@
 //!
 //! Programs are ES modules in the Workers style (`export default { async fetch(request,
 //! env, ctx) }`). The Web APIs are implemented in JavaScript (`src/js/prelude.js`,
-//! compiled to bytecode once per process) over a few Rust primitives. Not provided:
-//! streams (`Request.body`/`Response.body` are `null`; use `text()`, `json()`,
-//! `arrayBuffer()`, `bytes()`), `FormData`, `Blob`, `AbortController`, `crypto.subtle`
-//! beyond `digest`, `TextDecoder` encodings other than UTF-8, and `{stream: true}` decoding.
+//! compiled to bytecode once per process) over a few Rust primitives. They are checked
+//! against workerd, Cloudflare's Workers runtime, by a differential conformance test
+//! (`tests/conformance.rs`; method and deliberate divergences in
+//! docs/adr/0040-sandbox-conformance-against-workerd.md). Not provided: streams
+//! (`Request.body`/`Response.body` are `null`; use `text()`, `json()`, `arrayBuffer()`,
+//! `bytes()`), `FormData`, `Blob`, `AbortController`, `crypto.subtle` beyond `digest`
+//! (SHA-1/256/384/512), `TextDecoder` encodings other than UTF-8, and `{stream: true}`
+//! decoding. `Date.now()`, `new Date()` and `Date()` read the host's [`host::Clock`].
 //!
 //! Limits ([`Limits`]) end an invocation with a typed [`ErrorKind`] even when the program
 //! catches the exception the engine raises: the host records the limit and the engine's
-//! interrupt handler stops the program at its next check. Known gap: a stack overflow that
-//! the program catches is not detected host-side (the engine raises a catchable
-//! `RangeError`); an uncaught one is reported as `stack_limit`.
+//! interrupt handler stops the program at its next check. A caught stack overflow is
+//! noticed through the engine allocator (an allocation within 16 KiB of the stack limit);
+//! known gap: a recursion that allocates nothing per level and whose overflow the program
+//! catches is not detected (uncaught, it is `stack_limit`).
 
 mod alloc;
 mod bytes;

@@ -383,3 +383,130 @@ fn web_apis_match_workerd() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+// ----------------------------------------------------------------------------- Pith-only members
+
+/// Fixed clock of the Pith-only programs (ms since the epoch).
+const FIXED_NOW_MS: f64 = 1_700_000_000_123.0;
+
+struct FixedClock;
+impl pith_sandbox::host::Clock for FixedClock {
+    fn now_ms(&self) -> f64 {
+        FIXED_NOW_MS
+    }
+}
+
+/// Evidence = "pith-test-evidence:" || code hash || report data.
+struct TestAttestation;
+impl pith_sandbox::host::AttestationProvider for TestAttestation {
+    fn attest<'a>(
+        &'a self,
+        program: &'a pith_sandbox::host::ProgramRef,
+        report_data: Vec<u8>,
+    ) -> pith_sandbox::host::BoxFuture<'a, Result<Vec<u8>, pith_sandbox::host::HostError>> {
+        Box::pin(async move { Ok([b"pith-test-evidence:".as_slice(), program.code_hash.as_slice(), &report_data].concat()) })
+    }
+}
+
+/// eth_call answers the program's code hash; sendTransaction answers sha256 of the
+/// transaction JSON; a call without `to` fails.
+struct TestChain;
+impl pith_sandbox::host::ChainProvider for TestChain {
+    fn call<'a>(
+        &'a self,
+        program: &'a pith_sandbox::host::ProgramRef,
+        tx: serde_json::Value,
+    ) -> pith_sandbox::host::BoxFuture<'a, Result<String, pith_sandbox::host::HostError>> {
+        Box::pin(async move {
+            if tx.get("to").is_none() {
+                return Err(pith_sandbox::host::HostError::Invalid("eth_call: missing `to`".into()));
+            }
+            Ok(format!("0x{}", hex::encode(program.code_hash)))
+        })
+    }
+    fn send_transaction<'a>(
+        &'a self,
+        _: &'a pith_sandbox::host::ProgramRef,
+        tx: serde_json::Value,
+    ) -> pith_sandbox::host::BoxFuture<'a, Result<String, pith_sandbox::host::HostError>> {
+        Box::pin(async move { Ok(format!("0x{}", hex::encode(pith_sandbox::sha256(tx.to_string().as_bytes())))) })
+    }
+}
+
+fn pith_host() -> Host {
+    let mut host = Host::local(b"conformance".to_vec());
+    host.clock = Arc::new(FixedClock);
+    host.attestation = Arc::new(TestAttestation);
+    host.chain = Arc::new(TestChain);
+    host
+}
+
+/// Recovers the Ethereum address that signed `digest` (65-byte r||s||v signature, 0x hex).
+fn recover(digest: &str, sig: &serde_json::Value) -> String {
+    let digest = hex::decode(digest.trim_start_matches("0x")).unwrap();
+    let sig = hex::decode(sig.as_str().unwrap().trim_start_matches("0x")).unwrap();
+    let rs = k256::ecdsa::Signature::from_slice(&sig[..64]).unwrap();
+    let rec = k256::ecdsa::RecoveryId::from_byte(sig[64] - 27).unwrap();
+    let vk = k256::ecdsa::VerifyingKey::recover_from_prehash(&digest, &rs, rec).unwrap();
+    pith_sandbox::eth::checksum_address(&pith_sandbox::host::eth_address(&vk))
+}
+
+fn result<'a>(results: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+    &results.iter().find(|r| r[0] == name).unwrap_or_else(|| panic!("no result {name:?}"))[1]
+}
+
+/// The env members workerd has no counterpart for, and the host clock, against fixed
+/// expected outputs (`tests/conformance/pith/*.expected.json`; `${CODE_HASH}` stands for
+/// the program's code hash). `CONFORMANCE_BLESS=1` rewrites the expected files.
+#[test]
+fn pith_env_members_match_fixed_outputs() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir().join("pith"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "js"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "Pith-only conformance programs missing");
+    let mut failures = Vec::new();
+    for file in &files {
+        let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let src = source(file);
+        let mut p = Program::new("conformance", src.clone());
+        p.secrets = SECRETS.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let code_hash = p.code_hash_hex();
+        let o = common::run_with_host(p, Request::get("http://localhost/"), pith_host());
+        let body = common::body(&o);
+        let got: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let expected_path = file.with_extension("expected.json");
+        let templated = serde_json::to_string_pretty(&got).unwrap().replace(&code_hash, "${CODE_HASH}") + "\n";
+        if std::env::var_os("CONFORMANCE_BLESS").is_some() {
+            std::fs::write(&expected_path, &templated).unwrap();
+        }
+        let want = std::fs::read_to_string(&expected_path).unwrap_or_else(|_| panic!("missing {}", expected_path.display()));
+        if want != templated {
+            failures.push(format!("{name}: differs from {}\n--- expected\n{want}\n--- got\n{templated}", expected_path.display()));
+        }
+        let results = got.as_array().unwrap();
+        match name.as_str() {
+            "env_keys" => {
+                // Digests computed independently with viem (hashMessage, hashTypedData).
+                let addr = result(results, "address").as_str().unwrap().to_owned();
+                let hello = "0x50b2c43fd39106bafbba0da34fc430e1f91e3c96ea2acee2bc34119f92b37750";
+                let bytes = "0x0be7deb6e7a189a6b66096dd0abc8ec63a7c7f59b2b0eebe395d60778a337908";
+                let mail = "0xbe609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2";
+                assert_eq!(recover(hello, result(results, "sign string")), addr);
+                assert_eq!(recover(bytes, result(results, "sign bytes")), addr);
+                assert_eq!(recover(bytes, result(results, "sign ArrayBuffer")), addr);
+                assert_eq!(recover(mail, result(results, "signTypedData Mail")), addr);
+                assert_eq!(recover(mail, result(results, "signTypedData without EIP712Domain type")), addr);
+            }
+            "clock" => {
+                assert_eq!(result(results, "Date.now").as_f64(), Some(FIXED_NOW_MS));
+                assert_eq!(result(results, "new Date()").as_f64(), Some(FIXED_NOW_MS));
+            }
+            "env_program" => assert_eq!(result(results, "codeHash"), &serde_json::json!(code_hash)),
+            _ => {}
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -72,6 +72,43 @@ fn deep_recursion() {
     assert_eq!(kind(&o), ErrorKind::StackLimit);
 }
 
+#[test]
+fn deep_recursion_caught_still_ends_as_stack_limit() {
+    // Recursion that allocates at each level; the program catches the engine's RangeError
+    // and answers normally.
+    let o = run_limits(
+        &handler("const f = (n) => [n].concat(f(n + 1)); let r = 'none'; try { f(0); } catch (e) { r = e.name; } return new Response(r);"),
+        |l| l.stack_kb = 256,
+    );
+    assert_eq!(kind(&o), ErrorKind::StackLimit, "{o:?}");
+    // Caught, then keeps computing: stopped at the next interrupt check, not by the CPU limit.
+    let o = run_limits(
+        &handler("const f = (n) => ({ n, next: f(n + 1) }); for (;;) { try { f(0); } catch {} }"),
+        |l| {
+            l.stack_kb = 256;
+            l.cpu_ms = 5_000;
+        },
+    );
+    assert_eq!(kind(&o), ErrorKind::StackLimit, "{o:?}");
+    assert!(o.usage.cpu_ms < 5_000, "not stopped at the stack limit: {:?}", o.usage);
+    // Caught inside an async function, after an await, with string building.
+    let o = run_limits(
+        &handler("await null; const g = (s) => g(s + 'x'); try { g(''); } catch {} return new Response('ok');"),
+        |l| l.stack_kb = 256,
+    );
+    assert_eq!(kind(&o), ErrorKind::StackLimit, "{o:?}");
+}
+
+#[test]
+fn recursion_below_the_stack_limit_is_fine() {
+    // Negative case: recursion well inside the limit that allocates at every level.
+    let o = run_limits(
+        &handler("const f = (n) => n === 0 ? [] : [String(n)].concat(f(n - 1)); return new Response(String(f(300).length));"),
+        |l| l.stack_kb = 256,
+    );
+    assert_eq!(body(&o), "300");
+}
+
 fn expect_memory(o: &Outcome, mb: u64) {
     assert_eq!(kind(o), ErrorKind::MemoryLimit, "{o:?}");
     let limit = mb * 1024 * 1024;

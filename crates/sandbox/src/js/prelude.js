@@ -370,10 +370,35 @@ function bodyFrom(init, headers) {
 function bodyText(b) { return b === null ? '' : typeof b === 'string' ? b : hDec(b, false, false); }
 function bodyBytes(b) { return b === null ? new U8(0) : typeof b === 'string' ? utf8(b) : b.slice(); }
 
+// The Fetch spec's Body mixin, shared by Request and Response as a base class (as in
+// workerd, where both inherit from an unexposed Body). Subclasses reach the stored body
+// through `bodyOf`/`setBody`, and `checkUnused` for clone().
+let bodyOf, setBody, checkUnused;
+class Body {
+  #body = null; #used = false;
+  static {
+    bodyOf = (x) => x.#body;
+    setBody = (x, b) => { x.#body = b; };
+    checkUnused = (x) => { if (x.#used) throw new TypeErrorC('Body has already been used'); };
+  }
+  get body() { return null; }
+  get bodyUsed() { return this.#used; }
+  #take() {
+    if (this.#used) return PromiseC.reject(new TypeErrorC('Body has already been used'));
+    this.#used = true;
+    return null;
+  }
+  text() { return this.#take() || PromiseC.resolve(bodyText(this.#body)); }
+  json() { return this.#take() || PromiseC.resolve().then(() => JSONparse(bodyText(this.#body))); }
+  arrayBuffer() { return this.#take() || PromiseC.resolve(copyBuffer(bodyBytes(this.#body))); }
+  bytes() { return this.#take() || PromiseC.resolve(bodyBytes(this.#body)); }
+}
+
 let responseParts, makeResponse, requestParts;
-class Response {
-  #status; #statusText; #headers; #body; #used = false; #url = ''; #redirected = false; #type = 'default';
+class Response extends Body {
+  #status; #statusText; #headers; #url = ''; #redirected = false; #type = 'default';
   constructor(body = null, init = undefined) {
+    super();
     let status = 200, statusText = '', headers;
     if (init !== undefined && init !== null) {
       if (init.status !== undefined) status = init.status | 0;
@@ -384,17 +409,16 @@ class Response {
     this.#status = status; this.#statusText = statusText; this.#headers = headers;
     if (body !== null && body !== undefined && (status === 101 || status === 204 || status === 205 || status === 304))
       throw new TypeErrorC('Response with null body status cannot have body');
-    this.#body = bodyFrom(body, headers);
+    setBody(this, bodyFrom(body, headers));
   }
   static {
     responseParts = (r) => {
-      let b = r.#body;
-      return [r.#status, headersList(r.#headers), b];
+      return [r.#status, headersList(r.#headers), bodyOf(r)];
     };
     makeResponse = (status, statusText, headerPairs, body, url, redirected) => {
       const r = new Response(null, { status: status < 200 ? 200 : status });
       r.#status = status; r.#statusText = statusText; r.#headers = headersFrom(headerPairs);
-      r.#body = body; r.#url = url; r.#redirected = redirected; r.#type = 'basic';
+      setBody(r, body); r.#url = url; r.#redirected = redirected; r.#type = 'basic';
       return r;
     };
   }
@@ -415,35 +439,25 @@ class Response {
   get url() { return this.#url; }
   get redirected() { return this.#redirected; }
   get type() { return this.#type; }
-  get body() { return null; }
-  get bodyUsed() { return this.#used; }
-  #take() {
-    if (this.#used) return PromiseC.reject(new TypeErrorC('Body has already been used'));
-    this.#used = true;
-    return null;
-  }
-  text() { return this.#take() || PromiseC.resolve(bodyText(this.#body)); }
-  json() { return this.#take() || PromiseC.resolve().then(() => JSONparse(bodyText(this.#body))); }
-  arrayBuffer() { return this.#take() || PromiseC.resolve(copyBuffer(bodyBytes(this.#body))); }
-  bytes() { return this.#take() || PromiseC.resolve(bodyBytes(this.#body)); }
   clone() {
-    if (this.#used) throw new TypeErrorC('Body has already been used');
-    return makeResponse(this.#status, this.#statusText, headersList(this.#headers), this.#body, this.#url, this.#redirected);
+    checkUnused(this);
+    return makeResponse(this.#status, this.#statusText, headersList(this.#headers), bodyOf(this), this.#url, this.#redirected);
   }
   get [Symbol.toStringTag]() { return 'Response'; }
 }
 
 // Normalised to upper case (Fetch spec); other methods, PATCH included, keep their case.
 const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'];
-class Request {
-  #method; #url; #headers; #body; #used = false; #redirect = 'follow';
+class Request extends Body {
+  #method; #url; #headers; #redirect = 'follow';
   constructor(input, init = undefined) {
+    super();
     if (input instanceof Request) {
       this.#method = input.#method; this.#url = input.#url;
-      this.#headers = new Headers(input.#headers); this.#body = input.#body; this.#redirect = input.#redirect;
+      this.#headers = new Headers(input.#headers); setBody(this, bodyOf(input)); this.#redirect = input.#redirect;
     } else {
       this.#url = new URL(StringC(input)).href;
-      this.#method = 'GET'; this.#headers = new Headers(); this.#body = null;
+      this.#method = 'GET'; this.#headers = new Headers();
     }
     if (init !== undefined && init !== null) {
       if (init.method !== undefined) {
@@ -456,30 +470,19 @@ class Request {
       if (init.redirect !== undefined) this.#redirect = StringC(init.redirect);
       if (init.body !== undefined && init.body !== null) {
         if (this.#method === 'GET' || this.#method === 'HEAD') throw new TypeErrorC('Request with GET/HEAD method cannot have body.');
-        this.#body = bodyFrom(init.body, this.#headers);
+        setBody(this, bodyFrom(init.body, this.#headers));
       }
     }
   }
   static {
-    requestParts = (r) => [r.#method, r.#url, headersList(r.#headers), r.#body === null ? null : bodyBytes(r.#body), r.#redirect];
+    requestParts = (r) => { const b = bodyOf(r); return [r.#method, r.#url, headersList(r.#headers), b === null ? null : bodyBytes(b), r.#redirect]; };
   }
   get method() { return this.#method; }
   get url() { return this.#url; }
   get headers() { return this.#headers; }
   get redirect() { return this.#redirect; }
-  get body() { return null; }
-  get bodyUsed() { return this.#used; }
-  #take() {
-    if (this.#used) return PromiseC.reject(new TypeErrorC('Body has already been used'));
-    this.#used = true;
-    return null;
-  }
-  text() { return this.#take() || PromiseC.resolve(bodyText(this.#body)); }
-  json() { return this.#take() || PromiseC.resolve().then(() => JSONparse(bodyText(this.#body))); }
-  arrayBuffer() { return this.#take() || PromiseC.resolve(copyBuffer(bodyBytes(this.#body))); }
-  bytes() { return this.#take() || PromiseC.resolve(bodyBytes(this.#body)); }
   clone() {
-    if (this.#used) throw new TypeErrorC('Body has already been used');
+    checkUnused(this);
     return new Request(this);
   }
   get [Symbol.toStringTag]() { return 'Request'; }
@@ -632,7 +635,7 @@ function structuredClone(value, options) {
     if (seen.has(v)) return seen.get(v);
     let out;
     if (ArrayIsArray(v)) { out = new Array(v.length); seen.set(v, out); for (const k of O.keys(v)) out[k] = clone(v[k]); return out; }
-    if (v instanceof Date) out = new Date(v.getTime());
+    if (v instanceof DateC) out = new DateC(v.getTime());
     else if (v instanceof RegExp) out = new RegExp(v.source, v.flags);
     else if (v instanceof AB) out = v.slice(0);
     else if (isView(v)) {
@@ -760,4 +763,19 @@ if (typeof globalThis.queueMicrotask !== 'function') {
   defineProperty(globalThis, 'queueMicrotask', { value: (fn) => { PromiseC.resolve().then(fn); }, writable: true, configurable: true });
 }
 defineProperty(globalThis, 'self', { value: globalThis, writable: true, configurable: true });
-Date.now = () => hNow();
+// Date reads the host's Clock: `Date.now()`, `new Date()` and `Date()` (the other forms
+// take explicit times and need no clock). Date.prototype is shared, so `instanceof Date`,
+// subclasses and `date.constructor === Date` behave as before.
+const DateC = Date;
+const construct = Reflect.construct;
+function PithDate(...args) {
+  if (new.target === undefined) return new DateC(hNow()).toString();
+  return construct(DateC, args.length === 0 ? [hNow()] : args, new.target);
+}
+defineProperty(PithDate, 'name', { value: 'Date' });
+defineProperty(PithDate, 'length', { value: 7 });
+defineProperty(PithDate, 'prototype', { value: DateC.prototype, writable: false, enumerable: false, configurable: false });
+defineProperty(DateC.prototype, 'constructor', { value: PithDate, writable: true, enumerable: false, configurable: true });
+for (const k of ['parse', 'UTC']) defineProperty(PithDate, k, { value: DateC[k], writable: true, enumerable: false, configurable: true });
+defineProperty(PithDate, 'now', { value: function now() { return hNow(); }, writable: true, enumerable: false, configurable: true });
+defineProperty(globalThis, 'Date', { value: PithDate, writable: true, enumerable: false, configurable: true });
