@@ -99,7 +99,9 @@ fn echo_one(mut stream: TcpStream) -> std::io::Result<()> {
     let mut parts = line.split_whitespace();
     let method = parts.next().unwrap_or("").to_owned();
     let target = parts.next().unwrap_or("/").to_owned();
-    let mut headers = serde_json::Map::new();
+    // Sorted, so the echo does not depend on the order a client sends its headers in (nor
+    // on serde_json's `preserve_order`, which a workspace build turns on).
+    let mut headers = std::collections::BTreeMap::<String, serde_json::Value>::new();
     let mut len = 0usize;
     loop {
         let mut h = String::new();
@@ -429,7 +431,21 @@ impl pith_sandbox::host::ChainProvider for TestChain {
         _: &'a pith_sandbox::host::ProgramRef,
         tx: serde_json::Value,
     ) -> pith_sandbox::host::BoxFuture<'a, Result<String, pith_sandbox::host::HostError>> {
-        Box::pin(async move { Ok(format!("0x{}", hex::encode(pith_sandbox::sha256(tx.to_string().as_bytes())))) })
+        Box::pin(async move { Ok(format!("0x{}", hex::encode(pith_sandbox::sha256(canonical_json(&tx).as_bytes())))) })
+    }
+}
+
+/// JSON with object keys sorted at every level, whatever serde_json's `preserve_order`
+/// feature (which feature unification turns on in a workspace build) does to `Value`.
+fn canonical_json(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Object(map) => {
+            let sorted: std::collections::BTreeMap<&String, String> = map.iter().map(|(k, v)| (k, canonical_json(v))).collect();
+            let fields: Vec<String> = sorted.iter().map(|(k, v)| format!("{}:{v}", serde_json::Value::String((*k).clone()))).collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        serde_json::Value::Array(items) => format!("[{}]", items.iter().map(canonical_json).collect::<Vec<_>>().join(",")),
+        other => other.to_string(),
     }
 }
 
