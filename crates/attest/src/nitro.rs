@@ -12,7 +12,8 @@
 //! Checks, in order: envelope and payload structure (`malformed`), signature with the leaf
 //! key (`bad_signature`), chain leaf ← cabundle with `cabundle[0]` DER-equal to the pinned AWS
 //! Nitro Enclaves root G1 (`bad_chain`), validity of every certificate at `now`
-//! (`not_yet_valid` / `cert_expired`), then `expected_pcrs.json` if given (`pcr_mismatch`).
+//! (`not_yet_valid` / `cert_expired`), the document timestamp not after `now`
+//! (`not_yet_valid`), then `expected_pcrs.json` if given (`pcr_mismatch`).
 //! Debug mode (PCR0 all zero) is reported in [`Claims::debug`], never rejected here.
 
 use std::collections::BTreeMap;
@@ -249,6 +250,14 @@ fn check_pcrs(doc: &Document, expected: &BTreeMap<u64, Vec<u8>>) -> Result<()> {
     Ok(())
 }
 
+/// The document timestamp (milliseconds since the Unix epoch) as an instant.
+fn issued_at(timestamp_ms: u64) -> Result<OffsetDateTime> {
+    i128::from(timestamp_ms)
+        .checked_mul(1_000_000)
+        .and_then(|ns| OffsetDateTime::from_unix_timestamp_nanos(ns).ok())
+        .ok_or_else(|| Error::malformed(format!("timestamp {timestamp_ms} is out of range")))
+}
+
 /// Verify everything; on success the claims and window.
 fn verify_inner(bytes: &[u8], collateral: &Collateral, now: OffsetDateTime, claims_out: &mut Option<Claims>) -> Result<(Claims, Window)> {
     let env = envelope(bytes)?;
@@ -282,6 +291,15 @@ fn verify_inner(bytes: &[u8], collateral: &Collateral, now: OffsetDateTime, clai
     chain.extend(bundle.iter().rev().cloned());
     let mut window = Window::unbounded();
     x509::verify_chain(&chain, &[root], now, &mut window)?;
+
+    // The (now authenticated) document timestamp must not lie after `now`.
+    let issued = issued_at(doc.timestamp)?;
+    if issued > now {
+        return Err(Error::new(
+            ErrorClass::NotYetValid,
+            format!("document timestamp {issued} is after the verification time {now}"),
+        ));
+    }
 
     if let Some(expected) = expected {
         check_pcrs(&doc, &expected)?;
@@ -356,6 +374,23 @@ mod tests {
         assert_eq!(v.claims().debug, Some(true));
         let v = run(&case("nitro-a2-prod-beta"), &Collateral::default(), datetime!(2022-10-13 10:28 UTC)).unwrap();
         assert_eq!(v.claims().debug, Some(false));
+    }
+
+    #[test]
+    fn document_from_the_future_is_not_yet_valid() {
+        let bytes = case("nitro-a6-fastcrypto");
+        let v = run(&bytes, &Collateral::default(), A6_AT).unwrap();
+        let ts = v.claims().properties["timestamp"].as_u64().unwrap();
+        let issued = issued_at(ts).unwrap();
+        let (start, _) = (v.window().start, v.window().end);
+        assert!(issued > start + time::Duration::seconds(2), "leaf must be valid before the timestamp");
+        // Exactly at the timestamp: valid; one millisecond earlier (certificates still
+        // valid): not yet valid.
+        run(&bytes, &Collateral::default(), issued).unwrap();
+        let e = run(&bytes, &Collateral::default(), issued - time::Duration::milliseconds(1)).unwrap_err();
+        assert_eq!(e.error.class(), ErrorClass::NotYetValid);
+        assert!(e.error.message().contains("timestamp"), "{}", e.error.message());
+        assert_eq!(issued_at(u64::MAX).unwrap_err().class(), ErrorClass::Malformed);
     }
 
     #[test]
@@ -441,7 +476,13 @@ mod tests {
         let bytes = case("nitro-a6-fastcrypto");
         let v = run(&bytes, &Collateral::default(), A6_AT).unwrap();
         let w = v.window();
-        run(&bytes, &Collateral::default(), w.start).unwrap();
+        // The window is the certificates'; the document itself exists only from its
+        // timestamp on (later than the leaf's notBefore), so at the window start it is
+        // from the future.
+        let issued = issued_at(v.claims().properties["timestamp"].as_u64().unwrap()).unwrap();
+        assert!(issued > w.start);
+        assert_eq!(class(run(&bytes, &Collateral::default(), w.start)), ErrorClass::NotYetValid);
+        run(&bytes, &Collateral::default(), issued).unwrap();
         run(&bytes, &Collateral::default(), w.end).unwrap();
         assert_eq!(
             class(run(&bytes, &Collateral::default(), w.start - time::Duration::seconds(1))),

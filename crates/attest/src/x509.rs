@@ -314,7 +314,16 @@ impl Cert {
 
     /// Verify this certificate's ECDSA signature with `issuer`'s key. Failure is
     /// [`ErrorClass::BadChain`] (a chain that does not verify).
+    ///
+    /// Successful checks are remembered in the process-wide [`link_cache`] (keyed by both
+    /// certificates' exact DER), so a link seen before costs a hash instead of a signature
+    /// verification. Only the signature is cached; validity times are the caller's and are
+    /// checked on every call.
     pub fn verify_signed_by(&self, issuer: &Cert) -> Result<()> {
+        link_cache::verify_cached(link_cache::Kind::Ecdsa, issuer.der(), self.der(), || self.verify_signed_by_uncached(issuer))
+    }
+
+    fn verify_signed_by_uncached(&self, issuer: &Cert) -> Result<()> {
         let key = issuer.ec_key()?;
         let hash = match self.signature_algorithm() {
             a if a == ECDSA_WITH_SHA256 => HashAlg::Sha256,
@@ -326,6 +335,211 @@ impl Cert {
             Error::bad_chain(format!("certificate {} is not signed by {}", self.subject(), issuer.subject()))
         })
     }
+}
+
+/// A bounded, process-wide cache of verified certificate links (docs/adr/0090-certificate-link-cache.md).
+///
+/// An entry records that the signature of one certificate (the subject, exact DER) verified
+/// with the key of another (the issuer, exact DER) under one signature scheme ([`Kind`]).
+/// The key is SHA-256 over the scheme tag, the issuer DER's length (8 bytes, big-endian),
+/// the issuer DER and the subject DER, so a hit requires byte-identical certificates that
+/// were verified before; since the signature, its algorithm, the signed TBSCertificate and
+/// the issuer's public key are all inside those bytes, the cached result is the result the
+/// verification would give again. Only successes are stored (a failing link is verified
+/// afresh every time, so a forged certificate cannot make the cache do anything). Nothing
+/// time-dependent is stored: callers check validity windows on every call. The cache holds
+/// at most [`CAPACITY`] entries and evicts the least recently used.
+pub mod link_cache {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, MutexGuard, OnceLock};
+
+    use sha2::{Digest, Sha256};
+
+    use crate::error::Result;
+
+    /// Most entries kept (32-byte key + 8-byte counter each: about 160 KiB at most with the
+    /// map's overhead).
+    pub const CAPACITY: usize = 4096;
+
+    /// The signature scheme a link was verified under; part of the key, so a link verified
+    /// by one check never satisfies another check with different rules.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Kind {
+        /// ECDSA (P-256 / P-384 keys, SHA-256/384/512), [`super::Cert::verify_signed_by`].
+        Ecdsa,
+        /// AMD's RSASSA-PSS (SHA-384, MGF1-SHA-384, salt 48), the SEV-SNP VCEK/VLEK check.
+        AmdRsaPss,
+    }
+
+    impl Kind {
+        fn tag(self) -> u8 {
+            match self {
+                Self::Ecdsa => 1,
+                Self::AmdRsaPss => 2,
+            }
+        }
+    }
+
+    type Key = [u8; 32];
+
+    #[derive(Default)]
+    struct Lru {
+        /// Entry -> last use (a counter).
+        entries: HashMap<Key, u64>,
+        clock: u64,
+    }
+
+    impl Lru {
+        fn touch(&mut self, key: &Key) -> bool {
+            self.clock = self.clock.wrapping_add(1);
+            let now = self.clock;
+            match self.entries.get_mut(key) {
+                Some(used) => {
+                    *used = now;
+                    true
+                }
+                None => false,
+            }
+        }
+
+        fn insert(&mut self, key: Key) {
+            self.clock = self.clock.wrapping_add(1);
+            if self.entries.len() >= CAPACITY && !self.entries.contains_key(&key) {
+                // O(n) eviction, only on a miss that verified (which just cost a signature
+                // verification, far more than scanning the map).
+                if let Some(oldest) = self.entries.iter().min_by_key(|(_, used)| **used).map(|(k, _)| *k) {
+                    self.entries.remove(&oldest);
+                }
+            }
+            self.entries.insert(key, self.clock);
+        }
+    }
+
+    fn cache() -> MutexGuard<'static, Lru> {
+        static CACHE: OnceLock<Mutex<Lru>> = OnceLock::new();
+        // A panic while holding the lock cannot leave the map inconsistent (every update is
+        // a single insert/remove), so a poisoned lock is used as is.
+        CACHE.get_or_init(Mutex::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn key(kind: Kind, issuer_der: &[u8], subject_der: &[u8]) -> Key {
+        let len = u64::try_from(issuer_der.len()).unwrap_or(u64::MAX);
+        let mut h = Sha256::new();
+        h.update([kind.tag()]);
+        h.update(len.to_be_bytes());
+        h.update(issuer_der);
+        h.update(subject_der);
+        h.finalize().into()
+    }
+
+    /// Run `verify` (the signature check of `subject_der` by `issuer_der` under `kind`)
+    /// unless the same link verified before; remember it when it succeeds.
+    pub fn verify_cached(kind: Kind, issuer_der: &[u8], subject_der: &[u8], verify: impl FnOnce() -> Result<()>) -> Result<()> {
+        let k = key(kind, issuer_der, subject_der);
+        if cache().touch(&k) {
+            return Ok(());
+        }
+        verify()?;
+        cache().insert(k);
+        Ok(())
+    }
+
+    /// Number of cached links.
+    pub fn len() -> usize {
+        cache().entries.len()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #![allow(clippy::unwrap_used, clippy::arithmetic_side_effects)]
+
+        use super::*;
+        use crate::error::Error;
+
+        /// Unique certificate stand-ins per test, so tests sharing the global cache (under
+        /// `cargo test`) do not see each other's entries.
+        fn der(test: &str, n: usize) -> Vec<u8> {
+            format!("{test}/{n}").into_bytes()
+        }
+
+        #[test]
+        fn success_is_cached_failure_is_not() {
+            let (i, s) = (der("cached", 0), der("cached", 1));
+            let mut calls = 0;
+            let mut run = |ok: bool| {
+                verify_cached(Kind::Ecdsa, &i, &s, || {
+                    calls += 1;
+                    if ok { Ok(()) } else { Err(Error::bad_chain("no")) }
+                })
+            };
+            // A failure is returned and not remembered.
+            assert!(run(false).is_err());
+            assert!(run(false).is_err());
+            // The first success runs the check; later calls are hits.
+            assert!(run(true).is_ok());
+            assert!(run(false).is_ok());
+            assert_eq!(calls, 3);
+        }
+
+        #[test]
+        fn key_separates_kind_order_and_boundaries() {
+            let (i, s) = (der("sep", 0), der("sep", 1));
+            verify_cached(Kind::Ecdsa, &i, &s, || Ok(())).unwrap();
+            let fail = || Err(Error::bad_chain("not cached"));
+            // Same bytes under another scheme, swapped roles, or a shifted boundary between
+            // issuer and subject: all misses.
+            assert!(verify_cached(Kind::AmdRsaPss, &i, &s, fail).is_err());
+            assert!(verify_cached(Kind::Ecdsa, &s, &i, fail).is_err());
+            let mut joined = i.clone();
+            joined.extend_from_slice(&s);
+            let (a, b) = joined.split_at(i.len() + 1);
+            assert!(verify_cached(Kind::Ecdsa, a, b, fail).is_err());
+            assert!(verify_cached(Kind::Ecdsa, &i, &s, fail).is_ok());
+        }
+
+        #[test]
+        fn lru_is_bounded_and_keeps_recent_entries() {
+            let mut lru = Lru::default();
+            let k = |n: usize| key(Kind::Ecdsa, b"lru", &n.to_be_bytes());
+            for n in 0..CAPACITY {
+                lru.insert(k(n));
+            }
+            assert_eq!(lru.entries.len(), CAPACITY);
+            // Use entry 0 so that entry 1 is now the least recently used.
+            assert!(lru.touch(&k(0)));
+            lru.insert(k(CAPACITY));
+            assert_eq!(lru.entries.len(), CAPACITY);
+            assert!(lru.touch(&k(0)));
+            assert!(!lru.touch(&k(1)));
+            assert!(lru.touch(&k(CAPACITY)));
+            for n in CAPACITY + 1..3 * CAPACITY {
+                lru.insert(k(n));
+            }
+            assert_eq!(lru.entries.len(), CAPACITY);
+        }
+
+        #[test]
+        fn clear_forgets() {
+            let (i, s) = (der("clear", 0), der("clear", 1));
+            verify_cached(Kind::Ecdsa, &i, &s, || Ok(())).unwrap();
+            clear_cache();
+            assert!(verify_cached(Kind::Ecdsa, &i, &s, || Err(Error::bad_chain("checked again"))).is_err());
+        }
+    }
+
+    /// Forget every cached link (for cold-cache benchmarks and tests).
+    #[doc(hidden)]
+    pub fn clear_cache() {
+        let mut c = cache();
+        c.entries.clear();
+        c.clock = 0;
+    }
+}
+
+/// Forget every cached certificate link ([`link_cache`]); for cold-cache benchmarks.
+#[doc(hidden)]
+pub fn clear_cache() {
+    link_cache::clear_cache();
 }
 
 /// Byte range of the TBSCertificate TLV inside a DER Certificate.
@@ -546,6 +760,26 @@ mod tests {
             let mut w = Window::unbounded();
             assert!(verify_chain(&c, &[&root], datetime!(2026-01-15 0:00 UTC), &mut w).is_err());
         }
+    }
+
+    #[test]
+    fn cached_links_still_check_time_and_bytes() {
+        let chain = parse_certs(&corpus("nvidia-v1-hopper/collateral/cert_chain.pem")).unwrap();
+        let root = nvidia_root();
+        let mut w = Window::unbounded();
+        verify_chain(&chain, &[&root], datetime!(2026-01-15 0:00 UTC), &mut w).unwrap();
+        // Every link is now cached; validity is still checked on each call.
+        let e = verify_chain(&chain, &[&root], datetime!(2020-01-01 0:00 UTC), &mut w).unwrap_err();
+        assert_eq!(e.class(), ErrorClass::NotYetValid);
+        // A changed certificate is a different key: its signature is checked (and fails).
+        let sig_at = chain[1].der().len() - 3;
+        let mut der = chain[1].der().to_vec();
+        der[sig_at] ^= 1;
+        let mut c = chain.clone();
+        c[1] = Cert::from_der(&der).unwrap();
+        let e = verify_chain(&c, &[&root], datetime!(2026-01-15 0:00 UTC), &mut w).unwrap_err();
+        assert_eq!(e.class(), ErrorClass::BadChain);
+        verify_chain(&chain, &[&root], datetime!(2026-01-15 0:00 UTC), &mut w).unwrap();
     }
 
     #[test]

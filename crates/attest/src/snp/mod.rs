@@ -191,7 +191,10 @@ fn check(report: &Report<'_>, collateral: &Collateral, now: OffsetDateTime) -> R
     if leaf.issuer_raw != inter.subject_raw.as_slice() {
         return Err(fail(Error::bad_chain(format!("{} is not issued by the {inter_name} of {}", kind.name(), product.name()))));
     }
-    verify_pss(&inter.key, &leaf).map_err(|e| {
+    crate::x509::link_cache::verify_cached(crate::x509::link_cache::Kind::AmdRsaPss, &inter.der, &leaf_der, || {
+        verify_pss(&inter.key, &leaf)
+    })
+    .map_err(|e| {
         fail(Error::bad_chain(format!("{} signature by the {inter_name} of {}: {}", kind.name(), product.name(), e.message())))
     })?;
 
