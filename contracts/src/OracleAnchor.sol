@@ -53,6 +53,7 @@ contract OracleAnchor is Retirable, EIP712 {
     event OracleFulfilled(uint256 indexed requestId, address indexed worker, bytes32 resultHash, bool callbackOk);
     event OracleRefunded(uint256 indexed requestId, address indexed requester, uint128 fee);
     event FeesSwept(address indexed operator, uint256 amount);
+    event FeeAccountOpened(address indexed operator, address indexed payer);
     event ParamsSet(uint64 timeout, uint32 maxCallbackGas, uint128 minFee);
     event ContractsSet(address registry, address programs, address stakePools);
 
@@ -151,6 +152,19 @@ contract OracleAnchor is Retirable, EIP712 {
             );
         }
         emit OracleFulfilled(requestId, worker, resultHash, ok);
+    }
+
+    /// Open `operator`'s fee account ahead of its first fulfilment: the caller pays one wei of
+    /// PHA (approved to this contract), which is owed to the operator from then on. Creating
+    /// the storage slot costs about 20k gas once; paying it at onboarding keeps every fulfil,
+    /// the first included, at the price of updating a non-zero slot (2.9k). Anyone may call;
+    /// a no-op when the account is already open.
+    function openFeeAccount(address operator) external {
+        if (operator == address(0)) revert ZeroAddress();
+        if (feesOwed[operator] != 0) return;
+        token.safeTransferFrom(msg.sender, address(this), 1);
+        feesOwed[operator] = 1;
+        emit FeeAccountOpened(operator, msg.sender);
     }
 
     /// Pay the fees earned by `operator`'s workers into its pool. Anyone may call. One wei stays

@@ -129,6 +129,9 @@ export async function measure() {
       return tx("operator", "OracleAnchor", c.OracleAnchor, "fulfil", [id, result, sig]);
     };
     const result = toHex(new TextEncoder().encode("1.2345 USD"));
+    // The operator opens its fee account at onboarding (one wei, the one-time slot creation).
+    await tx("operator", "PHA", c.PHA, "approve", [c.OracleAnchor, 1n]);
+    out.openFeeAccount = await tx("operator", "OracleAnchor", c.OracleAnchor, "openFeeAccount", [accounts.operator.address]);
     out.fulfilFirstNoCallback = await fulfil(await ask(0), result);
     out.fulfilNoCallback = await fulfil(await ask(0), result);
     out.fulfilWithCallback = await fulfil(await ask(200_000), result);

@@ -101,6 +101,39 @@ contract OracleAnchorTest is Fixture {
         assertEq(anchor.sweepFees(operator), 0);
     }
 
+    function testOpenFeeAccount() public {
+        assertEq(anchor.feesOwed(operator), 0);
+        uint256 before = pha.balanceOf(bob);
+        vm.startPrank(bob);
+        pha.approve(address(anchor), 1);
+        vm.expectEmit(true, true, false, false);
+        emit OracleAnchor.FeeAccountOpened(operator, bob);
+        anchor.openFeeAccount(operator);
+        vm.stopPrank();
+        assertEq(anchor.feesOwed(operator), 1);
+        assertEq(before - pha.balanceOf(bob), 1);
+        // a second call is a no-op and takes nothing
+        vm.prank(bob);
+        anchor.openFeeAccount(operator);
+        assertEq(before - pha.balanceOf(bob), 1);
+        // the fulfilment adds to the open account; a sweep pays all but the kept wei
+        uint256 id = ask();
+        anchor.fulfil(id, RESULT, signResult(workerKey, id, RESULT));
+        assertEq(anchor.feesOwed(operator), 2e18 + 1);
+        assertEq(anchor.sweepFees(operator), 2e18);
+        assertEq(anchor.feesOwed(operator), 1);
+    }
+
+    function testOpenFeeAccountReverts() public {
+        vm.expectRevert(Retirable.ZeroAddress.selector);
+        anchor.openFeeAccount(address(0));
+        // without an allowance for the wei
+        vm.prank(stranger);
+        vm.expectRevert();
+        anchor.openFeeAccount(operator);
+        assertEq(anchor.feesOwed(operator), 0);
+    }
+
     function testFulfilTwiceReverts() public {
         uint256 id = ask();
         bytes memory sig = signResult(workerKey, id, RESULT);

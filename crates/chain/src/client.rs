@@ -611,6 +611,11 @@ impl OracleAnchorClient {
     pub async fn send_refund(&self, request_id: U256) -> Result<TransactionReceipt> {
         self.send("refund", self.inner.refund(request_id)).await
     }
+    /// Open `operator`'s fee account (the caller pays one wei of PHA, approved first) so
+    /// that its first fulfilment costs no more than the later ones. A no-op when open.
+    pub async fn send_open_fee_account(&self, operator: Address) -> Result<TransactionReceipt> {
+        self.send("openFeeAccount", self.inner.openFeeAccount(operator)).await
+    }
     /// Send: pay the fees owed to `operator` into its pool. Anyone may call.
     pub async fn send_sweep_fees(&self, operator: Address) -> Result<TransactionReceipt> {
         self.send("sweepFees", self.inner.sweepFees(operator)).await

@@ -593,6 +593,16 @@ async fn oracle_client_request_fulfil_refund() -> Result<()> {
     assert_eq!((done.worker, done.resultHash, done.callbackOk), (worker.address(), keccak256(result), true));
     assert_eq!(c.oracle_anchor.request_info(req.requestId).await?.requester, Address::ZERO);
     assert_eq!(c.oracle_anchor.fees_owed(operator).await?, U256::from(fee));
+    // Opening an account that is already open is a no-op; a fresh one costs the payer 1 wei.
+    relayer.oracle_anchor.send_open_fee_account(operator).await?;
+    assert_eq!(c.oracle_anchor.fees_owed(operator).await?, U256::from(fee));
+    let fresh = Address::repeat_byte(0x5e);
+    let e = relayer.oracle_anchor.send_open_fee_account(fresh).await.unwrap_err();
+    assert!(!e.to_string().is_empty());
+    requester.pha.send_transfer(signer(&anvil, 3).address(), U256::from(10)).await?;
+    relayer.pha.send_approve(d.contracts.oracle_anchor, U256::from(1)).await?;
+    relayer.oracle_anchor.send_open_fee_account(fresh).await?;
+    assert_eq!(c.oracle_anchor.fees_owed(fresh).await?, U256::from(1));
     let e = relayer.oracle_anchor.send_fulfil(req.requestId, Bytes::from_static(result), sig).await.unwrap_err();
     assert!(e.to_string().contains("UnknownRequest"), "{e}");
 

@@ -387,6 +387,13 @@ async fn operator_pools(accounts: &[DevAccount], d: &Deployment, rpc: &str) -> R
             }
             c.stake_pools.send_deposit(acct.address, need).await?;
         }
+        // Onboarding pays the one-time creation of the operator's oracle fee slot.
+        if c.oracle_anchor.fees_owed(acct.address).await?.is_zero() {
+            if c.pha.allowance(acct.address, c.oracle_anchor.address()).await?.is_zero() {
+                c.pha.send_approve(c.oracle_anchor.address(), U256::from(1)).await?;
+            }
+            c.oracle_anchor.send_open_fee_account(acct.address).await?;
+        }
     }
     Ok(())
 }
