@@ -123,10 +123,49 @@ impl EcKey {
         Self::from_sec1(SECP256R1, point)
     }
 
+    /// The key as an uncompressed SEC1 point (`04 ‖ x ‖ y`).
+    pub fn sec1_uncompressed(&self) -> Vec<u8> {
+        match self {
+            Self::P256(k) => k.to_encoded_point(false).as_bytes().to_vec(),
+            Self::P384(k) => k.to_encoded_point(false).as_bytes().to_vec(),
+        }
+    }
+
+    /// The `ring` algorithm for this curve and `hash` with DER (`asn1`) or fixed `r ‖ s`
+    /// signatures, when `ring` has one (see [`EcKey::verify_der`]).
+    fn ring_alg(&self, hash: HashAlg, asn1: bool) -> Option<&'static ring::signature::EcdsaVerificationAlgorithm> {
+        use ring::signature as rs;
+        match (self, hash, asn1) {
+            (Self::P256(_), HashAlg::Sha256, true) => Some(&rs::ECDSA_P256_SHA256_ASN1),
+            (Self::P256(_), HashAlg::Sha384, true) => Some(&rs::ECDSA_P256_SHA384_ASN1),
+            (Self::P256(_), HashAlg::Sha256, false) => Some(&rs::ECDSA_P256_SHA256_FIXED),
+            (Self::P384(_), HashAlg::Sha256, true) => Some(&rs::ECDSA_P384_SHA256_ASN1),
+            (Self::P384(_), HashAlg::Sha384, true) => Some(&rs::ECDSA_P384_SHA384_ASN1),
+            (Self::P384(_), HashAlg::Sha384, false) => Some(&rs::ECDSA_P384_SHA384_FIXED),
+            _ => None,
+        }
+    }
+
+    /// Verify with `ring` when it supports the combination; `None` when it does not.
+    fn verify_ring(&self, hash: HashAlg, asn1: bool, msg: &[u8], sig: &[u8]) -> Option<bool> {
+        let alg = self.ring_alg(hash, asn1)?;
+        let key = ring::signature::UnparsedPublicKey::new(alg, self.sec1_uncompressed());
+        Some(key.verify(msg, sig).is_ok())
+    }
+
     /// Verify a DER-encoded ECDSA signature over `msg` hashed with `hash`.
     /// A signature that does not parse or verify is [`ErrorClass::BadSignature`].
+    ///
+    /// Backend (docs/adr/0090-certificate-link-cache.md): `ring` for P-256 and P-384 with
+    /// SHA-256/SHA-384 (several times faster than the pure-Rust crates for P-384), the
+    /// RustCrypto `p256`/`p384` crates for the other combinations (SHA-512, P-256 with
+    /// SHA-384 in fixed form). Both implement the same ECDSA verification; the choice
+    /// changes speed only.
     pub fn verify_der(&self, hash: HashAlg, msg: &[u8], sig_der: &[u8]) -> Result<()> {
         use ecdsa::signature::hazmat::PrehashVerifier;
+        if let Some(ok) = self.verify_ring(hash, true, msg, sig_der) {
+            return if ok { Ok(()) } else { Err(Error::bad_signature("ECDSA signature does not verify")) };
+        }
         let digest = hash.digest(msg);
         let ok = match self {
             Self::P256(k) => p256::ecdsa::Signature::from_der(sig_der)
@@ -143,24 +182,22 @@ impl EcKey {
     /// signature over `msg` hashed with `hash`. A wrong length is [`ErrorClass::Malformed`].
     pub fn verify_raw(&self, hash: HashAlg, msg: &[u8], sig: &[u8]) -> Result<()> {
         use ecdsa::signature::hazmat::PrehashVerifier;
+        match (self, sig.len()) {
+            (Self::P256(_), 64) | (Self::P384(_), 96) => {}
+            (Self::P256(_), _) => return Err(Error::malformed("P-256 signature must be 64 bytes")),
+            (Self::P384(_), _) => return Err(Error::malformed("P-384 signature must be 96 bytes")),
+        }
+        if let Some(ok) = self.verify_ring(hash, false, msg, sig) {
+            return if ok { Ok(()) } else { Err(Error::bad_signature("ECDSA signature does not verify")) };
+        }
         let digest = hash.digest(msg);
         let ok = match self {
-            Self::P256(k) => {
-                if sig.len() != 64 {
-                    return Err(Error::malformed("P-256 signature must be 64 bytes"));
-                }
-                p256::ecdsa::Signature::from_slice(sig)
-                    .ok()
-                    .is_some_and(|s| k.verify_prehash(&digest, &s).is_ok())
-            }
-            Self::P384(k) => {
-                if sig.len() != 96 {
-                    return Err(Error::malformed("P-384 signature must be 96 bytes"));
-                }
-                p384::ecdsa::Signature::from_slice(sig)
-                    .ok()
-                    .is_some_and(|s| k.verify_prehash(&digest, &s).is_ok())
-            }
+            Self::P256(k) => p256::ecdsa::Signature::from_slice(sig)
+                .ok()
+                .is_some_and(|s| k.verify_prehash(&digest, &s).is_ok()),
+            Self::P384(k) => p384::ecdsa::Signature::from_slice(sig)
+                .ok()
+                .is_some_and(|s| k.verify_prehash(&digest, &s).is_ok()),
         };
         if ok { Ok(()) } else { Err(Error::bad_signature("ECDSA signature does not verify")) }
     }
@@ -802,6 +839,56 @@ mod tests {
             parse_certs(b"-----BEGIN CERTIFICATE-----\nAAAA\n").unwrap_err().class(),
             ErrorClass::Malformed
         );
+    }
+
+    /// `ring` (P-256/P-384 with SHA-256/384) and the RustCrypto fallback (other hashes)
+    /// accept exactly the valid signatures, in DER and fixed form.
+    #[test]
+    fn ecdsa_backends_agree() {
+        use ecdsa::signature::hazmat::PrehashSigner;
+        let msg = b"pith x509 backend check".to_vec();
+        let k384 = p384::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+        let k256 = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+        let keys = [
+            (EcKey::P384(*k384.verifying_key()), true),
+            (EcKey::P256(*k256.verifying_key()), false),
+        ];
+        for (key, is384) in keys {
+            for hash in [HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512] {
+                let digest = hash.digest(&msg);
+                let (der, fixed): (Vec<u8>, Vec<u8>) = if is384 {
+                    let s: p384::ecdsa::Signature = k384.sign_prehash(&digest).unwrap();
+                    (s.to_der().as_bytes().to_vec(), s.to_bytes().to_vec())
+                } else {
+                    let s: p256::ecdsa::Signature = k256.sign_prehash(&digest).unwrap();
+                    (s.to_der().as_bytes().to_vec(), s.to_bytes().to_vec())
+                };
+                key.verify_der(hash, &msg, &der).unwrap();
+                key.verify_raw(hash, &msg, &fixed).unwrap();
+                let mut other = msg.clone();
+                other[0] ^= 1;
+                assert_eq!(key.verify_der(hash, &other, &der).unwrap_err().class(), ErrorClass::BadSignature);
+                assert_eq!(key.verify_raw(hash, &other, &fixed).unwrap_err().class(), ErrorClass::BadSignature);
+                for i in [0, fixed.len() / 2, fixed.len() - 1] {
+                    let mut bad = fixed.clone();
+                    bad[i] ^= 0x80;
+                    assert!(key.verify_raw(hash, &msg, &bad).is_err());
+                }
+                let mut bad = der.clone();
+                let last = bad.len() - 1;
+                bad[last] ^= 1;
+                assert!(key.verify_der(hash, &msg, &bad).is_err());
+                // The other hash never verifies.
+                let wrong = if hash == HashAlg::Sha256 { HashAlg::Sha384 } else { HashAlg::Sha256 };
+                assert!(key.verify_der(wrong, &msg, &der).is_err());
+            }
+            // Zero scalars are rejected, not a panic.
+            let zeros = vec![0u8; if is384 { 96 } else { 64 }];
+            assert_eq!(key.verify_raw(HashAlg::Sha384, &msg, &zeros).unwrap_err().class(), ErrorClass::BadSignature);
+            // The point handed to ring is the uncompressed SEC1 form.
+            let point = key.sec1_uncompressed();
+            assert_eq!(point.first(), Some(&4));
+        }
     }
 
     #[test]

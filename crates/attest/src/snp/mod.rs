@@ -27,7 +27,6 @@ pub(crate) mod report;
 mod roots;
 pub(crate) mod x509;
 
-use p384::ecdsa::signature::Verifier as _;
 use rsa::RsaPublicKey;
 use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha384};
@@ -398,21 +397,25 @@ fn verify_report_signature(report: &Report<'_>, leaf: &Certificate<'_>) -> Resul
     if report.mask_chip_key {
         return Err(Error::bad_signature("MASK_CHIP_KEY is set: the report carries no signature"));
     }
-    let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(leaf.key)
+    let key = crate::x509::EcKey::p384(leaf.key)
         .map_err(|_| Error::bad_chain("endorsement key is not a valid P-384 point"))?;
-    let scalar = |le: &[u8]| -> Result<p384::FieldBytes, Error> {
+    let scalar = |le: &[u8]| -> Result<[u8; 48], Error> {
         let (low, high) = le.split_at_checked(48).ok_or_else(|| Error::malformed("signature component"))?;
         if high.iter().any(|&b| b != 0) {
             return Err(Error::bad_signature("signature component larger than 48 bytes"));
         }
         let mut be: [u8; 48] = low.try_into().map_err(|_| Error::malformed("signature component"))?;
         be.reverse();
-        Ok(be.into())
+        Ok(be)
     };
-    let sig = p384::ecdsa::Signature::from_scalars(scalar(report.sig_r)?, scalar(report.sig_s)?)
-        .map_err(|_| Error::bad_signature("signature scalars out of range"))?;
-    key.verify(report.signed_bytes()?, &sig)
-        .map_err(|_| Error::bad_signature("report signature does not verify with the endorsement key"))
+    // r ‖ s, big-endian; scalars out of range fail verification (bad_signature).
+    let mut sig = Vec::with_capacity(96);
+    sig.extend_from_slice(&scalar(report.sig_r)?);
+    sig.extend_from_slice(&scalar(report.sig_s)?);
+    key.verify_raw(crate::x509::HashAlg::Sha384, report.signed_bytes()?, &sig).map_err(|e| match e.class() {
+        ErrorClass::Malformed => e,
+        _ => Error::bad_signature("report signature does not verify with the endorsement key"),
+    })
 }
 
 fn bit(v: u64, n: u32) -> bool {
