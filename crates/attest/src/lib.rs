@@ -31,6 +31,7 @@ pub mod policy;
 pub mod fetch;
 pub mod provider;
 pub mod report;
+pub mod sealing;
 pub mod simulated;
 pub mod x509;
 

@@ -18,6 +18,7 @@ pub mod stake;
 pub mod status;
 pub mod dev;
 pub mod gateway;
+pub mod kms;
 pub mod run;
 pub mod worker;
 
@@ -65,6 +66,8 @@ enum Command {
     Programs(programs::ProgramsCommand),
     /// Run the public gateway of a network (routing, code store, receipts, metrics).
     Gateway(gateway::GatewayArgs),
+    /// Run a KMS node (attested; master keys, worker registration, key release).
+    Kms(kms::KmsArgs),
 }
 
 /// Exit code for a usage error or an unreadable file.
@@ -96,6 +99,7 @@ pub fn main() -> ExitCode {
         Command::Deploy(args) => programs::run_deploy(args),
         Command::Programs(cmd) => programs::run(cmd),
         Command::Gateway(args) => gateway::run(args),
+        Command::Kms(args) => kms::run(args),
     }
 }
 

@@ -9,8 +9,21 @@ pub const PROGRAM_ENCRYPTION: &str = "pith/v1/program/encryption";
 pub const PROGRAM_SIGNING: &str = "pith/v1/program/signing";
 /// HKDF label: a program's storage (sealing) key.
 pub const PROGRAM_STORAGE: &str = "pith/v1/program/storage";
-/// HKDF label: a key derived by a program at a path (`env.keys.derive(path)`).
+/// HKDF label: a key derived by a program at a path (`env.keys.derive(path)`), expanded from
+/// the program's user-key root.
 pub const PROGRAM_USER: &str = "pith/v1/program/user";
+/// HKDF label: a program's user-key root (released to workers with the program keys).
+pub const PROGRAM_USER_ROOT: &str = "pith/v1/program/user-root";
+/// HPKE `info` prefix of key transport (KMS → worker, KMS → KMS), see [`crate::transport`].
+pub const TRANSPORT_INFO: &[u8] = b"pith/v1/key-transport";
+/// Key-transport purpose: a program key bundle for a worker.
+pub const TRANSPORT_PROGRAM_KEYS: &str = "program-keys";
+/// Key-transport purpose: master keys for a KMS peer.
+pub const TRANSPORT_MASTER_KEYS: &str = "master-keys";
+/// Magic of a program key bundle ([`crate::bundle`]).
+pub const PROGRAM_BUNDLE_MAGIC: &[u8; 8] = b"PITHPKB\x00";
+/// Magic of a master key bundle ([`crate::bundle`]).
+pub const MASTER_BUNDLE_MAGIC: &[u8; 8] = b"PITHMKB\x00";
 /// AEAD associated-data prefix of a sealed storage value.
 pub const SEAL_AD: &[u8] = b"pith/v1/kv-seal";
 /// EIP-712 domain name of receipts.

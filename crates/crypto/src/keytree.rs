@@ -6,8 +6,14 @@
 //! encryption  = okm("pith/v1/program/encryption", [program_id])   -> OHTTP DeriveKeyPair ikm (X25519)
 //! signing     = okm("pith/v1/program/signing",    [program_id, [counter]]) -> secp256k1 scalar
 //! storage     = okm("pith/v1/program/storage",    [program_id])   -> ChaCha20-Poly1305 key
-//! user(path)  = okm("pith/v1/program/user",       [program_id, path, [counter]]) -> secp256k1 scalar
+//! user_root   = okm("pith/v1/program/user-root",  [program_id])   -> per-program user-key root
+//! user(path)  = HKDF-Expand(prk = user_root,
+//!                           info = "pith/v1/program/user" ‖ 0x00 ‖ be32(epoch) ‖ (be16(len(c)) ‖ c)* for c in [path, [counter]], 32)
+//!               -> secp256k1 scalar
 //! ```
+//! The user-key root is released to workers with the other program keys, so a worker derives
+//! `env.keys.derive(path)` without the master key (and a worker never holds anything from
+//! which another program's keys follow).
 //! The signing scalar uses the first counter (0, 1, ...) whose output is a valid non-zero
 //! scalar below the curve order (a retry happens with probability ~2^-128).
 
@@ -79,33 +85,12 @@ impl MasterKey {
 
     fn okm(&self, label: &str, context: &[&[u8]]) -> Result<Zeroizing<[u8; 32]>> {
         let hk = Hkdf::<Sha256>::new(Some(domain::KEYTREE_SALT), self.secret.as_ref());
-        let mut info = Zeroizing::new(Vec::with_capacity(64));
-        info.extend_from_slice(label.as_bytes());
-        info.push(0);
-        info.extend_from_slice(&self.epoch.to_be_bytes());
-        for part in context {
-            let len = u16::try_from(part.len())
-                .map_err(|_| CryptoError::malformed("derivation context", "component over 65535 bytes"))?;
-            info.extend_from_slice(&len.to_be_bytes());
-            info.extend_from_slice(part);
-        }
-        let mut out = Zeroizing::new([0u8; 32]);
-        hk.expand(&info, out.as_mut())
-            .map_err(|e| CryptoError::Internal(format!("hkdf expand: {e}")))?;
-        Ok(out)
+        expand(&hk, label, self.epoch, context)
     }
 
     fn secp256k1(&self, label: &str, context: &[&[u8]]) -> Result<SigningKey> {
-        for counter in 0u8..=255 {
-            let mut ctx: Vec<&[u8]> = context.to_vec();
-            let c = [counter];
-            ctx.push(&c);
-            let okm = self.okm(label, &ctx)?;
-            if let Ok(key) = SigningKey::from_slice(okm.as_ref()) {
-                return Ok(key);
-            }
-        }
-        Err(CryptoError::Internal("no valid secp256k1 scalar in 256 tries".into()))
+        let hk = Hkdf::<Sha256>::new(Some(domain::KEYTREE_SALT), self.secret.as_ref());
+        secp256k1_from(&hk, label, self.epoch, context)
     }
 
     /// Every key of `program` in this epoch.
@@ -116,16 +101,49 @@ impl MasterKey {
             encryption_ikm: self.okm(domain::PROGRAM_ENCRYPTION, &[&program.0])?,
             signing: self.secp256k1(domain::PROGRAM_SIGNING, &[&program.0])?,
             storage: StorageKey(self.okm(domain::PROGRAM_STORAGE, &[&program.0])?),
+            user_root: self.okm(domain::PROGRAM_USER_ROOT, &[&program.0])?,
         })
     }
 
-    /// The key a program derives at `path` (`env.keys.derive(path)`).
+    /// The key a program derives at `path` (`env.keys.derive(path)`); the same as
+    /// [`ProgramKeys::user_key`] of this epoch's program keys.
     pub fn user_key(&self, program: &ProgramId, path: &str) -> Result<SigningKey> {
-        if path.is_empty() || path.len() > 256 {
-            return Err(CryptoError::malformed("key path", "must be 1..=256 bytes"));
-        }
-        self.secp256k1(domain::PROGRAM_USER, &[&program.0, path.as_bytes()])
+        self.program_keys(program)?.user_key(path)
     }
+}
+
+/// HKDF-Expand with the key-tree info layout:
+/// `label ‖ 0x00 ‖ be32(epoch) ‖ (be16(len(c)) ‖ c)*`.
+fn expand(hk: &Hkdf<Sha256>, label: &str, epoch: u32, context: &[&[u8]]) -> Result<Zeroizing<[u8; 32]>> {
+    let mut info = Zeroizing::new(Vec::with_capacity(64));
+    info.extend_from_slice(label.as_bytes());
+    info.push(0);
+    info.extend_from_slice(&epoch.to_be_bytes());
+    for part in context {
+        let len = u16::try_from(part.len())
+            .map_err(|_| CryptoError::malformed("derivation context", "component over 65535 bytes"))?;
+        info.extend_from_slice(&len.to_be_bytes());
+        info.extend_from_slice(part);
+    }
+    let mut out = Zeroizing::new([0u8; 32]);
+    hk.expand(&info, out.as_mut())
+        .map_err(|e| CryptoError::Internal(format!("hkdf expand: {e}")))?;
+    Ok(out)
+}
+
+/// The first counter (appended as one more context component) whose output is a valid
+/// secp256k1 scalar.
+fn secp256k1_from(hk: &Hkdf<Sha256>, label: &str, epoch: u32, context: &[&[u8]]) -> Result<SigningKey> {
+    for counter in 0u8..=255 {
+        let mut ctx: Vec<&[u8]> = context.to_vec();
+        let c = [counter];
+        ctx.push(&c);
+        let okm = expand(hk, label, epoch, &ctx)?;
+        if let Ok(key) = SigningKey::from_slice(okm.as_ref()) {
+            return Ok(key);
+        }
+    }
+    Err(CryptoError::Internal("no valid secp256k1 scalar in 256 tries".into()))
 }
 
 /// The keys of one program in one epoch, as released by the KMS to an attested worker.
@@ -135,6 +153,7 @@ pub struct ProgramKeys {
     encryption_ikm: Zeroizing<[u8; 32]>,
     signing: SigningKey,
     storage: StorageKey,
+    user_root: Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for ProgramKeys {
@@ -148,17 +167,38 @@ impl std::fmt::Debug for ProgramKeys {
 }
 
 impl ProgramKeys {
-    /// Rebuild from the released parts (the wire format of key release).
-    pub fn from_parts(program: ProgramId, epoch: u32, encryption_ikm: [u8; 32], signing: [u8; 32], storage: [u8; 32]) -> Result<Self> {
-        let signing_key = SigningKey::from_slice(&signing)
+    /// Rebuild from the released parts (the wire format of key release, [`crate::bundle`]).
+    pub fn from_parts(program: ProgramId, epoch: u32, parts: &ProgramKeyParts) -> Result<Self> {
+        let signing_key = SigningKey::from_slice(&parts.signing)
             .map_err(|_| CryptoError::malformed("program signing key", "not a valid secp256k1 scalar"))?;
         Ok(Self {
             program,
             epoch,
-            encryption_ikm: Zeroizing::new(encryption_ikm),
+            encryption_ikm: Zeroizing::new(parts.encryption_ikm),
             signing: signing_key,
-            storage: StorageKey(Zeroizing::new(storage)),
+            storage: StorageKey(Zeroizing::new(parts.storage)),
+            user_root: Zeroizing::new(parts.user_root),
         })
+    }
+
+    /// The secret parts (for key release and sealing only).
+    pub fn to_parts(&self) -> ProgramKeyParts {
+        ProgramKeyParts {
+            encryption_ikm: *self.encryption_ikm,
+            signing: self.signing.to_bytes().into(),
+            storage: *self.storage.0,
+            user_root: *self.user_root,
+        }
+    }
+
+    /// The key a program derives at `path` (`env.keys.derive(path)`, 1..=256 bytes).
+    pub fn user_key(&self, path: &str) -> Result<SigningKey> {
+        if path.is_empty() || path.len() > 256 {
+            return Err(CryptoError::malformed("key path", "must be 1..=256 bytes"));
+        }
+        let hk = Hkdf::<Sha256>::from_prk(self.user_root.as_ref())
+            .map_err(|_| CryptoError::Internal("user-key root is not a valid PRK".into()))?;
+        secp256k1_from(&hk, domain::PROGRAM_USER, self.epoch, &[path.as_bytes()])
     }
     /// The program.
     pub fn program(&self) -> ProgramId {
@@ -183,6 +223,25 @@ impl ProgramKeys {
     /// The program's storage key.
     pub fn storage_key(&self) -> &StorageKey {
         &self.storage
+    }
+}
+
+/// The secret parts of one epoch's program keys, as released and sealed. Zeroized on drop.
+#[derive(Clone, Zeroize, zeroize::ZeroizeOnDrop)]
+pub struct ProgramKeyParts {
+    /// Input keying material of the X25519 OHTTP key.
+    pub encryption_ikm: [u8; 32],
+    /// secp256k1 signing scalar.
+    pub signing: [u8; 32],
+    /// Storage key.
+    pub storage: [u8; 32],
+    /// User-key root.
+    pub user_root: [u8; 32],
+}
+
+impl std::fmt::Debug for ProgramKeyParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgramKeyParts(..)")
     }
 }
 
@@ -240,6 +299,13 @@ mod tests {
         assert_ne!(address_of(&u1), address_of(&u2));
         assert_ne!(address_of(&u1), a.address());
         assert!(m.user_key(&p, "").is_err());
+        // a worker holding only the released parts derives the same user keys
+        let rebuilt = ProgramKeys::from_parts(p, 1, &a.to_parts()).unwrap();
+        assert_eq!(address_of(&rebuilt.user_key("a").unwrap()), address_of(&u1));
+        assert_eq!(rebuilt.address(), a.address());
+        // the user key depends on the epoch
+        let u_next = MasterKey::from_bytes([1; 32], 2).user_key(&p, "a").unwrap();
+        assert_ne!(address_of(&u_next), address_of(&u1));
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //! - [`receipt`]: EIP-712 receipts signed by the worker key, checkable with one `ecrecover`.
 //! - [`certify`]: the KMS's EIP-712 certificate over a program's OHTTP key configuration.
 //! - [`seal`]: sealed program storage values (AEAD bound to program, key and version).
+//! - [`transport`]: key transport (HPKE base mode, X25519 / HKDF-SHA256 / ChaCha20-Poly1305)
+//!   from the KMS to an attested worker or KMS peer.
+//! - [`bundle`]: versioned binary bundles of program keys and master keys (several epochs).
 //!
 //! Every preimage and its domain tag is listed in `docs/protocol.md` ("Key tree and
 //! envelopes").
@@ -31,6 +34,7 @@
 //! assert_eq!(got.body(), b"hi");
 //! ```
 
+pub mod bundle;
 pub mod certify;
 pub mod domain;
 pub mod envelope;
@@ -38,6 +42,7 @@ pub mod error;
 pub mod keytree;
 pub mod receipt;
 pub mod seal;
+pub mod transport;
 
 pub use error::{CryptoError, Result};
 

@@ -17,10 +17,8 @@
 //! identity    = secp256k1 secret(32) ‖ x25519 secret(32)
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use k256::ecdsa::SigningKey;
 use pith_crypto::Address;
 use rand_core::{OsRng, RngCore};
@@ -31,98 +29,39 @@ use crate::error::WorkerError;
 /// AEAD associated-data prefix of every sealed state file.
 pub const STATE_AD: &[u8] = b"pith/v1/worker-state";
 /// File name of the simulated sealing key.
-pub const SEALING_KEY_FILE: &str = "sealing.key";
+pub const SEALING_KEY_FILE: &str = pith_attest::sealing::SEALING_KEY_FILE;
 /// File name of the sealed identity.
 pub const IDENTITY_FILE: &str = "identity.sealed";
-/// First line of the simulated sealing-key file (the rest is the hex key).
-const SIMULATED_LABEL: &str = "# SIMULATED TEE sealing key: a real TEE derives this from the platform; not secret from the host";
 
-fn state_err(path: &Path, e: impl std::fmt::Display) -> WorkerError {
-    WorkerError::State(format!("{}: {e}", path.display()))
+fn seal_err(e: pith_attest::sealing::SealError) -> WorkerError {
+    WorkerError::State(e.to_string())
 }
 
-/// Seals and opens the worker's state files.
-pub struct Sealer {
-    key: Zeroizing<[u8; 32]>,
-    dir: PathBuf,
-}
-
-impl std::fmt::Debug for Sealer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sealer").field("dir", &self.dir).finish_non_exhaustive()
-    }
-}
+/// Seals and opens the worker's state files (`pith_attest::sealing` under the worker's
+/// domain [`STATE_AD`]).
+#[derive(Debug)]
+pub struct Sealer(pith_attest::sealing::Sealer);
 
 impl Sealer {
     /// The simulated sealer of `dir`: loads `dir/sealing.key`, creating it (mode 0600) on
     /// first start.
     pub fn simulated(dir: &Path) -> Result<Self, WorkerError> {
-        std::fs::create_dir_all(dir).map_err(|e| state_err(dir, e))?;
-        let path = dir.join(SEALING_KEY_FILE);
-        let key = match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let hexkey = text.lines().find(|l| !l.starts_with('#')).unwrap_or_default().trim();
-                let raw = hex::decode(hexkey).map_err(|e| state_err(&path, e))?;
-                let key: [u8; 32] = raw.try_into().map_err(|_| state_err(&path, "expected 32 bytes"))?;
-                Zeroizing::new(key)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = Zeroizing::new([0u8; 32]);
-                OsRng.fill_bytes(key.as_mut());
-                let text = Zeroizing::new(format!("{SIMULATED_LABEL}\n{}\n", hex::encode(key.as_ref())));
-                pith_chain::keys::write_private_file(&path, text.as_bytes()).map_err(|e| state_err(&path, e))?;
-                key
-            }
-            Err(e) => return Err(state_err(&path, e)),
-        };
-        Ok(Self { key, dir: dir.to_owned() })
+        pith_attest::sealing::Sealer::simulated(dir, STATE_AD).map(Self).map_err(seal_err)
     }
 
     /// The state directory.
     pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    fn ad(name: &str) -> Vec<u8> {
-        let mut ad = STATE_AD.to_vec();
-        ad.push(0);
-        ad.extend_from_slice(name.as_bytes());
-        ad
+        self.0.dir()
     }
 
     /// Seal `plaintext` as the state file `name` (relative to the state directory).
     pub fn write(&self, name: &str, plaintext: &[u8]) -> Result<(), WorkerError> {
-        let path = self.dir.join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| state_err(parent, e))?;
-        }
-        let cipher = XChaCha20Poly1305::new(self.key.as_ref().into());
-        let mut nonce = [0u8; 24];
-        OsRng.fill_bytes(&mut nonce);
-        let ct = cipher
-            .encrypt(&XNonce::from(nonce), Payload { msg: plaintext, aad: &Self::ad(name) })
-            .map_err(|_| state_err(&path, "seal failed"))?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&ct);
-        let tmp = path.with_extension("tmp");
-        pith_chain::keys::write_private_file(&tmp, &out).map_err(|e| state_err(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| state_err(&path, e))
+        self.0.write(name, plaintext).map_err(seal_err)
     }
 
     /// Open the state file `name`; `None` when it does not exist.
     pub fn read(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, WorkerError> {
-        let path = self.dir.join(name);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(state_err(&path, e)),
-        };
-        let (nonce, ct) = bytes.split_first_chunk::<24>().ok_or_else(|| state_err(&path, "truncated"))?;
-        let cipher = XChaCha20Poly1305::new(self.key.as_ref().into());
-        let pt = cipher
-            .decrypt(&XNonce::from(*nonce), Payload { msg: ct, aad: &Self::ad(name) })
-            .map_err(|_| state_err(&path, "does not open with this sealing key (tampered, or another machine's)"))?;
-        Ok(Some(Zeroizing::new(pt)))
+        self.0.read(name).map_err(seal_err)
     }
 }
 

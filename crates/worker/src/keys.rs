@@ -6,7 +6,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
+use pith_crypto::bundle::ProgramKeyBundle;
 use pith_crypto::envelope::ProgramServer;
+use pith_crypto::transport::{self, Purpose};
 use pith_crypto::keytree::{ProgramId, ProgramKeys, StorageKey};
 use pith_crypto::{Address, B256};
 
@@ -82,10 +84,7 @@ impl ProgramKeySet {
     /// The key `env.keys.derive(path)` gives the program (newest epoch), from the user-key
     /// root the KMS releases with the program keys.
     pub fn user_key(&self, path: &str) -> Result<k256::ecdsa::SigningKey, WorkerError> {
-        let _ = path;
-        // The user-key root is part of the key bundle the KMS releases (issue 5, kms helper);
-        // until that lands this build has no root to derive from and says so.
-        Err(WorkerError::Keys("this build has no user-key root (pith_crypto key bundle missing)".into()))
+        self.current().user_key(path).map_err(|e| WorkerError::Keys(e.to_string()))
     }
 
     /// The program's Ethereum address (newest epoch).
@@ -129,48 +128,27 @@ pub fn sealed_name(program: &ProgramId) -> String {
     format!("keys/{}.sealed", hex::encode(program.0))
 }
 
-/// Sealed key file format (inside [`crate::identity::Sealer`]):
-/// `"PITHWK01" ‖ program_id[32] ‖ be16(n) ‖ n × (be32(epoch) ‖ encryption_ikm[32] ‖ signing[32] ‖ storage[32])`.
-const SEALED_MAGIC: &[u8; 8] = b"PITHWK01";
-
-fn encode(set: &ProgramKeySet) -> zeroize::Zeroizing<Vec<u8>> {
-    let mut out = zeroize::Zeroizing::new(Vec::with_capacity(42 + set.epochs.len() * 100));
-    out.extend_from_slice(SEALED_MAGIC);
-    out.extend_from_slice(&set.program.0);
-    out.extend_from_slice(&u16::try_from(set.epochs.len()).unwrap_or(u16::MAX).to_be_bytes());
-    for k in set.epochs.values() {
-        out.extend_from_slice(&k.epoch().to_be_bytes());
-        out.extend_from_slice(k.encryption_ikm());
-        out.extend_from_slice(&k.signing_key().to_bytes());
-        out.extend_from_slice(k.storage_key().expose_secret());
-    }
-    out
+/// Sealed key file: a `pith_crypto::bundle::ProgramKeyBundle` encoding (every epoch held),
+/// inside [`crate::identity::Sealer`].
+fn encode(set: &ProgramKeySet) -> Result<zeroize::Zeroizing<Vec<u8>>, WorkerError> {
+    let keys = set
+        .epochs
+        .values()
+        .map(|k| ProgramKeys::from_parts(set.program, k.epoch(), &k.to_parts()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| WorkerError::Keys(e.to_string()))?;
+    let bundle = ProgramKeyBundle::new(set.program, keys).map_err(|e| WorkerError::Keys(e.to_string()))?;
+    Ok(bundle.encode())
 }
 
 fn decode(bytes: &[u8]) -> Result<ProgramKeySet, WorkerError> {
-    let bad = || WorkerError::State("sealed program keys: malformed".into());
-    let rest = bytes.strip_prefix(SEALED_MAGIC.as_slice()).ok_or_else(bad)?;
-    let (program, rest) = rest.split_first_chunk::<32>().ok_or_else(bad)?;
-    let (n, mut rest) = rest.split_first_chunk::<2>().ok_or_else(bad)?;
-    let program = ProgramId(*program);
-    let mut keys = Vec::new();
-    for _ in 0..u16::from_be_bytes(*n) {
-        let (epoch, r) = rest.split_first_chunk::<4>().ok_or_else(bad)?;
-        let (enc, r) = r.split_first_chunk::<32>().ok_or_else(bad)?;
-        let (sig, r) = r.split_first_chunk::<32>().ok_or_else(bad)?;
-        let (sto, r) = r.split_first_chunk::<32>().ok_or_else(bad)?;
-        keys.push(ProgramKeys::from_parts(program, u32::from_be_bytes(*epoch), *enc, *sig, *sto).map_err(|_| bad())?);
-        rest = r;
-    }
-    if !rest.is_empty() {
-        return Err(bad());
-    }
-    ProgramKeySet::new(program, keys)
+    let bundle = ProgramKeyBundle::decode(bytes).map_err(|e| WorkerError::State(format!("sealed program keys: {e}")))?;
+    ProgramKeySet::new(bundle.program(), bundle.into_keys())
 }
 
 /// Seal `set` to the state directory.
 pub fn store_sealed(sealer: &crate::identity::Sealer, set: &ProgramKeySet) -> Result<(), WorkerError> {
-    sealer.write(&sealed_name(&set.program), &encode(set))
+    sealer.write(&sealed_name(&set.program), &encode(set)?)
 }
 
 /// Load every sealed key set of the state directory into `ring`.
@@ -254,8 +232,17 @@ pub async fn release(node: &crate::node::Node, program: ProgramId) -> Result<Pro
 /// Open the HPKE-sealed key bundle (`pith_crypto::transport`, purpose program keys,
 /// context `program_id ‖ worker`) with the worker's transport key.
 fn open_bundle(node: &crate::node::Node, program: ProgramId, sealed: &[u8]) -> Result<Vec<ProgramKeys>, WorkerError> {
-    let _ = (node, program, sealed);
-    // The key-transport module lands with the KMS (issue 5, kms helper); until then this
-    // build cannot open released keys and says so.
-    Err(WorkerError::Keys("this build cannot open KMS key bundles yet (pith_crypto::transport missing)".into()))
+    open_sealed_bundle(node.identity(), program, sealed)
+}
+
+/// Open a sealed program key bundle released to `identity` (see [`release`]).
+pub fn open_sealed_bundle(identity: &crate::identity::Identity, program: ProgramId, sealed: &[u8]) -> Result<Vec<ProgramKeys>, WorkerError> {
+    let context = transport::program_context(&program.0, &identity.address());
+    let plain = transport::open(&identity.enc_secret(), Purpose::ProgramKeys, &context, sealed)
+        .map_err(|e| WorkerError::Kms(format!("released key bundle: {e}")))?;
+    let bundle = ProgramKeyBundle::decode(&plain).map_err(|e| WorkerError::Kms(format!("released key bundle: {e}")))?;
+    if bundle.program() != program {
+        return Err(WorkerError::Kms("released key bundle is for another program".into()));
+    }
+    Ok(bundle.into_keys())
 }
