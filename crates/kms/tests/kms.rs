@@ -535,3 +535,112 @@ async fn replication_and_rotation() -> Result<()> {
     }
     Ok(())
 }
+
+/// Code by hash and an announcement sink: what a worker reads from a gateway.
+async fn serve_code(code: Vec<u8>) -> String {
+    use axum::extract::Path as AxPath;
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let hash = format!("0x{}", hex::encode(pith_crypto::sha256(&code)));
+    let app = axum::Router::new()
+        .route(
+            pith_api::gateway::CODE_BY_HASH,
+            axum::routing::get(move |AxPath(h): AxPath<String>| {
+                let (code, hash) = (code.clone(), hash.clone());
+                async move { if h == hash { (StatusCode::OK, code).into_response() } else { StatusCode::NOT_FOUND.into_response() } }
+            }),
+        )
+        .route(pith_api::gateway::PROGRAM_SECRETS, axum::routing::get(|| async { StatusCode::NOT_FOUND }))
+        .route(pith_api::gateway::ANNOUNCE, axum::routing::post(|| async { StatusCode::NO_CONTENT }));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    format!("http://{addr}")
+}
+
+/// The real worker (pith-worker) registers through the KMS and gets its keys from it; a worker
+/// whose measurement the chain does not allow is never registered and runs nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_worker_registers_and_runs_with_released_keys() -> Result<()> {
+    if !anvil_available() {
+        return Ok(());
+    }
+    let net = Net::new().await?;
+    let (kms, stop) = net.start(net.config("kms-0")).await?;
+    let d = net.deploy(vec![kms.kms.address()]).await?;
+    let k = kms.kms.clone();
+    wait_for("the deployment", || k.chain().is_some()).await;
+    let code = b"export default { async fetch(request) { return new Response('hello ' + await request.text()) } }".to_vec();
+    let gateway = serve_code(code.clone()).await;
+    let dev = net.contracts(&d, 1)?;
+    let cfg = Programs::Config {
+        memoryMib: 0,
+        cpuMillis: 5_000,
+        wallMillis: 0,
+        egressCount: 0,
+        egressBytes: 0,
+        outputBytes: 0,
+        platformMask: U256::ZERO,
+        egressAllowListHash: B256::ZERO,
+    };
+    let (id, _) = dev.programs.send_register(B256::from(pith_crypto::sha256(&code)), cfg).await?;
+    let program = B256::from(id.to_be_bytes::<32>());
+
+    let worker_config = |name: &str, binary: Option<[u8; 48]>, operator: usize| pith_worker::Config {
+        state_dir: net.dir.path().join(name),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        public_url: None,
+        rpc_url: net.anvil.url(),
+        deployment: d.clone(),
+        kms_urls: vec![format!("http://{}", kms.addr)],
+        gateway_url: Some(gateway.clone()),
+        operator: Some(net.signer(operator)),
+        storage: net.dir.path().join("storage.sqlite"),
+        dev_ca_dir: Some(net.dev_ca.clone()),
+        danger_binary_sha384: binary,
+        heartbeat: Duration::from_millis(500),
+        usage_interval: Duration::from_secs(60),
+        pool: pith_sandbox::pool::PoolConfig::default(),
+    };
+    let good_stop = CancellationToken::new();
+    let good = pith_worker::start(worker_config("w-good", None, 2), good_stop.clone()).await?;
+    let bad_stop = CancellationToken::new();
+    let bad = pith_worker::start(worker_config("w-bad", Some([0xee; 48]), 3), bad_stop.clone()).await?;
+    let good_client = pith_api::worker::Client::new(&format!("http://{}", good.addr));
+    let bad_client = pith_api::worker::Client::new(&format!("http://{}", bad.addr));
+    let mut registered = false;
+    for _ in 0..100 {
+        if good_client.info().await?.registered {
+            registered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(registered, "the worker registered through the KMS");
+
+    // The certified configuration from the KMS; the worker fetches the keys on first use.
+    let key = Client::new(kms.addr).program_key(program).await.unwrap();
+    let request = pith_crypto::envelope::Request::new("POST", "/", vec![], b"kms".to_vec(), [3; 16], now() + 60);
+    let (wire, session) = pith_crypto::envelope::ClientSession::encapsulate(&key.ohttp_keys, &request)?;
+    let answer = good_client.invoke(program, wire).await?;
+    let (response, _) = session.decapsulate(&answer.ohttp_res)?;
+    assert_eq!(response.body, b"hello kms");
+    answer.receipt.verify_signature()?;
+
+    // The unallowed worker: not registered after several heartbeats, and gets no keys.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!bad_client.info().await?.registered);
+    assert!(!PithContracts::new(&d, net.provider().await?).registry.is_active_worker(bad.node.address()).await?);
+    let request = pith_crypto::envelope::Request::new("POST", "/", vec![], b"x".to_vec(), [4; 16], now() + 60);
+    let (wire, _) = pith_crypto::envelope::ClientSession::encapsulate(&key.ohttp_keys, &request)?;
+    let e = bad_client.invoke(program, wire).await.unwrap_err();
+    assert!(e.to_string().contains("KMS refused"), "{e}");
+
+    good_stop.cancel();
+    bad_stop.cancel();
+    good.done.await??;
+    bad.done.await??;
+    stop.cancel();
+    kms.done.await??;
+    Ok(())
+}
