@@ -501,24 +501,8 @@ async fn replication_and_rotation() -> Result<()> {
     let e = b.kms.accept_replica(&ctx, &from_c).await.unwrap_err();
     assert!(e.to_string().contains("not allowed"), "{e}");
 
-    // Governance orders a rotation: a (leader or bootstrap) generates epoch 1, b replicates it.
-    let gov = net.contracts(&d, 0)?;
-    let p = Proposal {
-        targets: vec![d.contracts.registry],
-        values: vec![U256::ZERO],
-        calldatas: vec![pith_chain::client::RegistryClient::rotate_kms_key_calldata()],
-        description: "Rotate the KMS master key".into(),
-    };
-    let provider = net.provider().await?;
-    let id = gov.governor.hash_proposal(&p).await?;
-    gov.governor.send_propose(&p).await?;
-    let _: serde_json::Value = provider.raw_request("anvil_mine".into(), serde_json::json!(["0x2"])).await?;
-    gov.governor.send_vote(id, 1).await?;
-    let _: serde_json::Value = provider.raw_request("anvil_mine".into(), serde_json::json!(["0x6"])).await?;
-    gov.governor.send_queue(&p).await?;
-    let _: serde_json::Value = provider.raw_request("evm_increaseTime".into(), serde_json::json!([2])).await?;
-    gov.governor.send_execute(&p).await?;
-    assert_eq!(gov.registry.kms_key_epoch().await?, 1);
+    // Governance orders a rotation: a (the bootstrap node) generates epoch 1, b replicates it.
+    rotate(&net, &d).await?;
     let (ak, bk) = (a.kms.clone(), b.kms.clone());
     wait_for("rotation on a and b", || ak.epochs() == vec![0, 1] && bk.epochs() == vec![0, 1]).await;
     let ka2 = Client::new(a.addr).program_key(program).await.unwrap();
@@ -534,6 +518,27 @@ async fn replication_and_rotation() -> Result<()> {
         r.done.await??;
     }
     Ok(())
+}
+
+/// Governance (the deployer holds the local allocation's votes) orders a KMS key rotation.
+async fn rotate(net: &Net, d: &Deployment) -> Result<u32> {
+    let gov = net.contracts(d, 0)?;
+    let p = Proposal {
+        targets: vec![d.contracts.registry],
+        values: vec![U256::ZERO],
+        calldatas: vec![pith_chain::client::RegistryClient::rotate_kms_key_calldata()],
+        description: format!("Rotate the KMS master key {}", now()),
+    };
+    let provider = net.provider().await?;
+    let id = gov.governor.hash_proposal(&p).await?;
+    gov.governor.send_propose(&p).await?;
+    let _: serde_json::Value = provider.raw_request("anvil_mine".into(), serde_json::json!(["0x2"])).await?;
+    gov.governor.send_vote(id, 1).await?;
+    let _: serde_json::Value = provider.raw_request("anvil_mine".into(), serde_json::json!(["0x6"])).await?;
+    gov.governor.send_queue(&p).await?;
+    let _: serde_json::Value = provider.raw_request("evm_increaseTime".into(), serde_json::json!([2])).await?;
+    gov.governor.send_execute(&p).await?;
+    Ok(gov.registry.kms_key_epoch().await?)
 }
 
 /// Code by hash and an announcement sink: what a worker reads from a gateway.
@@ -626,6 +631,27 @@ async fn real_worker_registers_and_runs_with_released_keys() -> Result<()> {
     let (response, _) = session.decapsulate(&answer.ohttp_res)?;
     assert_eq!(response.body, b"hello kms");
     answer.receipt.verify_signature()?;
+
+    // Governance rotates the master key: the KMS moves to epoch 1 and certifies the new
+    // configuration; the worker, asked with the new key, fetches the new epoch (at most once per
+    // KEY_REFRESH_INTERVAL after its last release) and still answers requests to the old one.
+    let (old_wire, old_session) = pith_crypto::envelope::ClientSession::encapsulate(
+        &key.ohttp_keys,
+        &pith_crypto::envelope::Request::new("POST", "/", vec![], b"old".to_vec(), [5; 16], now() + 120),
+    )?;
+    assert_eq!(rotate(&net, &d).await?, 1);
+    let k = kms.kms.clone();
+    wait_for("the rotation", || k.epochs() == vec![0, 1]).await;
+    let key1 = Client::new(kms.addr).program_key(program).await.unwrap();
+    assert_eq!(key1.certificate.epoch, 1);
+    tokio::time::sleep(pith_worker::node::KEY_REFRESH_INTERVAL).await;
+    let request = pith_crypto::envelope::Request::new("POST", "/", vec![], b"epoch 1".to_vec(), [6; 16], now() + 60);
+    let (wire, session) = pith_crypto::envelope::ClientSession::encapsulate(&key1.ohttp_keys, &request)?;
+    assert_eq!(wire[0], 1, "encrypted to the epoch-1 key");
+    let answer = good_client.invoke(program, wire).await?;
+    assert_eq!(session.decapsulate(&answer.ohttp_res)?.0.body, b"hello epoch 1");
+    let answer = good_client.invoke(program, old_wire).await?;
+    assert_eq!(old_session.decapsulate(&answer.ohttp_res)?.0.body, b"hello old");
 
     // The unallowed worker: not registered after several heartbeats, and gets no keys.
     tokio::time::sleep(Duration::from_secs(2)).await;

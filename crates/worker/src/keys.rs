@@ -19,6 +19,8 @@ pub struct ProgramKeySet {
     program: ProgramId,
     epochs: BTreeMap<u32, ProgramKeys>,
     server: ProgramServer,
+    /// When these keys were released or last confirmed current by the KMS.
+    fetched_at: std::sync::Mutex<std::time::Instant>,
 }
 
 impl std::fmt::Debug for ProgramKeySet {
@@ -46,7 +48,22 @@ impl ProgramKeySet {
         for k in it {
             server.add_epoch(k).map_err(|e| WorkerError::Keys(e.to_string()))?;
         }
-        Ok(Self { program, epochs, server })
+        Ok(Self { program, epochs, server, fetched_at: std::sync::Mutex::new(std::time::Instant::now()) })
+    }
+
+    /// Whether a request with OHTTP key id `key_id` (the epoch modulo 256) can be decrypted.
+    pub fn holds_key_id(&self, key_id: u8) -> bool {
+        self.epochs.keys().any(|e| e % 256 == u32::from(key_id))
+    }
+
+    /// When these keys were released or last confirmed current.
+    pub fn fetched_at(&self) -> std::time::Instant {
+        *self.fetched_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Record that the KMS confirmed these keys are current (or could not be asked) now.
+    pub fn touch(&self) {
+        *self.fetched_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = std::time::Instant::now();
     }
 
     /// The program.

@@ -129,6 +129,10 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// Least time between two key releases of one program triggered by requests to an epoch the
+/// worker does not hold (bounds the KMS load a client can cause with unknown key ids).
+pub const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
+
 fn chain_err(e: impl std::fmt::Display) -> WorkerError {
     WorkerError::Chain(e.to_string())
 }
@@ -361,6 +365,38 @@ impl Node {
         Ok(self.keys.insert(set))
     }
 
+    /// Ask the KMS again for `program`'s keys (after a rotation) unless `held` was fetched
+    /// less than [`KEY_REFRESH_INTERVAL`] ago; keeps `held` when the KMS has nothing newer
+    /// or is unreachable.
+    async fn refresh_program_keys(&self, program: ProgramId, held: Arc<crate::keys::ProgramKeySet>) -> Arc<crate::keys::ProgramKeySet> {
+        if held.fetched_at().elapsed() < KEY_REFRESH_INTERVAL {
+            return held;
+        }
+        let _guard = self.key_fetch.lock().await;
+        let current = self.keys.get(&program).unwrap_or(held);
+        if current.fetched_at().elapsed() < KEY_REFRESH_INTERVAL {
+            return current;
+        }
+        match crate::keys::release(self, program).await {
+            Ok(set) if set.all().count() > current.all().count() => {
+                if let Err(e) = crate::keys::store_sealed(&self.sealer, &set) {
+                    tracing::warn!(target: "pith::worker", "sealing refreshed keys: {e}");
+                }
+                tracing::info!(target: "pith::worker", program = %program.to_hex(), ?set, "refreshed program keys after a KMS rotation");
+                self.keys.insert(set)
+            }
+            Ok(_) => {
+                current.touch();
+                current
+            }
+            Err(e) => {
+                tracing::warn!(target: "pith::worker", "refreshing program keys: {e}");
+                current.touch();
+                current
+            }
+        }
+    }
+
     // ----------------------------------------------------------------- programs
 
     async fn code_hash_on_chain(&self, program: ProgramId) -> Result<[u8; 32], WorkerError> {
@@ -479,7 +515,14 @@ impl Node {
         if self.is_draining() {
             return Err(refuse(ErrorKind::Draining, "worker is draining; retry on another worker"));
         }
-        let keys = self.program_keys(program).await?;
+        let mut keys = self.program_keys(program).await?;
+        // A request to a key epoch this worker does not hold (the KMS rotated since the keys
+        // were released): ask the KMS again, at most once per KEY_REFRESH_INTERVAL.
+        if let Some(&key_id) = wire.first()
+            && !keys.holds_key_id(key_id)
+        {
+            keys = self.refresh_program_keys(program, keys).await;
+        }
         let (request, reply) = keys.server().decapsulate(wire).map_err(|e| refuse(ErrorKind::DecryptFailed, e.to_string()))?;
         let now = now_secs();
         request.check_fresh(now).map_err(|e| refuse(ErrorKind::Expired, e.to_string()))?;
