@@ -218,6 +218,16 @@ fn check(report: &Report<'_>, collateral: &Collateral, now: OffsetDateTime) -> R
         }
     }
 
+    // 5a. A genuine certificate of another chip or TCB (the chain verified above): if the
+    // report's CHIP_ID / REPORTED_TCB differ from the certificate's hwID / SPL extensions
+    // in two or more bytes, this is collateral for another chip or TCB (wrong_collateral),
+    // decided before the signature (which then fails too). A single differing byte is left
+    // to the signature: one corrupted byte of a genuine report must stay bad_signature.
+    let (differing, what) = binding_difference(report, &leaf, kind, product);
+    if differing >= 2 {
+        return Err(fail(wrong(format!("the {} is for another {what} ({differing} bytes differ)", kind.name()))));
+    }
+
     // 5. The report signature.
     verify_report_signature(report, &leaf).map_err(fail)?;
 
@@ -292,6 +302,48 @@ fn bind(report: &Report<'_>, leaf: &Certificate<'_>, kind: KeyKind, product: Pro
         }
     }
     Ok(extra)
+}
+
+/// How many bytes of the report's CHIP_ID (VCEK, unless masked) and REPORTED_TCB SPL
+/// components differ from the certificate's hwID and SPL extensions, and what differs
+/// ("chip", "TCB" or "chip and TCB"). Unreadable or absent extensions count as no
+/// difference here; [`bind`] reports them after the signature check.
+fn binding_difference(report: &Report<'_>, leaf: &Certificate<'_>, kind: KeyKind, product: Product) -> (usize, &'static str) {
+    let turin = product == Product::Turin;
+    let reported = Tcb::decode(report.reported_tcb, turin);
+    let mut spl = vec![
+        (&OID_BL_SPL[..], reported.bootloader),
+        (&OID_TEE_SPL[..], reported.tee),
+        (&OID_SNP_SPL[..], reported.snp),
+        (&OID_UCODE_SPL[..], reported.microcode),
+    ];
+    if let Some(fmc) = reported.fmc {
+        spl.push((&OID_FMC_SPL[..], fmc));
+    }
+    let tcb = spl
+        .into_iter()
+        .filter(|(oid, value)| {
+            leaf.extension(oid).and_then(|e| spl_value(e).ok()).is_some_and(|cert| cert != u64::from(*value))
+        })
+        .count();
+    let chip = match (kind, leaf.extension(&OID_HWID)) {
+        (KeyKind::Vcek, Some(hwid)) if !report.chip_id_masked() => {
+            let hwid = unwrap_octet_string(hwid);
+            let chip = report.chip_id.get(..hwid.len()).unwrap_or_default();
+            if hwid.len() == if turin { 8 } else { 64 } {
+                hwid.iter().zip(chip).filter(|(a, b)| a != b).count()
+            } else {
+                0
+            }
+        }
+        _ => 0,
+    };
+    let what = match (chip > 0, tcb > 0) {
+        (true, true) => "chip and TCB",
+        (true, false) => "chip",
+        _ => "TCB",
+    };
+    (chip.saturating_add(tcb), what)
 }
 
 /// Kind (from the issuer: `SEV-<product>` or `SEV-VLEK-<product>`) and product of an

@@ -240,14 +240,14 @@ fn signature_with_high_bytes_set_is_bad_signature() {
 }
 
 #[test]
-fn another_chips_vcek_is_bad_signature_and_keeps_unverified_claims() {
-    // The report is checked against its certificate only once its signature verifies: with
-    // another chip's VCEK the signature fails first.
+fn another_chips_vcek_is_wrong_collateral_and_keeps_unverified_claims() {
+    // A genuine VCEK of another chip: its hwID differs from CHIP_ID in far more than one
+    // byte, so it is collateral for another chip (ADR 0002), decided before the signature.
     let mut c = case("snp-n1-milan");
     c.collateral.vcek = case("snp-n2-milan").collateral.vcek;
     c.at = time::macros::datetime!(2023-04-04 19:23 UTC);
     let r = run(&c).unwrap_err();
-    assert_eq!(r.error.class(), ErrorClass::BadSignature);
+    assert_eq!(r.error.class(), ErrorClass::WrongCollateral);
     let claims = r.unverified.unwrap();
     assert_eq!(claims.report_data.unwrap()[..5], [1, 2, 3, 4, 5]);
 }
@@ -492,4 +492,49 @@ fn synthetic_turin_vcek_fails_the_pinned_turin_chain() {
     c.collateral.cert_chain = None;
     c.at = time::macros::datetime!(2025-01-01 0:00 UTC);
     assert_eq!(class(&c), ErrorClass::BadChain);
+}
+
+/// A genuine VCEK of another chip (its chain verifies) is collateral for the wrong chip:
+/// `wrong_collateral`, decided before the report signature (which fails too).
+#[test]
+fn genuine_vcek_of_another_chip_is_wrong_collateral() {
+    let vceks = ["snp-n1-milan", "snp-n2-milan", "snp-n7-milan", "snp-n9-azure-milan"];
+    let mut compared = 0;
+    for report in vceks {
+        for other in vceks {
+            if report == other {
+                continue;
+            }
+            // At the other case's time, when its VCEK is valid (reports carry no time).
+            let mut c = case(report);
+            let o = case(other);
+            c.collateral = o.collateral;
+            c.at = o.at;
+            let r = run(&c).map(|_| ()).unwrap_err();
+            assert_eq!(r.error.class(), ErrorClass::WrongCollateral, "{report} with the VCEK of {other}: {}", r.error);
+            assert!(r.error.message().contains("another chip"), "{}", r.error);
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 12);
+}
+
+/// One corrupted byte of CHIP_ID or REPORTED_TCB with the right VCEK stays bad_signature
+/// (the byte-flip property); two differing bytes are a certificate for another chip/TCB.
+#[test]
+fn binding_differences_before_the_signature() {
+    let c = case("snp-n2-milan");
+    let with = |edit: &dyn Fn(&mut Vec<u8>)| {
+        let mut e = c.evidence.clone();
+        edit(&mut e);
+        verify(&e, &c.collateral, &VerifyOptions::default(), c.at).map(|_| ()).unwrap_err().error.class()
+    };
+    for offset in [0x1a0, 0x1a0 + 31, 0x1a0 + 63, 0x180, 0x181, 0x186, 0x187] {
+        assert_eq!(with(&|e| e[offset] ^= 0xff), ErrorClass::BadSignature, "offset {offset:#x}");
+    }
+    assert_eq!(with(&|e| { e[0x1a0] ^= 1; e[0x1a1] ^= 1 }), ErrorClass::WrongCollateral);
+    assert_eq!(with(&|e| { e[0x186] ^= 1; e[0x187] ^= 1 }), ErrorClass::WrongCollateral);
+    assert_eq!(with(&|e| { e[0x1a0] ^= 1; e[0x187] ^= 1 }), ErrorClass::WrongCollateral);
+    // Reserved TCB bytes are not compared: still the signature.
+    assert_eq!(with(&|e| { e[0x182] ^= 1; e[0x183] ^= 1 }), ErrorClass::BadSignature);
 }
