@@ -29,7 +29,6 @@ pub(crate) mod x509;
 
 use rsa::RsaPublicKey;
 use serde_json::{json, Value as Json};
-use sha2::{Digest, Sha384};
 use time::OffsetDateTime;
 
 use self::report::{Report, SigningKey, Tcb, REPORT_LEN, SIGNED_LEN};
@@ -382,8 +381,12 @@ pub(crate) fn verify_pss(key: &RsaPublicKey, cert: &Certificate<'_>) -> Result<(
     }
     let params = alg.params.ok_or_else(|| Error::bad_chain("RSASSA-PSS without parameters"))?;
     check_pss_params(params.value).map_err(|e| Error::bad_chain(format!("RSASSA-PSS parameters: {}", e.message())))?;
-    let digest = Sha384::digest(cert.tbs);
-    key.verify(rsa::pss::Pss::new_with_salt::<Sha384>(48), &digest, cert.signature)
+    // Verified with `ring` (RSASSA-PSS with SHA-384, MGF1-SHA-384 and a salt as long as the
+    // hash: the parameters required above), several times faster than the `rsa` crate.
+    use rsa::traits::PublicKeyParts as _;
+    let (n, e) = (key.n().to_bytes_be(), key.e().to_bytes_be());
+    ring::signature::RsaPublicKeyComponents { n: &n, e: &e }
+        .verify(&ring::signature::RSA_PSS_2048_8192_SHA384, cert.tbs, cert.signature)
         .map_err(|_| Error::bad_chain("RSASSA-PSS signature does not verify"))
 }
 
