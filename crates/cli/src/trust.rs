@@ -424,7 +424,7 @@ mod tests {
         let kms_addr = address_of(&kms);
         let pid = B256::repeat_byte(1);
         let keys = b"keys";
-        let c = KeyCertificate::issue(&kms, 31337, REGISTRY, pid, 1, keys, 100).unwrap();
+        let c = KeyCertificate::issue(&kms, 31337, REGISTRY, pid, 1, keys, Address::repeat_byte(4), 100).unwrap();
         assert_eq!(check_key_certificate(&c, keys, pid, 31337, REGISTRY, &[kms_addr], 50), Ok(kms_addr));
         assert!(check_key_certificate(&c, keys, pid, 31337, REGISTRY, &[Address::ZERO], 50).unwrap_err().contains("not in the Registry"));
         assert!(check_key_certificate(&c, keys, B256::ZERO, 31337, REGISTRY, &[kms_addr], 50).is_err());

@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! EIP712Domain(name = "Pith KMS", version = "1", chainId, verifyingContract = Registry)
-//! ProgramKey(bytes32 programId,uint32 epoch,bytes32 keyConfigHash,uint64 notAfter)
-//!   keyConfigHash = keccak256(application/ohttp-keys body)
+//! ProgramKey(bytes32 programId,uint32 epoch,bytes32 keyConfigHash,address programAddress,uint64 notAfter)
+//!   keyConfigHash  = keccak256(application/ohttp-keys body)
+//!   programAddress = the program's own Ethereum address (its signing key) in `epoch`
 //! ```
 //! A client accepts a key configuration only when this signature recovers to a KMS
 //! address that the Registry lists, and `notAfter` is in the future.
@@ -24,6 +25,7 @@ sol! {
         bytes32 programId;
         uint32 epoch;
         bytes32 keyConfigHash;
+        address programAddress;
         uint64 notAfter;
     }
 }
@@ -53,6 +55,8 @@ pub struct KeyCertificate {
     pub epoch: u32,
     /// keccak256 of the `application/ohttp-keys` body.
     pub key_config_hash: B256,
+    /// The program's own Ethereum address (its signing key) in `epoch`.
+    pub program_address: Address,
     /// Unix seconds after which the certificate is no longer valid.
     pub not_after: u64,
     /// The KMS signer's address.
@@ -63,14 +67,21 @@ pub struct KeyCertificate {
 
 impl KeyCertificate {
     fn typed(&self) -> ProgramKey {
-        ProgramKey { programId: self.program_id, epoch: self.epoch, keyConfigHash: self.key_config_hash, notAfter: self.not_after }
+        ProgramKey {
+            programId: self.program_id,
+            epoch: self.epoch,
+            keyConfigHash: self.key_config_hash,
+            programAddress: self.program_address,
+            notAfter: self.not_after,
+        }
     }
 
     fn hash(&self) -> B256 {
         self.typed().eip712_signing_hash(&kms_domain(self.chain_id, self.verifying_contract))
     }
 
-    /// Certify `ohttp_keys` for `program_id` with the KMS key.
+    /// Certify `ohttp_keys` and the program's address for `program_id` with the KMS key.
+    #[allow(clippy::too_many_arguments)]
     pub fn issue(
         kms_key: &SigningKey,
         chain_id: u64,
@@ -78,6 +89,7 @@ impl KeyCertificate {
         program_id: B256,
         epoch: u32,
         ohttp_keys: &[u8],
+        program_address: Address,
         not_after: u64,
     ) -> Result<Self> {
         let mut c = Self {
@@ -86,6 +98,7 @@ impl KeyCertificate {
             program_id,
             epoch,
             key_config_hash: B256::from(keccak256(ohttp_keys)),
+            program_address,
             not_after,
             kms: crate::keytree::address_of(kms_key),
             signature: String::new(),
@@ -122,12 +135,15 @@ mod tests {
     fn issue_verify_and_negatives() {
         let kms = SigningKey::from_slice(&[9u8; 32]).unwrap();
         let cfg = b"config-bytes";
-        let c = KeyCertificate::issue(&kms, 1, Address::repeat_byte(1), B256::repeat_byte(2), 3, cfg, 100).unwrap();
+        let c = KeyCertificate::issue(&kms, 1, Address::repeat_byte(1), B256::repeat_byte(2), 3, cfg, Address::repeat_byte(5), 100).unwrap();
         assert_eq!(c.verify(cfg, 50).unwrap(), crate::keytree::address_of(&kms));
         assert!(c.verify(b"other", 50).is_err());
         assert!(c.verify(cfg, 101).is_err());
         let mut t = c.clone();
         t.epoch = 4;
+        assert!(t.verify(cfg, 50).is_err());
+        let mut t = c.clone();
+        t.program_address = Address::repeat_byte(6);
         assert!(t.verify(cfg, 50).is_err());
         let mut t = c.clone();
         t.kms = Address::repeat_byte(7);

@@ -171,7 +171,7 @@ mod tests {
         let registry = Address::repeat_byte(0x42);
         let program = B256::repeat_byte(1);
         let keys = b"ohttp-keys".to_vec();
-        let cert = KeyCertificate::issue(&kms, 31337, registry, program, 1, &keys, 1_000).unwrap();
+        let cert = KeyCertificate::issue(&kms, 31337, registry, program, 1, &keys, Address::repeat_byte(3), 1_000).unwrap();
         let info = ProgramKeyInfo { program_id: program, ohttp_keys: keys.clone(), certificate: cert };
         assert_eq!(check_key(&info, program, 31337, registry, &[kms_addr], 10).unwrap(), kms_addr);
         // Not a committee member.
@@ -190,7 +190,7 @@ mod tests {
         assert!(check_key(&swapped, program, 31337, registry, &[kms_addr], 10).is_err());
         // Signature by another key under the member's name.
         let other = k256::ecdsa::SigningKey::from_slice(&[6u8; 32]).unwrap();
-        let mut forged = KeyCertificate::issue(&other, 31337, registry, program, 1, &keys, 1_000).unwrap();
+        let mut forged = KeyCertificate::issue(&other, 31337, registry, program, 1, &keys, Address::repeat_byte(3), 1_000).unwrap();
         forged.kms = kms_addr;
         let forged = ProgramKeyInfo { program_id: program, ohttp_keys: keys, certificate: forged };
         assert!(check_key(&forged, program, 31337, registry, &[kms_addr], 10).is_err());

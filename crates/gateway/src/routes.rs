@@ -258,6 +258,7 @@ async fn chain_program(state: &AppState, id: B256) -> Result<ChainProgram, Failu
 
 fn program_entry(state: &AppState, p: &ChainProgram, key: Option<pith_api::kms::ProgramKeyInfo>) -> ProgramEntry {
     let id = B256::from(p.id.to_be_bytes::<32>());
+    let key_address = key.as_ref().map(|k| k.certificate.program_address);
     ProgramEntry {
         program_id: id,
         owner: p.owner,
@@ -275,7 +276,9 @@ fn program_entry(state: &AppState, p: &ChainProgram, key: Option<pith_api::kms::
         key,
         deposit: p.deposit.to_string(),
         calls: state.calls_of(&id),
-        address: None,
+        // The program's own address in the newest epoch, certified by the KMS together with
+        // the key configuration (the certificate was checked before `key` got here).
+        address: key_address,
     }
 }
 

@@ -445,9 +445,11 @@ impl Kms {
         let program = ProgramId(program_id.0);
         let mut server: Option<ProgramServer> = None;
         let mut newest = 0;
+        let mut address = Address::ZERO;
         for m in &masters {
             let keys = m.program_keys(&program).map_err(|e| KmsError::Crypto(e.to_string()))?;
             newest = keys.epoch();
+            address = keys.address();
             match server.as_mut() {
                 Some(s) => s.add_epoch(&keys).map_err(|e| KmsError::Crypto(e.to_string()))?,
                 None => server = Some(ProgramServer::new(&keys).map_err(|e| KmsError::Crypto(e.to_string()))?),
@@ -463,6 +465,7 @@ impl Kms {
             program_id,
             newest,
             &ohttp_keys,
+            address,
             not_after,
         )
         .map_err(|e| KmsError::Crypto(e.to_string()))?;

@@ -323,6 +323,8 @@ async fn register_release_refusals_restart_and_tamper() -> Result<()> {
     // The released keys are the ones behind the certified public configuration.
     assert_eq!(ohttp_keys(&bundle), released.key.ohttp_keys);
     assert_eq!(released.key.certificate.verify(&released.key.ohttp_keys, now())?, kms.kms.address());
+    // The certificate also names the program's own address (its signing key).
+    assert_eq!(released.key.certificate.program_address, bundle.keys()[0].address());
     let pk = client.program_key(program).await.unwrap();
     assert_eq!(pk.ohttp_keys, released.key.ohttp_keys);
     assert_eq!(pk.certificate.verify(&pk.ohttp_keys, now())?, kms.kms.address());

@@ -123,6 +123,11 @@ impl Chain {
 }
 
 /// The program keys of `program` under the test master key.
+/// The program's own address under the stand-in master key.
+pub fn program_address(program: B256) -> alloy::primitives::Address {
+    MasterKey::from_bytes(MASTER, 1).program_keys(&ProgramId(program.0)).unwrap().address()
+}
+
 pub fn program_server(program: B256) -> ProgramServer {
     let keys = MasterKey::from_bytes(MASTER, 1).program_keys(&ProgramId(program.0)).unwrap();
     ProgramServer::new(&keys).unwrap()
@@ -313,7 +318,7 @@ pub fn kms_router(kms: Arc<StandInKms>) -> Router {
     async fn key(State(k): State<Arc<StandInKms>>, Path(id): Path<String>) -> Response {
         let program: B256 = id.parse().unwrap();
         let ohttp_keys = program_server(program).encoded_key_configs().unwrap();
-        let cert = KeyCertificate::issue(&k.signer, k.chain_id, k.registry, program, 1, &ohttp_keys, 4_000_000_000).unwrap();
+        let cert = KeyCertificate::issue(&k.signer, k.chain_id, k.registry, program, 1, &ohttp_keys, program_address(program), 4_000_000_000).unwrap();
         axum::Json(pith_api::kms::ProgramKeyInfo { program_id: program, ohttp_keys, certificate: cert }).into_response()
     }
     Router::new().route(pith_api::kms::PROGRAM_KEY, get(key)).with_state(kms)
