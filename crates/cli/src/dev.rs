@@ -1,5 +1,5 @@
-//! `pith dev PROGRAM.js [--port N]`: serve a program on 127.0.0.1 for local development,
-//! reloading it when the file changes.
+//! `pith dev PROGRAM.js|PROGRAM.wasm [--port N]`: serve a program on 127.0.0.1 for local
+//! development, reloading it when the file changes (JavaScript or WASM, as `pith run`).
 //!
 //! The server speaks plain HTTP/1.1 (keep-alive, `content-length` bodies; chunked request
 //! bodies are refused with 411). Each request runs through the warm-instance pool; a
@@ -61,8 +61,8 @@ impl Server {
         let mut l = self.loaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = mtime(&self.path);
         if now != l.mtime {
-            let src = std::fs::read_to_string(&self.path).map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
-            let mut p = Program::new(self.template.id.clone(), src);
+            let mut p = crate::run::load_program(&self.path).map_err(|crate::run::Usage(m)| m)?;
+            p.id = self.template.id.clone();
             p.secrets = self.template.secrets.clone();
             p.egress = self.template.egress.clone();
             p.limits = self.template.limits;
@@ -90,11 +90,10 @@ pub fn run(args: DevArgs) -> ExitCode {
         Ok(s) => s,
         Err(crate::run::Usage(m)) => return usage(m),
     };
-    let src = match std::fs::read_to_string(&args.program) {
-        Ok(s) => s,
-        Err(e) => return usage(format!("cannot read {}: {e}", args.program.display())),
+    let mut template = match crate::run::load_program(&args.program) {
+        Ok(p) => p,
+        Err(crate::run::Usage(m)) => return usage(m),
     };
-    let mut template = Program::new("local", src);
     template.limits = limits;
     template.secrets = secrets;
     template.egress.allow_hosts = args.allow_hosts.clone();

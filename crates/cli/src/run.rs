@@ -1,4 +1,6 @@
-//! `pith run PROGRAM.js`: one invocation of a program in the local sandbox.
+//! `pith run PROGRAM.js|PROGRAM.wasm`: one invocation of a program in the local sandbox.
+//! A file starting with the WebAssembly magic bytes is a WASM program (a WASI 0.2
+//! component exporting `wasi:http/incoming-handler`); anything else is JavaScript.
 //!
 //! Local wiring: real HTTP egress limited to `--allow-host`, an in-memory kv store (empty
 //! at start, gone at exit), keys derived from a random seed made for this process (so
@@ -11,13 +13,14 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use clap::Args;
-use pith_sandbox::{Host, Instance, Limits, Outcome, Program, Request};
+use pith_sandbox::{AnyInstance, Host, Limits, Outcome, Program, Request};
 use serde_json::json;
 
 /// Arguments of `pith run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The program: an ES module with `export default { async fetch(request, env, ctx) }`.
+    /// The program: an ES module with `export default { async fetch(request, env, ctx) }`,
+    /// or a WASM component exporting `wasi:http/incoming-handler`.
     pub program: PathBuf,
     /// Request method.
     #[arg(long, default_value = "GET")]
@@ -52,13 +55,23 @@ pub struct Usage(pub String);
 
 /// Build the program and request from the arguments.
 pub fn prepare(args: &RunArgs) -> Result<(Program, Request), Usage> {
-    let source = std::fs::read_to_string(&args.program)
-        .map_err(|e| Usage(format!("cannot read {}: {e}", args.program.display())))?;
-    let mut program = Program::new("local", source);
+    let mut program = load_program(&args.program)?;
     program.limits = parse_limits(&args.limits)?;
     program.secrets = parse_secrets(&args.secrets)?;
     program.egress.allow_hosts = args.allow_hosts.clone();
     Ok((program, build_request(&args.method, &args.path, &args.headers, args.body.as_deref())?))
+}
+
+/// Read a program file: WASM when it starts with the WebAssembly magic bytes, else a
+/// JavaScript module (UTF-8).
+pub fn load_program(path: &Path) -> Result<Program, Usage> {
+    let bytes = std::fs::read(path).map_err(|e| Usage(format!("cannot read {}: {e}", path.display())))?;
+    if bytes.starts_with(b"\0asm") {
+        return Ok(Program::from_wasm("local", bytes));
+    }
+    let source =
+        String::from_utf8(bytes).map_err(|_| Usage(format!("{} is neither UTF-8 JavaScript nor WASM", path.display())))?;
+    Ok(Program::new("local", source))
 }
 
 /// Parse `--limit NAME=VALUE` flags over the defaults.
@@ -163,7 +176,7 @@ pub fn run_once(program: Program, request: Request, host: Host) -> Outcome {
     };
     let handle = tokio.handle().clone();
     let joined = std::thread::Builder::new().name("pith-run".into()).stack_size(stack).spawn(move || {
-        match Instance::new(Arc::new(program), host, handle, pith_sandbox::BytecodeCache::default()) {
+        match AnyInstance::new(Arc::new(program), host, handle, pith_sandbox::BytecodeCache::default()) {
             Ok(mut i) => i.invoke(&request),
             Err(e) => Outcome { result: Err(e), usage: Default::default(), logs: Vec::new() },
         }

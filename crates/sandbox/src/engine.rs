@@ -34,9 +34,12 @@ const STACK_MARGIN: usize = 16 * 1024;
 pub struct Program {
     /// Program id (`env.program.id`).
     pub id: String,
-    /// ES module source.
+    /// ES module source (empty for a WASM program).
     pub source: Arc<str>,
-    /// SHA-256 of `source` (`env.program.codeHash`, bytecode cache key).
+    /// The component of a WASM program (`None` for JavaScript).
+    pub wasm: Option<Arc<[u8]>>,
+    /// SHA-256 of `source`, or of the component bytes for a WASM program
+    /// (`env.program.codeHash`, compiled-code cache key).
     pub code_hash: [u8; 32],
     /// `env.secrets`.
     pub secrets: BTreeMap<String, String>,
@@ -54,10 +57,31 @@ impl Program {
             id: id.into(),
             code_hash: crate::sha256(source.as_bytes()),
             source,
+            wasm: None,
             secrets: BTreeMap::new(),
             egress: EgressPolicy::default(),
             limits: Limits::default(),
         }
+    }
+
+    /// A WASM program (a WASI 0.2 component exporting `wasi:http/incoming-handler`) with
+    /// default limits, no secrets and no egress.
+    pub fn from_wasm(id: impl Into<String>, component: impl Into<Arc<[u8]>>) -> Self {
+        let component = component.into();
+        Self {
+            id: id.into(),
+            code_hash: crate::sha256(&component),
+            source: Arc::from(""),
+            wasm: Some(component),
+            secrets: BTreeMap::new(),
+            egress: EgressPolicy::default(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// Is this a WASM program?
+    pub fn is_wasm(&self) -> bool {
+        self.wasm.is_some()
     }
 
     /// `0x`-hex code hash.

@@ -1,5 +1,7 @@
-//! `pith-sandbox`: runs untrusted JavaScript programs on QuickJS (through rquickjs) with
-//! hard limits and the Pith host API.
+//! `pith-sandbox`: runs untrusted JavaScript programs on QuickJS (through rquickjs) and,
+//! with the default feature `wasm`, WASM programs (WASI 0.2 components in the
+//! `wasi:http/proxy` world, see [`wasm`]) on wasmtime, with hard limits and the Pith host
+//! API. [`AnyInstance`] runs either kind.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -44,9 +46,13 @@ pub mod eth;
 pub mod host;
 pub mod limits;
 pub mod pool;
+mod runner;
+#[cfg(feature = "wasm")]
+pub mod wasm;
 
 pub use engine::{BytecodeCache, Instance, LogLine, Outcome, Program, Request, Response};
 pub use host::Host;
+pub use runner::AnyInstance;
 pub use limits::{ErrorKind, InvocationError, LIMIT_NAMES, LimitParseError, Limits, Usage};
 
 /// SHA-256.

@@ -10,7 +10,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, mpsc};
 
-use crate::engine::{BytecodeCache, Instance, Outcome, Program, Request};
+use crate::engine::{BytecodeCache, Outcome, Program, Request};
+use crate::runner::AnyInstance;
 use crate::host::Host;
 use crate::limits::{ErrorKind, InvocationError, Usage};
 
@@ -176,10 +177,10 @@ impl Pool {
         let max_uses = self.inner.config.max_invocations_per_instance;
         let stack = program.limits.stack_bytes().saturating_add(4 * 1024 * 1024);
         std::thread::Builder::new()
-            .name(format!("pith-js-{}", program.id))
+            .name(format!("pith-{}-{}", if program.is_wasm() { "wasm" } else { "js" }, program.id))
             .stack_size(stack)
             .spawn(move || {
-                let mut instance = match Instance::new(program, host, handle, cache) {
+                let mut instance = match AnyInstance::new(program, host, handle, cache) {
                     Ok(i) => i,
                     Err(e) => {
                         while let Ok(job) = rx.recv() {
