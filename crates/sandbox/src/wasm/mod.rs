@@ -13,6 +13,7 @@
 //!   the thread's CPU time and the elapsed time with the limits and traps the guest when
 //!   one is exceeded (or when another limit already ended the invocation). The whole
 //!   invocation also runs under a wall-clock timeout, which covers waiting on I/O.
+//!   The check costs one thread-CPU-clock read per millisecond of guest execution.
 //! - `memory_mb`: a `ResourceLimiter` summing every linear memory of the instance
 //!   (creation and `memory.grow`); growth past the limit traps. Tables, instances and
 //!   memories are capped too.
@@ -463,8 +464,9 @@ impl WasmInstance {
             if sh.killed() {
                 return Err(wasmtime::format_err!("invocation ended by a limit"));
             }
-            // Yield so the response collector runs while a guest computes.
-            Ok(UpdateDeadline::Yield(1))
+            // No yield needed: the response collector runs whenever the guest waits (a
+            // full body pipe makes its writes wait), and wall time is checked right here.
+            Ok(UpdateDeadline::Continue(1))
         });
         Ok(store)
     }
