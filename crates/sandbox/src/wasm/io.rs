@@ -58,7 +58,7 @@ impl LogBuf {
     }
 
     /// Accept `data` or refuse it whole when it would pass the limit.
-    fn write(&mut self, level: LogLevel, data: &[u8]) -> bool {
+    pub(crate) fn write(&mut self, level: LogLevel, data: &[u8]) -> bool {
         if self.used.saturating_add(data.len() as u64) > self.limit {
             return false;
         }

@@ -17,7 +17,8 @@
 //! - `memory_mb`: a `ResourceLimiter` summing every linear memory of the instance
 //!   (creation and `memory.grow`); growth past the limit traps. Tables, instances and
 //!   memories are capped too.
-//! - `stack_kb`: wasmtime's `max_wasm_stack`; an overflow traps as `stack_limit`.
+//! - `stack_kb`: wasmtime's `max_wasm_stack` (rounded up to a power of two, 64 KiB to
+//!   64 MiB: one engine per value); an overflow traps as `stack_limit`.
 //! - `output_bytes`: the response body is collected while the guest streams it and the
 //!   invocation ends once it exceeds the limit.
 //! - `log_bytes`: the component's stdout and stderr are the log (stdout lines at level
@@ -155,12 +156,16 @@ impl WasmRuntime {
         self.inner.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
     }
 
+    /// The engine for a stack limit. Limits are rounded up to a power of two between
+    /// 64 KiB and 64 MiB, so programs cannot make the process create unboundedly many
+    /// engines (at most 11).
     fn engine(&self, stack_kb: u64) -> Result<Arc<EngineEntry>, InvocationError> {
+        let stack_kb = engine_stack_kb(stack_kb);
         let mut engines = self.inner.engines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(e) = engines.get(&stack_kb) {
             return Ok(e.clone());
         }
-        let stack = usize::try_from(stack_kb.saturating_mul(1024)).unwrap_or(usize::MAX).max(64 * 1024);
+        let stack = usize::try_from(stack_kb.saturating_mul(1024)).unwrap_or(usize::MAX);
         let mut config = Config::new();
         config
             .wasm_component_model(true)
@@ -189,7 +194,7 @@ impl WasmRuntime {
     /// Compile (or fetch from the caches) the program's component and pre-link it.
     fn prepare(&self, program: &Program, bytes: &[u8]) -> Result<(Arc<EngineEntry>, ProxyPre<State>), InvocationError> {
         let entry = self.engine(program.limits.stack_kb)?;
-        let key = (program.code_hash, entry.config_hash, program.limits.stack_kb);
+        let key = (program.code_hash, entry.config_hash, engine_stack_kb(program.limits.stack_kb));
         if let Some(pre) = self.inner.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key) {
             self.inner.stats.memory_hits.fetch_add(1, Ordering::Relaxed);
             return Ok((entry.clone(), pre.clone()));
@@ -217,6 +222,11 @@ impl WasmRuntime {
         compiled.insert(key, pre.clone());
         Ok((entry, pre))
     }
+}
+
+/// The stack limit an engine is built with for a program's `stack_kb`.
+fn engine_stack_kb(stack_kb: u64) -> u64 {
+    stack_kb.clamp(64, 64 * 1024).next_power_of_two()
 }
 
 fn default_cache_dir() -> Option<PathBuf> {
@@ -588,5 +598,33 @@ async fn run(
         Collected::Done(r) => Ok(r),
         Collected::NoResponse => Err(program_error("the handler returned without setting a response".into())),
         Collected::Failed(m) => Err(program_error(m)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_stack_sizes_are_bounded() {
+        assert_eq!(engine_stack_kb(1), 64);
+        assert_eq!(engine_stack_kb(512), 512);
+        assert_eq!(engine_stack_kb(513), 1024);
+        assert_eq!(engine_stack_kb(u64::MAX), 64 * 1024);
+        let distinct: std::collections::BTreeSet<u64> = (1..200_000).map(engine_stack_kb).collect();
+        assert_eq!(distinct.len(), 11);
+    }
+
+    #[test]
+    fn log_lines() {
+        let mut l = io::LogBuf::new(20);
+        assert!(l.write(io::LogLevel::Log, b"a\r\nb"));
+        assert!(l.write(io::LogLevel::Error, b"e1\n"));
+        assert!(l.write(io::LogLevel::Log, b"c\n"));
+        assert!(!l.write(io::LogLevel::Log, b"0123456789ab"));
+        let (lines, used) = l.finish();
+        let got: Vec<(&str, &str)> = lines.iter().map(|x| (x.level.as_str(), x.message.as_str())).collect();
+        assert_eq!(got, [("log", "a"), ("error", "e1"), ("log", "bc")]);
+        assert_eq!(used, 9);
     }
 }
