@@ -31,18 +31,29 @@ fn module_text(name: &str) -> String {
     format!("{}{body})", prelude.replace(";; ---- test imports ----\n", imports))
 }
 
-/// Encode a core module as a component of the world `pith:host/WORLD`.
+/// A test-only world: `pith:host/app` plus WASI interfaces outside the proxy world.
+const TEST_WIT: &str = "package pith:test;
+world wasi-cli {
+  include pith:host/app@0.1.0;
+  import wasi:cli/environment@0.2.12;
+  import wasi:filesystem/preopens@0.2.12;
+}
+";
+
+/// Encode a core module as a component of WORLD (`pith:host/app`, `pith:host/imports`
+/// or `pith:test/wasi-cli`).
 fn componentize_world(mut module: Vec<u8>, world: &str) -> Vec<u8> {
     let mut resolve = wit_parser::Resolve::default();
     let (pkg, _) = resolve.push_dir(repo().join("wit")).unwrap();
-    let world = resolve.select_world(&[pkg], Some(world)).unwrap();
+    let test_pkg = resolve.push_str("test.wit", TEST_WIT).unwrap();
+    let world = resolve.select_world(&[pkg, test_pkg], Some(world)).unwrap();
     wit_component::embed_component_metadata(&mut module, &resolve, world, wit_component::StringEncoding::UTF8).unwrap();
     wit_component::ComponentEncoder::default().module(&module).unwrap().validate(true).encode().unwrap()
 }
 
 /// Encode a core module as a component of the world `pith:host/app`.
 fn componentize(module: Vec<u8>) -> Vec<u8> {
-    componentize_world(module, "app")
+    componentize_world(module, "pith:host/app")
 }
 
 fn component(name: &str) -> Vec<u8> {
@@ -198,13 +209,22 @@ fn not_a_component_is_invalid() {
         assert_eq!(kind(&o), ErrorKind::InvalidProgram, "{o:?}");
     }
     // A component without the incoming-handler export.
-    let bare = componentize_world(wat::parse_str("(module)").unwrap(), "imports");
+    let bare = componentize_world(wat::parse_str("(module)").unwrap(), "pith:host/imports");
     let o = run_on(runtime(), Program::from_wasm("test", bare), Request::get("http://localhost/"), host());
     assert_eq!(kind(&o), ErrorKind::InvalidProgram, "{o:?}");
     assert_healthy();
 }
 
 // ------------------------------------------------------------------------- conformance
+
+#[test]
+fn wasi_interfaces_beyond_the_proxy_world_link_and_expose_nothing() {
+    // Components built with a standard library for wasm32-wasip2 import wasi:cli and
+    // wasi:filesystem too: they link, and see no environment and no directory.
+    let c = componentize_world(wat::parse_str(module_text("wasi_cli")).unwrap(), "pith:test/wasi-cli");
+    let o = run_on(runtime(), Program::from_wasm("test", c), Request::get("http://localhost/"), host());
+    assert_eq!(o.result.expect("response").body, b"env=0 dirs=0");
+}
 
 #[test]
 fn get_with_headers() {

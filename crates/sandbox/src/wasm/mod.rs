@@ -176,7 +176,12 @@ impl WasmRuntime {
             .cranelift_opt_level(wasmtime::OptLevel::Speed);
         let engine = Engine::new(&config).map_err(|e| setup(format!("cannot create the WASM engine: {e}")))?;
         let mut linker = Linker::<State>::new(&engine);
-        wasmtime_wasi_http::p2::add_to_linker_async(&mut linker)
+        // All of WASI 0.2, not only the proxy world's interfaces: components built with a
+        // standard library for wasm32-wasip2 also import wasi:cli/environment, exit,
+        // wasi:filesystem and wasi:sockets. Nothing is reachable through them: no
+        // environment or arguments, no preopened directory, TCP/UDP/name lookup disabled.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| setup(format!("cannot link WASI: {e}")))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| setup(format!("cannot link wasi:http: {e}")))?;
         host_impl::add_to_linker(&mut linker).map_err(|e| setup(format!("cannot link pith:host: {e}")))?;
         let config_hash = {
