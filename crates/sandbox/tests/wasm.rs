@@ -188,6 +188,36 @@ fn private_address_egress_is_denied() {
 }
 
 #[test]
+fn allowed_egress_reaches_the_server() {
+    // An allow-list entry that is the IP literal itself reaches loopback (explicit allow).
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = std::thread::spawn(move || {
+        let (mut c, _) = listener.accept().unwrap();
+        let mut req = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = c.read(&mut buf).unwrap();
+            assert!(n > 0);
+            req.extend_from_slice(&buf[..n]);
+        }
+        c.write_all(b"HTTP/1.1 203 Non-Authoritative Information\r\ncontent-length: 8\r\nconnection: close\r\n\r\nupstream").unwrap();
+        String::from_utf8(req).unwrap()
+    });
+    let mut p = Program::from_wasm("test", component("fetch"));
+    p.egress.allow_hosts = vec![addr.clone()];
+    let o = run_on(runtime(), p, Request::get(format!("http://localhost/{addr}")), host());
+    let seen = server.join().unwrap();
+    assert!(seen.starts_with("GET /upstream HTTP/1.1\r\n"), "{seen}");
+    let r = o.result.expect("response");
+    assert_eq!(r.status, 203);
+    assert_eq!(r.body, b"upstream");
+    assert_eq!(o.usage.egress_requests, 1);
+    assert!(o.usage.egress_bytes > 8, "{:?}", o.usage);
+}
+
+#[test]
 fn egress_off_the_allow_list_is_denied() {
     let o = run("egress", |_| {});
     assert_eq!(kind(&o), ErrorKind::EgressDenied, "{o:?}");
