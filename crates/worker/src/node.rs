@@ -103,7 +103,7 @@ pub struct Node {
     pub(crate) url: RwLock<String>,
     replay: ReplayCache,
     programs: Mutex<HashMap<ProgramId, Loaded>>,
-    code: Mutex<HashMap<[u8; 32], Arc<str>>>,
+    code: Mutex<HashMap<[u8; 32], Arc<[u8]>>>,
     pub(crate) usage: Mutex<HashMap<ProgramId, PendingUsage>>,
     logs: Mutex<HashMap<ProgramId, VecDeque<LogEntry>>>,
     pub(crate) draining: AtomicBool,
@@ -405,7 +405,7 @@ impl Node {
         Ok(h.0)
     }
 
-    async fn fetch_code(&self, hash: [u8; 32]) -> Result<Arc<str>, WorkerError> {
+    async fn fetch_code(&self, hash: [u8; 32]) -> Result<Arc<[u8]>, WorkerError> {
         if let Some(c) = self.code.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&hash) {
             return Ok(c.clone());
         }
@@ -426,11 +426,13 @@ impl Node {
                 format!("code served for 0x{} hashes to 0x{}", hex::encode(hash), hex::encode(got)),
             ));
         }
-        let text: Arc<str> = String::from_utf8(bytes.to_vec())
-            .map_err(|_| refuse(ErrorKind::CodeMismatch, "code is not UTF-8 JavaScript"))?
-            .into();
-        self.code.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(hash, text.clone());
-        Ok(text)
+        // JavaScript must be UTF-8; a WebAssembly component (magic `\0asm`) is bytes.
+        if !bytes.starts_with(b"\0asm") && std::str::from_utf8(&bytes).is_err() {
+            return Err(refuse(ErrorKind::CodeMismatch, "code is neither UTF-8 JavaScript nor WebAssembly"));
+        }
+        let code: Arc<[u8]> = Arc::from(bytes.as_ref());
+        self.code.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(hash, code.clone());
+        Ok(code)
     }
 
     async fn limits(&self, program: ProgramId) -> Result<Limits, WorkerError> {
@@ -482,8 +484,13 @@ impl Node {
                 return Ok(c.clone());
             }
         }
-        let source = self.fetch_code(hash).await?;
-        let mut p = Program::new(program.to_hex(), source);
+        let code = self.fetch_code(hash).await?;
+        let mut p = if code.starts_with(b"\0asm") {
+            Program::from_wasm(program.to_hex(), code)
+        } else {
+            // Checked to be UTF-8 by `fetch_code`.
+            Program::new(program.to_hex(), String::from_utf8_lossy(&code).into_owned())
+        };
         p.limits = self.limits(program).await?;
         p.code_hash = hash;
         let version = match (secrets, &cached) {
