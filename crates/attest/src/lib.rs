@@ -115,3 +115,54 @@ pub fn verify(
         Platform::Simulated => simulated::verify(&evidence.bytes, collateral, options, now),
     }
 }
+
+/// Verified evidence reduced to what the chain's policy and the Registry use: the facts a
+/// KMS checks of a worker or peer, and a node of its own evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundEvidence {
+    /// The platform it verified as.
+    pub platform: Platform,
+    /// [`measurement_hash`] of the verified evidence.
+    pub measurement_hash: [u8; 32],
+    /// [`TcbStatus::code`] (0 when the platform reports no TCB status).
+    pub tcb_status: u8,
+}
+
+/// Why [`verify_bound`] refused evidence.
+#[derive(Debug, Clone)]
+pub enum BindingError {
+    /// The evidence does not verify.
+    Rejected(Rejected),
+    /// It verifies, but its `report_data` is not the expected binding.
+    ReportData,
+}
+
+impl std::fmt::Display for BindingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Rejected(r) => write!(f, "evidence does not verify: {r}"),
+            Self::ReportData => f.write_str("evidence report_data is not the expected binding"),
+        }
+    }
+}
+
+impl std::error::Error for BindingError {}
+
+/// [`verify`] `evidence`, then require its `report_data` to equal `expected_report_data`.
+pub fn verify_bound(
+    evidence: &Evidence,
+    collateral: &Collateral,
+    options: &VerifyOptions,
+    expected_report_data: &[u8],
+    now: OffsetDateTime,
+) -> std::result::Result<BoundEvidence, BindingError> {
+    let verified = verify(evidence, collateral, options, now).map_err(BindingError::Rejected)?;
+    if verified.report_data() != Some(expected_report_data) {
+        return Err(BindingError::ReportData);
+    }
+    Ok(BoundEvidence {
+        platform: evidence.platform,
+        measurement_hash: measurement_hash(&verified),
+        tcb_status: verified.tcb_status().map_or(0, TcbStatus::code),
+    })
+}

@@ -56,20 +56,19 @@ impl Attester {
         let mut options = pith_attest::VerifyOptions::default();
         options.dev_ca.clone_from(&self.dev_ca);
         let evidence = pith_attest::Evidence::new(platform, bytes.to_vec());
-        let verified = pith_attest::verify(&evidence, &pith_attest::Collateral::default(), &options, now())
-            .map_err(|e| refuse(ErrorKind::EvidenceInvalid, format!("evidence does not verify: {e}")))?;
-        if verified.report_data() != Some(&expected[..]) {
-            return Err(refuse(
-                ErrorKind::EvidenceInvalid,
-                "evidence report_data does not bind this identity, key and network",
-            ));
-        }
+        let bound = pith_attest::verify_bound(&evidence, &pith_attest::Collateral::default(), &options, expected, now())
+            .map_err(|e| match e {
+                pith_attest::BindingError::Rejected(e) => refuse(ErrorKind::EvidenceInvalid, format!("evidence does not verify: {e}")),
+                pith_attest::BindingError::ReportData => {
+                    refuse(ErrorKind::EvidenceInvalid, "evidence report_data does not bind this identity, key and network")
+                }
+            })?;
         Ok(Facts {
             bytes: bytes.to_vec(),
             platform,
             platform_id: platform.id(),
-            measurement_hash: B256::from(pith_attest::measurement_hash(&verified)),
-            tcb_status: verified.tcb_status().map_or(0, pith_attest::TcbStatus::code),
+            measurement_hash: B256::from(bound.measurement_hash),
+            tcb_status: bound.tcb_status,
         })
     }
 

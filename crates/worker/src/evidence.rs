@@ -80,17 +80,17 @@ impl Attester {
         let mut options = pith_attest::VerifyOptions::default();
         options.dev_ca.clone_from(&self.dev_ca);
         let evidence = pith_attest::Evidence::new(platform, bytes.clone());
-        let verified = pith_attest::verify(&evidence, &pith_attest::Collateral::default(), &options, time_now())
-            .map_err(|e| WorkerError::Evidence(format!("own evidence does not verify: {e}")))?;
-        if verified.report_data() != Some(&rd[..]) {
-            return Err(WorkerError::Evidence("own evidence does not carry the identity binding".into()));
-        }
+        let bound = pith_attest::verify_bound(&evidence, &pith_attest::Collateral::default(), &options, &rd, time_now())
+            .map_err(|e| match e {
+                pith_attest::BindingError::Rejected(e) => WorkerError::Evidence(format!("own evidence does not verify: {e}")),
+                pith_attest::BindingError::ReportData => WorkerError::Evidence("own evidence does not carry the identity binding".into()),
+            })?;
         Ok(OwnEvidence {
             bytes,
             platform: platform.as_str().to_owned(),
             platform_id: platform.id(),
-            measurement_hash: B256::from(pith_attest::measurement_hash(&verified)),
-            tcb_status: verified.tcb_status().map_or(0, pith_attest::TcbStatus::code),
+            measurement_hash: B256::from(bound.measurement_hash),
+            tcb_status: bound.tcb_status,
         })
     }
 }

@@ -334,3 +334,22 @@ fn each_ca_has_a_fresh_key() {
     assert_ne!(DevCa::generate(now).unwrap().cert_der(), DevCa::generate(now).unwrap().cert_der());
     assert_ne!(DevCa::generate(now).unwrap().key().verifying_key(), DevCa::generate(now).unwrap().key().verifying_key());
 }
+
+#[test]
+fn verify_bound_checks_the_report_data_binding() {
+    let f = fixture();
+    let mut o = VerifyOptions::default();
+    o.dev_ca = Some(f.ca.cert_der().to_vec());
+    let ev = Evidence::new(Platform::Simulated, f.bytes.clone());
+    let verified = run(&f.bytes, Some(f.ca.cert_der()), at(f.now)).unwrap();
+    let bound = crate::verify_bound(&ev, &Collateral::default(), &o, &[0x42; 64], at(f.now)).unwrap();
+    assert_eq!(bound.platform, Platform::Simulated);
+    assert_eq!(bound.measurement_hash, crate::measurement_hash(&verified));
+    assert_eq!(bound.tcb_status, verified.tcb_status().map_or(0, crate::TcbStatus::code));
+    // another binding
+    let e = crate::verify_bound(&ev, &Collateral::default(), &o, &[0x43; 64], at(f.now)).unwrap_err();
+    assert!(matches!(e, crate::BindingError::ReportData), "{e}");
+    // evidence that does not verify (no dev CA)
+    let e = crate::verify_bound(&ev, &Collateral::default(), &VerifyOptions::default(), &[0x42; 64], at(f.now)).unwrap_err();
+    assert!(matches!(&e, crate::BindingError::Rejected(r) if r.error.class() == ErrorClass::BadChain), "{e}");
+}
