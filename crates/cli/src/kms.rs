@@ -85,15 +85,7 @@ async fn serve(args: KmsArgs) -> Result<()> {
         running.addr,
         running.kms.epochs()
     );
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut done = running.done;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-        r = &mut done => return r?.map_err(|e| anyhow!("{e}")),
-    }
-    shutdown.cancel();
-    done.await?.map_err(|e| anyhow!("{e}"))
+    crate::network::serve_until_signal(shutdown, running.done).await
 }
 
 /// Run `pith kms`.

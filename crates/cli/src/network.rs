@@ -324,3 +324,19 @@ mod tests {
         assert_eq!(resolve_path(Path::new("/n"), "/abs/k"), PathBuf::from("/abs/k"));
     }
 }
+
+/// Wait until SIGINT or SIGTERM, then cancel `shutdown` and wait for the service task `done`
+/// to finish draining; a service that stops on its own ends the wait with its result.
+pub async fn serve_until_signal<E: std::fmt::Display>(
+    shutdown: tokio_util::sync::CancellationToken,
+    mut done: tokio::task::JoinHandle<std::result::Result<(), E>>,
+) -> Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        r = &mut done => return r?.map_err(|e| anyhow!("{e}")),
+    }
+    shutdown.cancel();
+    done.await?.map_err(|e| anyhow!("{e}"))
+}

@@ -97,15 +97,7 @@ async fn serve(args: WorkerArgs) -> Result<()> {
     let shutdown = CancellationToken::new();
     let running = pith_worker::start(config, shutdown.clone()).await.map_err(|e| anyhow!("{e}"))?;
     println!("pith worker {:#x} listening on http://{}", running.node.address(), running.addr);
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut done = running.done;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-        r = &mut done => return r?.map_err(|e| anyhow!("{e}")),
-    }
-    shutdown.cancel();
-    done.await?.map_err(|e| anyhow!("{e}"))
+    crate::network::serve_until_signal(shutdown, running.done).await
 }
 
 /// Run `pith worker`.
