@@ -35,6 +35,12 @@ pub struct DeployArgs {
     /// A secret `KEY=VALUE` for env.secrets (repeatable; sent encrypted to the program key).
     #[arg(long = "secret")]
     pub secrets: Vec<String>,
+    /// Let the program's fetch() reach HOST or HOST:PORT (repeatable). The allow-list is
+    /// owner-signed and sent with the secrets; without one the program has no egress.
+    /// A host listed here may be reached even when it resolves to a private or loopback
+    /// address.
+    #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
+    pub allow_hosts: Vec<String>,
     /// PHA to deposit in Billing for the program's usage.
     #[arg(long)]
     pub deposit: Option<String>,
@@ -146,6 +152,25 @@ pub fn parse_secrets(items: &[String]) -> Result<serde_json::Map<String, serde_j
     Ok(m)
 }
 
+/// Check one `--allow-host` value: a host name or IP, optionally with `:PORT`.
+pub fn check_allow_host(h: &str) -> Result<()> {
+    let (host, port) = match h.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') || host.ends_with(']') => (host, Some(port)),
+        _ => (h, None),
+    };
+    if let Some(p) = port {
+        p.parse::<u16>().map_err(|_| anyhow!("--allow-host {h:?}: the port is not a number"))?;
+    }
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ok = !host.is_empty()
+        && (host.parse::<std::net::IpAddr>().is_ok()
+            || host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'));
+    if !ok || h.contains('/') {
+        bail!("--allow-host {h:?}: expected HOST or HOST:PORT (no scheme, no path)");
+    }
+    Ok(())
+}
+
 /// The owner's signature header of a secrets upload (see `binding::SECRETS_TAG`).
 pub fn secrets_signature(signer: &alloy::signers::local::PrivateKeySigner, program_id: B256, body: &[u8], version: u64) -> Result<String> {
     let body_hash = pith_crypto::keccak256(body);
@@ -154,13 +179,19 @@ pub fn secrets_signature(signer: &alloy::signers::local::PrivateKeySigner, progr
     Ok(format!("0x{}", hex::encode(sig.as_bytes())))
 }
 
-/// Encrypt `secrets` to the program's certified key and upload them through the gateway.
-pub async fn upload_secrets(net: &Network, program_id: B256, secrets: serde_json::Map<String, serde_json::Value>) -> Result<u64> {
+/// Encrypt `secrets` and the egress allow-list to the program's certified key and upload
+/// them through the gateway.
+pub async fn upload_secrets(
+    net: &Network,
+    program_id: B256,
+    secrets: serde_json::Map<String, serde_json::Value>,
+    egress: &[String],
+) -> Result<u64> {
     let signer = net.signer.as_ref().ok_or_else(|| anyhow!("uploading secrets needs the owner's key"))?;
     let key = wait_program_key(net, program_id).await?;
     // Versions are strictly increasing per program: unix milliseconds.
     let version = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(1);
-    let body = serde_json::to_vec(&json!({"version": version, "secrets": secrets}))?;
+    let body = serde_json::to_vec(&json!({"version": version, "secrets": secrets, "egress": egress}))?;
     let sig = secrets_signature(signer, program_id, &body, version)?;
     let req = Request::new(
         "PUT",
@@ -206,6 +237,9 @@ async fn deploy(args: DeployArgs) -> Result<()> {
     let net = args.net.resolve(true).await?;
     let code = read_code(&args.program)?;
     let secrets = parse_secrets(&args.secrets)?;
+    for h in &args.allow_hosts {
+        check_allow_host(h)?;
+    }
     let deposit_amount = args.deposit.as_deref().map(parse_pha).transpose()?;
     let code_hash = upload_code(&net, &code).await?;
     let c = net.contracts()?;
@@ -221,8 +255,8 @@ async fn deploy(args: DeployArgs) -> Result<()> {
         .map(|e| B256::from(e.programId))
         .ok_or_else(|| anyhow!("register tx {} has no ProgramRegistered event", r.transaction_hash))?;
     let mut out = json!({"program_id": program_id, "code_hash": code_hash, "tx": r.transaction_hash});
-    if !secrets.is_empty() {
-        let v = upload_secrets(&net, program_id, secrets).await?;
+    if !secrets.is_empty() || !args.allow_hosts.is_empty() {
+        let v = upload_secrets(&net, program_id, secrets, &args.allow_hosts).await?;
         out["secrets_version"] = json!(v);
     }
     if let Some(a) = deposit_amount {
@@ -391,6 +425,16 @@ pub fn run(cmd: ProgramsCommand) -> ExitCode {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allow_host_values() {
+        for ok in ["api.example.com", "api.example.com:8443", "127.0.0.1:9000", "[::1]:80", "localhost"] {
+            check_allow_host(ok).unwrap();
+        }
+        for bad in ["", "https://api.example.com", "a.com/path", "a.com:http", "a b"] {
+            assert!(check_allow_host(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn secrets_parse() {

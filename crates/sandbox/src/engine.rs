@@ -600,6 +600,8 @@ impl Instance {
         let usage = Usage {
             cpu_ms: u64::try_from(cpu.as_millis()).unwrap_or(u64::MAX),
             wall_ms: u64::try_from(wall.as_millis()).unwrap_or(u64::MAX),
+            cpu_us: u64::try_from(cpu.as_micros()).unwrap_or(u64::MAX),
+            wall_us: u64::try_from(wall.as_micros()).unwrap_or(u64::MAX),
             memory_bytes: self.meter.peak.get() as u64,
             egress_requests: st.egress_requests.get(),
             egress_bytes: st.egress_bytes.get(),

@@ -121,6 +121,11 @@ pub struct Usage {
     pub cpu_ms: u64,
     /// Wall-clock duration of the invocation, in ms.
     pub wall_ms: u64,
+    /// `cpu_ms` in microseconds (what receipts and billing count: most requests take
+    /// well under a millisecond).
+    pub cpu_us: u64,
+    /// `wall_ms` in microseconds.
+    pub wall_us: u64,
     /// Peak bytes held by the JavaScript heap during the invocation.
     pub memory_bytes: u64,
     /// Outgoing HTTP requests made (each redirect hop counts), including refused ones.

@@ -76,8 +76,8 @@ pub struct Config {
 pub struct PendingUsage {
     /// Invocations.
     pub requests: u64,
-    /// CPU milliseconds.
-    pub cpu_millis: u64,
+    /// CPU microseconds (billed as milliseconds, rounded up per batch).
+    pub cpu_micros: u64,
     /// Egress bytes.
     pub egress_bytes: u64,
 }
@@ -313,7 +313,7 @@ impl Node {
         for (p, u) in usage {
             let e = m.entry(p).or_default();
             e.requests = e.requests.saturating_add(u.requests);
-            e.cpu_millis = e.cpu_millis.saturating_add(u.cpu_millis);
+            e.cpu_micros = e.cpu_micros.saturating_add(u.cpu_micros);
             e.egress_bytes = e.egress_bytes.saturating_add(u.egress_bytes);
         }
     }
@@ -333,7 +333,7 @@ impl Node {
             let mut m = self.usage.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let e = m.entry(program).or_default();
             e.requests = e.requests.saturating_add(1);
-            e.cpu_millis = e.cpu_millis.saturating_add(usage.cpu_ms);
+            e.cpu_micros = e.cpu_micros.saturating_add(usage.cpu_us);
             e.egress_bytes = e.egress_bytes.saturating_add(usage.egress_bytes);
         }
         if !logs.is_empty() {
@@ -494,12 +494,14 @@ impl Node {
         p.limits = self.limits(program).await?;
         p.code_hash = hash;
         let version = match (secrets, &cached) {
-            (Some((v, s)), _) => {
-                p.secrets = s;
-                v
+            (Some(u), _) => {
+                p.secrets = u.secrets;
+                p.egress.allow_hosts = u.egress;
+                u.version
             }
             (None, Some(c)) => {
                 p.secrets = c.secrets.clone();
+                p.egress = c.egress.clone();
                 secrets_version
             }
             (None, None) => secrets_version,
@@ -587,8 +589,8 @@ impl Node {
                 modelHash: B256::ZERO,
                 worker: self.address(),
                 timestamp: now_secs(),
-                cpuMicros: usage.cpu_ms.saturating_mul(1000),
-                wallMicros: usage.wall_ms.saturating_mul(1000),
+                cpuMicros: usage.cpu_us,
+                wallMicros: usage.wall_us,
                 memoryBytes: usage.memory_bytes,
                 egressBytes: usage.egress_bytes,
             },

@@ -4,7 +4,9 @@
 //! encapsulated to the program's certified key). The worker decapsulates it with the
 //! program key, and accepts it only when
 //!
-//! - it is a `PUT /.pith/secrets` with JSON body `{"version": n, "secrets": {"K": "V", ..}}`;
+//! - it is a `PUT /.pith/secrets` with JSON body
+//!   `{"version": n, "secrets": {"K": "V", ..}, "egress": ["host", "host:port", ..]}`
+//!   (`egress`, the program's fetch() allow-list, may be absent: no egress);
 //! - header `pith-owner-signature` (65 bytes, `0x`-hex) recovers, over
 //!   `message_digest(SECRETS_TAG, [program_id, keccak256(body)], n)`, to
 //!   `Programs.ownerOf(id)` on chain;
@@ -28,10 +30,16 @@ use crate::node::Node;
 /// Path of a secrets upload inside the encrypted request.
 pub const SECRETS_PATH: &str = "/.pith/secrets";
 
-#[derive(serde::Deserialize)]
-struct Upload {
-    version: u64,
-    secrets: BTreeMap<String, String>,
+/// An accepted owner upload: secrets and the egress allow-list, at one version.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct Upload {
+    /// Strictly increasing per program.
+    pub version: u64,
+    /// `env.secrets`.
+    pub secrets: BTreeMap<String, String>,
+    /// Hosts (`host` or `host:port`) the program's fetch() may reach.
+    #[serde(default)]
+    pub egress: Vec<String>,
 }
 
 /// Newer secrets than `current`, when the gateway holds a valid upload.
@@ -40,7 +48,7 @@ pub async fn fetch(
     program: ProgramId,
     keys: &ProgramKeySet,
     current: u64,
-) -> Result<Option<(u64, BTreeMap<String, String>)>, WorkerError> {
+) -> Result<Option<Upload>, WorkerError> {
     let Some(gw) = node.config.gateway_url.as_deref() else { return Ok(None) };
     let url = format!("{}{}", gw.trim_end_matches('/'), pith_api::gateway::PROGRAM_SECRETS.replace("{id}", &program.to_hex()));
     let resp = node.http.get(&url).send().await.map_err(|e| WorkerError::Gateway(e.to_string()))?;
@@ -52,7 +60,7 @@ pub async fn fetch(
     }
     let wire = resp.bytes().await.map_err(|e| WorkerError::Gateway(e.to_string()))?;
     match check(node, program, keys, &wire).await {
-        Ok(u) if u.version > current => Ok(Some((u.version, u.secrets))),
+        Ok(u) if u.version > current => Ok(Some(u)),
         Ok(_) => Ok(None),
         Err(e) => {
             tracing::warn!(target: "pith::worker", program = %program.to_hex(), "ignoring secrets upload: {e}");

@@ -86,6 +86,21 @@ fn to_i64(v: u64) -> Result<i64, StoreError> {
 impl SqliteStore {
     /// Open (creating if needed) the database at `path` in WAL mode.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        // Two processes setting up a new file at once: switching to WAL and creating the
+        // table can fail with SQLITE_BUSY without the busy handler being consulted (SQLite
+        // does not wait where waiting could deadlock), so the setup is retried as a whole.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match Self::open_once(path) {
+                Err(StoreError::Backend(m)) if m.contains("locked") && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn open_once(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path).map_err(backend)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
         // WAL: readers never block the writer and the file is safely shared by processes.

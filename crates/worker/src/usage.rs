@@ -43,7 +43,7 @@ async fn submit_batch(
         .map(|(p, u)| Billing::UsageEntry {
             programId: U256::from_be_bytes(p.0),
             requests: u.requests,
-            cpuMillis: u.cpu_millis,
+            cpuMillis: u.cpu_micros.div_ceil(1000),
             egressBytes: u.egress_bytes,
         })
         .collect();

@@ -181,3 +181,27 @@ async fn wrong_program_key_cannot_read() {
     let row = t.raw.get(&PROGRAM.0, "k").await.unwrap().unwrap();
     assert!(!row.sealed.windows(6).any(|w| w == b"secret"));
 }
+
+/// Several processes' worth of connections creating the same new file at the same moment
+/// (as `pith up` starts its workers): every open succeeds (WAL switch and table creation
+/// are retried when SQLite answers "locked" without waiting).
+#[test]
+fn concurrent_first_open_of_a_new_file() {
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Arc::new(dir.path().join(format!("kv-{round}.sqlite")));
+        let barrier = Arc::new(std::sync::Barrier::new(4));
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    SqliteStore::open(&path).map(|_| ())
+                })
+            })
+            .collect();
+        for o in opens {
+            o.join().unwrap().unwrap();
+        }
+    }
+}

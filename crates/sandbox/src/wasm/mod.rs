@@ -428,9 +428,12 @@ impl WasmInstance {
             Ok(store) => self.handle.block_on(run(store, self.pre.clone(), req, shared.clone(), start)),
             Err(e) => Err(e),
         };
+        let (cpu, wall) = (crate::cputime::thread_cpu().saturating_sub(cpu0), start.elapsed());
         let usage = Usage {
-            cpu_ms: millis(crate::cputime::thread_cpu().saturating_sub(cpu0)),
-            wall_ms: millis(start.elapsed()),
+            cpu_ms: millis(cpu),
+            wall_ms: millis(wall),
+            cpu_us: u64::try_from(cpu.as_micros()).unwrap_or(u64::MAX),
+            wall_us: u64::try_from(wall.as_micros()).unwrap_or(u64::MAX),
             memory_bytes: shared.memory_peak.load(Ordering::Relaxed),
             egress_requests: shared.egress_requests.load(Ordering::Relaxed),
             egress_bytes: shared.egress_bytes.load(Ordering::Relaxed),

@@ -59,6 +59,7 @@ impl Net {
                 }
             });
         }
+        drop(tx); // so a `pith up` that exits ends the wait at once instead of at the guard
         let mut net = Net { dir, child, ready: String::new(), lines, output };
         net.ready = net.wait_line(|l| l.starts_with("ready"), UP_GUARD).unwrap_or_else(|| {
             panic!("pith up did not print `ready`:\n{}\n{}", net.transcript(), net.logs())

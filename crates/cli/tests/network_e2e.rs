@@ -20,6 +20,36 @@ alloy::sol!(
     "../../contracts/artifacts/OracleConsumer.json"
 );
 
+alloy::sol! {
+    struct PriceReport {
+        string pair;
+        uint256 price;
+        uint256 timestamp;
+    }
+}
+
+/// A local JSON server shaped like Coinbase's spot price API (ETH-USD 3456.789).
+fn price_server() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let mut got = Vec::new();
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let body = r#"{"data":{"base":"ETH","currency":"USD","amount":"3456.789"}}"#;
+            let _ = write!(s, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    addr
+}
+
 const GUARD: Duration = Duration::from_secs(180);
 
 fn out_text(o: &std::process::Output) -> String {
@@ -76,13 +106,13 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
     let archive = net.path().join("archive");
     let called = net.pith_json(&["call", &pid, "--path", "/?name=e2e", "--save", archive.to_str().unwrap()]);
     assert_eq!(called["status"], 200, "{called}");
-    assert_eq!(called["body"], "hello, e2e", "{called}");
+    assert_eq!(called["body"], "hello, e2e\n", "{called}");
     assert_eq!(called["verified"], true, "{called}");
     let receipt = called["receipt"].clone();
     let mut served_by = std::collections::BTreeSet::new();
     for i in 0..8 {
         let c = net.pith_json(&["call", &pid, "--path", &format!("/?name={i}")]);
-        assert_eq!(c["body"], format!("hello, {i}"), "{c}");
+        assert_eq!(c["body"], format!("hello, {i}\n"), "{c}");
         assert_eq!(c["verified"], true, "{c}");
         let r = c["receipt"].to_string().to_lowercase();
         for w in status["workers"].as_array().unwrap() {
@@ -98,8 +128,30 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
     std::fs::write(&receipt_file, serde_json::to_vec_pretty(&receipt).unwrap()).unwrap();
     let v = net.pith_json(&["verify", receipt_file.to_str().unwrap()]);
     assert_eq!(v["verified"], true, "{v}");
-    let off = net.pith(&["verify", "--offline", "--save", archive.to_str().unwrap(), "--json"]);
+    let off = net.pith(&["verify", "--offline", archive.to_str().unwrap(), "--json"]);
     assert!(off.status.success(), "offline verify: {}", out_text(&off));
+    let off: serde_json::Value = serde_json::from_slice(&off.stdout).unwrap();
+    assert_eq!(off["verified"], true, "{off}");
+    assert_eq!(off["offline"], true, "{off}");
+    // the same archive with its receipt altered fails offline too.
+    let bad_archive = net.path().join("archive-tampered");
+    std::fs::create_dir_all(&bad_archive).unwrap();
+    for e in std::fs::read_dir(&archive).unwrap().flatten() {
+        if e.path().is_file() {
+            std::fs::copy(e.path(), bad_archive.join(e.file_name())).unwrap();
+        } else {
+            let sub = bad_archive.join(e.file_name());
+            std::fs::create_dir_all(&sub).unwrap();
+            for f in std::fs::read_dir(e.path()).unwrap().flatten() {
+                std::fs::copy(f.path(), sub.join(f.file_name())).unwrap();
+            }
+        }
+    }
+    let mut r: serde_json::Value = serde_json::from_slice(&std::fs::read(bad_archive.join("receipt.json")).unwrap()).unwrap();
+    tamper_one_hash(&mut r).unwrap();
+    std::fs::write(bad_archive.join("receipt.json"), serde_json::to_vec(&r).unwrap()).unwrap();
+    let off_bad = net.pith(&["verify", "--offline", bad_archive.to_str().unwrap(), "--json"]);
+    assert_eq!(off_bad.status.code(), Some(1), "tampered archive: {}", out_text(&off_bad));
     let worker_addr = status["workers"][0]["address"].as_str().unwrap();
     let vw = net.pith_json(&["verify", worker_addr]);
     assert_eq!(vw["verified"], true, "{vw}");
@@ -113,7 +165,25 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
     let bad = net.pith(&["verify", bad_file.to_str().unwrap(), "--json"]);
     assert_eq!(bad.status.code(), Some(1), "tampered {field}: {}", out_text(&bad));
 
-    // an EVM contract asks the program through OracleAnchor and gets the answer.
+    // the price oracle: its fetch() reaches a local JSON server (on the owner-signed
+    // egress allow-list), and an EVM contract asks it through OracleAnchor.
+    let price_server = price_server();
+    let price_url = format!("http://{price_server}/v2/prices/ETH-USD/spot");
+    let oracle = net.pith_json(&[
+        "deploy",
+        "examples/price-oracle",
+        "--secret",
+        &format!("PRICE_URL={price_url}"),
+        "--allow-host",
+        &price_server.to_string(),
+        "--deposit",
+        "100",
+    ]);
+    let oracle_program = program_u256(&oracle["program_id"]);
+    // the same program without the allow-list is refused egress (EgressDenied, 500).
+    let closed = net.pith_json(&["deploy", "examples/price-oracle", "--secret", &format!("PRICE_URL={price_url}")]);
+    let denied = net.pith(&["call", closed["program_id"].as_str().unwrap(), "--json"]);
+    assert!(String::from_utf8_lossy(&denied.stdout).contains("egress"), "no allow-list, no egress: {}", out_text(&denied));
     let developer = net.signer(1);
     let dev_provider = signing_provider(&net.rpc(), developer.clone()).unwrap();
     let answer = rt.block_on(async {
@@ -123,8 +193,8 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
             let pha = PithContracts::new(&d, dev_provider.clone());
             pha.pha.send_approve(*consumer.address(), U256::from(fee)).await.unwrap();
         }
-        let gas = chain.oracle_anchor.max_callback_gas().await.unwrap().min(200_000);
-        let tx = consumer.ask(program, Bytes::from_static(b"ask"), gas, fee).send().await.unwrap().get_receipt().await.unwrap();
+        let gas = chain.oracle_anchor.max_callback_gas().await.unwrap();
+        let tx = consumer.ask(oracle_program, Bytes::from_static(b"ETH-USD"), gas, fee).send().await.unwrap().get_receipt().await.unwrap();
         assert!(tx.status(), "ask reverted");
         let id = consumer.lastRequestId().call().await.unwrap();
         let deadline = tokio::time::Instant::now() + GUARD;
@@ -137,7 +207,20 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     });
-    assert_eq!(String::from_utf8_lossy(&answer), "hello, world");
+    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap_or_else(|e| panic!("oracle answer is not JSON ({e}): {}", String::from_utf8_lossy(&answer)));
+    assert_eq!(answer["report"]["pair"], "ETH-USD", "{answer}");
+    assert_eq!(answer["report"]["price"], "345678900000", "{answer}");
+    // the report is signed by the program's derived key (EIP-712 PriceReport).
+    let report = PriceReport {
+        pair: "ETH-USD".into(),
+        price: U256::from(345_678_900_000u64),
+        timestamp: answer["report"]["timestamp"].as_str().unwrap().parse().unwrap(),
+    };
+    let domain = alloy::sol_types::eip712_domain! { name: "PithPriceOracle", version: "1", chain_id: 31337, };
+    let digest = alloy::sol_types::SolStruct::eip712_signing_hash(&report, &domain);
+    let sig: alloy::primitives::Signature = answer["signature"].as_str().unwrap().parse().unwrap();
+    let signer = sig.recover_address_from_prehash(&digest).unwrap();
+    assert_eq!(format!("{signer:#x}"), answer["signer"].as_str().unwrap().to_lowercase(), "{answer}");
 
     // Billing settles the usage: a usage batch from a worker, the deposit charged.
     eventually("usage settled in Billing", GUARD, || {

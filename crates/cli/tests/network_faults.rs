@@ -199,7 +199,7 @@ fn storage_refusals_and_faults() {
     let info_before: serde_json::Value = rt.block_on(async { serde_json::from_slice(&reqwest::get(format!("{kms_url}/v1/kms/info")).await.unwrap().bytes().await.unwrap()).unwrap() });
     net.kill9("kms");
     let c = net.pith_json(&["call", &hello_id, "--path", "/?name=nokms"]);
-    assert_eq!(c["body"], "hello, nokms", "{c}");
+    assert_eq!(c["body"], "hello, nokms\n", "{c}");
     let info_after: serde_json::Value = eventually("the KMS answers again", GUARD, || {
         rt.block_on(async { serde_json::from_slice(&reqwest::get(format!("{kms_url}/v1/kms/info")).await.ok()?.bytes().await.ok()?).ok() })
     });
@@ -216,7 +216,7 @@ fn storage_refusals_and_faults() {
     let net = Net::up_in(dir);
     assert_eq!(std::fs::read(net.path().join("deployment.json")).unwrap(), deployment_before, "no redeploy on resume");
     let c = net.pith_json(&["call", &hello_id, "--path", "/?name=again"]);
-    assert_eq!(c["body"], "hello, again", "{c}");
+    assert_eq!(c["body"], "hello, again\n", "{c}");
     let list = net.pith_json(&["programs", "list"]);
     assert!(list.to_string().to_lowercase().contains(&kv_id.to_lowercase()), "{list}");
 }
