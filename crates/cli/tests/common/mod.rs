@@ -41,7 +41,7 @@ impl Net {
             .arg("--dir")
             .arg(dir.path())
             .current_dir(repo_root())
-            .env("PITH_UP_RESTART_DELAY", "0.5")
+            .env("PITH_UP_RESTART_DELAY", "3")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
