@@ -93,8 +93,7 @@ impl ProgramKeyBundle {
 
     /// Derive `program`'s keys for every master key (sorted by epoch by the caller).
     pub fn derive(program: ProgramId, masters: &[MasterKey]) -> Result<Self> {
-        let keys = masters.iter().map(|m| m.program_keys(&program)).collect::<Result<Vec<_>>>()?;
-        Self::new(program, keys)
+        Self::new(program, crate::keytree::program_key_epochs(&program, masters)?)
     }
 
     /// The program.

@@ -8,9 +8,17 @@
 //! storage     = okm("pith/v1/program/storage",    [program_id])   -> ChaCha20-Poly1305 key
 //! user_root   = okm("pith/v1/program/user-root",  [program_id])   -> per-program user-key root
 //! user(path)  = HKDF-Expand(prk = user_root,
-//!                           info = "pith/v1/program/user" ‖ 0x00 ‖ be32(epoch) ‖ (be16(len(c)) ‖ c)* for c in [path, [counter]], 32)
+//!                           info = "pith/v1/program/user" ‖ 0x00 ‖ (be16(len(c)) ‖ c)* for c in [path, [counter]], 32)
 //!               -> secp256k1 scalar
 //! ```
+//! Identity and confidentiality rotate differently (docs/adr/0100-program-identity-across-key-epochs.md):
+//! a program's *identity* — its signing key (so its Ethereum address) and its user-key root —
+//! comes from the network's **genesis** master key (the lowest epoch, kept forever), so the
+//! address that contracts trust and the keys `env.keys.derive` returns survive every
+//! governance-ordered rotation; its *confidentiality* keys — encryption and storage — come
+//! from each epoch's master key, so a rotation re-keys requests and newly written storage.
+//! [`program_key_epochs`] applies that rule; [`MasterKey::program_keys`] alone derives
+//! everything from one master key (what the genesis epoch gives).
 //! The user-key root is released to workers with the other program keys, so a worker derives
 //! `env.keys.derive(path)` without the master key (and a worker never holds anything from
 //! which another program's keys follow).
@@ -85,12 +93,12 @@ impl MasterKey {
 
     fn okm(&self, label: &str, context: &[&[u8]]) -> Result<Zeroizing<[u8; 32]>> {
         let hk = Hkdf::<Sha256>::new(Some(domain::KEYTREE_SALT), self.secret.as_ref());
-        expand(&hk, label, self.epoch, context)
+        expand(&hk, label, Some(self.epoch), context)
     }
 
     fn secp256k1(&self, label: &str, context: &[&[u8]]) -> Result<SigningKey> {
         let hk = Hkdf::<Sha256>::new(Some(domain::KEYTREE_SALT), self.secret.as_ref());
-        secp256k1_from(&hk, label, self.epoch, context)
+        secp256k1_from(&hk, label, Some(self.epoch), context)
     }
 
     /// Every key of `program` in this epoch.
@@ -105,20 +113,48 @@ impl MasterKey {
         })
     }
 
-    /// The key a program derives at `path` (`env.keys.derive(path)`); the same as
-    /// [`ProgramKeys::user_key`] of this epoch's program keys.
+    /// `program`'s keys of this epoch with its identity (signing key, user-key root) from
+    /// `identity`, the genesis master key (see the module documentation).
+    pub fn program_keys_with_identity(&self, program: &ProgramId, identity: &MasterKey) -> Result<ProgramKeys> {
+        Ok(ProgramKeys {
+            program: *program,
+            epoch: self.epoch,
+            encryption_ikm: self.okm(domain::PROGRAM_ENCRYPTION, &[&program.0])?,
+            signing: identity.secp256k1(domain::PROGRAM_SIGNING, &[&program.0])?,
+            storage: StorageKey(self.okm(domain::PROGRAM_STORAGE, &[&program.0])?),
+            user_root: identity.okm(domain::PROGRAM_USER_ROOT, &[&program.0])?,
+        })
+    }
+
+    /// The key a program derives at `path` (`env.keys.derive(path)`) when this is the
+    /// genesis master key; the same as [`ProgramKeys::user_key`].
     pub fn user_key(&self, program: &ProgramId, path: &str) -> Result<SigningKey> {
         self.program_keys(program)?.user_key(path)
     }
 }
 
+/// `program`'s keys for every master key held (`masters` sorted by strictly increasing
+/// epoch): each epoch's encryption and storage keys, and in every epoch the identity of the
+/// genesis (first) master key. What the KMS certifies and releases.
+pub fn program_key_epochs<M: std::borrow::Borrow<MasterKey>>(program: &ProgramId, masters: &[M]) -> Result<Vec<ProgramKeys>> {
+    let genesis: &MasterKey = masters.first().ok_or_else(|| CryptoError::malformed("master keys", "none held"))?.borrow();
+    if masters.windows(2).any(|w| w.first().map(|m| m.borrow().epoch()) >= w.get(1).map(|m| m.borrow().epoch())) {
+        return Err(CryptoError::malformed("master keys", "epochs not strictly increasing"));
+    }
+    masters.iter().map(|m| m.borrow().program_keys_with_identity(program, genesis)).collect()
+}
+
 /// HKDF-Expand with the key-tree info layout:
 /// `label ‖ 0x00 ‖ be32(epoch) ‖ (be16(len(c)) ‖ c)*`.
-fn expand(hk: &Hkdf<Sha256>, label: &str, epoch: u32, context: &[&[u8]]) -> Result<Zeroizing<[u8; 32]>> {
+/// With `epoch` `None` (user keys: the user-key root already binds the master key and its
+/// epoch), the `be32(epoch)` field is absent.
+fn expand(hk: &Hkdf<Sha256>, label: &str, epoch: Option<u32>, context: &[&[u8]]) -> Result<Zeroizing<[u8; 32]>> {
     let mut info = Zeroizing::new(Vec::with_capacity(64));
     info.extend_from_slice(label.as_bytes());
     info.push(0);
-    info.extend_from_slice(&epoch.to_be_bytes());
+    if let Some(epoch) = epoch {
+        info.extend_from_slice(&epoch.to_be_bytes());
+    }
     for part in context {
         let len = u16::try_from(part.len())
             .map_err(|_| CryptoError::malformed("derivation context", "component over 65535 bytes"))?;
@@ -133,7 +169,7 @@ fn expand(hk: &Hkdf<Sha256>, label: &str, epoch: u32, context: &[&[u8]]) -> Resu
 
 /// The first counter (appended as one more context component) whose output is a valid
 /// secp256k1 scalar.
-fn secp256k1_from(hk: &Hkdf<Sha256>, label: &str, epoch: u32, context: &[&[u8]]) -> Result<SigningKey> {
+fn secp256k1_from(hk: &Hkdf<Sha256>, label: &str, epoch: Option<u32>, context: &[&[u8]]) -> Result<SigningKey> {
     for counter in 0u8..=255 {
         let mut ctx: Vec<&[u8]> = context.to_vec();
         let c = [counter];
@@ -198,7 +234,7 @@ impl ProgramKeys {
         }
         let hk = Hkdf::<Sha256>::from_prk(self.user_root.as_ref())
             .map_err(|_| CryptoError::Internal("user-key root is not a valid PRK".into()))?;
-        secp256k1_from(&hk, domain::PROGRAM_USER, self.epoch, &[path.as_bytes()])
+        secp256k1_from(&hk, domain::PROGRAM_USER, None, &[path.as_bytes()])
     }
     /// The program.
     pub fn program(&self) -> ProgramId {
@@ -303,9 +339,37 @@ mod tests {
         let rebuilt = ProgramKeys::from_parts(p, 1, &a.to_parts()).unwrap();
         assert_eq!(address_of(&rebuilt.user_key("a").unwrap()), address_of(&u1));
         assert_eq!(rebuilt.address(), a.address());
-        // the user key depends on the epoch
+        // the user key depends on the master key (and its epoch) it is derived under
         let u_next = MasterKey::from_bytes([1; 32], 2).user_key(&p, "a").unwrap();
         assert_ne!(address_of(&u_next), address_of(&u1));
+    }
+
+    #[test]
+    fn identity_survives_rotation_confidentiality_does_not() {
+        let p = ProgramId([7; 32]);
+        let genesis = MasterKey::from_bytes([1; 32], 0);
+        let rotated = MasterKey::from_bytes([9; 32], 3);
+        let epochs = program_key_epochs(&p, &[MasterKey::from_bytes([1; 32], 0), MasterKey::from_bytes([9; 32], 3)]).unwrap();
+        let [e0, e3] = epochs.as_slice() else { panic!("two epochs") };
+        let alone = genesis.program_keys(&p).unwrap();
+        // epoch 0 is exactly the genesis derivation
+        assert_eq!(e0.address(), alone.address());
+        assert_eq!(e0.encryption_ikm(), alone.encryption_ikm());
+        // after a rotation: same address and user keys, new encryption and storage keys
+        assert_eq!(e3.epoch(), 3);
+        assert_eq!(e3.address(), alone.address());
+        assert_eq!(address_of(&e3.user_key("oracle/price").unwrap()), address_of(&alone.user_key("oracle/price").unwrap()));
+        let fresh = rotated.program_keys(&p).unwrap();
+        assert_eq!(e3.encryption_ikm(), fresh.encryption_ikm());
+        assert_eq!(e3.storage_key().expose_secret(), fresh.storage_key().expose_secret());
+        assert_ne!(e3.encryption_ikm(), e0.encryption_ikm());
+        assert_ne!(e3.storage_key().expose_secret(), e0.storage_key().expose_secret());
+        // rebuilt from released parts, a worker derives the same identity in every epoch
+        let rebuilt = ProgramKeys::from_parts(p, 3, &e3.to_parts()).unwrap();
+        assert_eq!(address_of(&rebuilt.user_key("x").unwrap()), address_of(&e0.user_key("x").unwrap()));
+        // misuse is an error, not a panic
+        assert!(program_key_epochs::<MasterKey>(&p, &[]).is_err());
+        assert!(program_key_epochs(&p, &[MasterKey::from_bytes([9; 32], 3), MasterKey::from_bytes([1; 32], 0)]).is_err());
     }
 
     #[test]

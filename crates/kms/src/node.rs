@@ -446,8 +446,7 @@ impl Kms {
         let mut server: Option<ProgramServer> = None;
         let mut newest = 0;
         let mut address = Address::ZERO;
-        for m in &masters {
-            let keys = m.program_keys(&program).map_err(|e| KmsError::Crypto(e.to_string()))?;
+        for keys in pith_crypto::keytree::program_key_epochs(&program, &masters).map_err(|e| KmsError::Crypto(e.to_string()))? {
             newest = keys.epoch();
             address = keys.address();
             match server.as_mut() {
@@ -497,11 +496,7 @@ impl Kms {
         }
         let masters = self.require_keys()?;
         let program = ProgramId(req.program_id.0);
-        let keys = masters
-            .iter()
-            .map(|m| m.program_keys(&program))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| KmsError::Crypto(e.to_string()))?;
+        let keys = pith_crypto::keytree::program_key_epochs(&program, &masters).map_err(|e| KmsError::Crypto(e.to_string()))?;
         let bundle = ProgramKeyBundle::new(program, keys).map_err(|e| KmsError::Crypto(e.to_string()))?;
         let context = transport::program_context(&program.0, &req.worker);
         let sealed = transport::seal(&req.enc_public_key, Purpose::ProgramKeys, &context, &bundle.encode())

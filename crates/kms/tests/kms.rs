@@ -514,6 +514,11 @@ async fn replication_and_rotation() -> Result<()> {
     assert_ne!(ka2.ohttp_keys, ka.ohttp_keys);
     // The new configuration still carries the old epoch's key (kept for decryption).
     assert!(ka2.ohttp_keys.len() > ka.ohttp_keys.len());
+    // The program's identity survives the rotation (ADR 0100): same Ethereum address in the
+    // certificate of either node; only the encryption (and storage) keys changed.
+    assert_ne!(ka.certificate.program_address, Address::ZERO);
+    assert_eq!(ka2.certificate.program_address, ka.certificate.program_address);
+    assert_eq!(kb2.certificate.program_address, ka.certificate.program_address);
 
     for (stop, r) in [(stop_a, a), (stop_b, b), (stop_c, c), (stop_s, s)] {
         stop.cancel();
