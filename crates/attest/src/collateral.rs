@@ -64,3 +64,42 @@ impl Collateral {
         })
     }
 }
+
+/// Where a long-running verifier (the KMS checking workers and peers, a worker checking its
+/// own evidence) gets the collateral for one piece of evidence. Fetching is I/O and may
+/// block; verification itself never does I/O.
+pub trait CollateralSource: Send + Sync + std::fmt::Debug {
+    /// The collateral for `evidence` as of `now`; an error of class `missing_collateral`
+    /// when it cannot be had.
+    fn collateral(&self, evidence: &crate::Evidence, now: time::OffsetDateTime) -> Result<Collateral, Error>;
+}
+
+/// No collateral: simulated evidence, Nitro documents and serialized NVIDIA evidence (which
+/// need only the pinned roots) verify; Intel and AMD evidence are refused with
+/// `missing_collateral`. The right source for a local network of simulated nodes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCollateral;
+
+impl CollateralSource for NoCollateral {
+    fn collateral(&self, _evidence: &crate::Evidence, _now: time::OffsetDateTime) -> Result<Collateral, Error> {
+        Ok(Collateral::default())
+    }
+}
+
+/// The same collateral for every piece of evidence (a directory prepared offline, for a
+/// fleet of one platform type behind a firewall; tests).
+#[derive(Debug, Clone, Default)]
+pub struct FixedCollateral(pub Collateral);
+
+impl FixedCollateral {
+    /// Collateral read from `dir` ([`Collateral::from_dir`]).
+    pub fn from_dir(dir: &Path) -> Result<Self, Error> {
+        Collateral::from_dir(dir).map(Self)
+    }
+}
+
+impl CollateralSource for FixedCollateral {
+    fn collateral(&self, _evidence: &crate::Evidence, _now: time::OffsetDateTime) -> Result<Collateral, Error> {
+        Ok(self.0.clone())
+    }
+}

@@ -43,7 +43,7 @@ mod snp;
 
 use time::OffsetDateTime;
 
-pub use collateral::Collateral;
+pub use collateral::{Collateral, CollateralSource, FixedCollateral, NoCollateral};
 pub use error::{Error, ErrorClass, Result};
 pub use measurement::measurement_hash;
 pub use policy::{appraise, Appraisal, Policy};

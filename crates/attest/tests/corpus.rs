@@ -47,7 +47,7 @@ fn lenient(case: &Case) -> bool {
     case.expect.get("needs_lenient_collateral").and_then(Json::as_bool).unwrap_or(false)
 }
 
-fn options(case: &Case, lenient: bool) -> VerifyOptions {
+fn options(lenient: bool) -> VerifyOptions {
     let mut o = VerifyOptions::default();
     o.lenient_collateral = lenient;
     o
@@ -55,7 +55,7 @@ fn options(case: &Case, lenient: bool) -> VerifyOptions {
 
 fn run(case: &Case, bytes: Vec<u8>, lenient: bool) -> Result<pith_attest::Verified, pith_attest::Rejected> {
     let collateral = Collateral::from_dir(&case.dir.join("collateral")).unwrap();
-    verify(&Evidence::new(case.platform, bytes), &collateral, &options(case, lenient), case.at)
+    verify(&Evidence::new(case.platform, bytes), &collateral, &options(lenient), case.at)
 }
 
 fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Result<(), Failed> {

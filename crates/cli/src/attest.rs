@@ -217,60 +217,26 @@ fn run_verification(args: &VerifyArgs, inputs: &Inputs) -> Outcome {
     Outcome { encoding: Some(decoded.encoding), result }
 }
 
-/// Collateral when no `--collateral` directory is given. Nitro, NVIDIA serialized evidence
-/// and simulated evidence need none beyond the pinned roots. SEV-SNP collateral is fetched
-/// from AMD KDS (`PITH_AMD_KDS_URL`, default the AMD service) and cached on disk
-/// (`PITH_CACHE_DIR`, default `$HOME/.cache/pith`); Intel collateral from a PCS/PCCS-compatible
-/// URL (`PITH_PCCS_URL`, default Intel PCS), cached the same way.
+/// The collateral source of `pith kms` and `pith worker`: fetched from Intel PCS / AMD KDS
+/// (or the PCCS / KDS mirror in `PITH_PCCS_URL` / `PITH_AMD_KDS_URL`) and cached on disk,
+/// or, with `PITH_COLLATERAL_DIR`, one fixed directory (a fleet of one platform type behind a
+/// firewall). Simulated, Nitro and NVIDIA evidence need none and fetch nothing.
+pub fn collateral_source() -> anyhow::Result<std::sync::Arc<dyn pith_attest::CollateralSource>> {
+    Ok(match std::env::var_os("PITH_COLLATERAL_DIR") {
+        Some(dir) => std::sync::Arc::new(
+            pith_attest::FixedCollateral::from_dir(Path::new(&dir))
+                .map_err(|e| anyhow!("PITH_COLLATERAL_DIR {}: {}", Path::new(&dir).display(), e.message()))?,
+        ),
+        None => std::sync::Arc::new(pith_attest::fetch::Fetcher::from_env()),
+    })
+}
+
+/// Collateral when no `--collateral` directory is given: fetched where the platform needs
+/// it ([`pith_attest::fetch::Fetcher`], configured by `PITH_PCCS_URL`, `PITH_AMD_KDS_URL`,
+/// `PITH_CACHE_DIR`).
 fn fetched_collateral(evidence: &Evidence, now: OffsetDateTime) -> Result<Collateral, Error> {
-    match evidence.platform() {
-        Platform::Sgx | Platform::Tdx => fetch_intel(evidence.bytes(), now),
-        Platform::SevSnp => fetch_amd(evidence.bytes(), now),
-        _ => Ok(Collateral::default()),
-    }
-}
-
-fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("PITH_CACHE_DIR") {
-        return PathBuf::from(dir);
-    }
-    match std::env::var_os("HOME") {
-        Some(home) => Path::new(&home).join(".cache/pith"),
-        None => PathBuf::from(".pith/cache"),
-    }
-}
-
-fn fetch_intel(quote: &[u8], now: OffsetDateTime) -> Result<Collateral, Error> {
-    use pith_attest::fetch::intel::{INTEL_PCS_URL, PcsClient};
-    let url = std::env::var("PITH_PCCS_URL").unwrap_or_else(|_| INTEL_PCS_URL.to_string());
-    PcsClient::new(&url)
-        .with_cache_dir(cache_dir())
-        .with_clock(now)
-        .collateral_for_quote(quote)
-        .map_err(|e| Error::new(ErrorClass::MissingCollateral, format!("fetching Intel collateral from {url}: {e}")))
-}
-
-fn fetch_amd(report: &[u8], now: OffsetDateTime) -> Result<Collateral, Error> {
-    use pith_attest::fetch::amd::{AMD_KDS_URL, FetchError, KdsClient};
-    let url = std::env::var("PITH_AMD_KDS_URL").unwrap_or_else(|_| AMD_KDS_URL.to_string());
-    let kds = KdsClient::new(&url).with_cache_dir(cache_dir()).with_clock(now);
-    let missing = |e: FetchError| Error::new(ErrorClass::MissingCollateral, format!("fetching AMD collateral: {e}"));
-    match kds.collateral_for_report(report, None) {
-        Ok(c) => Ok(c),
-        // Version 2 reports do not name their product: try each generation in turn (KDS
-        // answers 404 for a chip ID of another product).
-        Err(FetchError::Report(_)) if report.first() == Some(&2) => {
-            let mut last = None;
-            for product in [pith_attest::Product::Milan, pith_attest::Product::Genoa, pith_attest::Product::Turin] {
-                match kds.collateral_for_report(report, Some(product)) {
-                    Ok(c) => return Ok(c),
-                    Err(e) => last = Some(e),
-                }
-            }
-            Err(last.map(missing).unwrap_or_else(|| Error::missing("no AMD product matched")))
-        }
-        Err(e) => Err(missing(e)),
-    }
+    use pith_attest::CollateralSource;
+    pith_attest::fetch::Fetcher::from_env().collateral(evidence, now)
 }
 
 /// Backstop for `expected_pcrs.json` and `nonce.hex`: the platform verifiers enforce them;

@@ -67,6 +67,7 @@ fn config(args: KmsArgs) -> Result<pith_kms::Config> {
     };
     let mut c = pith_kms::Config::new(args.dir, args.listen, args.rpc, args.deployment);
     c.dev_ca_dir = args.dev_ca;
+    c.collateral = crate::attest::collateral_source()?;
     c.peers = args.peers;
     c.bootstrap = !args.join;
     c.registration_ttl = Duration::from_secs(args.registration_ttl_secs);

@@ -85,6 +85,7 @@ fn config(args: WorkerArgs) -> Result<pith_worker::Config> {
         operator,
         storage,
         dev_ca_dir: args.dev_ca,
+        collateral: crate::attest::collateral_source()?,
         danger_binary_sha384: danger,
         heartbeat: Duration::from_secs(args.heartbeat_secs),
         usage_interval: Duration::from_secs(args.usage_secs),

@@ -212,6 +212,7 @@ async fn real_worker_registers_and_runs_with_released_keys() -> Result<()> {
         operator: Some(net.signer(operator)),
         storage: net.dir.path().join("storage.sqlite"),
         dev_ca_dir: Some(net.dev_ca.clone()),
+        collateral: std::sync::Arc::new(pith_attest::NoCollateral),
         danger_binary_sha384: binary,
         heartbeat: Duration::from_millis(500),
         usage_interval: Duration::from_secs(60),

@@ -29,6 +29,7 @@ pub struct Facts {
 pub struct Attester {
     source: Arc<dyn EvidenceSource>,
     dev_ca: Option<Vec<u8>>,
+    collateral: Arc<dyn pith_attest::CollateralSource>,
 }
 
 impl std::fmt::Debug for Attester {
@@ -43,20 +44,30 @@ fn now() -> time::OffsetDateTime {
 
 impl Attester {
     /// An attester over `source`; `dev_ca` is the development CA (DER or PEM) that
-    /// verifies simulated evidence (without it simulated evidence never verifies).
-    pub fn new(source: Arc<dyn EvidenceSource>, dev_ca: Option<Vec<u8>>) -> Self {
-        Self { source, dev_ca }
+    /// verifies simulated evidence (without it simulated evidence never verifies);
+    /// `collateral` supplies what Intel and AMD evidence need.
+    pub fn new(source: Arc<dyn EvidenceSource>, dev_ca: Option<Vec<u8>>, collateral: Arc<dyn pith_attest::CollateralSource>) -> Self {
+        Self { source, dev_ca, collateral }
     }
 
     /// Verify `bytes` and check that its `report_data` is `expected` (a refusal with
     /// `EvidenceInvalid` otherwise).
     pub fn verify(&self, bytes: &[u8], expected: &[u8; 64]) -> Result<Facts, KmsError> {
+        self.verify_at(bytes, expected, now())
+    }
+
+    /// [`Attester::verify`] as of `at`.
+    pub fn verify_at(&self, bytes: &[u8], expected: &[u8; 64], at: time::OffsetDateTime) -> Result<Facts, KmsError> {
         let platform = pith_attest::detect::platform(bytes)
             .ok_or_else(|| refuse(ErrorKind::EvidenceInvalid, "evidence of no known platform"))?;
         let mut options = pith_attest::VerifyOptions::default();
         options.dev_ca.clone_from(&self.dev_ca);
         let evidence = pith_attest::Evidence::new(platform, bytes.to_vec());
-        let bound = pith_attest::verify_bound(&evidence, &pith_attest::Collateral::default(), &options, expected, now())
+        let collateral = self
+            .collateral
+            .collateral(&evidence, at)
+            .map_err(|e| refuse(ErrorKind::EvidenceInvalid, format!("evidence does not verify: {e}")))?;
+        let bound = pith_attest::verify_bound(&evidence, &collateral, &options, expected, at)
             .map_err(|e| match e {
                 pith_attest::BindingError::Rejected(e) => refuse(ErrorKind::EvidenceInvalid, format!("evidence does not verify: {e}")),
                 pith_attest::BindingError::ReportData => {

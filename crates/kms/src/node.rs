@@ -45,6 +45,9 @@ pub struct Config {
     pub deployment: PathBuf,
     /// Development CA directory (simulated platform).
     pub dev_ca_dir: Option<PathBuf>,
+    /// Collateral for verifying evidence (workers', peers', its own): Intel and AMD need it.
+    /// Default: none (a local network of simulated nodes); `pith kms` fetches it.
+    pub collateral: Arc<dyn pith_attest::CollateralSource>,
     /// Other KMS nodes to replicate master keys from (tried in order).
     pub peers: Vec<String>,
     /// Generate the first master key when none is held and no peer has one. `false` for a
@@ -69,6 +72,7 @@ impl Config {
             rpc_url,
             deployment,
             dev_ca_dir: None,
+            collateral: Arc::new(pith_attest::NoCollateral),
             peers: Vec::new(),
             bootstrap: true,
             registration_ttl: Duration::from_secs(24 * 3600),
@@ -159,7 +163,7 @@ impl Kms {
             ),
             None => None,
         };
-        let attester = Attester::new(source, dev_ca);
+        let attester = Attester::new(source, dev_ca, config.collateral.clone());
         let unbound_evidence = attester.own(identity.address(), &identity.enc_public_key(), 0, Address::ZERO)?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))

@@ -56,6 +56,7 @@ pub struct OwnEvidence {
 pub struct Attester {
     source: Arc<dyn EvidenceSource>,
     dev_ca: Option<Vec<u8>>,
+    collateral: Arc<dyn pith_attest::CollateralSource>,
 }
 
 impl std::fmt::Debug for Attester {
@@ -66,9 +67,9 @@ impl std::fmt::Debug for Attester {
 
 impl Attester {
     /// An attester over `source`; `dev_ca` is the development CA (DER or PEM) that
-    /// verifies simulated evidence.
-    pub fn new(source: Arc<dyn EvidenceSource>, dev_ca: Option<Vec<u8>>) -> Self {
-        Self { source, dev_ca }
+    /// verifies simulated evidence; `collateral` supplies what Intel and AMD evidence need.
+    pub fn new(source: Arc<dyn EvidenceSource>, dev_ca: Option<Vec<u8>>, collateral: Arc<dyn pith_attest::CollateralSource>) -> Self {
+        Self { source, dev_ca, collateral }
     }
 
     /// Evidence binding the worker identity for `chain_id` / `registry`, verified locally
@@ -80,7 +81,12 @@ impl Attester {
         let mut options = pith_attest::VerifyOptions::default();
         options.dev_ca.clone_from(&self.dev_ca);
         let evidence = pith_attest::Evidence::new(platform, bytes.clone());
-        let bound = pith_attest::verify_bound(&evidence, &pith_attest::Collateral::default(), &options, &rd, time_now())
+        let now = time_now();
+        let collateral = self
+            .collateral
+            .collateral(&evidence, now)
+            .map_err(|e| WorkerError::Evidence(format!("own evidence: no collateral: {e}")))?;
+        let bound = pith_attest::verify_bound(&evidence, &collateral, &options, &rd, now)
             .map_err(|e| match e {
                 pith_attest::BindingError::Rejected(e) => WorkerError::Evidence(format!("own evidence does not verify: {e}")),
                 pith_attest::BindingError::ReportData => WorkerError::Evidence("own evidence does not carry the identity binding".into()),

@@ -60,6 +60,9 @@ pub struct Config {
     pub storage: PathBuf,
     /// Development CA directory (simulated platform).
     pub dev_ca_dir: Option<PathBuf>,
+    /// Collateral for verifying this worker's own evidence (Intel and AMD need it;
+    /// `pith worker` fetches it, a local simulated network needs none).
+    pub collateral: Arc<dyn pith_attest::CollateralSource>,
     /// Test-only: attest as if running a binary with this SHA-384 (a measurement the
     /// chain does not allow), for negative end-to-end tests.
     pub danger_binary_sha384: Option<[u8; 48]>,
@@ -171,7 +174,7 @@ impl Node {
             ),
             None => None,
         };
-        let attester = Attester::new(source, dev_ca);
+        let attester = Attester::new(source, dev_ca, config.collateral.clone());
         let evidence = attester.worker_evidence(
             identity.address(),
             &identity.enc_public_key(),

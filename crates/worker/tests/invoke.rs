@@ -205,6 +205,7 @@ impl Net {
             operator: None,
             storage: self.dir.path().join("storage.sqlite"),
             dev_ca_dir: Some(self.dev_ca.clone()),
+            collateral: Arc::new(pith_attest::NoCollateral),
             danger_binary_sha384: None,
             heartbeat: Duration::from_secs(1),
             usage_interval: Duration::from_secs(1),
