@@ -10,7 +10,7 @@
 //! | `pith_gateway_failovers_total` | counter | `reason` (`connect`, `draining`) |
 //! | `pith_gateway_rate_limited_total` | counter | |
 //! | `pith_gateway_invocations_total` | counter | `outcome` |
-//! | `pith_gateway_receipts_total` | counter | `outcome` (`stored`, `rejected`, `missing`) |
+//! | `pith_gateway_receipts_total` | counter | `outcome` (`stored`, `rejected` (claims), `missing`, `bad_signature_not_served` (signature checked when read back)) |
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -551,13 +551,15 @@ impl Drop for InFlight {
     }
 }
 
-/// Check a `pith-receipt` header: it decodes, its signature recovers to the worker it
-/// names, that worker is the one that answered, and it is for this program, chain and
-/// Registry.
+/// Check a `pith-receipt` header on the invocation path: it decodes, names the worker that
+/// answered, and is for this program, chain and Registry. Its **signature is checked when
+/// the receipt is read back** (`GET /v1/receipts..`), not here: recovering a secp256k1
+/// signature is the largest single cost of an invocation in the gateway, receipts are read
+/// back rarely, and the client checks the signature of the receipt it gets in any case. A
+/// stored receipt whose signature does not recover to the worker it names is never served.
 pub fn check_receipt(header: &str, answered_by: Address, program: B256, d: &pith_chain::Deployment) -> Result<SignedReceipt, String> {
     let json = pith_api::from_b64url(header).map_err(|e| e.message)?;
     let r: SignedReceipt = serde_json::from_slice(&json).map_err(|e| format!("receipt JSON: {e}"))?;
-    r.verify_signature().map_err(|e| e.to_string())?;
     if r.worker != answered_by {
         return Err(format!("receipt names worker {}, but {answered_by} answered", r.worker));
     }
@@ -630,18 +632,36 @@ async fn receipts(State(state): S, Query(q): Query<ReceiptsQuery>) -> Result<Res
     let limit = q.limit.unwrap_or(100).min(MAX_RECEIPT_LIST);
     let store = state.store.clone();
     let list = blocking(move || store.receipts(program.as_ref(), limit)).await?;
-    Ok(axum::Json(list).into_response())
+    let valid: Vec<SignedReceipt> = list.into_iter().filter(|r| served(&state, r)).collect();
+    Ok(axum::Json(valid).into_response())
 }
 
 async fn receipt(State(state): S, Path(hash): Path<String>) -> Result<Response, Failure> {
     let hash = parse_hash(&hash, "request hash")?;
-    if let Some(r) = state.pending_receipts.lock().ok().and_then(|p| p.get(&hash).cloned()) {
-        return Ok(axum::Json(r).into_response());
+    let pending = state.pending_receipts.lock().ok().and_then(|p| p.get(&hash).cloned());
+    let found = match pending {
+        Some(r) => Some(r),
+        None => {
+            let store = state.store.clone();
+            blocking(move || store.receipt(&hash)).await?
+        }
+    };
+    match found {
+        Some(r) if served(&state, &r) => Ok(axum::Json(r).into_response()),
+        _ => Err(Failure::new(ErrorKind::NotFound, format!("no receipt for request {hash}"))),
     }
-    let store = state.store.clone();
-    match blocking(move || store.receipt(&hash)).await? {
-        Some(r) => Ok(axum::Json(r).into_response()),
-        None => Err(Failure::new(ErrorKind::NotFound, format!("no receipt for request {hash}"))),
+}
+
+/// Whether a stored receipt may be served: its signature recovers to the worker it names
+/// (checked here rather than on the invocation path, see [`check_receipt`]).
+fn served(state: &AppState, r: &SignedReceipt) -> bool {
+    match r.verify_signature() {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(target: "pith_gateway", worker = %r.worker, request = %r.request_hash, "stored receipt does not verify ({e}); not served");
+            state.metrics.receipt("bad_signature_not_served");
+            false
+        }
     }
 }
 
