@@ -50,6 +50,73 @@ fn price_server() -> std::net::SocketAddr {
     addr
 }
 
+/// What the hostile gateway in front of the real one does to invocation answers.
+const PASS: u8 = 0;
+const FLIP_RESPONSE_BYTE: u8 = 1;
+const EDIT_RECEIPT: u8 = 2;
+const OLD_RECEIPT: u8 = 3;
+
+/// A hostile gateway: forwards everything to `upstream`, and changes the answers of
+/// `POST .../invoke` as `mode` says (a byte of the encrypted response, a field of the
+/// receipt, or an older valid receipt in place of the new one).
+fn hostile_gateway(rt: &tokio::runtime::Runtime, upstream: String, mode: std::sync::Arc<std::sync::atomic::AtomicU8>) -> String {
+    use std::sync::atomic::Ordering;
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = reqwest::Client::new();
+    let old_receipt = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let (client, upstream, mode, old_receipt) = (client.clone(), upstream.clone(), mode.clone(), old_receipt.clone());
+        async move {
+            let (parts, body) = req.into_parts();
+            let bytes = axum::body::to_bytes(body, 1 << 24).await.unwrap();
+            let url = format!("{upstream}{}", parts.uri.path_and_query().map_or("/", |p| p.as_str()));
+            let mut rb = client.request(parts.method.clone(), url).body(bytes.to_vec());
+            for (k, v) in &parts.headers {
+                if k != "host" && k != "content-length" {
+                    rb = rb.header(k, v);
+                }
+            }
+            let resp = rb.send().await.unwrap();
+            let status = resp.status();
+            let mut headers = resp.headers().clone();
+            let mut body = resp.bytes().await.unwrap().to_vec();
+            if parts.uri.path().ends_with("/invoke") && status.is_success() {
+                let receipt = headers.get("pith-receipt").map(|v| v.to_str().unwrap().to_owned());
+                match mode.load(Ordering::SeqCst) {
+                    FLIP_RESPONSE_BYTE => {
+                        let i = body.len() / 2;
+                        body[i] ^= 0x01;
+                    }
+                    EDIT_RECEIPT => {
+                        let mut r: pith_crypto::receipt::SignedReceipt =
+                            serde_json::from_slice(&pith_api::from_b64url(receipt.as_deref().unwrap()).unwrap()).unwrap();
+                        r.cpu_micros += 1_000_000; // bill the user for a second of CPU
+                        headers.insert("pith-receipt", pith_api::worker::encode_receipt(&r).parse().unwrap());
+                    }
+                    OLD_RECEIPT => {
+                        if let Some(old) = old_receipt.lock().unwrap().clone() {
+                            headers.insert("pith-receipt", old.parse().unwrap());
+                        }
+                    }
+                    _ => {}
+                }
+                if let Some(r) = receipt {
+                    old_receipt.lock().unwrap().get_or_insert(r);
+                }
+            }
+            headers.remove("content-length");
+            headers.remove("transfer-encoding");
+            let mut out = axum::response::Response::new(axum::body::Body::from(body));
+            *out.status_mut() = status;
+            *out.headers_mut() = headers;
+            out
+        }
+    });
+    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
 const GUARD: Duration = Duration::from_secs(180);
 
 fn out_text(o: &std::process::Output) -> String {
@@ -164,6 +231,23 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
     std::fs::write(&bad_file, serde_json::to_vec(&tampered).unwrap()).unwrap();
     let bad = net.pith(&["verify", bad_file.to_str().unwrap(), "--json"]);
     assert_eq!(bad.status.code(), Some(1), "tampered {field}: {}", out_text(&bad));
+
+    // a hostile gateway: a changed response, an edited receipt, an old receipt in place of
+    // the new one all fail `pith call`'s verification (exit 1, or an error), never a
+    // verified answer.
+    let mode = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(PASS));
+    let hostile = hostile_gateway(&rt, net.gateway(), mode.clone());
+    let via = |name: &str| net.pith(&["call", &pid, "--path", &format!("/?name={name}"), "--gateway", &hostile, "--json"]);
+    let ok = via("honest");
+    assert!(ok.status.success(), "through an honest proxy: {}", out_text(&ok));
+    for (m, what) in [(FLIP_RESPONSE_BYTE, "flipped response byte"), (EDIT_RECEIPT, "edited receipt"), (OLD_RECEIPT, "old receipt")] {
+        mode.store(m, std::sync::atomic::Ordering::SeqCst);
+        let o = via(what);
+        assert!(!o.status.success(), "{what} accepted: {}", out_text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
+        assert_ne!(v["verified"], true, "{what}: {}", out_text(&o));
+        eprintln!("{what}: exit {:?}; {}{}", o.status.code(), String::from_utf8_lossy(&o.stderr).trim(), v["checks"].as_array().map(|c| c.iter().filter(|c| c["ok"] == false).map(|c| format!(" failed {}", c["name"])).collect::<String>()).unwrap_or_default());
+    }
 
     // the price oracle: its fetch() reaches a local JSON server (on the owner-signed
     // egress allow-list), and an EVM contract asks it through OracleAnchor.
