@@ -306,6 +306,46 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
     let signer = sig.recover_address_from_prehash(&digest).unwrap();
     assert_eq!(format!("{signer:#x}"), answer["signer"].as_str().unwrap().to_lowercase(), "{answer}");
 
+    // env.chain from the program's own address: deployed with --fund, it reads the PHA
+    // token (eth_call) and sends ETH to an address the caller names; the transaction is
+    // from the program's address.
+    let chain_js = net.path().join("chain.js");
+    std::fs::write(
+        &chain_js,
+        r#"export default {
+  async fetch(request, env) {
+    const to = new URL(request.url).searchParams.get("to");
+    const supply = await env.chain.call({ to: env.secrets.PHA, data: "0x18160ddd" });
+    const tx = await env.chain.sendTransaction({ to, value: "1000000000000000" });
+    return Response.json({ supply, tx });
+  },
+};
+"#,
+    )
+    .unwrap();
+    let chainy = net.pith_json(&["deploy", chain_js.to_str().unwrap(), "--secret", &format!("PHA={:#x}", d.contracts.pha), "--fund", "1"]);
+    let program_address: Address = chainy["program_address"].as_str().unwrap().parse().unwrap();
+    let recipient = Address::repeat_byte(0x5e);
+    let called = net.pith_json(&["call", chainy["program_id"].as_str().unwrap(), "--path", &format!("/?to={recipient:#x}")]);
+    assert_eq!(called["status"], 200, "{called}");
+    let out: serde_json::Value = serde_json::from_str(called["body"].as_str().unwrap()).unwrap();
+    let supply = U256::from_str_radix(out["supply"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    assert!(supply > U256::ZERO, "{out}");
+    let tx_hash: alloy::primitives::B256 = out["tx"].as_str().unwrap().parse().unwrap();
+    let (from, got) = rt.block_on(async {
+        use alloy::providers::Provider;
+        let deadline = tokio::time::Instant::now() + GUARD;
+        loop {
+            if let Some(r) = reader.get_transaction_receipt(tx_hash).await.unwrap() {
+                break (r.from, reader.get_balance(recipient).await.unwrap());
+            }
+            assert!(tokio::time::Instant::now() < deadline, "program transaction {tx_hash} never mined");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    assert_eq!(from, program_address, "the transaction is from the program's own address");
+    assert_eq!(got, U256::from(1_000_000_000_000_000u64));
+
     // Billing settles the usage: a usage batch from a worker, the deposit charged.
     eventually("usage settled in Billing", GUARD, || {
         rt.block_on(async {
