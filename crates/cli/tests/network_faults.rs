@@ -151,6 +151,37 @@ fn storage_refusals_and_faults() {
         assert_eq!(e.kind(), Some(ErrorKind::DecryptFailed), "wrong program key: {e:?}");
     });
 
+    // ---- a WebAssembly component through the network: deployed like JavaScript, run by
+    // either worker, with the program's sealed storage, derived key, secrets and id.
+    let wasm = common::wasm_component(net.path(), "host_api");
+    let w = net.pith_json(&["deploy", wasm.to_str().unwrap(), "--secret", "token=s3cret", "--deposit", "10"]);
+    let w_id = w["program_id"].as_str().unwrap().to_owned();
+    let mut addresses = std::collections::BTreeSet::new();
+    let mut served = std::collections::BTreeSet::new();
+    for i in 0..6 {
+        let c = net.pith_json(&["call", &w_id, "--path", &format!("/kv-{i}")]);
+        assert_eq!(c["status"], 200, "{c}");
+        assert_eq!(c["verified"], true, "{c}");
+        let body = match c["body_base64"].as_str() {
+            Some(b) => pith_api::from_b64url(b).unwrap(), // base64url, no padding (docs/protocol.md)
+            None => c["body"].as_str().unwrap().as_bytes().to_vec(),
+        };
+        let path = format!("/kv-{i}");
+        assert!(body.starts_with(path.as_bytes()), "{c}");
+        let rest = &body[path.len()..];
+        // public key (33), address (20), signature (65), secret, program id
+        assert!(rest.len() > 118, "{c}");
+        addresses.insert(hex::encode(&rest[33..53]));
+        let tail = String::from_utf8_lossy(&rest[118..]).into_owned();
+        assert_eq!(tail, format!("s3cret{}", w_id.to_lowercase()), "{c}");
+        served.insert(c["receipt"]["worker"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(addresses.len(), 1, "one derived key whichever worker runs the component: {addresses:?}");
+    assert_eq!(served.len(), 2, "both workers ran the component: {served:?}");
+    let row = rt.block_on(store.get(&id_b256(&w_id).0, "k")).unwrap().expect("the component's kv row");
+    assert!(row.version >= 6, "each call wrote the shared row: version {}", row.version);
+    assert!(!row.sealed.windows(5).any(|w| w == b"/kv-5"), "the stored value is sealed, not plain text");
+
     // ---- a worker whose measurement is not allowed gets no registration and no keys.
     {
         let other = net.path().join("pith-other");

@@ -3,6 +3,9 @@
 //! components (crates/sandbox/tests/wasm/*.wat) encoded with wasm-tools
 //! (scripts/install.d/wasm-toolchain).
 
+mod common;
+
+use common::wasm_component as component;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -12,32 +15,6 @@ fn pith(cache: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_pith"));
     c.env("PITH_WASM_CACHE", cache);
     c
-}
-
-/// Build the sandbox test component NAME into `dir` with wasm-tools.
-fn component(dir: &Path, name: &str) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sandbox/tests/wasm");
-    let prelude = std::fs::read_to_string(src.join("prelude.wat")).unwrap();
-    let guest = std::fs::read_to_string(src.join(format!("{name}.wat"))).unwrap();
-    let (imports, body) = guest.split_once(";; ---- body ----\n").unwrap();
-    let wat = dir.join(format!("{name}.wat"));
-    std::fs::write(&wat, format!("{}{body})", prelude.replace(";; ---- test imports ----\n", imports))).unwrap();
-    let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit");
-    let core = dir.join(format!("{name}.core.wasm"));
-    let out = dir.join(format!("{name}.wasm"));
-    let ok = Command::new("wasm-tools")
-        .args(["component", "embed"])
-        .arg(&wit)
-        .args(["--world", "pith:host/app"])
-        .arg(&wat)
-        .arg("-o")
-        .arg(&core)
-        .status()
-        .expect("wasm-tools (scripts/install.d/wasm-toolchain)")
-        .success();
-    assert!(ok);
-    assert!(Command::new("wasm-tools").args(["component", "new"]).arg(&core).arg("-o").arg(&out).status().unwrap().success());
-    out
 }
 
 #[test]

@@ -203,3 +203,29 @@ pub fn eventually<T>(what: &str, guard: Duration, mut f: impl FnMut() -> Option<
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
+
+/// Build the sandbox test component NAME into `dir` with wasm-tools.
+pub fn wasm_component(dir: &Path, name: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sandbox/tests/wasm");
+    let prelude = std::fs::read_to_string(src.join("prelude.wat")).unwrap();
+    let guest = std::fs::read_to_string(src.join(format!("{name}.wat"))).unwrap();
+    let (imports, body) = guest.split_once(";; ---- body ----\n").unwrap();
+    let wat = dir.join(format!("{name}.wat"));
+    std::fs::write(&wat, format!("{}{body})", prelude.replace(";; ---- test imports ----\n", imports))).unwrap();
+    let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit");
+    let core = dir.join(format!("{name}.core.wasm"));
+    let out = dir.join(format!("{name}.wasm"));
+    let ok = Command::new("wasm-tools")
+        .args(["component", "embed"])
+        .arg(&wit)
+        .args(["--world", "pith:host/app"])
+        .arg(&wat)
+        .arg("-o")
+        .arg(&core)
+        .status()
+        .expect("wasm-tools (scripts/install.d/wasm-toolchain)")
+        .success();
+    assert!(ok);
+    assert!(Command::new("wasm-tools").args(["component", "new"]).arg(&core).arg("-o").arg(&out).status().unwrap().success());
+    out
+}
