@@ -161,8 +161,9 @@ impl AnvilConfig {
         self.state_interval_secs = secs;
         self
     }
-    /// Mine a block every `secs` seconds instead of one per transaction (default: instant
-    /// mining). Interval mining makes confirmations advance without traffic.
+    /// Also mine a block every `secs` seconds (default: only one block per transaction).
+    /// Transactions are still mined at once (anvil's `--mixed-mining`); the interval makes
+    /// block numbers and timestamps advance without traffic.
     pub fn block_time_secs(mut self, secs: u64) -> Self {
         self.block_time_secs = Some(secs);
         self
@@ -261,7 +262,9 @@ impl Anvil {
             }
         }
         if let Some(bt) = config.block_time_secs {
-            cmd.arg("--block-time").arg(bt.to_string());
+            // Without --mixed-mining anvil holds every transaction until the next interval
+            // block: deploying the contracts took ~40 s at one block per second.
+            cmd.arg("--block-time").arg(bt.to_string()).arg("--mixed-mining");
         }
         match &config.log_file {
             Some(log) => {

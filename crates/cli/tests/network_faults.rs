@@ -299,7 +299,8 @@ fn storage_refusals_and_faults() {
     assert_eq!(info_before["address"], info_after["address"], "same sealed identity");
     assert_eq!(info_before["epoch"], info_after["epoch"], "same master key epoch");
     // same master key: the program key it derives is the same key configuration.
-    let key_after = get_json(hello_key_url).expect("hello's key after the restart");
+    // (it answers /info at once; program keys once it has read the chain again)
+    let key_after = eventually("hello's key after the restart", GUARD, || get_json(hello_key_url.clone()));
     assert_eq!(key_before["ohttp_keys"], key_after["ohttp_keys"], "program key changed across the KMS restart");
     assert_eq!(key_before["certificate"]["key_config_hash"], key_after["certificate"]["key_config_hash"]);
     // and it serves new work: a program deployed now gets its keys and runs.
