@@ -101,16 +101,10 @@ impl MasterKey {
         secp256k1_from(&hk, label, Some(self.epoch), context)
     }
 
-    /// Every key of `program` in this epoch.
+    /// Every key of `program` derived from this master key alone (identity included): the
+    /// keys of the genesis epoch.
     pub fn program_keys(&self, program: &ProgramId) -> Result<ProgramKeys> {
-        Ok(ProgramKeys {
-            program: *program,
-            epoch: self.epoch,
-            encryption_ikm: self.okm(domain::PROGRAM_ENCRYPTION, &[&program.0])?,
-            signing: self.secp256k1(domain::PROGRAM_SIGNING, &[&program.0])?,
-            storage: StorageKey(self.okm(domain::PROGRAM_STORAGE, &[&program.0])?),
-            user_root: self.okm(domain::PROGRAM_USER_ROOT, &[&program.0])?,
-        })
+        self.program_keys_with_identity(program, self)
     }
 
     /// `program`'s keys of this epoch with its identity (signing key, user-key root) from
