@@ -6,70 +6,29 @@
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use alloy::primitives::{Address, B256, U256};
-use alloy::providers::{DynProvider, Provider};
-use alloy::signers::local::PrivateKeySigner;
+use alloy::primitives::{B256, U256};
 use anyhow::Result;
 use pith_api::kms::ProgramKeyInfo;
-use pith_attest::provider::{EvidenceSource, SimulatedOptions, SimulatedSource};
-use pith_chain::anvil::{Anvil, AnvilConfig};
 use pith_chain::bindings::Programs;
-use pith_chain::client::{PithContracts, Proposal, read_provider, signing_provider};
-use pith_chain::deploy::{DeployConfig, Measurement, deploy, platform, role};
-use pith_chain::manifest::Deployment;
+use pith_chain::client::PithContracts;
+use pith_testkit::{anvil_available, now, wait_for};
 use tokio_util::sync::CancellationToken;
 
-fn anvil_available() -> bool {
-    match pith_chain::anvil::find_anvil(None) {
-        Ok(_) => true,
-        Err(e) => {
-            eprintln!("SKIP: anvil is not installed ({e}); run scripts/install.d/node-tools");
-            false
-        }
+/// The chain (pith-testkit) plus a KMS starter.
+struct Net(pith_testkit::ChainNet);
+
+impl std::ops::Deref for Net {
+    type Target = pith_testkit::ChainNet;
+    fn deref(&self) -> &pith_testkit::ChainNet {
+        &self.0
     }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
-}
-
-/// The measurement hash of simulated evidence from this test binary.
-fn local_measurement() -> B256 {
-    let ca = pith_attest::simulated::DevCa::generate(std::time::SystemTime::now()).unwrap();
-    let der = ca.cert_der().to_vec();
-    let src = SimulatedSource::new(ca, &SimulatedOptions::default()).unwrap();
-    let evidence = src.quote(&[0; 64]).unwrap();
-    let mut options = pith_attest::VerifyOptions::default();
-    options.dev_ca = Some(der);
-    let v = pith_attest::verify(
-        &pith_attest::Evidence::new(pith_attest::Platform::Simulated, evidence),
-        &pith_attest::Collateral::default(),
-        &options,
-        time::OffsetDateTime::now_utc(),
-    )
-    .unwrap();
-    B256::from(pith_attest::measurement_hash(&v))
-}
-
-struct Net {
-    anvil: Anvil,
-    dir: tempfile::TempDir,
-    dev_ca: PathBuf,
-    manifest: PathBuf,
-    measurement: B256,
 }
 
 impl Net {
     async fn new() -> Result<Self> {
-        let anvil = Anvil::start(AnvilConfig::new()).await?;
-        let dir = tempfile::tempdir()?;
-        let dev_ca = dir.path().join("dev-ca");
-        pith_attest::simulated::DevCa::init(&dev_ca, std::time::SystemTime::now())?;
-        let manifest = dir.path().join("deployment.json");
-        Ok(Self { anvil, dir, dev_ca, manifest, measurement: local_measurement() })
+        Ok(Self(pith_testkit::ChainNet::new().await?))
     }
 
     async fn start_kms(&self) -> Result<(pith_kms::Running, CancellationToken)> {
@@ -80,47 +39,6 @@ impl Net {
         let r = pith_kms::start(c, stop.clone()).await?;
         Ok((r, stop))
     }
-
-    fn signer(&self, i: usize) -> PrivateKeySigner {
-        self.anvil.accounts()[i].private_key.parse().unwrap()
-    }
-
-    async fn deploy(&self, committee: Vec<Address>) -> Result<Deployment> {
-        let deployer = self.signer(0);
-        let provider = signing_provider(&self.anvil.url(), deployer.clone())?;
-        for m in &committee {
-            let _: serde_json::Value = provider
-                .raw_request("anvil_setBalance".into(), serde_json::json!([m, "0x56BC75E2D63100000"]))
-                .await?;
-        }
-        let mut cfg = DeployConfig::local(deployer.address(), committee);
-        cfg.kms_threshold = 1;
-        cfg.measurements = vec![
-            Measurement { platform: platform::SIMULATED, role: role::WORKER, hash: self.measurement },
-            Measurement { platform: platform::SIMULATED, role: role::KMS, hash: self.measurement },
-        ];
-        let d = deploy(&provider, deployer.address(), &self.anvil.url(), &cfg).await?;
-        d.write(&self.manifest)?;
-        Ok(d)
-    }
-
-    fn contracts(&self, d: &Deployment, i: usize) -> Result<PithContracts> {
-        Ok(PithContracts::new(d, signing_provider(&self.anvil.url(), self.signer(i))?))
-    }
-
-    async fn provider(&self) -> Result<DynProvider> {
-        Ok(read_provider(&self.anvil.url())?)
-    }
-}
-
-async fn wait_for<F: Fn() -> bool>(what: &str, f: F) {
-    for _ in 0..200 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 async fn program_key(kms: std::net::SocketAddr, id: B256) -> ProgramKeyInfo {
@@ -131,25 +49,6 @@ async fn program_key(kms: std::net::SocketAddr, id: B256) -> ProgramKeyInfo {
 }
 
 /// Governance (the deployer holds the local allocation's votes) orders a KMS key rotation.
-async fn rotate(net: &Net, d: &Deployment) -> Result<u32> {
-    let gov = net.contracts(d, 0)?;
-    let p = Proposal {
-        targets: vec![d.contracts.registry],
-        values: vec![U256::ZERO],
-        calldatas: vec![pith_chain::client::RegistryClient::rotate_kms_key_calldata()],
-        description: format!("Rotate the KMS master key {}", now()),
-    };
-    let provider = net.provider().await?;
-    let id = gov.governor.hash_proposal(&p).await?;
-    gov.governor.send_propose(&p).await?;
-    let _: serde_json::Value = provider.raw_request("anvil_mine".into(), serde_json::json!(["0x2"])).await?;
-    gov.governor.send_vote(id, 1).await?;
-    let _: serde_json::Value = provider.raw_request("anvil_mine".into(), serde_json::json!(["0x6"])).await?;
-    gov.governor.send_queue(&p).await?;
-    let _: serde_json::Value = provider.raw_request("evm_increaseTime".into(), serde_json::json!([2])).await?;
-    gov.governor.send_execute(&p).await?;
-    Ok(gov.registry.kms_key_epoch().await?)
-}
 
 /// Code by hash and an announcement sink: what a worker reads from a gateway.
 async fn serve_code(code: Vec<u8>) -> String {
@@ -250,7 +149,7 @@ async fn real_worker_registers_and_runs_with_released_keys() -> Result<()> {
         &key.ohttp_keys,
         &pith_crypto::envelope::Request::new("POST", "/", vec![], b"old".to_vec(), [5; 16], now() + 120),
     )?;
-    assert_eq!(rotate(&net, &d).await?, 1);
+    assert_eq!(net.rotate_kms_key(&d).await?, 1);
     let k = kms.kms.clone();
     wait_for("the rotation", || k.epochs() == vec![0, 1]).await;
     let key1 = program_key(kms.addr, program).await;

@@ -8,7 +8,7 @@ mod common;
 use common::wasm_component as component;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 fn pith(cache: &Path) -> Command {

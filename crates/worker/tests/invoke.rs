@@ -10,6 +10,7 @@
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
+use pith_testkit::{anvil_available, local_measurement, now};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -52,16 +53,6 @@ export default { async fetch(request, env) {
 } }
 "#;
 
-fn anvil_available() -> bool {
-    match pith_chain::anvil::find_anvil(None) {
-        Ok(_) => true,
-        Err(e) => {
-            eprintln!("SKIP: anvil is not installed ({e}); run scripts/install.d/node-tools");
-            false
-        }
-    }
-}
-
 /// Content-addressed code and secrets over HTTP, the two things a worker reads from a
 /// gateway (the gateway itself is another crate; the network end-to-end tests use it).
 #[derive(Clone, Default)]
@@ -94,26 +85,6 @@ async fn serve_code(s: CodeServer) -> SocketAddr {
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(l, app).await });
     addr
-}
-
-/// The measurement hash of simulated evidence from this test binary (what the worker's
-/// evidence carries), allowed for the worker role at deployment.
-fn local_measurement() -> B256 {
-    use pith_attest::provider::{EvidenceSource, SimulatedOptions, SimulatedSource};
-    let ca = pith_attest::simulated::DevCa::generate(std::time::SystemTime::now()).unwrap();
-    let der = ca.cert_der().to_vec();
-    let src = SimulatedSource::new(ca, &SimulatedOptions::default()).unwrap();
-    let evidence = src.quote(&[0; 64]).unwrap();
-    let mut options = pith_attest::VerifyOptions::default();
-    options.dev_ca = Some(der);
-    let v = pith_attest::verify(
-        &pith_attest::Evidence::new(pith_attest::Platform::Simulated, evidence),
-        &pith_attest::Collateral::default(),
-        &options,
-        time::OffsetDateTime::now_utc(),
-    )
-    .unwrap();
-    B256::from(pith_attest::measurement_hash(&v))
 }
 
 struct Net {
@@ -227,9 +198,6 @@ impl Net {
     }
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
-}
 
 fn request(path: &str, body: &str, expiry: u64) -> Request {
     let mut nonce = [0u8; 16];
