@@ -16,15 +16,7 @@ fn pith() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pith"))
 }
 
-fn anvil_available() -> bool {
-    match pith_chain::anvil::find_anvil(None) {
-        Ok(_) => true,
-        Err(e) => {
-            eprintln!("SKIP: anvil is not installed ({e}); run scripts/install.d/node-tools");
-            false
-        }
-    }
-}
+use pith_testkit::anvil_available;
 
 /// A `pith chain up` process, sent SIGTERM when dropped (so a failing test leaves nothing).
 struct Up(Option<Child>);

@@ -24,9 +24,7 @@ fn out_text(o: &std::process::Output) -> String {
     format!("status {}\nstdout: {}\nstderr: {}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
-}
+use pith_testkit::now;
 
 fn request(path: &str, headers: Vec<(String, String)>) -> Request {
     let mut nonce = [0u8; 16];

@@ -39,15 +39,7 @@ use tokio_util::sync::CancellationToken;
 pub const WORKER_MEASUREMENT: [u8; 32] = [0x11; 32];
 pub const MASTER: [u8; 32] = [0x42; 32];
 
-pub fn anvil_available() -> bool {
-    match pith_chain::anvil::find_anvil(None) {
-        Ok(_) => true,
-        Err(e) => {
-            eprintln!("SKIP: anvil is not installed ({e}); run scripts/install.d/node-tools");
-            false
-        }
-    }
-}
+pub use pith_testkit::{anvil_available, now};
 
 pub struct Chain {
     pub anvil: Anvil,
@@ -324,9 +316,6 @@ pub fn kms_router(kms: Arc<StandInKms>) -> Router {
     Router::new().route(pith_api::kms::PROGRAM_KEY, get(key)).with_state(kms)
 }
 
-pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
-}
 
 /// Poll `f` every 100 ms for up to 20 s.
 pub async fn eventually<F, Fut>(what: &str, mut f: F)
