@@ -119,21 +119,7 @@ impl Ports {
 /// The measurement hash of simulated evidence produced by this very binary (its SHA-384 is
 /// the simulated MRTD input): the one measurement `pith up` allows for kms and worker.
 pub fn local_measurement() -> Result<B256> {
-    use pith_attest::provider::{EvidenceSource, SimulatedOptions, SimulatedSource};
-    let ca = pith_attest::simulated::DevCa::generate(std::time::SystemTime::now()).map_err(|e| anyhow!("dev CA: {e}"))?;
-    let der = ca.cert_der().to_vec();
-    let src = SimulatedSource::new(ca, &SimulatedOptions::default()).map_err(|e| anyhow!("simulated evidence: {e}"))?;
-    let evidence = src.quote(&[0; 64]).map_err(|e| anyhow!("simulated evidence: {e}"))?;
-    let mut options = pith_attest::VerifyOptions::default();
-    options.dev_ca = Some(der);
-    let verified = pith_attest::verify(
-        &pith_attest::Evidence::new(pith_attest::Platform::Simulated, evidence),
-        &pith_attest::Collateral::default(),
-        &options,
-        time::OffsetDateTime::now_utc(),
-    )
-    .map_err(|e| anyhow!("verifying our own simulated evidence: {e}"))?;
-    Ok(B256::from(pith_attest::measurement_hash(&verified)))
+    pith_attest::provider::local_measurement_hash().map(B256::from).map_err(|e| anyhow!(e))
 }
 
 /// Paths inside the network directory.

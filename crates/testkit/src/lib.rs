@@ -12,7 +12,6 @@ use alloy::primitives::{Address, B256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::Result;
-use pith_attest::provider::{EvidenceSource, SimulatedOptions, SimulatedSource};
 use pith_chain::anvil::{Anvil, AnvilConfig};
 use pith_chain::client::{PithContracts, read_provider, signing_provider};
 use pith_chain::deploy::{DeployConfig, Measurement, deploy, platform, role};
@@ -37,20 +36,7 @@ pub fn now() -> u64 {
 /// The measurement hash of simulated evidence from this test binary (what a KMS or worker
 /// started in this process attests), to allow at deployment.
 pub fn local_measurement() -> B256 {
-    let ca = pith_attest::simulated::DevCa::generate(std::time::SystemTime::now()).unwrap();
-    let der = ca.cert_der().to_vec();
-    let src = SimulatedSource::new(ca, &SimulatedOptions::default()).unwrap();
-    let evidence = src.quote(&[0; 64]).unwrap();
-    let mut options = pith_attest::VerifyOptions::default();
-    options.dev_ca = Some(der);
-    let v = pith_attest::verify(
-        &pith_attest::Evidence::new(pith_attest::Platform::Simulated, evidence),
-        &pith_attest::Collateral::default(),
-        &options,
-        time::OffsetDateTime::now_utc(),
-    )
-    .unwrap();
-    B256::from(pith_attest::measurement_hash(&v))
+    B256::from(pith_attest::provider::local_measurement_hash().unwrap())
 }
 
 /// Poll `f` every 100 ms until it holds; panic after 20 s.

@@ -39,7 +39,7 @@ pub use fs::{Fs, OsFs};
 pub use gramine::GramineSource;
 #[cfg(feature = "nsm")]
 pub use nsm::NsmSource;
-pub use sim::{SimulatedOptions, SimulatedSource};
+pub use sim::{SimulatedOptions, SimulatedSource, local_measurement_hash};
 pub use tsm::{TsmReport, TsmSource};
 
 use crate::Platform;
