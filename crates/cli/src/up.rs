@@ -119,7 +119,7 @@ impl Ports {
 /// The measurement hash of simulated evidence produced by this very binary (its SHA-384 is
 /// the simulated MRTD input): the one measurement `pith up` allows for kms and worker.
 pub fn local_measurement() -> Result<B256> {
-    pith_attest::provider::local_measurement_hash().map(B256::from).map_err(|e| anyhow!(e))
+    Ok(B256::from(pith_attest::provider::local_measurement_hash()?))
 }
 
 /// Paths inside the network directory.

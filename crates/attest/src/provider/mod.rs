@@ -129,6 +129,9 @@ pub enum ProviderError {
     /// No evidence source is available.
     #[error("no evidence source: {0}")]
     NoSource(String),
+    /// This executable's own simulated evidence did not verify (a broken build or clock).
+    #[error("our own simulated evidence does not verify: {0}")]
+    OwnEvidence(String),
 }
 
 impl ProviderError {

@@ -113,14 +113,13 @@ impl EvidenceSource for SimulatedSource {
 /// executable produces with default options (a throw-away development CA; the measurement
 /// does not depend on the CA): what a local network allows for its KMS and workers, and what
 /// the tests allow for nodes started in their process.
-pub fn local_measurement_hash() -> Result<[u8; 32], String> {
-    let ca = DevCa::generate(SystemTime::now()).map_err(|e| format!("dev CA: {e}"))?;
+pub fn local_measurement_hash() -> Result<[u8; 32], ProviderError> {
+    let ca = DevCa::generate(SystemTime::now())?;
     let der = ca.cert_der().to_vec();
-    let src = SimulatedSource::new(ca, &SimulatedOptions::default()).map_err(|e| format!("simulated evidence: {e}"))?;
-    let evidence = src.quote(&[0; 64]).map_err(|e| format!("simulated evidence: {e}"))?;
+    let evidence = SimulatedSource::new(ca, &SimulatedOptions::default())?.quote(&[0; 64])?;
     let mut options = crate::VerifyOptions::default();
     options.dev_ca = Some(der);
     let verified = crate::verify(&crate::Evidence::new(Platform::Simulated, evidence), &crate::Collateral::default(), &options, time::OffsetDateTime::now_utc())
-        .map_err(|e| format!("verifying our own simulated evidence: {e}"))?;
+        .map_err(|e| ProviderError::OwnEvidence(e.to_string()))?;
     Ok(crate::measurement_hash(&verified))
 }
