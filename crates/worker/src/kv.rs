@@ -198,7 +198,15 @@ impl SealedKv {
     }
 
     async fn write(&self, program: &ProgramId, key: &str, payload: &[u8]) -> Result<(), HostError> {
-        for _ in 0..CAS_ATTEMPTS {
+        for attempt in 0..CAS_ATTEMPTS {
+            if attempt > 0 {
+                // Back off a random 0..min(250 µs × 2^attempt, 50 ms) so writers that lost the
+                // race do not all retry at the same moment and lose again (without it, 20
+                // writers on one key under load starved one of them through every attempt).
+                let cap = (250u64 << attempt.min(8)).min(50_000);
+                let jitter = u64::from(rand_core::RngCore::next_u32(&mut rand_core::OsRng)) % cap;
+                tokio::time::sleep(std::time::Duration::from_micros(jitter)).await;
+            }
             let mark = self.mark(*program, key);
             let current = self.store.get(&program.0, key).await.map_err(backend)?;
             let expected = current.as_ref().map_or(0, |r| r.version);
