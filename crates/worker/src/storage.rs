@@ -90,23 +90,32 @@ impl SqliteStore {
         // table can fail with SQLITE_BUSY without the busy handler being consulted (SQLite
         // does not wait where waiting could deadlock), so the setup is retried as a whole.
         let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
-        loop {
-            match Self::open_once(path) {
-                Err(StoreError::Backend(m)) if m.contains("locked") && std::time::Instant::now() < deadline => {
+        let (conn, mode) = loop {
+            match Self::setup(path) {
+                Err(e)
+                    if matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+                        && std::time::Instant::now() < deadline =>
+                {
                     std::thread::sleep(Duration::from_millis(20));
                 }
-                r => return r,
+                r => break r.map_err(backend)?,
             }
-        }
-    }
-
-    fn open_once(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path).map_err(backend)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
-        // WAL: readers never block the writer and the file is safely shared by processes.
-        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(backend)?;
+        };
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Backend(format!("could not enable WAL (journal mode {mode})")));
+        }
+        Ok(Self { conn: Arc::new(Mutex::new(conn)), path: path.to_owned() })
+    }
+
+    /// Open `path`, switch it to WAL and create the table; the connection and the journal
+    /// mode SQLite reports.
+    fn setup(path: &Path) -> rusqlite::Result<(Connection, String)> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // WAL: readers never block the writer and the file is safely shared by processes.
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Ok((conn, mode)); // refused by the caller, before creating anything
         }
         conn.execute_batch(
             "PRAGMA synchronous=NORMAL;
@@ -117,9 +126,8 @@ impl SqliteStore {
                  sealed  BLOB NOT NULL,
                  PRIMARY KEY (program, key)
              ) WITHOUT ROWID;",
-        )
-        .map_err(backend)?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)), path: path.to_owned() })
+        )?;
+        Ok((conn, mode))
     }
 
     /// The database file.
