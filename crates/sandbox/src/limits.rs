@@ -138,6 +138,22 @@ pub struct Usage {
     pub kv_ops: u64,
 }
 
+impl Usage {
+    /// Usage with the time fields (`cpu_ms`, `wall_ms`, `cpu_us`, `wall_us`) of `cpu` and
+    /// `wall`, and everything else zero: the one place the millisecond and microsecond
+    /// figures are derived, so they always agree.
+    pub(crate) fn timed(cpu: std::time::Duration, wall: std::time::Duration) -> Self {
+        let sat = |n: u128| u64::try_from(n).unwrap_or(u64::MAX);
+        Self {
+            cpu_ms: sat(cpu.as_millis()),
+            wall_ms: sat(wall.as_millis()),
+            cpu_us: sat(cpu.as_micros()),
+            wall_us: sat(wall.as_micros()),
+            ..Self::default()
+        }
+    }
+}
+
 /// Why an invocation failed. The serialized names are part of the CLI contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -346,15 +346,12 @@ impl Instance {
             self.broken = true;
         }
         let usage = Usage {
-            cpu_ms: u64::try_from(cpu.as_millis()).unwrap_or(u64::MAX),
-            wall_ms: u64::try_from(wall.as_millis()).unwrap_or(u64::MAX),
-            cpu_us: u64::try_from(cpu.as_micros()).unwrap_or(u64::MAX),
-            wall_us: u64::try_from(wall.as_micros()).unwrap_or(u64::MAX),
             memory_bytes: self.meter.peak.get() as u64,
             egress_requests: st.egress_requests.get(),
             egress_bytes: st.egress_bytes.get(),
             log_bytes: st.log_bytes.get(),
             kv_ops: st.kv_ops.get(),
+            ..Usage::timed(cpu, wall)
         };
         Outcome { result, usage, logs: std::mem::take(&mut *st.logs.borrow_mut()) }
     }

@@ -430,15 +430,12 @@ impl WasmInstance {
         };
         let (cpu, wall) = (crate::cputime::thread_cpu().saturating_sub(cpu0), start.elapsed());
         let usage = Usage {
-            cpu_ms: millis(cpu),
-            wall_ms: millis(wall),
-            cpu_us: u64::try_from(cpu.as_micros()).unwrap_or(u64::MAX),
-            wall_us: u64::try_from(wall.as_micros()).unwrap_or(u64::MAX),
             memory_bytes: shared.memory_peak.load(Ordering::Relaxed),
             egress_requests: shared.egress_requests.load(Ordering::Relaxed),
             egress_bytes: shared.egress_bytes.load(Ordering::Relaxed),
             log_bytes: 0,
             kv_ops: shared.kv_ops.load(Ordering::Relaxed),
+            ..Usage::timed(cpu, wall)
         };
         let (logs, log_bytes) = shared.logs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).finish();
         Outcome { result, usage: Usage { log_bytes, ..usage }, logs }
@@ -488,10 +485,6 @@ impl WasmInstance {
         });
         Ok(store)
     }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Why the response collector stopped.
