@@ -473,13 +473,10 @@ async fn wait_ready(
             }
         }
         let kms: Option<pith_api::kms::KmsInfo> = http.get_json(&format!("{}{}", url(ports.kms), pith_api::kms::INFO)).await.ok();
-        let kms_ready = kms.as_ref().is_some_and(|k| k.epoch.is_some());
-        if kms_ready {
-            say("kms".into(), format!(
-                    "  kms        {} holds master key epoch {}",
-                    url(ports.kms),
-                    kms.as_ref().and_then(|k| k.epoch).map_or_else(|| "(none yet)".to_owned(), |e| e.to_string())
-                ));
+        let kms_epoch = kms.as_ref().and_then(|k| k.epoch);
+        let kms_ready = kms_epoch.is_some();
+        if let Some(epoch) = kms_epoch {
+            say("kms".into(), format!("  kms        {} holds master key epoch {epoch}", url(ports.kms)));
         }
         let mut workers = Vec::new();
         for (i, p) in ports.workers.iter().enumerate() {
