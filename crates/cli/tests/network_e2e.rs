@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use alloy::primitives::{Address, Bytes, U256};
-use common::{Net, eventually, rt};
+use common::{GUARD, Net, eventually, out_text, rt};
 use pith_chain::client::{PithContracts, read_provider, signing_provider};
 
 alloy::sol!(
@@ -115,12 +115,6 @@ fn hostile_gateway(rt: &tokio::runtime::Runtime, upstream: String, mode: std::sy
     });
     rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}")
-}
-
-const GUARD: Duration = Duration::from_secs(180);
-
-fn out_text(o: &std::process::Output) -> String {
-    format!("status {}\nstdout: {}\nstderr: {}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 fn program_u256(id: &serde_json::Value) -> U256 {

@@ -10,19 +10,12 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
 
 use alloy::primitives::B256;
-use common::{Net, eventually, rt};
+use common::{GUARD, Net, eventually, out_text, rt};
 use pith_api::ErrorKind;
 use pith_crypto::envelope::{ClientSession, Request};
 use pith_worker::storage::{SqliteStore, Store};
-
-const GUARD: Duration = Duration::from_secs(180);
-
-fn out_text(o: &std::process::Output) -> String {
-    format!("status {}\nstdout: {}\nstderr: {}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
 
 use pith_testkit::now;
 

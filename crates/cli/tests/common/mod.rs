@@ -188,6 +188,14 @@ impl Drop for Net {
     }
 }
 
+/// How long a test waits for one network event (a guard against a hang, not a measurement).
+pub const GUARD: Duration = Duration::from_secs(180);
+
+/// A finished command's status, stdout and stderr, for assertion messages.
+pub fn out_text(o: &Output) -> String {
+    format!("status {}\nstdout: {}\nstderr: {}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
 /// Poll `f` until it returns Some, or panic with `what` after `guard`.
 pub fn eventually<T>(what: &str, guard: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + guard;
