@@ -215,6 +215,10 @@ pub(super) fn arg_list<'js>(v: &Value<'js>) -> Option<Array<'js>> {
 
 pub(super) fn start_op<'js>(ctx: &Ctx<'js>, st: &Rc<State>, name: &str, arg: Value<'js>) -> rquickjs::Result<u64> {
     let bad = |m: &str| throw_type(ctx, m);
+    // Every kv operation counts against the kv_ops limit before anything else.
+    if matches!(name, "kv_get" | "kv_delete" | "kv_put" | "kv_list") && st.count_kv().is_err() {
+        return Err(rquickjs::Exception::throw_internal(ctx, "kv limit exceeded"));
+    }
     match name {
         "timer" => {
             let a = arg_list(&arg).ok_or_else(|| bad("timer"))?;
@@ -291,9 +295,6 @@ pub(super) fn start_op<'js>(ctx: &Ctx<'js>, st: &Rc<State>, name: &str, arg: Val
             Ok(id)
         }
         "kv_get" | "kv_delete" => {
-            if st.count_kv().is_err() {
-                return Err(rquickjs::Exception::throw_internal(ctx, "kv limit exceeded"));
-            }
             let key: String = arg.get()?;
             let kv = st.host.kv.clone();
             let p = st.program.clone();
@@ -309,9 +310,6 @@ pub(super) fn start_op<'js>(ctx: &Ctx<'js>, st: &Rc<State>, name: &str, arg: Val
             Ok(id)
         }
         "kv_put" => {
-            if st.count_kv().is_err() {
-                return Err(rquickjs::Exception::throw_internal(ctx, "kv limit exceeded"));
-            }
             let a = arg_list(&arg).ok_or_else(|| bad("kv_put"))?;
             let key: String = a.get(0)?;
             let v: Value<'js> = a.get(1)?;
@@ -323,9 +321,6 @@ pub(super) fn start_op<'js>(ctx: &Ctx<'js>, st: &Rc<State>, name: &str, arg: Val
             Ok(id)
         }
         "kv_list" => {
-            if st.count_kv().is_err() {
-                return Err(rquickjs::Exception::throw_internal(ctx, "kv limit exceeded"));
-            }
             let a = arg_list(&arg).ok_or_else(|| bad("kv_list"))?;
             let prefix: String = a.get(0)?;
             let limit: i64 = a.get(1)?;
