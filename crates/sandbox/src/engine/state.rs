@@ -53,6 +53,8 @@ pub(super) struct State {
     pub(super) egress_denied: Cell<bool>,
     pub(super) fetch_inflight: Cell<u64>,
     pub(super) kv_ops: Cell<u64>,
+    /// The band painted beyond the program's stack during an invocation.
+    pub(super) stack_band: Cell<Option<crate::stackguard::Band>>,
 }
 
 impl State {
