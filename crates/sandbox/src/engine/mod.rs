@@ -225,6 +225,9 @@ impl Instance {
             egress_denied: Cell::new(false),
             fetch_inflight: Cell::new(0),
             kv_ops: Cell::new(0),
+            ai_reserved: Cell::new(0),
+            ai_prompt_tokens: Cell::new(0),
+            ai_completion_tokens: Cell::new(0),
             stack_band: Cell::new(None),
         });
         {
@@ -323,6 +326,9 @@ impl Instance {
         st.egress_denied.set(false);
         st.fetch_inflight.set(0);
         st.kv_ops.set(0);
+        st.ai_reserved.set(0);
+        st.ai_prompt_tokens.set(0);
+        st.ai_completion_tokens.set(0);
         self.meter.limit.set(limits.memory_bytes());
         self.meter.reset_peak();
         // The program's stack is measured from this frame; the band painted beyond it
@@ -380,6 +386,8 @@ impl Instance {
             egress_bytes: st.egress_bytes.get(),
             log_bytes: st.log_bytes.get(),
             kv_ops: st.kv_ops.get(),
+            ai_prompt_tokens: st.ai_prompt_tokens.get(),
+            ai_completion_tokens: st.ai_completion_tokens.get(),
             ..Usage::timed(cpu, wall)
         };
         Outcome { result, usage, logs: std::mem::take(&mut *st.logs.borrow_mut()) }
@@ -645,6 +653,12 @@ impl Instance {
             if st.egress_requests.get() > limits.egress_requests || st.egress_bytes.get() > limits.egress_bytes {
                 st.kill(ErrorKind::EgressLimit, "egress limit exceeded");
             }
+        }
+        if let Some((reserved, prompt, completion)) = c.ai {
+            // The reservation becomes what was really generated.
+            st.ai_reserved.set(st.ai_reserved.get().saturating_sub(reserved).saturating_add(completion));
+            st.ai_prompt_tokens.set(st.ai_prompt_tokens.get().saturating_add(prompt));
+            st.ai_completion_tokens.set(st.ai_completion_tokens.get().saturating_add(completion));
         }
         if let Err(JsErr { name, .. }) = &c.result {
             if name == "EgressLimit" {
