@@ -20,7 +20,7 @@ import {
 } from "viem";
 import { programsAbi, registryAbi, stakePoolsAbi, oracleAnchorAbi } from "./abi.ts";
 import { decodeResponse, encodeRequest, type PlainResponse } from "./bhttp.ts";
-import { decodeUtf8, fromBase64Url, fromHex, toHex, utf8, type Hex } from "./bytes.ts";
+import { concat, decodeUtf8, fromBase64Url, fromHex, toHex, utf8, type Hex } from "./bytes.ts";
 import { PithError } from "./errors.ts";
 import { verifyEvidence, type EvidenceVerdict } from "./evidence.ts";
 import { encapsulateRequest } from "./ohttp.ts";
@@ -100,7 +100,34 @@ export interface VerifyReceiptOptions {
    * check its hash against the Registry, verify it ([`verifyEvidence`]) and compare its
    * measurement hash with the registered one. Simulated evidence needs `devCa`.
    */
-  evidence?: { devCa?: Uint8Array; now?: Date };
+  evidence?: EvidenceCheckOptions;
+}
+
+/** How to check a worker's posted evidence. */
+export interface EvidenceCheckOptions {
+  /** The development CA (PEM or DER) for simulated evidence (`pith up`: `DIR/dev-ca/dev-ca.pem`). */
+  devCa?: Uint8Array;
+  /** Appraise as of this time (default: now). */
+  now?: Date;
+  /**
+   * The worker's X25519 key-transport public key (32 bytes). When given, `report_data` must be
+   * the worker binding of the worker's address, this key, the chain id and the Registry
+   * (check `binding`). The key may come from anywhere (the worker's `/v1/worker/info`):
+   * the address inside the hash is what is bound.
+   */
+  encPublicKey?: Uint8Array;
+  /** [`PithClient`] only: fetch `encPublicKey` from the worker's `/v1/worker/info` (URL from the gateway). */
+  bindingFromWorker?: boolean;
+}
+
+/** `report_data` of a node's evidence (docs/protocol.md "Identity binding"): 32 bytes, zero-padded to 64 by the node. */
+export function workerReportData(worker: Address, encPublicKey: Uint8Array, chainId: number, registry: Address): Uint8Array {
+  const chain = new Uint8Array(8);
+  new DataView(chain.buffer).setBigUint64(0, BigInt(chainId));
+  return fromHex(
+    keccak256(concat(utf8.encode("pith/v1/worker-report"), fromHex(worker), encPublicKey, chain, fromHex(registry))),
+    "report data",
+  );
 }
 
 /** Context of the standalone [`verifyReceipt`]. */
@@ -313,6 +340,20 @@ export async function verifyReceipt(receipt: Receipt, ctx: VerifyReceiptContext)
       add("attestation", evidence.ok, evidence.ok ? `${evidence.platform} evidence verified (${evidence.verifiedBy})` : `${evidence.platform}: ${evidence.error?.kind}: ${evidence.error?.message}`);
       if (evidence.ok) {
         add("measurement", evidence.measurementHash === facts.measurementHash.toLowerCase(), `evidence ${evidence.measurementHash} / registered ${facts.measurementHash}`);
+        const registry = d.contracts.Registry;
+        const [allowed, config] = await Promise.all([
+          read("Registry.isAllowedMeasurement", () =>
+            chain.readContract({ address: registry, abi: registryAbi, functionName: "isAllowedMeasurement", args: [facts!.platform, 1, facts!.measurementHash] }),
+          ),
+          read("Registry.platformConfig", () => chain.readContract({ address: registry, abi: registryAbi, functionName: "platformConfig", args: [facts!.platform] })),
+        ]);
+        const policyOk = allowed && config.enabled && facts.tcbStatus <= config.maxTcbStatus;
+        add("policy", policyOk, `measurement allowed for workers ${allowed}, platform ${facts.platform} enabled ${config.enabled}, TCB ${facts.tcbStatus} ≤ ${config.maxTcbStatus}`);
+        if (ctx.evidence.encPublicKey) {
+          const want = toHex(workerReportData(r.worker, ctx.evidence.encPublicKey, d.chain_id, registry));
+          const got = evidence.reportData?.slice(0, 66);
+          add("binding", got === want && /^0{64}$/.test(evidence.reportData!.slice(66)), `report_data ${evidence.reportData} / worker binding ${want}`);
+        }
       }
     } catch (e) {
       add("evidence_hash", false, (e as Error).message);
@@ -479,8 +520,39 @@ export class PithClient {
   }
 
   /** Verify a receipt against this network's chain (see the standalone [`verifyReceipt`]). */
-  verifyReceipt(receipt: Receipt, opts: VerifyReceiptOptions = {}): Promise<ReceiptVerdict> {
-    return verifyReceipt(receipt, { ...opts, deployment: this.deployment, chain: this.chain });
+  async verifyReceipt(receipt: Receipt, opts: VerifyReceiptOptions = {}): Promise<ReceiptVerdict> {
+    const o = { ...opts };
+    if (o.evidence?.bindingFromWorker && !o.evidence.encPublicKey) {
+      try {
+        o.evidence = { ...o.evidence, encPublicKey: await this.workerEncKey(receipt.worker) };
+      } catch (e) {
+        const v = await verifyReceipt(receipt, { ...o, deployment: this.deployment, chain: this.chain });
+        v.checks.push({ name: "binding", ok: false, detail: `worker's X25519 key not available: ${(e as Error).message}` });
+        return { ...v, ok: false };
+      }
+    }
+    return verifyReceipt(receipt, { ...o, deployment: this.deployment, chain: this.chain });
+  }
+
+  /** The worker's X25519 key as the worker reports it (`/v1/worker/info` at the URL the gateway knows). */
+  async workerEncKey(worker: Address): Promise<Uint8Array> {
+    const entry = (await (await this.http(`/v1/workers/${worker.toLowerCase()}`)).json()) as { url?: string | null };
+    if (!entry.url) throw new PithError("gateway", `the gateway knows no URL for worker ${worker}`);
+    const url = `${entry.url.replace(/\/+$/, "")}/v1/worker/info`;
+    let info: { address?: string; enc_public_key?: string };
+    try {
+      const res = await this.fetchFn(url);
+      if (!res.ok) throw await gatewayError(res, url);
+      info = (await res.json()) as typeof info;
+    } catch (e) {
+      throw e instanceof PithError ? e : new PithError("gateway", `${url}: ${(e as Error).message}`, { cause: e });
+    }
+    if (!info.address || getAddress(info.address) !== getAddress(worker) || !info.enc_public_key) {
+      throw new PithError("malformed", `${url} does not describe worker ${worker}`);
+    }
+    const key = fromHex(info.enc_public_key, "enc_public_key");
+    if (key.length !== 32) throw new PithError("malformed", "enc_public_key is not 32 bytes");
+    return key;
   }
 
   /** A receipt stored by the gateway, by request hash (verify it before trusting it). */

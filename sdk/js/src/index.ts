@@ -16,6 +16,8 @@ export {
   postedEvidence,
   workerFacts,
   programIdHex,
+  workerReportData,
+  type EvidenceCheckOptions,
   REQUEST_TTL_SECS,
   type CallRequest,
   type CallResponse,

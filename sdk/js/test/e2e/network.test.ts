@@ -89,12 +89,12 @@ test("program key: certificate checked against the KMS committee on chain", { sk
 });
 
 test("call: encrypted request, decrypted response, receipt verified down to the evidence", { skip }, async () => {
-  const { response, receipt, verification } = await pith.call(1, { path: "/?name=sdk" }, { evidence: { devCa } });
+  const { response, receipt, verification } = await pith.call(1, { path: "/?name=sdk" }, { evidence: { devCa, bindingFromWorker: true } });
   assert.equal(response.status, 200);
   assert.equal(response.text(), "hello, sdk\n");
   const names = verification.checks.filter((c) => c.ok).map((c) => c.name);
   assert.ok(verification.ok, JSON.stringify(verification.checks, null, 1));
-  for (const n of ["receipt_signature", "receipt_domain", "request_hash", "response_hash", "worker_registered", "code_hash", "evidence_hash", "attestation", "measurement"]) {
+  for (const n of ["receipt_signature", "receipt_domain", "request_hash", "response_hash", "worker_registered", "code_hash", "evidence_hash", "attestation", "measurement", "policy", "binding"]) {
     assert.ok(names.includes(n), `check ${n} missing`);
   }
   assert.equal(verification.evidence?.platform, "simulated");
@@ -103,6 +103,10 @@ test("call: encrypted request, decrypted response, receipt verified down to the 
   const stored = await pith.receipt(receipt.requestHash);
   assert.equal(stored.signature, receipt.signature);
   assert.equal((await pith.verifyReceipt(stored)).ok, true);
+  // the binding names the worker: another worker's key does not match this evidence
+  const v = await pith.verifyReceipt(stored, { evidence: { devCa, encPublicKey: new Uint8Array(32).fill(9) } });
+  assert.equal(v.checks.find((c) => c.name === "binding")?.ok, false);
+  assert.equal(v.ok, false);
 });
 
 test("a tampered receipt fails; so does one signed by a key that is not a registered worker", { skip }, async () => {
