@@ -190,7 +190,8 @@ export const REQUEST_TTL_SECS = 60;
 export function programIdHex(id: number | bigint | string): Hex {
   let n: bigint;
   try {
-    n = typeof id === "string" && !id.startsWith("0x") ? BigInt(id) : BigInt(id);
+    if (typeof id === "string" && !/^(0x[0-9a-fA-F]{1,64}|[0-9]{1,78})$/.test(id.trim())) throw new Error("syntax");
+    n = BigInt(typeof id === "string" ? id.trim() : id);
   } catch {
     throw new PithError("invalid_argument", `program id ${String(id)} is not a number`);
   }
@@ -272,12 +273,15 @@ async function codeHistory(chain: PublicClient, d: Deployment, programId: Hex): 
     chain.readContract({ address: d.contracts.Programs, abi: programsAbi, functionName: "codeHashOf", args: [id] }),
   );
   const out: Hex[] = [current];
-  const logs = await read("Programs events", () =>
-    chain.getContractEvents({ address: d.contracts.Programs, abi: programsAbi, fromBlock: BigInt(d.deploy_block ?? 0), toBlock: "latest" }),
-  );
-  for (const l of logs) {
-    const a = l.args as { programId?: bigint; codeHash?: Hex };
-    if (a.programId === id && a.codeHash) out.push(a.codeHash);
+  for (const eventName of ["ProgramRegistered", "ProgramUpgraded"] as const) {
+    const logs = await read(`Programs.${eventName} logs`, () =>
+      chain.getContractEvents({ address: d.contracts.Programs, abi: programsAbi, eventName, args: { programId: id }, fromBlock: BigInt(d.deploy_block ?? 0), toBlock: "latest" }),
+    );
+    for (const l of logs) {
+      const a = l.args as { programId?: bigint; codeHash?: Hex; oldCodeHash?: Hex; newCodeHash?: Hex };
+      if (a.programId !== id) continue;
+      for (const h of [a.codeHash, a.oldCodeHash, a.newCodeHash]) if (h) out.push(h);
+    }
   }
   return out;
 }
@@ -317,8 +321,10 @@ export async function verifyReceipt(receipt: Receipt, ctx: VerifyReceiptContext)
   let facts: WorkerFacts | undefined;
   try {
     facts = await workerFacts(chain, d, r.worker);
-    const ok = facts.active || (!facts.revoked && facts.operator !== "0x0000000000000000000000000000000000000000" && facts.expiry >= r.timestamp);
-    add("worker_registered", ok, `Registry: active ${facts.active}, revoked ${facts.revoked}, expiry ${facts.expiry}, receipt time ${r.timestamp}`);
+    // as `pith verify`: known, not revoked, and registered at the time of the receipt
+    const known = facts.operator !== "0x0000000000000000000000000000000000000000";
+    const ok = known && !facts.revoked && facts.expiry >= r.timestamp;
+    add("worker_registered", ok, `Registry: known ${known}, active ${facts.active}, revoked ${facts.revoked}, expiry ${facts.expiry}, receipt time ${r.timestamp}`);
   } catch (e) {
     add("worker_registered", false, (e as Error).message);
   }
@@ -503,7 +509,13 @@ export class PithClient {
     });
     const receiptHeader = res.headers.get("pith-receipt");
     if (!receiptHeader) throw new PithError("malformed", "the answer carries no pith-receipt header");
-    const receipt = parseReceipt(JSON.parse(decodeUtf8(fromBase64Url(receiptHeader, "pith-receipt"), "pith-receipt")));
+    let receiptJson: unknown;
+    try {
+      receiptJson = JSON.parse(decodeUtf8(fromBase64Url(receiptHeader, "pith-receipt"), "pith-receipt"));
+    } catch (e) {
+      throw e instanceof PithError ? e : new PithError("malformed", "pith-receipt is not JSON");
+    }
+    const receipt = parseReceipt(receiptJson);
     const workerHeader = res.headers.get("pith-worker");
     const plain = session.openResponse(new Uint8Array(await res.arrayBuffer()));
     const responseHash = keccak256(plain);
