@@ -629,6 +629,22 @@ export class PithClient {
   }
 }
 
+/** A fulfilled oracle request, as [`OracleHelpers.fulfilment`] reads and checks it. */
+export interface OracleFulfilment {
+  requestId: bigint;
+  worker: Address;
+  resultHash: Hex;
+  callbackOk: boolean;
+  transactionHash: Hex;
+  blockNumber: bigint;
+  /** The result bytes from the `fulfil` calldata; `null` when it was relayed through a contract. */
+  result: Uint8Array | null;
+  /** `keccak256(result) == resultHash`. */
+  resultOk: boolean;
+  /** The signing worker is known to the Registry and not revoked. */
+  workerRegistered: boolean;
+}
+
 /**
  * OracleAnchor helpers: build the `request` call for the dapp's wallet client (viem
  * `writeContract`), read a request's state and its fulfilment, and check a result against it.
@@ -657,20 +673,54 @@ export class OracleHelpers {
     );
   }
 
-  /** The `OracleFulfilled` event of a request, or `null` while unfulfilled. */
-  async fulfilment(requestId: bigint): Promise<{ worker: Address; resultHash: Hex; callbackOk: boolean; transactionHash: Hex; blockNumber: bigint } | null> {
+  /** `OracleAnchor.minFee()` (PHA wei). */
+  async minFee(): Promise<bigint> {
+    return read("OracleAnchor.minFee", () =>
+      this.chain.readContract({ address: this.deployment.contracts.OracleAnchor, abi: oracleAnchorAbi, functionName: "minFee" }),
+    );
+  }
+
+  /**
+   * A request's fulfilment, or `null` while unfulfilled: the `OracleFulfilled` event and the
+   * result bytes from the `fulfil` calldata, checked: `keccak256(result)` is the event's
+   * `resultHash` (`resultOk`), and the worker that signed is registered in the Registry
+   * (`workerRegistered`; OracleAnchor itself accepted it only if it could work).
+   */
+  async fulfilment(requestId: bigint): Promise<OracleFulfilment | null> {
     const logs = await read("OracleFulfilled logs", () =>
       this.chain.getContractEvents({
         address: this.deployment.contracts.OracleAnchor,
         abi: oracleAnchorAbi,
         eventName: "OracleFulfilled",
+        args: { requestId },
         fromBlock: BigInt(this.deployment.deploy_block ?? 0),
         toBlock: "latest",
       }),
     );
     const l = logs.find((x) => x.args.requestId === requestId);
     if (!l) return null;
-    return { worker: l.args.worker!, resultHash: l.args.resultHash!, callbackOk: l.args.callbackOk!, transactionHash: l.transactionHash, blockNumber: l.blockNumber };
+    const out: OracleFulfilment = {
+      requestId,
+      worker: l.args.worker!,
+      resultHash: l.args.resultHash!,
+      callbackOk: l.args.callbackOk!,
+      transactionHash: l.transactionHash,
+      blockNumber: l.blockNumber,
+      result: null,
+      resultOk: false,
+      workerRegistered: false,
+    };
+    const tx = await read("fulfil transaction", () => this.chain.getTransaction({ hash: l.transactionHash }));
+    try {
+      const call = decodeFunctionData({ abi: oracleAnchorAbi, data: tx.input });
+      if (call.functionName === "fulfil" && call.args[0] === requestId) out.result = fromHex(call.args[1], "result");
+    } catch {
+      /* relayed through another contract: the result bytes are not in this calldata */
+    }
+    out.resultOk = out.result !== null && keccak256(out.result) === out.resultHash.toLowerCase();
+    const facts = await workerFacts(this.chain, this.deployment, out.worker);
+    out.workerRegistered = facts.operator !== "0x0000000000000000000000000000000000000000" && !facts.revoked;
+    return out;
   }
 
   /** `keccak256(result)`: what `OracleFulfilled.resultHash` must equal for `result`. */

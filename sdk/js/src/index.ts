@@ -23,6 +23,7 @@ export {
   type CallResponse,
   type Check,
   type ConnectOptions,
+  type OracleFulfilment,
   type Deployment,
   type Exchange,
   type Program,

@@ -13,7 +13,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
+import { createWalletClient, http } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { foundry } from "viem/chains";
 import { connect, type PithClient, type Receipt } from "../../src/index.ts";
 import { fromBase64Url, toBase64Url } from "../../src/bytes.ts";
 import { PithError } from "../../src/errors.ts";
@@ -184,6 +186,28 @@ test("registry and stake: workers read from the chain, their operators' pools", 
   }
   const none = await pith.stakePool("0x000000000000000000000000000000000000dEaD");
   assert.equal(none.exists, false);
+});
+
+test("oracle: a dapp's request through OracleAnchor, fulfilled by a worker, result checked", { skip }, async () => {
+  // dev-4 of the local network plays the dapp (any EOA may request; minFee is 0 locally)
+  const key = readFileSync(join(dir, "keys/dev-4.key"), "utf8").trim();
+  const account = privateKeyToAccount((key.startsWith("0x") ? key : `0x${key}`) as `0x${string}`);
+  const wallet = createWalletClient({ account, chain: { ...foundry, id: pith.deployment.chain_id }, transport: http(network.rpc_url) });
+  assert.equal(await pith.oracle.minFee(), 0n);
+  const call = pith.oracle.requestCall(1, "ping");
+  const { result: requestId } = await pith.chain.simulateContract({ ...call, account });
+  const hash = await wallet.writeContract({ ...call, account, chain: wallet.chain });
+  await pith.chain.waitForTransactionReceipt({ hash });
+  // workers wait rank × 4 s before fulfilling; a guard, not a measurement
+  let f = null;
+  for (let i = 0; i < 120 && !(f = await pith.oracle.fulfilment(requestId)); i++) await new Promise((r) => setTimeout(r, 500));
+  assert.ok(f, `request ${requestId} not fulfilled`);
+  assert.equal(new TextDecoder().decode(f.result!), "hello, world\n");
+  assert.equal(f.resultOk, true);
+  assert.equal(f.workerRegistered, true);
+  assert.equal(f.resultHash, pith.oracle.resultHash("hello, world\n"));
+  assert.equal((await pith.oracle.requestInfo(requestId)).requester, "0x0000000000000000000000000000000000000000");
+  assert.equal(await pith.oracle.fulfilment(requestId + 1000n), null);
 });
 
 test("after an upgrade, a receipt of the old code still verifies (code history on chain); a made-up code hash does not", { skip }, async () => {
