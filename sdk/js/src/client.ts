@@ -105,8 +105,8 @@ export interface VerifyReceiptOptions {
 
 /** How to check a worker's posted evidence. */
 export interface EvidenceCheckOptions {
-  /** The development CA (PEM or DER) for simulated evidence (`pith up`: `DIR/dev-ca/dev-ca.pem`). */
-  devCa?: Uint8Array;
+  /** The development CA (DER, or PEM text/bytes) for simulated evidence (`pith up`: `DIR/dev-ca/dev-ca.pem`). */
+  devCa?: Uint8Array | string;
   /** Appraise as of this time (default: now). */
   now?: Date;
   /**
@@ -339,7 +339,7 @@ export async function verifyReceipt(receipt: Receipt, ctx: VerifyReceiptContext)
     try {
       const bytes = await postedEvidence(chain, d, r.worker, facts.evidenceHash);
       add("evidence_hash", true, `evidence from the registerWorker calldata hashes to ${facts.evidenceHash}`);
-      const opts: { devCa?: Uint8Array; now?: Date } = {};
+      const opts: { devCa?: Uint8Array | string; now?: Date } = {};
       if (ctx.evidence.devCa) opts.devCa = ctx.evidence.devCa;
       if (ctx.evidence.now) opts.now = ctx.evidence.now;
       evidence = await verifyEvidence(bytes, opts);
@@ -617,7 +617,7 @@ export class PithClient {
   }
 
   /** A worker's posted evidence (from chain calldata) and its verification. */
-  async workerEvidence(address: Address, opts: { devCa?: Uint8Array; now?: Date } = {}): Promise<{ evidence: Uint8Array; verdict: EvidenceVerdict; facts: WorkerFacts }> {
+  async workerEvidence(address: Address, opts: { devCa?: Uint8Array | string; now?: Date } = {}): Promise<{ evidence: Uint8Array; verdict: EvidenceVerdict; facts: WorkerFacts }> {
     const facts = await this.worker(address);
     const evidence = await postedEvidence(this.chain, this.deployment, address, facts.evidenceHash);
     return { evidence, verdict: await verifyEvidence(evidence, opts), facts };

@@ -27,6 +27,15 @@ test("valid simulated evidence: the same facts as pith-attest", async () => {
   for (const [k, val] of Object.entries(rust.measurements)) assert.equal(v.measurements![k], `0x${val}`, k);
 });
 
+test("the dev CA may be given as PEM text or as DER", async () => {
+  const pem = new TextDecoder().decode(devCa);
+  assert.equal((await verifyEvidence(evidence, { devCa: pem, now: at })).ok, true);
+  const b64 = pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
+  const der = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  assert.equal((await verifyEvidence(evidence, { devCa: der, now: at })).ok, true);
+  assert.equal((await verifyEvidence(evidence, { devCa: der.subarray(0, der.length - 1), now: at })).error?.kind, "bad_chain");
+});
+
 test("expected report_data: equal passes, other fails", async () => {
   const rd = fromHex(rust.report_data);
   assert.equal((await verifyEvidence(evidence, { devCa, now: at, expectedReportData: rd.subarray(0, 32) })).ok, true);
