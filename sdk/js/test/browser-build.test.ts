@@ -2,7 +2,7 @@
 // it verifies the Rust-signed receipt, the captured simulated evidence, and encrypts a
 // request that the SDK's server side opens. Node 20 has the WebCrypto and fetch a browser has.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -21,9 +21,11 @@ test("the minified browser bundle verifies receipts and evidence and encrypts re
     minify: true,
     write: false,
   });
-  const file = join(mkdtempSync(join(tmpdir(), "pith-sdk-bundle-")), "pith-sdk.mjs");
+  const tmp = mkdtempSync(join(tmpdir(), "pith-sdk-bundle-"));
+  const file = join(tmp, "pith-sdk.mjs");
   writeFileSync(file, out.outputFiles[0]!.contents);
   const sdk = await import(pathToFileURL(file).href);
+  rmSync(tmp, { recursive: true, force: true });
   const rust = readVectors("rust.json");
   assert.equal((await sdk.verifyReceiptSignature(sdk.parseReceipt(rust.receipt))).toLowerCase(), rust.receipt_worker);
   const dir = join(vectorsDir, "simulated-evidence");
