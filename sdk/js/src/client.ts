@@ -120,7 +120,7 @@ export interface EvidenceCheckOptions {
   bindingFromWorker?: boolean;
 }
 
-/** `report_data` of a node's evidence (docs/protocol.md "Identity binding"): 32 bytes, zero-padded to 64 by the node. */
+/** `report_data[0..32]` of a worker's evidence (docs/protocol.md "Identity binding"); bytes 32..64 name its model (zero: none). */
 export function workerReportData(worker: Address, encPublicKey: Uint8Array, chainId: number, registry: Address): Uint8Array {
   const chain = new Uint8Array(8);
   new DataView(chain.buffer).setBigUint64(0, BigInt(chainId));
@@ -128,6 +128,27 @@ export function workerReportData(worker: Address, encPublicKey: Uint8Array, chai
     keccak256(concat(utf8.encode("pith/v1/worker-report"), fromHex(worker), encPublicKey, chain, fromHex(registry))),
     "report data",
   );
+}
+
+/** The model hash a worker's `report_data` binds (bytes 32..64), or `null` when they are zero (no model). */
+export function boundModelHash(reportData: Hex): Hex | null {
+  const m = reportData.slice(66, 130);
+  return m.length === 64 && !/^0+$/.test(m) ? `0x${m.toLowerCase()}` : null;
+}
+
+/**
+ * As `pith verify`'s `model` check: a receipt naming a model (`modelHash` non-zero) must come
+ * from a worker whose evidence binds that model. `null` (no check) for a receipt without one.
+ */
+export function modelCheck(reportData: Hex, modelHash: Hex): Check | null {
+  if (/^0x0+$/.test(modelHash)) return null;
+  const bound = boundModelHash(reportData);
+  if (bound === modelHash.toLowerCase()) return { name: "model", ok: true, detail: `answered by model sha256 ${bound}, bound in the worker's evidence` };
+  return {
+    name: "model",
+    ok: false,
+    detail: bound ? `receipt names model ${modelHash} / the worker's evidence binds ${bound}` : `receipt names model ${modelHash} but the worker's evidence binds none`,
+  };
 }
 
 /** Context of the standalone [`verifyReceipt`]. */
@@ -356,10 +377,14 @@ export async function verifyReceipt(receipt: Receipt, ctx: VerifyReceiptContext)
         const policyOk = allowed && config.enabled && facts.tcbStatus <= config.maxTcbStatus;
         add("policy", policyOk, `measurement allowed for workers ${allowed}, platform ${facts.platform} enabled ${config.enabled}, TCB ${facts.tcbStatus} ≤ ${config.maxTcbStatus}`);
         if (ctx.evidence.encPublicKey) {
+          // bytes 0..32 bind identity; 32..64 name the model the worker serves (zero: none)
           const want = toHex(workerReportData(r.worker, ctx.evidence.encPublicKey, d.chain_id, registry));
           const got = evidence.reportData?.slice(0, 66);
-          add("binding", got === want && /^0{64}$/.test(evidence.reportData!.slice(66)), `report_data ${evidence.reportData} / worker binding ${want}`);
+          const model = boundModelHash(evidence.reportData!);
+          add("binding", got === want, `report_data ${got} / binding of worker ${r.worker} to chain ${d.chain_id}, Registry ${registry}: ${want}; ${model ? `model sha256 ${model}` : "no model"}`);
         }
+        const model = modelCheck(evidence.reportData!, r.modelHash);
+        if (model) checks.push(model);
       }
     } catch (e) {
       add("evidence_hash", false, (e as Error).message);

@@ -17,6 +17,8 @@ export {
   workerFacts,
   programIdHex,
   workerReportData,
+  boundModelHash,
+  modelCheck,
   type EvidenceCheckOptions,
   REQUEST_TTL_SECS,
   type CallRequest,

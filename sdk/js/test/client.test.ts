@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { programIdHex, workerReportData } from "../src/client.ts";
+import { boundModelHash, modelCheck, programIdHex, workerReportData } from "../src/client.ts";
 import { toHex } from "../src/bytes.ts";
 import { PithError } from "../src/errors.ts";
 
@@ -22,4 +22,19 @@ test("worker report_data binding: every input changes it", () => {
   assert.notEqual(toHex(workerReportData(w, enc, 1, r)), base);
   assert.notEqual(toHex(workerReportData(r, enc, 31337, r)), base);
   assert.notEqual(toHex(workerReportData(w, enc, 31337, w)), base);
+});
+
+test("model binding: report_data[32..64] names the model; a receipt's modelHash must match it", () => {
+  const id = `0x${"11".repeat(32)}` as const;
+  const none = `${id}${"00".repeat(32)}` as const;
+  const m6 = `0x${"06".repeat(32)}` as const;
+  const withModel = `${id}${"06".repeat(32)}` as const;
+  const zero = `0x${"00".repeat(32)}` as const;
+  assert.equal(boundModelHash(none), null);
+  assert.equal(boundModelHash(withModel), m6);
+  assert.equal(modelCheck(none, zero), null); // no model named: nothing to check
+  assert.equal(modelCheck(withModel, zero), null); // a model-serving worker answering without the model
+  assert.equal(modelCheck(withModel, m6)?.ok, true);
+  assert.equal(modelCheck(withModel, `0x${"07".repeat(32)}`)?.ok, false);
+  assert.equal(modelCheck(none, m6)?.ok, false);
 });
