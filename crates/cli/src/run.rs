@@ -4,7 +4,8 @@
 //!
 //! Local wiring: real HTTP egress limited to `--allow-host`, an in-memory kv store (empty
 //! at start, gone at exit), keys derived from a random seed made for this process (so
-//! addresses differ between runs), no chain and no attestation provider.
+//! addresses differ between runs), no chain and no attestation provider, and `env.ai` only
+//! with `--model FILE.gguf` (the same engine a worker uses).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,6 +48,9 @@ pub struct RunArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// GGUF model that answers `env.ai.chat` (default: none, and env.ai is unavailable).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
 }
 
 /// A usage error (exit 2).
@@ -210,7 +214,17 @@ pub fn run(args: RunArgs) -> ExitCode {
         }
     };
     let limits = program.limits;
-    let outcome = run_once(program, request, local_host());
+    let mut host = local_host();
+    if let Some(path) = &args.model {
+        match pith_worker::ai::ModelAi::load(path, None) {
+            Ok(m) => host.ai = Arc::new(m),
+            Err(e) => {
+                eprintln!("pith run: --model: {e}");
+                return ExitCode::from(crate::EXIT_USAGE);
+            }
+        }
+    }
+    let outcome = run_once(program, request, host);
     let code = if outcome.result.is_ok() { 0 } else { 1 };
     if args.json {
         println!("{}", outcome_json(&outcome, &limits));

@@ -77,6 +77,10 @@ pub struct UpArgs {
     /// Mine a block every N seconds as well as per transaction.
     #[arg(long, default_value_t = 1)]
     pub block_time: u64,
+    /// GGUF model the workers serve to programs (`env.ai.chat`); bound in their evidence.
+    /// `scripts/up` passes the default model that `scripts/install.d/model` installs.
+    #[arg(long, env = "PITH_MODEL")]
+    pub model: Option<PathBuf>,
 }
 
 /// Ports of the network, kept in DIR/ports.json so a rerun uses the same ones.
@@ -255,8 +259,8 @@ mod cmdline {
         ])
     }
 
-    pub fn worker(l: &Layout, ports: &Ports, rpc: &str, i: usize) -> Vec<OsString> {
-        os(&[
+    pub fn worker(l: &Layout, ports: &Ports, rpc: &str, i: usize, model: Option<&Path>) -> Vec<OsString> {
+        let mut args = os(&[
             &"worker",
             &"--dir",
             &l.p(&format!("worker-{i}")),
@@ -276,7 +280,12 @@ mod cmdline {
             &l.dev_ca(),
             &"--storage",
             &l.storage(),
-        ])
+        ]);
+        if let Some(m) = model {
+            args.push("--model".into());
+            args.push(m.as_os_str().to_owned());
+        }
+        args
     }
 }
 
@@ -533,6 +542,15 @@ async fn up(args: UpArgs) -> Result<()> {
     let previous = if layout.manifest().exists() { Some(Deployment::read(&layout.manifest())?) } else { None };
 
     progress(format!("pith up: network in {}", dir.display()));
+    // Workers load the model themselves; an absolute path survives their working directory.
+    let model = match &args.model {
+        Some(m) => {
+            let m = std::fs::canonicalize(m).with_context(|| format!("--model {}", m.display()))?;
+            progress(format!("workers serve the model {} to programs (env.ai.chat)", m.display()));
+            Some(m)
+        }
+        None => None,
+    };
     let anvil_config = || {
         let mut c = AnvilConfig::new()
             .port(ports.anvil)
@@ -592,7 +610,7 @@ async fn up(args: UpArgs) -> Result<()> {
         gw.spawn()?;
         services.push(gw);
         for i in 0..WORKERS {
-            let mut w = Service::new(&format!("worker-{i}"), cmdline::worker(&layout, &ports, &rpc, i), &layout);
+            let mut w = Service::new(&format!("worker-{i}"), cmdline::worker(&layout, &ports, &rpc, i, model.as_deref()), &layout);
             w.spawn()?;
             services.push(w);
         }

@@ -48,6 +48,13 @@ pub struct WorkerArgs {
     /// Seconds between usage batches.
     #[arg(long, default_value_t = 3)]
     pub usage_secs: u64,
+    /// GGUF model that answers programs' `env.ai.chat` (its SHA-256 is bound in the
+    /// worker's evidence and named by receipts of invocations that use it).
+    #[arg(long, env = "PITH_WORKER_MODEL")]
+    pub model: Option<PathBuf>,
+    /// Refuse to start unless the model file's SHA-256 is this (hex).
+    #[arg(long, requires = "model")]
+    pub model_sha256: Option<String>,
     /// TEST ONLY: attest as a binary with this SHA-384 (hex), i.e. a measurement the chain
     /// does not allow (negative end-to-end tests).
     #[arg(long, hide = true, env = "PITH_DANGER_ATTEST_BINARY_SHA384")]
@@ -71,6 +78,19 @@ fn config(args: WorkerArgs) -> Result<pith_worker::Config> {
         }
         None => None,
     };
+    let model = match &args.model {
+        Some(path) => {
+            let pin = match &args.model_sha256 {
+                Some(h) => {
+                    let raw = hex::decode(h.trim_start_matches("0x")).context("--model-sha256 is not hex")?;
+                    Some(<[u8; 32]>::try_from(raw.as_slice()).map_err(|_| anyhow!("--model-sha256 must be 32 bytes"))?)
+                }
+                None => None,
+            };
+            Some(pith_worker::ai::ModelAi::load(path, pin.as_ref()).map_err(|e| anyhow!("{e}"))?)
+        }
+        None => None,
+    };
     if args.heartbeat_secs == 0 || args.usage_secs == 0 {
         bail!("--heartbeat-secs and --usage-secs must be at least 1");
     }
@@ -90,6 +110,7 @@ fn config(args: WorkerArgs) -> Result<pith_worker::Config> {
         heartbeat: Duration::from_secs(args.heartbeat_secs),
         usage_interval: Duration::from_secs(args.usage_secs),
         pool: pith_sandbox::pool::PoolConfig::default(),
+        model,
     })
 }
 

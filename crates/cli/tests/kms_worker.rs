@@ -116,6 +116,7 @@ async fn real_worker_registers_and_runs_with_released_keys() -> Result<()> {
         heartbeat: Duration::from_millis(500),
         usage_interval: Duration::from_secs(60),
         pool: pith_sandbox::pool::PoolConfig::default(),
+        model: None,
     };
     let good_stop = CancellationToken::new();
     let good = pith_worker::start(worker_config("w-good", None, 2), good_stop.clone()).await?;

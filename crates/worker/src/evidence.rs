@@ -74,8 +74,22 @@ impl Attester {
 
     /// Evidence binding the worker identity for `chain_id` / `registry`, verified locally
     /// (so a misconfigured platform fails here, with the verifier's reason).
-    pub fn worker_evidence(&self, address: Address, enc_public_key: &[u8; 32], chain_id: u64, registry: Address) -> Result<OwnEvidence, WorkerError> {
-        let rd = pith_api::binding::report_data(pith_api::binding::WORKER_REPORT_TAG, address, enc_public_key, chain_id, registry);
+    pub fn worker_evidence(
+        &self,
+        address: Address,
+        enc_public_key: &[u8; 32],
+        chain_id: u64,
+        registry: Address,
+        model_hash: Option<&[u8; 32]>,
+    ) -> Result<OwnEvidence, WorkerError> {
+        let rd = pith_api::binding::report_data_with_model(
+            pith_api::binding::WORKER_REPORT_TAG,
+            address,
+            enc_public_key,
+            chain_id,
+            registry,
+            model_hash,
+        );
         let bytes = self.source.quote(&rd).map_err(|e| WorkerError::Evidence(e.to_string()))?;
         let platform = self.source.platform();
         let mut options = pith_attest::VerifyOptions::default();

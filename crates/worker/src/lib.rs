@@ -10,10 +10,13 @@
 //! - decapsulates OHTTP requests, checks freshness and replays, runs the program in
 //!   `pith-sandbox`, encapsulates the answer and signs an EIP-712 receipt;
 //! - backs `env.kv` with values sealed inside the TEE over an untrusted shared store
-//!   ([`storage`], [`kv`]).
+//!   ([`storage`], [`kv`]);
+//! - answers `env.ai.chat` with its own model ([`ai`], pith-infer), whose file hash its
+//!   evidence binds and its receipts name.
 //!
 //! Protocol: `docs/protocol.md`, "Network → Worker". Decisions: docs/adr/0075-0079.
 
+pub mod ai;
 pub mod error;
 pub mod evidence;
 pub mod host;

@@ -72,6 +72,9 @@ pub struct Config {
     pub usage_interval: Duration,
     /// Sandbox pool.
     pub pool: PoolConfig,
+    /// The model that answers `env.ai.chat` (its file hash goes into the evidence and into
+    /// the receipts of invocations that used it); `None`: programs get no model.
+    pub model: Option<crate::ai::ModelAi>,
 }
 
 /// Usage not yet settled, per program.
@@ -175,11 +178,13 @@ impl Node {
             None => None,
         };
         let attester = Attester::new(source, dev_ca, config.collateral.clone());
+        let model_hash = config.model.as_ref().map(crate::ai::ModelAi::model_hash);
         let evidence = attester.worker_evidence(
             identity.address(),
             &identity.enc_public_key(),
             config.deployment.chain_id,
             config.deployment.contracts.registry,
+            model_hash.as_ref(),
         )?;
         let read: DynProvider = pith_chain::client::read_provider(&config.rpc_url).map_err(chain_err)?;
         let contracts = PithContracts::new(&config.deployment, read);
@@ -203,7 +208,10 @@ impl Node {
             keys: Arc::new(crate::host::ProgramKeys::new(keys.clone())),
             chain: Arc::new(crate::host::Chain::new(&config.rpc_url, keys.clone())?),
             attestation: Arc::new(attester),
-            ai: Arc::new(pith_sandbox::host::NoAi),
+            ai: match &config.model {
+                Some(m) => Arc::new(m.clone()),
+                None => Arc::new(pith_sandbox::host::NoAi),
+            },
             clock: Arc::new(pith_sandbox::host::SystemClock),
             random: Arc::new(pith_sandbox::host::OsRandom),
         };
@@ -246,6 +254,11 @@ impl Node {
     /// The worker's identity.
     pub fn identity(&self) -> &Identity {
         &self.identity
+    }
+
+    /// SHA-256 of the model file this worker serves (bound in its evidence), if any.
+    pub fn model_hash(&self) -> Option<B256> {
+        self.config.model.as_ref().map(|m| B256::from(m.model_hash()))
     }
 
     /// Its own evidence facts.
@@ -590,7 +603,11 @@ impl Node {
                 codeHash: B256::from(code_hash),
                 requestHash: B256::from(request_hash),
                 responseHash: B256::from(response_hash),
-                modelHash: B256::ZERO,
+                // Receipts name the model only for invocations that used it.
+                modelHash: match self.model_hash() {
+                    Some(m) if usage.ai_prompt_tokens > 0 || usage.ai_completion_tokens > 0 => m,
+                    _ => B256::ZERO,
+                },
                 worker: self.address(),
                 timestamp: now_secs(),
                 cpuMicros: usage.cpu_us,

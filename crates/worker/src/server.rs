@@ -73,7 +73,7 @@ async fn info(State(node): State<Arc<Node>>) -> axum::Json<WorkerInfo> {
         registration_expiry: node.registration_expiry(),
         draining: node.is_draining(),
         programs: node.keys().programs(),
-        model_hash: None,
+        model_hash: node.model_hash(),
     })
 }
 

@@ -10,7 +10,7 @@
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-use pith_testkit::{anvil_available, local_measurement, now};
+use pith_testkit::{anvil_available, local_measurement, model_path, now};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -181,6 +181,7 @@ impl Net {
             heartbeat: Duration::from_secs(1),
             usage_interval: Duration::from_secs(1),
             pool: pith_sandbox::pool::PoolConfig::default(),
+            model: None,
         }
     }
 
@@ -553,6 +554,91 @@ async fn secrets_and_logs_are_owner_only() -> Result<()> {
     let old = t - 3_600;
     let e = client(&w).logs(pid, old, &sign(&n.developer_key, old)).await.unwrap_err();
     assert_eq!(kind(&e), Some(ErrorKind::Unauthorized), "{e}");
+
+    stop.cancel();
+    w.done.await??;
+    Ok(())
+}
+
+const AI_PROGRAM: &str = r#"
+export default {
+  async fetch(request, env) {
+    const r = await env.ai.chat({ messages: [{ role: "user", content: "Name one colour." }], max_tokens: 8 });
+    return new Response(JSON.stringify(r), { headers: { "content-type": "application/json" } });
+  },
+};
+"#;
+
+/// The worker's model answers env.ai; its file hash is in the worker's evidence, in its
+/// info, and in the receipts of invocations that used it (and only those).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_ai_uses_the_model_bound_in_the_evidence_and_named_by_receipts() -> Result<()> {
+    if !anvil_available() {
+        return Ok(());
+    }
+    let Some(path) = model_path() else { return Ok(()) };
+    let file_hash = pith_crypto::sha256(&std::fs::read(&path)?);
+    let n = net().await?;
+    let ai = n.program(AI_PROGRAM, AI_PROGRAM).await?;
+    let plain = n.program(PROGRAM, PROGRAM).await?;
+    for p in [ai, plain] {
+        n.seed_keys(&n.dir.path().join("ai0"), p)?;
+    }
+    let mut config = n.config("ai0");
+    config.model = Some(pith_worker::ai::ModelAi::load(&path, Some(&file_hash))?);
+    let stop = CancellationToken::new();
+    let w = pith_worker::start(config, stop.clone()).await?;
+
+    // Evidence and info name the model.
+    let info = client(&w).info().await?;
+    assert_eq!(info.model_hash, Some(B256::from(file_hash)));
+    let mut opts = pith_attest::VerifyOptions::default();
+    opts.dev_ca = Some(std::fs::read(n.dev_ca.join(pith_attest::simulated::CERT_FILE))?);
+    let verified = pith_attest::verify(
+        &pith_attest::Evidence::new(pith_attest::Platform::Simulated, info.evidence.clone()),
+        &Default::default(),
+        &opts,
+        time::OffsetDateTime::now_utc(),
+    )?;
+    let rd = verified.report_data().expect("report_data");
+    assert_eq!(pith_api::binding::bound_model_hash(rd), Some(file_hash));
+    assert_eq!(
+        rd,
+        pith_api::binding::report_data_with_model(
+            pith_api::binding::WORKER_REPORT_TAG,
+            w.node.address(),
+            &w.node.identity().enc_public_key(),
+            n.deployment.chain_id,
+            n.deployment.contracts.registry,
+            Some(&file_hash),
+        )
+        .as_slice()
+    );
+
+    // A program asking the model: greedy, so the same answer twice; receipts name the model.
+    let cfg = n.key_config(ai);
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let (wire, session) = ClientSession::encapsulate(&cfg, &request("/", "", now() + 60))?;
+        let inv = client(&w).invoke(B256::from(ai.0), wire).await?;
+        let (resp, _) = session.decapsulate(&inv.ohttp_res)?;
+        assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+        let v: serde_json::Value = serde_json::from_slice(&resp.body)?;
+        assert_eq!(v["model_hash"], format!("0x{}", hex::encode(file_hash)), "{v}");
+        let completion = v["usage"]["completion_tokens"].as_u64().unwrap();
+        assert!((1..=8).contains(&completion), "{v}");
+        assert!(!v["message"]["content"].as_str().unwrap().is_empty(), "{v}");
+        inv.receipt.verify_signature()?;
+        assert_eq!(inv.receipt.model_hash, B256::from(file_hash));
+        answers.push(v["message"]["content"].clone());
+    }
+    assert_eq!(answers[0], answers[1], "greedy answers differ");
+
+    // A program that does not use the model: its receipt names none.
+    let (wire, session) = ClientSession::encapsulate(&n.key_config(plain), &request("/hello", "x", now() + 60))?;
+    let inv = client(&w).invoke(B256::from(plain.0), wire).await?;
+    assert_eq!(session.decapsulate(&inv.ohttp_res)?.0.status, 200);
+    assert_eq!(inv.receipt.model_hash, B256::ZERO);
 
     stop.cancel();
     w.done.await??;
