@@ -1,0 +1,142 @@
+// The "verify" button: check a worker's registered attestation from the browser.
+//
+// 1. registry_record: the worker's record read from the Registry over the chain RPC with viem
+//    (not from the gateway), and compared with what the gateway says.
+// 2. evidence_hash: keccak256(evidence bytes) equals the registered evidence hash.
+// 3. attestation: simulated evidence is verified here with WebCrypto to the network's
+//    development CA (simulated.ts); evidence the browser cannot check yet is sent to the
+//    gateway, which verifies it with pith-attest, and the result is labelled so.
+// 4. measurement: the verified evidence's measurement hash equals the registered one.
+
+import { bytesToHex, createClient, hexToBytes, http, keccak256, parseAbi } from "viem";
+import { getChainId, readContract } from "viem/actions";
+import type { Attestation, Hex } from "./api";
+import { api } from "./api";
+import { EvidenceError, verifySimulated } from "./simulated";
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface AttestationVerdict {
+  ok: boolean;
+  /** Who verified the evidence itself. */
+  verifiedBy: "browser" | "gateway";
+  checks: Check[];
+}
+
+const REGISTRY_ABI = parseAbi([
+  "struct Worker { address operator; uint8 platform; uint8 tcbStatus; uint64 expiry; bool revoked; bytes32 measurementHash; bytes32 evidenceHash; }",
+  "function workerInfo(address worker) view returns (Worker)",
+]);
+
+interface Facts {
+  platform: number;
+  tcbStatus: number;
+  measurementHash: Hex;
+  evidenceHash: Hex;
+}
+
+async function registryFacts(att: Attestation, rpcUrl: string): Promise<{ facts: Facts; check: Check }> {
+  const fromGateway: Facts = {
+    platform: att.platform_id,
+    tcbStatus: att.tcb_status,
+    measurementHash: att.measurement_hash,
+    evidenceHash: att.evidence_hash,
+  };
+  try {
+    const client = createClient({ transport: http(rpcUrl, { timeout: 5_000, retryCount: 0 }) });
+    const chainId = await getChainId(client);
+    if (chainId !== att.chain_id) {
+      return { facts: fromGateway, check: { name: "registry_record", ok: false, detail: `RPC serves chain ${chainId}, the gateway says ${att.chain_id}` } };
+    }
+    const w = await readContract(client, { address: att.registry, abi: REGISTRY_ABI, functionName: "workerInfo", args: [att.worker] });
+    const facts: Facts = { platform: w.platform, tcbStatus: w.tcbStatus, measurementHash: w.measurementHash, evidenceHash: w.evidenceHash };
+    const same =
+      facts.platform === fromGateway.platform &&
+      facts.tcbStatus === fromGateway.tcbStatus &&
+      facts.measurementHash.toLowerCase() === fromGateway.measurementHash.toLowerCase() &&
+      facts.evidenceHash.toLowerCase() === fromGateway.evidenceHash.toLowerCase();
+    const ok = same && !w.revoked && w.operator !== "0x0000000000000000000000000000000000000000";
+    return {
+      facts,
+      check: {
+        name: "registry_record",
+        ok,
+        detail: ok
+          ? `read from the Registry at ${att.registry} with viem: operator ${w.operator}, platform ${w.platform}, expiry ${new Date(Number(w.expiry) * 1000).toISOString()}`
+          : w.revoked
+            ? "the Registry marks the worker revoked"
+            : "the Registry's record differs from the gateway's",
+      },
+    };
+  } catch (e) {
+    return {
+      facts: fromGateway,
+      check: { name: "registry_record", ok: false, detail: `could not read the Registry over ${rpcUrl}: ${(e as Error).message.split("\n")[0]}` },
+    };
+  }
+}
+
+export async function verifyAttestation(att: Attestation, rpcUrl: string, now: Date = new Date()): Promise<AttestationVerdict> {
+  const checks: Check[] = [];
+  const { facts, check } = await registryFacts(att, rpcUrl);
+  checks.push(check);
+
+  let evidence: Uint8Array;
+  try {
+    evidence = hexToBytes(att.evidence);
+  } catch {
+    checks.push({ name: "evidence_hash", ok: false, detail: "evidence is not hex" });
+    return { ok: false, verifiedBy: "browser", checks };
+  }
+  const h = keccak256(evidence);
+  checks.push({
+    name: "evidence_hash",
+    ok: h.toLowerCase() === facts.evidenceHash.toLowerCase(),
+    detail: `keccak256(evidence) ${h} / registered ${facts.evidenceHash}`,
+  });
+
+  let verifiedBy: "browser" | "gateway";
+  let measurement: Hex | null = null;
+  if (att.platform === "simulated" && att.dev_ca_pem) {
+    verifiedBy = "browser";
+    try {
+      const claims = await verifySimulated(evidence, att.dev_ca_pem, now);
+      measurement = bytesToHex(claims.measurementHash);
+      checks.push({
+        name: "attestation",
+        ok: true,
+        detail: "simulated evidence verifies in the browser (WebCrypto) to the development CA the gateway serves — NOT a TEE",
+      });
+    } catch (e) {
+      const kind = e instanceof EvidenceError ? e.kind : "malformed";
+      checks.push({ name: "attestation", ok: false, detail: `${kind}: ${(e as Error).message}` });
+    }
+  } else {
+    verifiedBy = "gateway";
+    try {
+      const v = await api.verifyEvidence(att.evidence, att.platform);
+      measurement = v.measurement_hash;
+      checks.push({
+        name: "attestation",
+        ok: v.ok,
+        detail: v.ok
+          ? `${v.platform} evidence verified by the gateway (pith-attest)${v.tcb_status ? `, TCB ${v.tcb_status}` : ""}`
+          : `verified by the gateway: ${v.error?.class}: ${v.error?.message}`,
+      });
+    } catch (e) {
+      checks.push({ name: "attestation", ok: false, detail: `gateway verification failed: ${(e as Error).message}` });
+    }
+  }
+  if (measurement) {
+    checks.push({
+      name: "measurement",
+      ok: measurement.toLowerCase() === facts.measurementHash.toLowerCase(),
+      detail: `evidence ${measurement} / registered ${facts.measurementHash}`,
+    });
+  }
+  return { ok: checks.every((c) => c.ok) && measurement !== null, verifiedBy, checks };
+}
