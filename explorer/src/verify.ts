@@ -3,16 +3,17 @@
 // 1. registry_record: the worker's record read from the Registry over the chain RPC with viem
 //    (not from the gateway), and compared with what the gateway says.
 // 2. evidence_hash: keccak256(evidence bytes) equals the registered evidence hash.
-// 3. attestation: simulated evidence is verified here with WebCrypto to the network's
-//    development CA (simulated.ts); evidence the browser cannot check yet is sent to the
-//    gateway, which verifies it with pith-attest, and the result is labelled so.
+// 3. attestation: the SDK's `verifyEvidence` (@pith/sdk, bundled from sdk/js/src) checks the
+//    evidence in the browser (simulated evidence: WebCrypto, to the network's development CA);
+//    evidence it answers `unsupported` for is sent to the gateway, which verifies it with
+//    pith-attest, and the result is labelled "verified by gateway".
 // 4. measurement: the verified evidence's measurement hash equals the registered one.
 
-import { bytesToHex, createClient, hexToBytes, http, keccak256, parseAbi } from "viem";
+import { createClient, hexToBytes, http, keccak256, parseAbi } from "viem";
 import { getChainId, readContract } from "viem/actions";
 import type { Attestation, Hex } from "./api";
 import { api } from "./api";
-import { EvidenceError, verifySimulated } from "./simulated";
+import { verifyEvidence } from "../../sdk/js/src/index.ts";
 
 export interface Check {
   name: string;
@@ -99,32 +100,36 @@ export async function verifyAttestation(att: Attestation, rpcUrl: string, now: D
     detail: `keccak256(evidence) ${h} / registered ${facts.evidenceHash}`,
   });
 
-  let verifiedBy: "browser" | "gateway";
+  let verifiedBy: "browser" | "gateway" = "browser";
   let measurement: Hex | null = null;
-  if (att.platform === "simulated" && att.dev_ca_pem) {
-    verifiedBy = "browser";
-    try {
-      const claims = await verifySimulated(evidence, att.dev_ca_pem, now);
-      measurement = bytesToHex(claims.measurementHash);
+  const devCa = att.dev_ca_pem ? new TextEncoder().encode(att.dev_ca_pem) : undefined;
+  const local = await verifyEvidence(evidence, { now, devCa });
+  if (local.verifiedBy === "browser") {
+    if (local.platform !== att.platform) {
+      checks.push({ name: "attestation", ok: false, detail: `evidence is ${local.platform}, the Registry says ${att.platform}` });
+    } else if (local.ok && local.measurementHash) {
+      measurement = local.measurementHash;
       checks.push({
         name: "attestation",
         ok: true,
-        detail: "simulated evidence verifies in the browser (WebCrypto) to the development CA the gateway serves — NOT a TEE",
+        detail:
+          local.platform === "simulated"
+            ? "simulated evidence verifies in the browser (WebCrypto) to the development CA the gateway serves — NOT a TEE"
+            : `${local.platform} evidence verifies in the browser`,
       });
-    } catch (e) {
-      const kind = e instanceof EvidenceError ? e.kind : "malformed";
-      checks.push({ name: "attestation", ok: false, detail: `${kind}: ${(e as Error).message}` });
+    } else {
+      checks.push({ name: "attestation", ok: false, detail: `${local.error?.kind ?? "invalid"}: ${local.error?.message ?? "does not verify"}` });
     }
   } else {
     verifiedBy = "gateway";
     try {
       const v = await api.verifyEvidence(att.evidence, att.platform);
-      measurement = v.measurement_hash;
+      measurement = v.ok ? v.measurement_hash : null;
       checks.push({
         name: "attestation",
         ok: v.ok,
         detail: v.ok
-          ? `${v.platform} evidence verified by the gateway (pith-attest)${v.tcb_status ? `, TCB ${v.tcb_status}` : ""}`
+          ? `${v.platform} evidence verified by the gateway (pith-attest)${v.tcb_status ? `, TCB ${v.tcb_status}` : ""}; the browser cannot check it yet`
           : `verified by the gateway: ${v.error?.class}: ${v.error?.message}`,
       });
     } catch (e) {
