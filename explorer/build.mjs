@@ -20,6 +20,8 @@ const js = await build({
   charset: "utf8",
   write: false,
   logLevel: "warning",
+  // One viem for the page and the SDK it bundles (the same version in both lock files).
+  alias: { viem: join(here, "../sdk/js/node_modules/viem") },
 });
 const outputs = {
   "app.js": js.outputFiles[0].contents,

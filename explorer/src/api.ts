@@ -6,6 +6,7 @@ export interface Overview {
   chain_id: number;
   rpc_url: string;
   block: number;
+  deploy_block: number;
   contracts: Record<string, Hex>;
   workers: { known: number; active: number; healthy: number };
   programs: number;

@@ -4,7 +4,7 @@
 import type { Attestation, CallSeries, Hex, Overview, Pool, Program, Proposal, Receipt, Worker } from "./api";
 import { api } from "./api";
 import { callsChart, stakeChart } from "./charts";
-import { verifyAttestation } from "./verify";
+import { checkReceipt, verifyAttestation } from "./verify";
 
 type Child = Node | string | null | undefined;
 
@@ -153,9 +153,34 @@ function renderPrograms(total: number, programs: Program[]) {
   );
 }
 
+async function runReceiptCheck(r: Receipt, button: HTMLButtonElement, out: HTMLElement) {
+  if (!overview) return;
+  button.disabled = true;
+  out.dataset.state = "pending";
+  out.replaceChildren("verifying…");
+  try {
+    const v = await checkReceipt(r, overview);
+    out.dataset.state = v.ok ? "pass" : "fail";
+    out.replaceChildren(
+      h("strong", { class: "result" }, v.ok ? "✔ valid" : "✘ invalid"),
+      " ",
+      h("span", { class: "by browser" }, "verified in browser"),
+      h("ul", { class: "checks" }, ...v.checks.map((c) => h("li", { class: c.ok ? "ok" : "bad", "data-check": c.name }, `${c.ok ? "✔" : "✘"} ${c.name}: ${c.detail}`))),
+    );
+  } catch (e) {
+    out.dataset.state = "fail";
+    out.replaceChildren(h("strong", { class: "result" }, "✘ could not verify"), " ", (e as Error).message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
 function renderReceipts(receipts: Receipt[]) {
-  const rows = receipts.map((r) =>
-    h(
+  const rows = receipts.map((r) => {
+    const verdict = h("div", { class: "verdict", "data-state": "idle" });
+    const button = h("button", { class: "verify", type: "button" }, "verify");
+    button.addEventListener("click", () => void runReceiptCheck(r, button, verdict));
+    return h(
       "tr",
       { "data-request": r.requestHash },
       h("td", {}, when(r.timestamp)),
@@ -164,9 +189,10 @@ function renderReceipts(receipts: Receipt[]) {
       h("td", {}, code(r.requestHash)),
       h("td", {}, code(r.codeHash)),
       h("td", {}, `${(r.cpuMicros / 1000).toFixed(2)} ms cpu / ${(r.wallMicros / 1000).toFixed(2)} ms wall`),
-    ),
-  );
-  $("receipts-table").replaceChildren(table(["time", "program", "worker", "request hash", "code hash", "usage"], rows, "no receipts stored yet"));
+      h("td", { class: "receipt-check" }, button, verdict),
+    );
+  });
+  $("receipts-table").replaceChildren(table(["time", "program", "worker", "request hash", "code hash", "usage", "receipt"], rows, "no receipts stored yet"));
 }
 
 let series: { bucket: number; buckets: number } = { bucket: 10, buckets: 60 };

@@ -13,7 +13,8 @@ import { createClient, hexToBytes, http, keccak256, parseAbi } from "viem";
 import { getChainId, readContract } from "viem/actions";
 import type { Attestation, Hex } from "./api";
 import { api } from "./api";
-import { verifyEvidence } from "../../sdk/js/src/index.ts";
+import { verifyEvidence, verifyReceipt, type Deployment } from "../../sdk/js/src/index.ts";
+import type { Overview, Receipt } from "./api";
 
 export interface Check {
   name: string;
@@ -144,4 +145,14 @@ export async function verifyAttestation(att: Attestation, rpcUrl: string, now: D
     });
   }
   return { ok: checks.every((c) => c.ok) && measurement !== null, verifiedBy, checks };
+}
+
+/// A stored receipt, checked in the browser with the SDK's `verifyReceipt`: the EIP-712
+/// signature recovers the worker it names, the chain and Registry are this network's, the worker
+/// is (or was, at the receipt's time) registered and the code hash is in the program's history —
+/// the last two read from the chain with viem, not from the gateway.
+export async function checkReceipt(receipt: Receipt, o: Overview): Promise<{ ok: boolean; checks: Check[] }> {
+  const deployment = { chain_id: o.chain_id, rpc_url: o.rpc_url, deploy_block: o.deploy_block, contracts: o.contracts } as unknown as Deployment;
+  const v = await verifyReceipt(receipt as never, { deployment, chain: o.rpc_url });
+  return { ok: v.ok, checks: v.checks };
 }

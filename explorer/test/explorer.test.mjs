@@ -2,15 +2,16 @@
 // against a real local network (`pith up` on a temp dir): the worker table and the program
 // list show what the chain says; "verify" on a worker's attestation passes in the browser;
 // the same attestation with one evidence byte flipped (the gateway's answer rewritten by
-// playwright's route API, so the product has no test hook) fails; a screenshot is saved.
+// playwright's route API, so the product has no test hook) fails; a stored receipt verifies in
+// the browser; a screenshot is saved.
 //
-// Environment: PITH_BIN (the `pith` binary), CHROMIUM (default: chromium on PATH),
+// Environment: PITH_BIN (the `pith` binary), CHROMIUM (absolute path; default /usr/bin/chromium),
 // EXPLORER_TEST_OUT (where the screenshot goes; default a new temp dir).
 
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFile } from "node:child_process";
-import { mkdtemp, mkdir, rm } from "node:fs/promises";
+import { mkdtemp, mkdir, readFile, rm } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname, resolve } from "node:path";
@@ -93,6 +94,7 @@ test("explorer against a local network in headless Chromium", { timeout: 240_000
   );
   assert.match(up.explorer ?? "", /^http:\/\/127\.0\.0\.1:\d+\/explorer\/$/, `ready line names the explorer: ${up.line}`);
   assert.equal(up.explorer, `${up.gateway}/explorer/`);
+  assert.equal(JSON.parse(await readFile(join(dir, "network.json"), "utf8")).explorer_url, up.explorer);
 
   // A program and two calls, through the CLI as a user would.
   const deployed = await pithJson("deploy", "examples/hello", "--deposit", "10");
@@ -102,8 +104,16 @@ test("explorer against a local network in headless Chromium", { timeout: 240_000
     assert.equal(called.verified, true);
   }
 
+  // The gateway writes receipts in batches: wait until both are stored.
+  for (let i = 0; ; i++) {
+    const stored = await fetch(`${up.gateway}/explorer/api/receipts`).then((r) => r.json());
+    if (stored.length >= 2) break;
+    assert.ok(i < 100, "receipts stored within 10 s");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
   // What the chain says, read directly (not through the gateway).
-  const network = JSON.parse(await import("node:fs/promises").then((fs) => fs.readFile(join(dir, "network.json"), "utf8")));
+  const network = JSON.parse(await readFile(join(dir, "network.json"), "utf8"));
   const chain = createPublicClient({ transport: http(up.rpc) });
   const registry = network.deployment.contracts.Registry;
   const programs = network.deployment.contracts.Programs;
@@ -120,7 +130,7 @@ test("explorer against a local network in headless Chromium", { timeout: 240_000
   assert.equal(codeHash, deployed.code_hash);
 
   const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "chromium",
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
   });
   cleanups.push(() => browser.close());
@@ -183,6 +193,15 @@ test("explorer against a local network in headless Chromium", { timeout: 240_000
   assert.ok(failed.some((f) => f.startsWith("evidence_hash")), failed.join("\n"));
   assert.ok(failed.some((f) => f.startsWith("attestation") && /bad_signature/.test(f)), failed.join("\n"));
   await page.unroute(`**/explorer/api/workers/*/attestation`);
+
+  // A stored receipt, checked in the browser with the SDK (signature, domain, Registry, code).
+  const receiptRow = "#receipts-table tbody tr[data-request]";
+  await page.click(`${receiptRow} button.verify`);
+  await page.waitForSelector(`${receiptRow} .verdict[data-state=pass], ${receiptRow} .verdict[data-state=fail]`, { timeout: 30_000 });
+  const receiptVerdict = await page.$eval(`${receiptRow} .verdict`, (v) => ({ state: v.dataset.state, text: v.textContent }));
+  assert.equal(receiptVerdict.state, "pass", receiptVerdict.text);
+  const receiptChecks = await page.$$eval(`${receiptRow} .verdict li.ok`, (lis) => lis.map((li) => li.dataset.check));
+  for (const c of ["receipt_signature", "receipt_domain", "worker_registered", "code_hash"]) assert.ok(receiptChecks.includes(c), `${c} in ${receiptChecks}`);
 
   const out = process.env.EXPLORER_TEST_OUT ?? (await mkdtemp(join(tmpdir(), "pith-explorer-shot-")));
   await mkdir(out, { recursive: true });
