@@ -109,6 +109,7 @@ function renderWorkers(workers: Worker[]) {
 async function runVerify(address: Hex, button: HTMLButtonElement, out: HTMLElement) {
   button.disabled = true;
   out.dataset.state = "pending";
+  delete out.dataset.verifiedBy;
   out.replaceChildren("verifying…");
   try {
     const att: Attestation = await api.attestation(address);

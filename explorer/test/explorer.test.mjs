@@ -194,6 +194,30 @@ test("explorer against a local network in headless Chromium", { timeout: 240_000
   assert.ok(failed.some((f) => f.startsWith("attestation") && /bad_signature/.test(f)), failed.join("\n"));
   await page.unroute(`**/explorer/api/workers/*/attestation`);
 
+  // Evidence the browser cannot check (AWS Nitro, from testdata/) goes to the gateway and is
+  // labelled so; a gateway claiming another platform than the Registry's is caught by the
+  // browser's own Registry read.
+  const nitro = await readFile(join(repo, "testdata/attestation/nitro-a6-fastcrypto/evidence.bin"));
+  await page.route(`**/explorer/api/workers/*/attestation`, async (route) => {
+    const response = await route.fetch();
+    const att = await response.json();
+    await route.fulfill({ response, json: { ...att, platform: "nitro", platform_id: 4, evidence: `0x${nitro.toString("hex")}` } });
+  });
+  const gatewayChecked = page.waitForResponse((r) => r.url().endsWith("/explorer/api/verify-evidence") && r.status() === 200);
+  await page.click(`${row} button.verify`);
+  await gatewayChecked;
+  await page.waitForSelector(`${row} .verdict[data-verified-by=gateway]`, { timeout: 30_000 });
+  const byGateway = await page.$eval(`${row} .verdict`, (v) => ({ state: v.dataset.state, text: v.textContent }));
+  assert.equal(byGateway.state, "fail", byGateway.text);
+  assert.match(byGateway.text, /verified by gateway/);
+  const gatewayFailed = await page.$$eval(`${row} .verdict li.bad`, (lis) => lis.map((li) => `${li.dataset.check}: ${li.textContent}`));
+  assert.ok(gatewayFailed.some((f) => f.startsWith("attestation") && /cert_expired/.test(f)), gatewayFailed.join("\n"));
+  assert.ok(gatewayFailed.some((f) => f.startsWith("registry_record")), gatewayFailed.join("\n"));
+  await page.unroute(`**/explorer/api/workers/*/attestation`);
+  // And back: the genuine attestation passes again.
+  await page.click(`${row} button.verify`);
+  await page.waitForSelector(`${row} .verdict[data-verified-by=browser][data-state=pass]`, { timeout: 30_000 });
+
   // A stored receipt, checked in the browser with the SDK (signature, domain, Registry, code).
   const receiptRow = "#receipts-table tbody tr[data-request]";
   await page.click(`${receiptRow} button.verify`);

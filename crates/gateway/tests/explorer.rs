@@ -202,6 +202,16 @@ async fn api_reads_chain_and_store_and_refuses_bad_input() -> Result<()> {
         let class = v.error.unwrap().class;
         assert!(class == "bad_signature" || class == "malformed", "{class}");
     }
+    // Hardware evidence the gateway has no collateral for, or whose certificates have expired:
+    // verified, and refused with the class pith-attest gives.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/attestation");
+    for (case, platform, class) in [("tdx-t10-v5-uptodate", "tdx", "missing_collateral"), ("nitro-a6-fastcrypto", "nitro", "cert_expired")] {
+        let bytes = std::fs::read(root.join(case).join("evidence.bin"))?;
+        let v: GatewayVerdict = net.verify(json!({"evidence": format!("0x{}", hex::encode(&bytes))})).await.bytes().await.map(|b| serde_json::from_slice(&b))??;
+        assert!(!v.ok, "{case}");
+        assert_eq!(v.platform.as_deref(), Some(platform), "{case}");
+        assert_eq!(v.error.unwrap().class, class, "{case}");
+    }
     // Trailing bytes: malformed.
     let mut long = evidence.clone();
     long.push(0);
