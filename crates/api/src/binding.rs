@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! report_data[0..32]  = keccak256(tag ‖ address[20] ‖ enc_public_key[32] ‖ be64(chain_id) ‖ registry[20])
-//! report_data[32..64] = zero (reserved for a verifier nonce)
+//! report_data[32..64] = model_hash: SHA-256 of the model file a worker serves (confidential
+//!                       AI), or zero (no model; always zero for a KMS node)
 //! ```
 //! with `tag` = [`WORKER_REPORT_TAG`] or [`KMS_REPORT_TAG`]. `address` is the node's
 //! secp256k1 identity (its Ethereum address), `enc_public_key` its X25519 key for key
@@ -44,8 +45,28 @@ pub const LOGS_TAG: &str = "pith/v1/program-logs";
 /// Largest accepted difference between a signed message's timestamp and the receiver's clock.
 pub const MAX_CLOCK_SKEW_SECS: u64 = 120;
 
-/// Compute the 64-byte `report_data` for a node identity.
+/// Compute the 64-byte `report_data` for a node identity without a model.
 pub fn report_data(tag: &[u8], address: Address, enc_public_key: &[u8; 32], chain_id: u64, registry: Address) -> [u8; 64] {
+    report_data_with_model(tag, address, enc_public_key, chain_id, registry, None)
+}
+
+/// The model hash a `report_data` binds: bytes 32..64, `None` when they are zero (or the
+/// input is not 64 bytes).
+pub fn bound_model_hash(report_data: &[u8]) -> Option<[u8; 32]> {
+    let m: [u8; 32] = report_data.get(32..64)?.try_into().ok()?;
+    (m != [0u8; 32]).then_some(m)
+}
+
+/// Compute the 64-byte `report_data` for a node identity and, for a worker serving a
+/// model, the SHA-256 of its model file (bytes 32..64).
+pub fn report_data_with_model(
+    tag: &[u8],
+    address: Address,
+    enc_public_key: &[u8; 32],
+    chain_id: u64,
+    registry: Address,
+    model_hash: Option<&[u8; 32]>,
+) -> [u8; 64] {
     let mut pre = Vec::with_capacity(tag.len() + 20 + 32 + 8 + 20);
     pre.extend_from_slice(tag);
     pre.extend_from_slice(address.as_slice());
@@ -55,6 +76,9 @@ pub fn report_data(tag: &[u8], address: Address, enc_public_key: &[u8; 32], chai
     let h = keccak256(&pre);
     let mut out = [0u8; 64];
     out[..32].copy_from_slice(&h);
+    if let Some(m) = model_hash {
+        out[32..].copy_from_slice(m);
+    }
     out
 }
 
@@ -94,6 +118,11 @@ mod tests {
         assert_ne!(base, report_data(WORKER_REPORT_TAG, a, &[4; 32], 31337, r));
         assert_ne!(base, report_data(WORKER_REPORT_TAG, a, &[3; 32], 1, r));
         assert_ne!(base, report_data(WORKER_REPORT_TAG, a, &[3; 32], 31337, Address::repeat_byte(9)));
+        let with_model = report_data_with_model(WORKER_REPORT_TAG, a, &[3; 32], 31337, r, Some(&[5; 32]));
+        assert_eq!(with_model[..32], base[..32]);
+        assert_eq!(bound_model_hash(&with_model), Some([5; 32]));
+        assert_eq!(bound_model_hash(&base), None);
+        assert_eq!(bound_model_hash(&base[..40]), None);
     }
 
     #[test]

@@ -65,10 +65,13 @@ pub struct RegisterWorkerRequest {
     /// Worker's X25519 key-transport public key (bound in `report_data`).
     #[serde(with = "crate::hexser::bytes32")]
     pub enc_public_key: [u8; 32],
-    /// Worker evidence whose `report_data` is
-    /// `binding::report_data(WORKER_REPORT_TAG, worker, enc_public_key, chain_id, registry)`.
+    /// Worker evidence whose `report_data` is `binding::report_data_with_model(WORKER_REPORT_TAG,
+    /// worker, enc_public_key, chain_id, registry, model_hash)`.
     #[serde(with = "crate::hexser::bytes")]
     pub evidence: Vec<u8>,
+    /// SHA-256 of the model file the worker serves (bound in its `report_data`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_hash: Option<B256>,
 }
 
 /// The Registry's `WorkerRegistration` struct as JSON.
@@ -121,6 +124,9 @@ pub struct KeyReleaseRequest {
     /// The worker's evidence (as registered).
     #[serde(with = "crate::hexser::bytes")]
     pub evidence: Vec<u8>,
+    /// The model hash its evidence binds, if any (see [`RegisterWorkerRequest::model_hash`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_hash: Option<B256>,
     /// Unix seconds.
     pub timestamp: u64,
     /// 65-byte signature.

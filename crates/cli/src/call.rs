@@ -72,6 +72,7 @@ pub fn id_hex(id: B256) -> String {
 }
 
 /// A program's certified key configuration.
+#[derive(Clone)]
 pub struct ProgramKey {
     /// `application/ohttp-keys` body.
     pub ohttp_keys: Vec<u8>,

@@ -11,6 +11,7 @@ pub mod chain;
 pub mod gov;
 pub mod network;
 pub mod programs;
+pub mod proxy;
 pub mod trust;
 pub mod up;
 pub mod verify;
@@ -52,6 +53,9 @@ enum Command {
     Worker(worker::WorkerArgs),
     /// Call a program with an encrypted request through the gateway and verify the receipt.
     Call(call::CallArgs),
+    /// Serve a program on 127.0.0.1 as plain HTTP: every request is encrypted to it, every
+    /// answer's receipt verified (for clients that know nothing of Pith).
+    Proxy(proxy::ProxyArgs),
     /// Verify a receipt or a worker down to the TEE vendor's root (or the dev CA).
     Verify(verify::VerifyArgs),
     /// Show the local network: chain, KMS, workers, gateway.
@@ -93,6 +97,7 @@ pub fn main() -> ExitCode {
         Command::Dev(args) => dev::run(args),
         Command::Worker(args) => worker::run(args),
         Command::Call(args) => call::run(args),
+        Command::Proxy(args) => proxy::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Status(args) => status::run(args),
         Command::Up(args) => up::run(args),

@@ -41,7 +41,7 @@ pub struct RunArgs {
     #[arg(long = "allow-host")]
     pub allow_hosts: Vec<String>,
     /// Override a limit, `NAME=VALUE` (repeatable): memory_mb, stack_kb, cpu_ms, wall_ms,
-    /// egress_requests, egress_bytes, output_bytes, log_bytes, kv_ops.
+    /// egress_requests, egress_bytes, output_bytes, log_bytes, kv_ops, ai_tokens.
     #[arg(long = "limit")]
     pub limits: Vec<String>,
     /// Print one JSON object on stdout.
@@ -58,6 +58,9 @@ pub fn prepare(args: &RunArgs) -> Result<(Program, Request), Usage> {
     let mut program = load_program(&args.program)?;
     program.limits = parse_limits(&args.limits)?;
     program.secrets = parse_secrets(&args.secrets)?;
+    for h in &args.allow_hosts {
+        crate::programs::check_allow_host(h).map_err(|e| Usage(e.to_string()))?;
+    }
     program.egress.allow_hosts = args.allow_hosts.clone();
     Ok((program, build_request(&args.method, &args.path, &args.headers, args.body.as_deref())?))
 }

@@ -284,6 +284,9 @@ pub fn check_chain_of_trust(
         ),
     ));
     out.push(binding_check(&verified, facts));
+    if let Some(r) = receipt.filter(|r| r.model_hash != B256::ZERO) {
+        out.push(model_check(&verified, r));
+    }
     if let Some(r) = receipt {
         out.push(match &facts.program {
             Some(p) if p.program_id == r.program_id => Check::new(
@@ -312,17 +315,37 @@ fn binding_check(verified: &pith_attest::Verified, facts: &Facts) -> Check {
         Some(k) => k,
         None => return Check::new("binding", false, "malformed key-transport key"),
     };
-    let want =
-        pith_api::binding::report_data(pith_api::binding::WORKER_REPORT_TAG, facts.worker, &enc, facts.chain_id, facts.registry);
+    // Bytes 32..64 name the model the worker serves (zero: none); the rest binds identity.
+    let model = pith_api::binding::bound_model_hash(rd);
+    let want = pith_api::binding::report_data_with_model(
+        pith_api::binding::WORKER_REPORT_TAG,
+        facts.worker,
+        &enc,
+        facts.chain_id,
+        facts.registry,
+        model.as_ref(),
+    );
     Check::new(
         "binding",
         rd == want.as_slice(),
         if rd == want.as_slice() {
-            format!("report_data binds worker {} to chain {} / Registry {}", facts.worker, facts.chain_id, facts.registry)
+            let serving = model.map_or_else(|| "no model".to_owned(), |m| format!("model sha256 {}", hex::encode(m)));
+            format!("report_data binds worker {} to chain {} / Registry {}, {serving}", facts.worker, facts.chain_id, facts.registry)
         } else {
             "report_data does not bind this worker, chain and Registry".to_string()
         },
     )
+}
+
+/// A receipt that names a model (`modelHash` non-zero) must come from a worker whose
+/// evidence binds that model.
+fn model_check(verified: &pith_attest::Verified, r: &SignedReceipt) -> Check {
+    let bound = verified.report_data().and_then(pith_api::binding::bound_model_hash).map(B256::from);
+    match bound {
+        Some(m) if m == r.model_hash => Check::new("model", true, format!("answered by model sha256 {m}, bound in the worker's evidence")),
+        Some(m) => Check::new("model", false, format!("receipt names model {} / the worker's evidence binds {m}", r.model_hash)),
+        None => Check::new("model", false, format!("receipt names model {} but the worker's evidence binds none", r.model_hash)),
+    }
 }
 
 #[cfg(test)]
@@ -509,6 +532,23 @@ mod tests {
         let mut f = facts.clone();
         f.program = Some(ProgramFacts { program_id: r.program_id, code_hash: B256::ZERO, code_history: vec![] });
         assert_eq!(run(&f, &evidence, Some(ca_der.clone()), &r), ["code_hash"]);
+        // A receipt naming a model is checked against the model the evidence binds.
+        let resign = |m: B256| {
+            let mut t = r.clone();
+            t.model_hash = m;
+            t.signature = pith_crypto::receipt::sign_hash(&worker_key, &t.signing_hash()).unwrap().to_vec();
+            t
+        };
+        assert_eq!(run(&facts, &evidence, Some(ca_der.clone()), &resign(B256::repeat_byte(6))), ["model"]);
+        let rd_model =
+            pith_api::binding::report_data_with_model(pith_api::binding::WORKER_REPORT_TAG, worker, &enc, 31337, REGISTRY, Some(&[6; 32]));
+        let ev_model = src.quote(&rd_model).unwrap();
+        let mut fm = facts.clone();
+        fm.record.evidence_hash = B256::from(pith_crypto::keccak256(&ev_model));
+        assert!(run(&fm, &ev_model, Some(ca_der.clone()), &resign(B256::repeat_byte(6))).is_empty());
+        assert_eq!(run(&fm, &ev_model, Some(ca_der.clone()), &resign(B256::repeat_byte(7))), ["model"]);
+        // A model-serving worker's receipt for a call that used no model names none: fine.
+        assert!(run(&fm, &ev_model, Some(ca_der.clone()), &r).is_empty());
         let mut t = r.clone();
         t.timestamp += 1;
         assert_eq!(run(&facts, &evidence, Some(ca_der), &t), ["receipt_signature"]);

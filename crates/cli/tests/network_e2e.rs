@@ -117,6 +117,53 @@ fn hostile_gateway(rt: &tokio::runtime::Runtime, upstream: String, mode: std::sy
     format!("http://{addr}")
 }
 
+/// A `pith proxy --program ID --port 0` child process.
+struct Proxy {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Proxy {
+    fn start(net: &Net, program: &str, gateway: Option<&str>) -> Self {
+        use std::io::BufRead;
+        let mut cmd = std::process::Command::new(common::pith_bin());
+        cmd.args(["proxy", "--program", program, "--port", "0", "--dir"]).arg(net.path());
+        if let Some(g) = gateway {
+            cmd.args(["--gateway", g]);
+        }
+        let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.trim().rsplit("http://").next().unwrap_or_default().to_owned();
+        assert!(line.contains("listening on http://"), "pith proxy said {line:?}");
+        Self { child, addr }
+    }
+
+    /// One raw HTTP/1.1 exchange: (status, head, body).
+    fn request(&self, raw: &str) -> (u16, String, String) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
+        s.set_read_timeout(Some(GUARD)).unwrap();
+        s.write_all(raw.as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+        let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        (status, head.to_owned(), body.to_owned())
+    }
+
+    fn get(&self, path: &str) -> (u16, String, String) {
+        self.request(&format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n"))
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn program_u256(id: &serde_json::Value) -> U256 {
     let s = id.as_str().unwrap();
     if let Some(h) = s.strip_prefix("0x") { U256::from_str_radix(h, 16).unwrap() } else { s.parse().unwrap() }
@@ -242,6 +289,26 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
         assert_ne!(v["verified"], true, "{what}: {}", out_text(&o));
         eprintln!("{what}: exit {:?}; {}{}", o.status.code(), String::from_utf8_lossy(&o.stderr).trim(), v["checks"].as_array().map(|c| c.iter().filter(|c| c["ok"] == false).map(|c| format!(" failed {}", c["name"])).collect::<String>()).unwrap_or_default());
     }
+
+    // pith proxy: plain HTTP in, an encrypted call through the gateway out, the answer
+    // passed on only with a verified receipt; through the hostile gateway it is withheld.
+    mode.store(PASS, std::sync::atomic::Ordering::SeqCst);
+    let honest = Proxy::start(&net, &pid, None);
+    let (code, head, body) = honest.get("/?name=proxy&x=1");
+    assert_eq!((code, body.as_str()), (200, "hello, proxy\n"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("\npith-receipt: "), "{head}");
+    assert!(head.to_ascii_lowercase().contains("content-type: text/plain"), "{head}");
+    let (code, _, body) = honest.request("GET / HTTP/1.1\r\nhost: x\r\npith-expiry: 1\r\nconnection: close\r\n\r\n");
+    assert_eq!(code, 400, "a reserved pith-* header: {body}");
+    let via_hostile = Proxy::start(&net, &pid, Some(&hostile));
+    for (m, what) in [(FLIP_RESPONSE_BYTE, "flipped response byte"), (EDIT_RECEIPT, "edited receipt"), (OLD_RECEIPT, "old receipt")] {
+        mode.store(m, std::sync::atomic::Ordering::SeqCst);
+        let (code, _, body) = via_hostile.get("/?name=hostile");
+        assert_eq!(code, 502, "{what} passed on: {body}");
+        assert!(!body.contains("hello, hostile"), "{what}: the answer leaked: {body}");
+    }
+    mode.store(PASS, std::sync::atomic::Ordering::SeqCst);
+    drop((honest, via_hostile));
 
     // the price oracle: its fetch() reaches a local JSON server (on the owner-signed
     // egress allow-list), and an EVM contract asks it through OracleAnchor.

@@ -77,6 +77,10 @@ fn run_usage_errors() {
         vec!["run", p, "--secret", "novalue"],
         vec!["run", p, "--body", "@/nonexistent/body"],
         vec!["run", p, "--bogus-flag"],
+        vec!["run", p, "--allow-host", "https://example.com"],
+        vec!["run", p, "--allow-host", "example.com/path"],
+        vec!["run", p, "--allow-host", "example.com:notaport"],
+        vec!["run", p, "--allow-host", ""],
     ] {
         let out = pith().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");

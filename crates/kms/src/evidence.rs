@@ -71,7 +71,7 @@ impl Attester {
             .map_err(|e| match e {
                 pith_attest::BindingError::Rejected(e) => refuse(ErrorKind::EvidenceInvalid, format!("evidence does not verify: {e}")),
                 pith_attest::BindingError::ReportData => {
-                    refuse(ErrorKind::EvidenceInvalid, "evidence report_data does not bind this identity, key and network")
+                    refuse(ErrorKind::EvidenceInvalid, "evidence report_data does not bind this identity, key, network and model")
                 }
             })?;
         Ok(Facts {

@@ -380,8 +380,16 @@ impl Kms {
         }
     }
 
-    async fn verify_worker(&self, ctx: &ChainContext, worker: Address, enc: &[u8; 32], evidence: &[u8]) -> Result<Facts, KmsError> {
-        let rd = binding::report_data(WORKER_REPORT_TAG, worker, enc, ctx.chain_id(), ctx.registry());
+    async fn verify_worker(
+        &self,
+        ctx: &ChainContext,
+        worker: Address,
+        enc: &[u8; 32],
+        model_hash: Option<&B256>,
+        evidence: &[u8],
+    ) -> Result<Facts, KmsError> {
+        let model = model_hash.map(|m| m.0);
+        let rd = binding::report_data_with_model(WORKER_REPORT_TAG, worker, enc, ctx.chain_id(), ctx.registry(), model.as_ref());
         let facts = self.attester.verify(evidence, &rd)?;
         check_policy(&ctx.contracts.registry, &facts, ROLE_WORKER).await?;
         Ok(facts)
@@ -394,7 +402,7 @@ impl Kms {
         if req.worker == Address::ZERO || req.operator == Address::ZERO {
             return Err(refuse(ErrorKind::BadRequest, "worker and operator must be non-zero"));
         }
-        let facts = self.verify_worker(&ctx, req.worker, &req.enc_public_key, &req.evidence).await?;
+        let facts = self.verify_worker(&ctx, req.worker, &req.enc_public_key, req.model_hash.as_ref(), &req.evidence).await?;
         let max_ttl: u64 = ctx.contracts.registry.raw().maxRegistrationTtl().call().await.map_err(chain)?;
         // A minute of margin for the transaction to land before the contract's own check.
         let ttl = self.config.registration_ttl.as_secs().min(max_ttl.saturating_sub(60)).max(60);
@@ -486,7 +494,7 @@ impl Kms {
             req.worker,
         )?;
         let ctx = self.require_chain()?;
-        self.verify_worker(&ctx, req.worker, &req.enc_public_key, &req.evidence).await?;
+        self.verify_worker(&ctx, req.worker, &req.enc_public_key, req.model_hash.as_ref(), &req.evidence).await?;
         let registry = &ctx.contracts.registry;
         if !registry.is_active_worker(req.worker).await.map_err(chain)? {
             return Err(refuse(ErrorKind::PolicyRejected, format!("worker {} is not an active registered worker", req.worker)));

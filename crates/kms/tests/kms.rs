@@ -50,11 +50,20 @@ impl TestWorker {
         pith_crypto::keytree::address_of(&self.key)
     }
     fn quote(&self, d: &Deployment) -> Vec<u8> {
-        let rd = binding::report_data(WORKER_REPORT_TAG, self.address(), &self.enc_public, d.chain_id, d.contracts.registry);
+        self.quote_with_model(d, None)
+    }
+    fn quote_with_model(&self, d: &Deployment, model: Option<&[u8; 32]>) -> Vec<u8> {
+        let rd = binding::report_data_with_model(WORKER_REPORT_TAG, self.address(), &self.enc_public, d.chain_id, d.contracts.registry, model);
         self.source.quote(&rd).unwrap()
     }
     fn register_request(&self, operator: Address) -> RegisterWorkerRequest {
-        RegisterWorkerRequest { worker: self.address(), operator, enc_public_key: self.enc_public, evidence: self.evidence.clone() }
+        RegisterWorkerRequest {
+            worker: self.address(),
+            operator,
+            enc_public_key: self.enc_public,
+            evidence: self.evidence.clone(),
+            model_hash: None,
+        }
     }
     fn release_request(&self, program: B256, timestamp: u64) -> KeyReleaseRequest {
         let digest = binding::message_digest(KEY_RELEASE_TAG, &[self.address().as_slice(), program.as_slice(), &self.enc_public], timestamp);
@@ -63,6 +72,7 @@ impl TestWorker {
             program_id: program,
             enc_public_key: self.enc_public,
             evidence: self.evidence.clone(),
+            model_hash: None,
             timestamp,
             signature: pith_crypto::receipt::sign_hash(&self.key, &digest).unwrap().to_vec(),
         }
@@ -252,6 +262,19 @@ async fn register_release_refusals_restart_and_tamper() -> Result<()> {
     // The bundle does not open for another worker.
     let other_ctx = transport::program_context(&program.0, &Address::repeat_byte(1));
     assert!(transport::open(&w.enc_secret, Purpose::ProgramKeys, &other_ctx, &released.sealed).is_err());
+
+    // The model hash in report_data is bound like the identity: a request naming a model
+    // the evidence does not bind, or hiding one it binds, is refused; naming it is accepted.
+    let mut claims = w.register_request(op_addr);
+    claims.model_hash = Some(B256::repeat_byte(5));
+    let e = expect_refusal(client.register(&claims).await, ErrorKind::EvidenceInvalid, 403);
+    assert!(e.message.contains("model"), "{e:?}");
+    let mut modelled = TestWorker::new(&net.dev_ca, &d, None);
+    modelled.evidence = modelled.quote_with_model(&d, Some(&[5; 32]));
+    expect_refusal(client.register(&modelled.register_request(op_addr)).await, ErrorKind::EvidenceInvalid, 403);
+    let mut shown = modelled.register_request(op_addr);
+    shown.model_hash = Some(B256::repeat_byte(5));
+    assert_eq!(client.register(&shown).await.unwrap().kms, kms.kms.address());
 
     // A worker whose measurement is not allowed: no signature, no keys.
     let bad = TestWorker::new(&net.dev_ca, &d, Some([0xee; 48]));

@@ -1,17 +1,8 @@
 //! A counting allocator for the engine: it enforces the memory limit and records the
 //! peak, and tells the host when an allocation was refused so that a program catching
-//! the engine's "out of memory" error still ends with `memory_limit`.
-//!
-//! It also notices most stack overflows the program catches: QuickJS raises its
-//! "Maximum call stack size exceeded" `RangeError` without any host hook, but an engine
-//! allocation made with the stack pointer within a margin of the engine's stack limit
-//! (below [`MemMeter::stack_floor`], set by the host) marks the invocation as having
-//! reached its stack limit. Recursion that allocates (arrays, strings, objects, closures)
-//! allocates near the limit before it overflows, so it is caught. Known gap: a recursion
-//! that allocates nothing per level (pure arithmetic) reaches the limit without an engine
-//! allocation below the floor, so when the program catches that overflow it is not
-//! detected (an uncaught one is still `stack_limit`). Assumes a downward-growing stack
-//! (x86-64, aarch64).
+//! the engine's "out of memory" error still ends with `memory_limit`. (QuickJS serves
+//! small blocks from its own 4 KiB arenas, so this sees arena refills and large blocks,
+//! which is what the memory limit counts.)
 #![allow(unsafe_code)]
 
 use std::alloc::{self, Layout};
@@ -35,27 +26,12 @@ pub(crate) struct MemMeter {
     pub(crate) limit: Cell<usize>,
     /// Set when an allocation was refused because of `limit`.
     pub(crate) exceeded: Cell<bool>,
-    /// Stack address below which an engine allocation means the stack limit was reached;
-    /// 0 turns the check off.
-    pub(crate) stack_floor: Cell<usize>,
-    /// Set when an allocation ran below `stack_floor`.
-    pub(crate) stack_hit: Cell<bool>,
 }
 
 impl MemMeter {
     pub(crate) fn reset_peak(&self) {
         self.peak.set(self.current.get());
         self.exceeded.set(false);
-        self.stack_hit.set(false);
-    }
-
-    /// Records whether the caller runs below the stack floor.
-    #[inline]
-    fn check_stack(&self) {
-        let floor = self.stack_floor.get();
-        if floor != 0 && stack_pointer() < floor {
-            self.stack_hit.set(true);
-        }
     }
 
     fn admit(&self, add: usize, remove: usize) -> bool {
@@ -73,13 +49,6 @@ impl MemMeter {
     }
 }
 
-/// An address in the current stack frame (close to the stack pointer).
-#[inline(always)]
-pub(crate) fn stack_pointer() -> usize {
-    let marker = 0u8;
-    std::hint::black_box(std::ptr::addr_of!(marker)) as usize
-}
-
 pub(crate) struct CountingAllocator {
     pub(crate) meter: Rc<MemMeter>,
 }
@@ -94,7 +63,6 @@ fn layout_for(payload: usize) -> Option<Layout> {
 // `usable_size` only receive pointers this allocator produced (the engine's contract).
 unsafe impl Allocator for CountingAllocator {
     fn alloc(&mut self, size: usize) -> *mut u8 {
-        self.meter.check_stack();
         let Some(layout) = layout_for(size) else { return std::ptr::null_mut() };
         if !self.meter.admit(layout.size(), 0) {
             return std::ptr::null_mut();
@@ -141,7 +109,6 @@ unsafe impl Allocator for CountingAllocator {
         if ptr.is_null() {
             return self.alloc(new_size);
         }
-        self.meter.check_stack();
         // SAFETY: as in dealloc.
         let base = unsafe { ptr.sub(HEADER) };
         // SAFETY: header written by us.

@@ -383,6 +383,89 @@ impl AttestationProvider for NoAttestation {
     }
 }
 
+// ------------------------------------------------------------------------- AI
+
+/// One chat message: `role` is `system`, `user` or `assistant`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AiMessage {
+    /// Who speaks.
+    pub role: String,
+    /// What they say.
+    pub content: String,
+}
+
+/// A chat request from `env.ai.chat`, already checked by the sandbox: 1 to
+/// [`AI_MAX_MESSAGES`] messages with known roles and at most [`AI_MAX_PROMPT_BYTES`] of
+/// content, `max_tokens` within the invocation's `ai_tokens` budget, `temperature` in
+/// 0..=2 (0 is greedy decoding), `top_p` in (0, 1], at most 4 stop strings.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AiChatRequest {
+    /// The model the program names, if it named one; the host refuses another model.
+    pub model: Option<String>,
+    /// The conversation.
+    pub messages: Vec<AiMessage>,
+    /// Most tokens to generate.
+    pub max_tokens: u32,
+    /// Sampling temperature; 0 is greedy.
+    pub temperature: f32,
+    /// Nucleus sampling mass.
+    pub top_p: f32,
+    /// Seed of the sampler (with a temperature above 0).
+    pub seed: Option<u64>,
+    /// Stop sequences.
+    pub stop: Vec<String>,
+}
+
+/// Most messages in one `env.ai.chat` request.
+pub const AI_MAX_MESSAGES: usize = 64;
+/// Most bytes of message content in one `env.ai.chat` request.
+pub const AI_MAX_PROMPT_BYTES: usize = 64 * 1024;
+
+/// What the host's model answered.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AiChatReply {
+    /// The assistant's text.
+    pub content: String,
+    /// `stop` (end of turn or a stop sequence) or `length` (`max_tokens` reached).
+    pub finish_reason: String,
+    /// Tokens in the rendered prompt.
+    pub prompt_tokens: u32,
+    /// Tokens generated.
+    pub completion_tokens: u32,
+    /// The model's name.
+    pub model: String,
+    /// SHA-256 of the model file: what receipts name.
+    pub model_hash: [u8; 32],
+}
+
+/// The host's own language model for `env.ai.chat` (no data leaves the host).
+pub trait AiProvider: Send + Sync {
+    /// Answer `request`; stop generating at `deadline` (the invocation's wall-time limit)
+    /// with an error.
+    fn chat<'a>(
+        &'a self,
+        program: &'a ProgramRef,
+        request: AiChatRequest,
+        deadline: std::time::Instant,
+    ) -> BoxFuture<'a, Result<AiChatReply, HostError>>;
+}
+
+/// No model in this host: every call fails with [`HostError::Unavailable`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoAi;
+
+impl AiProvider for NoAi {
+    fn chat<'a>(
+        &'a self,
+        _: &'a ProgramRef,
+        _: AiChatRequest,
+        _: std::time::Instant,
+    ) -> BoxFuture<'a, Result<AiChatReply, HostError>> {
+        Box::pin(async { Err(HostError::Unavailable("env.ai")) })
+    }
+}
+
 // ------------------------------------------------------------------------- clock, randomness
 
 /// Wall clock for `Date.now()`.
@@ -438,6 +521,8 @@ pub struct Host {
     pub chain: Arc<dyn ChainProvider>,
     /// TEE evidence.
     pub attestation: Arc<dyn AttestationProvider>,
+    /// The host's language model.
+    pub ai: Arc<dyn AiProvider>,
     /// Clock.
     pub clock: Arc<dyn Clock>,
     /// Randomness.
@@ -452,7 +537,7 @@ impl std::fmt::Debug for Host {
 
 impl Host {
     /// Local host for `pith run` and tests: real HTTP egress, in-memory kv, keys from
-    /// `key_seed`, no chain, no attestation, system clock, OS randomness.
+    /// `key_seed`, no chain, no attestation, no model, system clock, OS randomness.
     pub fn local(key_seed: impl Into<Vec<u8>>) -> Self {
         Self {
             egress: Arc::new(crate::egress::HttpEgress::new()),
@@ -460,6 +545,7 @@ impl Host {
             keys: Arc::new(LocalKeys::new(key_seed)),
             chain: Arc::new(NoChain),
             attestation: Arc::new(NoAttestation),
+            ai: Arc::new(NoAi),
             clock: Arc::new(SystemClock),
             random: Arc::new(OsRandom),
         }

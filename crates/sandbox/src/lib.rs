@@ -30,14 +30,14 @@
 //!
 //! Limits ([`Limits`]) end an invocation with a typed [`ErrorKind`] even when the program
 //! catches the exception the engine raises: the host records the limit and the engine's
-//! interrupt handler stops the program at its next check. A caught stack overflow is
-//! noticed through the engine allocator (an allocation within 16 KiB of the stack limit);
-//! known gap: a recursion that allocates nothing per level and whose overflow the program
-//! catches is not detected (uncaught, it is `stack_limit`).
+//! interrupt handler stops the program at its next check. A stack overflow the program
+//! catches is seen by stack painting (a band beyond `stack_kb` whose pattern any deeper
+//! frame overwrites; see `stackguard`).
 
 mod alloc;
 mod bytes;
 mod cputime;
+mod stackguard;
 pub mod egress;
 pub mod eip712;
 #[allow(unsafe_code)] // loading our own bytecode: see the SAFETY comments in the module

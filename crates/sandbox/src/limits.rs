@@ -28,6 +28,10 @@ pub struct Limits {
     pub log_bytes: u64,
     /// Key-value operations per invocation. Default 1,000.
     pub kv_ops: u64,
+    /// Tokens the host's model may generate for one invocation's `env.ai.chat` calls
+    /// (completion tokens; a call reserves its `max_tokens`). Default 1,024. Inference
+    /// time is bounded by `wall_ms`.
+    pub ai_tokens: u64,
 }
 
 impl Default for Limits {
@@ -42,12 +46,13 @@ impl Default for Limits {
             output_bytes: 10 * 1024 * 1024,
             log_bytes: 64 * 1024,
             kv_ops: 1_000,
+            ai_tokens: 1_024,
         }
     }
 }
 
 /// The names accepted by [`Limits::set`], in the order of the struct.
-pub const LIMIT_NAMES: [&str; 9] = [
+pub const LIMIT_NAMES: [&str; 10] = [
     "memory_mb",
     "stack_kb",
     "cpu_ms",
@@ -57,6 +62,7 @@ pub const LIMIT_NAMES: [&str; 9] = [
     "output_bytes",
     "log_bytes",
     "kv_ops",
+    "ai_tokens",
 ];
 
 /// An unknown limit name or a value that is not a positive integer.
@@ -89,6 +95,7 @@ impl Limits {
             "output_bytes" => &mut self.output_bytes,
             "log_bytes" => &mut self.log_bytes,
             "kv_ops" => &mut self.kv_ops,
+            "ai_tokens" => &mut self.ai_tokens,
             _ => return Err(LimitParseError::UnknownName(name.to_owned())),
         };
         *slot = v;
@@ -136,6 +143,10 @@ pub struct Usage {
     pub log_bytes: u64,
     /// Key-value operations performed.
     pub kv_ops: u64,
+    /// Prompt tokens the host's model read for `env.ai.chat`.
+    pub ai_prompt_tokens: u64,
+    /// Tokens the host's model generated for `env.ai.chat`.
+    pub ai_completion_tokens: u64,
 }
 
 impl Usage {
@@ -176,6 +187,8 @@ pub enum ErrorKind {
     EgressLimit,
     /// `kv_ops` ran out.
     KvLimit,
+    /// An `env.ai.chat` call asked for more tokens than `ai_tokens` leaves.
+    AiLimit,
     /// An uncaught exception, or the handler did not return a Response.
     ProgramError,
     /// The program does not compile or does not export a `fetch` handler.
@@ -195,6 +208,7 @@ impl ErrorKind {
             Self::EgressDenied => "egress_denied",
             Self::EgressLimit => "egress_limit",
             Self::KvLimit => "kv_limit",
+            Self::AiLimit => "ai_limit",
             Self::ProgramError => "program_error",
             Self::InvalidProgram => "invalid_program",
         }
@@ -213,6 +227,7 @@ impl ErrorKind {
                 | Self::LogLimit
                 | Self::EgressLimit
                 | Self::KvLimit
+                | Self::AiLimit
         )
     }
 }

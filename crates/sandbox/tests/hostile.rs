@@ -100,6 +100,59 @@ fn deep_recursion_caught_still_ends_as_stack_limit() {
 }
 
 #[test]
+fn deep_recursion_that_allocates_nothing_caught_still_ends_as_stack_limit() {
+    // Pure calls: the engine raises its RangeError without a call to the host's allocator,
+    // and the program catches it at the deepest level and returns normally.
+    let o = run_limits(
+        &handler("let d = 0; const f = (n) => { try { return f(n + 1) + 1; } catch (e) { d = n; return 0; } }; f(0); return new Response(String(d));"),
+        |l| l.stack_kb = 256,
+    );
+    assert_eq!(kind(&o), ErrorKind::StackLimit, "{o:?}");
+    // Caught at the top instead.
+    let o = run_limits(
+        &handler("const f = (n) => f(n + 1) + 1; try { f(0); } catch {} return new Response('ok');"),
+        |l| l.stack_kb = 256,
+    );
+    assert_eq!(kind(&o), ErrorKind::StackLimit, "{o:?}");
+    // Caught, then computing forever: stopped at the next interrupt check.
+    let o = run_limits(
+        &handler("const f = (n) => f(n + 1) + 1; try { f(0); } catch {} for (;;) {}"),
+        |l| {
+            l.stack_kb = 256;
+            l.cpu_ms = 5_000;
+        },
+    );
+    assert_eq!(kind(&o), ErrorKind::StackLimit, "{o:?}");
+    assert!(o.usage.cpu_ms < 5_000, "not stopped at the stack limit: {:?}", o.usage);
+}
+
+#[test]
+fn one_long_native_operation_still_ends_as_cpu_limit() {
+    // BigInt-to-decimal at the engine's 1 Mbit cap is one quadratic native call (about
+    // 1.3 s idle): the engine checks its interrupt handler only between operations, so
+    // the invocation stops after the call, over its budget by that call's length; the
+    // limit is still the one named. (docs/adr/0010-sandbox-isolation.md: known overshoot.)
+    let o = run_limits(
+        &handler("const x = (1n << 1000000n) - 1n; const s = x.toString(); for (;;) {}"),
+        |l| l.cpu_ms = 100,
+    );
+    assert_eq!(kind(&o), ErrorKind::CpuLimit, "{o:?}");
+    assert!(o.usage.cpu_ms >= 100, "{:?}", o.usage);
+}
+
+#[test]
+fn the_stack_limit_is_what_stack_kb_says() {
+    // The same recursion (a few hundred bytes of native stack a level) fails under 128 KiB
+    // and fits in 1 MiB: the engine's limit is measured from each invocation's frame, not
+    // from wherever the instance was created.
+    let src = handler("const f = (n) => n === 0 ? 0 : f(n - 1) + 1; return new Response(String(f(600)));");
+    let o = run_limits(&src, |l| l.stack_kb = 128);
+    assert_eq!(kind(&o), ErrorKind::StackLimit, "{o:?}");
+    let o = run_limits(&src, |l| l.stack_kb = 1024);
+    assert_eq!(body(&o), "600");
+}
+
+#[test]
 fn recursion_below_the_stack_limit_is_fine() {
     // Negative case: recursion well inside the limit that allocates at every level.
     let o = run_limits(

@@ -206,6 +206,7 @@ pub async fn release(node: &crate::node::Node, program: ProgramId) -> Result<Pro
         program_id: B256::from(program.0),
         enc_public_key: enc,
         evidence: node.evidence().bytes.clone(),
+        model_hash: None,
         timestamp,
         signature: id.sign_digest(&digest)?.to_vec(),
     };

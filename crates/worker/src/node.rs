@@ -203,6 +203,7 @@ impl Node {
             keys: Arc::new(crate::host::ProgramKeys::new(keys.clone())),
             chain: Arc::new(crate::host::Chain::new(&config.rpc_url, keys.clone())?),
             attestation: Arc::new(attester),
+            ai: Arc::new(pith_sandbox::host::NoAi),
             clock: Arc::new(pith_sandbox::host::SystemClock),
             random: Arc::new(pith_sandbox::host::OsRandom),
         };

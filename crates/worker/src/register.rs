@@ -36,6 +36,7 @@ async fn kms_register(node: &Node) -> Result<RegisterWorkerResponse, WorkerError
         operator,
         enc_public_key: node.identity.enc_public_key(),
         evidence: node.evidence.bytes.clone(),
+        model_hash: None,
     };
     let mut last = WorkerError::Kms("no KMS configured (--kms)".into());
     for base in &node.config.kms_urls {

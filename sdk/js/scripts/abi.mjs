@@ -14,7 +14,7 @@ const wanted = {
   Registry: ["kmsMembers", "kmsKeyEpoch", "isActiveWorker", "workerInfo", "isAllowedMeasurement", "platformConfig", "registerWorker", "WorkerRegistered"],
   Programs: ["codeHashOf", "exists", "program", "programCount", "ProgramRegistered", "ProgramUpgraded"],
   StakePools: ["pool", "poolExists", "workStatus", "freeStake", "params", "sharesOf"],
-  OracleAnchor: ["request", "requestInfo", "resultDigest", "requestCount", "OracleRequested", "OracleFulfilled"],
+  OracleAnchor: ["request", "fulfil", "requestInfo", "resultDigest", "requestCount", "minFee", "OracleRequested", "OracleFulfilled"],
 };
 
 export function render() {

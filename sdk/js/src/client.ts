@@ -20,7 +20,7 @@ import {
 } from "viem";
 import { programsAbi, registryAbi, stakePoolsAbi, oracleAnchorAbi } from "./abi.ts";
 import { decodeResponse, encodeRequest, type PlainResponse } from "./bhttp.ts";
-import { decodeUtf8, fromBase64Url, fromHex, toHex, utf8, type Hex } from "./bytes.ts";
+import { concat, decodeUtf8, fromBase64Url, fromHex, toHex, utf8, type Hex } from "./bytes.ts";
 import { PithError } from "./errors.ts";
 import { verifyEvidence, type EvidenceVerdict } from "./evidence.ts";
 import { encapsulateRequest } from "./ohttp.ts";
@@ -100,7 +100,55 @@ export interface VerifyReceiptOptions {
    * check its hash against the Registry, verify it ([`verifyEvidence`]) and compare its
    * measurement hash with the registered one. Simulated evidence needs `devCa`.
    */
-  evidence?: { devCa?: Uint8Array; now?: Date };
+  evidence?: EvidenceCheckOptions;
+}
+
+/** How to check a worker's posted evidence. */
+export interface EvidenceCheckOptions {
+  /** The development CA (DER, or PEM text/bytes) for simulated evidence (`pith up`: `DIR/dev-ca/dev-ca.pem`). */
+  devCa?: Uint8Array | string;
+  /** Appraise as of this time (default: now). */
+  now?: Date;
+  /**
+   * The worker's X25519 key-transport public key (32 bytes). When given, `report_data` must be
+   * the worker binding of the worker's address, this key, the chain id and the Registry
+   * (check `binding`). The key may come from anywhere (the worker's `/v1/worker/info`):
+   * the address inside the hash is what is bound.
+   */
+  encPublicKey?: Uint8Array;
+  /** [`PithClient`] only: fetch `encPublicKey` from the worker's `/v1/worker/info` (URL from the gateway). */
+  bindingFromWorker?: boolean;
+}
+
+/** `report_data[0..32]` of a worker's evidence (docs/protocol.md "Identity binding"); bytes 32..64 name its model (zero: none). */
+export function workerReportData(worker: Address, encPublicKey: Uint8Array, chainId: number, registry: Address): Uint8Array {
+  const chain = new Uint8Array(8);
+  new DataView(chain.buffer).setBigUint64(0, BigInt(chainId));
+  return fromHex(
+    keccak256(concat(utf8.encode("pith/v1/worker-report"), fromHex(worker), encPublicKey, chain, fromHex(registry))),
+    "report data",
+  );
+}
+
+/** The model hash a worker's `report_data` binds (bytes 32..64), or `null` when they are zero (no model). */
+export function boundModelHash(reportData: Hex): Hex | null {
+  const m = reportData.slice(66, 130);
+  return m.length === 64 && !/^0+$/.test(m) ? `0x${m.toLowerCase()}` : null;
+}
+
+/**
+ * As `pith verify`'s `model` check: a receipt naming a model (`modelHash` non-zero) must come
+ * from a worker whose evidence binds that model. `null` (no check) for a receipt without one.
+ */
+export function modelCheck(reportData: Hex, modelHash: Hex): Check | null {
+  if (/^0x0+$/.test(modelHash)) return null;
+  const bound = boundModelHash(reportData);
+  if (bound === modelHash.toLowerCase()) return { name: "model", ok: true, detail: `answered by model sha256 ${bound}, bound in the worker's evidence` };
+  return {
+    name: "model",
+    ok: false,
+    detail: bound ? `receipt names model ${modelHash} / the worker's evidence binds ${bound}` : `receipt names model ${modelHash} but the worker's evidence binds none`,
+  };
 }
 
 /** Context of the standalone [`verifyReceipt`]. */
@@ -163,7 +211,8 @@ export const REQUEST_TTL_SECS = 60;
 export function programIdHex(id: number | bigint | string): Hex {
   let n: bigint;
   try {
-    n = typeof id === "string" && !id.startsWith("0x") ? BigInt(id) : BigInt(id);
+    if (typeof id === "string" && !/^(0x[0-9a-fA-F]{1,64}|[0-9]{1,78})$/.test(id.trim())) throw new Error("syntax");
+    n = BigInt(typeof id === "string" ? id.trim() : id);
   } catch {
     throw new PithError("invalid_argument", `program id ${String(id)} is not a number`);
   }
@@ -245,12 +294,15 @@ async function codeHistory(chain: PublicClient, d: Deployment, programId: Hex): 
     chain.readContract({ address: d.contracts.Programs, abi: programsAbi, functionName: "codeHashOf", args: [id] }),
   );
   const out: Hex[] = [current];
-  const logs = await read("Programs events", () =>
-    chain.getContractEvents({ address: d.contracts.Programs, abi: programsAbi, fromBlock: BigInt(d.deploy_block ?? 0), toBlock: "latest" }),
-  );
-  for (const l of logs) {
-    const a = l.args as { programId?: bigint; codeHash?: Hex };
-    if (a.programId === id && a.codeHash) out.push(a.codeHash);
+  for (const eventName of ["ProgramRegistered", "ProgramUpgraded"] as const) {
+    const logs = await read(`Programs.${eventName} logs`, () =>
+      chain.getContractEvents({ address: d.contracts.Programs, abi: programsAbi, eventName, args: { programId: id }, fromBlock: BigInt(d.deploy_block ?? 0), toBlock: "latest" }),
+    );
+    for (const l of logs) {
+      const a = l.args as { programId?: bigint; codeHash?: Hex; oldCodeHash?: Hex; newCodeHash?: Hex };
+      if (a.programId !== id) continue;
+      for (const h of [a.codeHash, a.oldCodeHash, a.newCodeHash]) if (h) out.push(h);
+    }
   }
   return out;
 }
@@ -290,8 +342,10 @@ export async function verifyReceipt(receipt: Receipt, ctx: VerifyReceiptContext)
   let facts: WorkerFacts | undefined;
   try {
     facts = await workerFacts(chain, d, r.worker);
-    const ok = facts.active || (!facts.revoked && facts.operator !== "0x0000000000000000000000000000000000000000" && facts.expiry >= r.timestamp);
-    add("worker_registered", ok, `Registry: active ${facts.active}, revoked ${facts.revoked}, expiry ${facts.expiry}, receipt time ${r.timestamp}`);
+    // as `pith verify`: known, not revoked, and registered at the time of the receipt
+    const known = facts.operator !== "0x0000000000000000000000000000000000000000";
+    const ok = known && !facts.revoked && facts.expiry >= r.timestamp;
+    add("worker_registered", ok, `Registry: known ${known}, active ${facts.active}, revoked ${facts.revoked}, expiry ${facts.expiry}, receipt time ${r.timestamp}`);
   } catch (e) {
     add("worker_registered", false, (e as Error).message);
   }
@@ -306,13 +360,31 @@ export async function verifyReceipt(receipt: Receipt, ctx: VerifyReceiptContext)
     try {
       const bytes = await postedEvidence(chain, d, r.worker, facts.evidenceHash);
       add("evidence_hash", true, `evidence from the registerWorker calldata hashes to ${facts.evidenceHash}`);
-      const opts: { devCa?: Uint8Array; now?: Date } = {};
+      const opts: { devCa?: Uint8Array | string; now?: Date } = {};
       if (ctx.evidence.devCa) opts.devCa = ctx.evidence.devCa;
       if (ctx.evidence.now) opts.now = ctx.evidence.now;
       evidence = await verifyEvidence(bytes, opts);
       add("attestation", evidence.ok, evidence.ok ? `${evidence.platform} evidence verified (${evidence.verifiedBy})` : `${evidence.platform}: ${evidence.error?.kind}: ${evidence.error?.message}`);
       if (evidence.ok) {
         add("measurement", evidence.measurementHash === facts.measurementHash.toLowerCase(), `evidence ${evidence.measurementHash} / registered ${facts.measurementHash}`);
+        const registry = d.contracts.Registry;
+        const [allowed, config] = await Promise.all([
+          read("Registry.isAllowedMeasurement", () =>
+            chain.readContract({ address: registry, abi: registryAbi, functionName: "isAllowedMeasurement", args: [facts!.platform, 1, facts!.measurementHash] }),
+          ),
+          read("Registry.platformConfig", () => chain.readContract({ address: registry, abi: registryAbi, functionName: "platformConfig", args: [facts!.platform] })),
+        ]);
+        const policyOk = allowed && config.enabled && facts.tcbStatus <= config.maxTcbStatus;
+        add("policy", policyOk, `measurement allowed for workers ${allowed}, platform ${facts.platform} enabled ${config.enabled}, TCB ${facts.tcbStatus} ≤ ${config.maxTcbStatus}`);
+        if (ctx.evidence.encPublicKey) {
+          // bytes 0..32 bind identity; 32..64 name the model the worker serves (zero: none)
+          const want = toHex(workerReportData(r.worker, ctx.evidence.encPublicKey, d.chain_id, registry));
+          const got = evidence.reportData?.slice(0, 66);
+          const model = boundModelHash(evidence.reportData!);
+          add("binding", got === want, `report_data ${got} / binding of worker ${r.worker} to chain ${d.chain_id}, Registry ${registry}: ${want}; ${model ? `model sha256 ${model}` : "no model"}`);
+        }
+        const model = modelCheck(evidence.reportData!, r.modelHash);
+        if (model) checks.push(model);
       }
     } catch (e) {
       add("evidence_hash", false, (e as Error).message);
@@ -462,7 +534,13 @@ export class PithClient {
     });
     const receiptHeader = res.headers.get("pith-receipt");
     if (!receiptHeader) throw new PithError("malformed", "the answer carries no pith-receipt header");
-    const receipt = parseReceipt(JSON.parse(decodeUtf8(fromBase64Url(receiptHeader, "pith-receipt"), "pith-receipt")));
+    let receiptJson: unknown;
+    try {
+      receiptJson = JSON.parse(decodeUtf8(fromBase64Url(receiptHeader, "pith-receipt"), "pith-receipt"));
+    } catch (e) {
+      throw e instanceof PithError ? e : new PithError("malformed", "pith-receipt is not JSON");
+    }
+    const receipt = parseReceipt(receiptJson);
     const workerHeader = res.headers.get("pith-worker");
     const plain = session.openResponse(new Uint8Array(await res.arrayBuffer()));
     const responseHash = keccak256(plain);
@@ -479,8 +557,39 @@ export class PithClient {
   }
 
   /** Verify a receipt against this network's chain (see the standalone [`verifyReceipt`]). */
-  verifyReceipt(receipt: Receipt, opts: VerifyReceiptOptions = {}): Promise<ReceiptVerdict> {
-    return verifyReceipt(receipt, { ...opts, deployment: this.deployment, chain: this.chain });
+  async verifyReceipt(receipt: Receipt, opts: VerifyReceiptOptions = {}): Promise<ReceiptVerdict> {
+    const o = { ...opts };
+    if (o.evidence?.bindingFromWorker && !o.evidence.encPublicKey) {
+      try {
+        o.evidence = { ...o.evidence, encPublicKey: await this.workerEncKey(receipt.worker) };
+      } catch (e) {
+        const v = await verifyReceipt(receipt, { ...o, deployment: this.deployment, chain: this.chain });
+        v.checks.push({ name: "binding", ok: false, detail: `worker's X25519 key not available: ${(e as Error).message}` });
+        return { ...v, ok: false };
+      }
+    }
+    return verifyReceipt(receipt, { ...o, deployment: this.deployment, chain: this.chain });
+  }
+
+  /** The worker's X25519 key as the worker reports it (`/v1/worker/info` at the URL the gateway knows). */
+  async workerEncKey(worker: Address): Promise<Uint8Array> {
+    const entry = (await (await this.http(`/v1/workers/${worker.toLowerCase()}`)).json()) as { url?: string | null };
+    if (!entry.url) throw new PithError("gateway", `the gateway knows no URL for worker ${worker}`);
+    const url = `${entry.url.replace(/\/+$/, "")}/v1/worker/info`;
+    let info: { address?: string; enc_public_key?: string };
+    try {
+      const res = await this.fetchFn(url);
+      if (!res.ok) throw await gatewayError(res, url);
+      info = (await res.json()) as typeof info;
+    } catch (e) {
+      throw e instanceof PithError ? e : new PithError("gateway", `${url}: ${(e as Error).message}`, { cause: e });
+    }
+    if (!info.address || getAddress(info.address) !== getAddress(worker) || !info.enc_public_key) {
+      throw new PithError("malformed", `${url} does not describe worker ${worker}`);
+    }
+    const key = fromHex(info.enc_public_key, "enc_public_key");
+    if (key.length !== 32) throw new PithError("malformed", "enc_public_key is not 32 bytes");
+    return key;
   }
 
   /** A receipt stored by the gateway, by request hash (verify it before trusting it). */
@@ -533,7 +642,7 @@ export class PithClient {
   }
 
   /** A worker's posted evidence (from chain calldata) and its verification. */
-  async workerEvidence(address: Address, opts: { devCa?: Uint8Array; now?: Date } = {}): Promise<{ evidence: Uint8Array; verdict: EvidenceVerdict; facts: WorkerFacts }> {
+  async workerEvidence(address: Address, opts: { devCa?: Uint8Array | string; now?: Date } = {}): Promise<{ evidence: Uint8Array; verdict: EvidenceVerdict; facts: WorkerFacts }> {
     const facts = await this.worker(address);
     const evidence = await postedEvidence(this.chain, this.deployment, address, facts.evidenceHash);
     return { evidence, verdict: await verifyEvidence(evidence, opts), facts };
@@ -543,6 +652,22 @@ export class PithClient {
   get oracle(): OracleHelpers {
     return new OracleHelpers(this.chain, this.deployment);
   }
+}
+
+/** A fulfilled oracle request, as [`OracleHelpers.fulfilment`] reads and checks it. */
+export interface OracleFulfilment {
+  requestId: bigint;
+  worker: Address;
+  resultHash: Hex;
+  callbackOk: boolean;
+  transactionHash: Hex;
+  blockNumber: bigint;
+  /** The result bytes from the `fulfil` calldata; `null` when it was relayed through a contract. */
+  result: Uint8Array | null;
+  /** `keccak256(result) == resultHash`. */
+  resultOk: boolean;
+  /** The signing worker is known to the Registry and not revoked. */
+  workerRegistered: boolean;
 }
 
 /**
@@ -573,20 +698,54 @@ export class OracleHelpers {
     );
   }
 
-  /** The `OracleFulfilled` event of a request, or `null` while unfulfilled. */
-  async fulfilment(requestId: bigint): Promise<{ worker: Address; resultHash: Hex; callbackOk: boolean; transactionHash: Hex; blockNumber: bigint } | null> {
+  /** `OracleAnchor.minFee()` (PHA wei). */
+  async minFee(): Promise<bigint> {
+    return read("OracleAnchor.minFee", () =>
+      this.chain.readContract({ address: this.deployment.contracts.OracleAnchor, abi: oracleAnchorAbi, functionName: "minFee" }),
+    );
+  }
+
+  /**
+   * A request's fulfilment, or `null` while unfulfilled: the `OracleFulfilled` event and the
+   * result bytes from the `fulfil` calldata, checked: `keccak256(result)` is the event's
+   * `resultHash` (`resultOk`), and the worker that signed is registered in the Registry
+   * (`workerRegistered`; OracleAnchor itself accepted it only if it could work).
+   */
+  async fulfilment(requestId: bigint): Promise<OracleFulfilment | null> {
     const logs = await read("OracleFulfilled logs", () =>
       this.chain.getContractEvents({
         address: this.deployment.contracts.OracleAnchor,
         abi: oracleAnchorAbi,
         eventName: "OracleFulfilled",
+        args: { requestId },
         fromBlock: BigInt(this.deployment.deploy_block ?? 0),
         toBlock: "latest",
       }),
     );
     const l = logs.find((x) => x.args.requestId === requestId);
     if (!l) return null;
-    return { worker: l.args.worker!, resultHash: l.args.resultHash!, callbackOk: l.args.callbackOk!, transactionHash: l.transactionHash, blockNumber: l.blockNumber };
+    const out: OracleFulfilment = {
+      requestId,
+      worker: l.args.worker!,
+      resultHash: l.args.resultHash!,
+      callbackOk: l.args.callbackOk!,
+      transactionHash: l.transactionHash,
+      blockNumber: l.blockNumber,
+      result: null,
+      resultOk: false,
+      workerRegistered: false,
+    };
+    const tx = await read("fulfil transaction", () => this.chain.getTransaction({ hash: l.transactionHash }));
+    try {
+      const call = decodeFunctionData({ abi: oracleAnchorAbi, data: tx.input });
+      if (call.functionName === "fulfil" && call.args[0] === requestId) out.result = fromHex(call.args[1], "result");
+    } catch {
+      /* relayed through another contract: the result bytes are not in this calldata */
+    }
+    out.resultOk = out.result !== null && keccak256(out.result) === out.resultHash.toLowerCase();
+    const facts = await workerFacts(this.chain, this.deployment, out.worker);
+    out.workerRegistered = facts.operator !== "0x0000000000000000000000000000000000000000" && !facts.revoked;
+    return out;
   }
 
   /** `keccak256(result)`: what `OracleFulfilled.resultHash` must equal for `result`. */

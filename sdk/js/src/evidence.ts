@@ -47,8 +47,8 @@ export interface VerifyEvidenceOptions {
   expectedReportData?: Uint8Array;
   /** The time to appraise at (default: now). */
   now?: Date;
-  /** The development CA certificate (PEM text bytes or DER) for simulated evidence. */
-  devCa?: Uint8Array;
+  /** The development CA certificate for simulated evidence: DER bytes, or PEM (text or its bytes). */
+  devCa?: Uint8Array | string;
 }
 
 const MAGIC = utf8.encode("PITHSIM1");
@@ -155,7 +155,7 @@ async function verifySimulated(e: Uint8Array, opts: VerifyEvidenceOptions): Prom
   if (!equalBytes(mrTd, f.m.mr_td!)) throw new Reject("malformed", "mr_td is not SHA-384(tag ‖ binary_sha384 ‖ mr_config_id)");
   // 4. the chain to the development CA given by the verifier
   if (!opts.devCa) throw new Reject("bad_chain", "no development CA given (devCa); simulated evidence cannot be checked without it");
-  const ca = certOf(pemOrDer(opts.devCa), "development CA", "bad_chain");
+  const ca = certOf(pemOrDer(typeof opts.devCa === "string" ? utf8.encode(opts.devCa) : opts.devCa), "development CA", "bad_chain");
   if (!ca.isCa) throw new Reject("bad_chain", "development CA certificate is not a CA (basicConstraints cA)");
   if (!equalBytes(ak.issuer, ca.subject)) throw new Reject("bad_chain", "AK certificate issuer is not the CA's subject");
   if (!ak.signedWithEcdsaSha256) throw new Reject("bad_chain", "AK certificate is not signed with ecdsa-with-SHA256");

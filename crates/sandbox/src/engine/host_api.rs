@@ -4,6 +4,7 @@
 //! instance's event loop.
 
 use super::*;
+use crate::host::{AI_MAX_MESSAGES, AI_MAX_PROMPT_BYTES, AiChatRequest, AiMessage};
 
 // ------------------------------------------------------------------------- host primitives
 
@@ -273,22 +274,25 @@ pub(super) fn start_op<'js>(ctx: &Ctx<'js>, st: &Rc<State>, name: &str, arg: Val
                 match egress.fetch(&policy, req, budget).await {
                     Ok(r) => {
                         let acct = (r.requests, r.bytes, false);
-                        Completion { id: 0, result: Ok(Done::Http(r)), egress: Some(acct) }
+                        Completion { id: 0, result: Ok(Done::Http(r)), egress: Some(acct), ai: None }
                     }
                     Err(EgressError::Denied { message, requests, bytes }) => Completion {
                         id: 0,
                         result: Err(JsErr { name: "EgressDenied".into(), message }),
                         egress: Some((requests, bytes, true)),
+                        ai: None,
                     },
                     Err(EgressError::Limit(m)) => Completion {
                         id: 0,
                         result: Err(JsErr { name: "EgressLimit".into(), message: m }),
                         egress: Some((0, 0, false)),
+                        ai: None,
                     },
                     Err(EgressError::Failed(m)) => Completion {
                         id: 0,
                         result: Err(JsErr { name: "TypeError".into(), message: m }),
                         egress: Some((1, 0, false)),
+                        ai: None,
                     },
                 }
             });
@@ -393,6 +397,168 @@ pub(super) fn start_op<'js>(ctx: &Ctx<'js>, st: &Rc<State>, name: &str, arg: Val
             });
             Ok(id)
         }
+        "ai_chat" => {
+            let json: String = arg.get()?;
+            let limits = st.limits.get();
+            let remaining = limits.ai_tokens.saturating_sub(st.ai_reserved.get());
+            let request = match parse_ai_request(&json, remaining) {
+                Ok(r) => r,
+                Err(AiRequestError::Invalid(m)) => return Err(bad(&format!("env.ai.chat: {m}"))),
+                Err(AiRequestError::OverBudget(asked)) => {
+                    st.kill(
+                        ErrorKind::AiLimit,
+                        format!("env.ai.chat asked for {asked} tokens; {remaining} of the ai_tokens limit of {} left", limits.ai_tokens),
+                    );
+                    return Err(rquickjs::Exception::throw_internal(ctx, "ai token limit exceeded"));
+                }
+            };
+            let reserved = u64::from(request.max_tokens);
+            st.ai_reserved.set(st.ai_reserved.get().saturating_add(reserved));
+            let deadline = st.start.get() + Duration::from_millis(limits.wall_ms);
+            let ai = st.host.ai.clone();
+            let p = st.program.clone();
+            let id = st.new_id();
+            st.spawn(id, async move {
+                match ai.chat(&p, request, deadline).await {
+                    Ok(reply) => {
+                        let tokens = (reserved, u64::from(reply.prompt_tokens), u64::from(reply.completion_tokens));
+                        let body = serde_json::json!({
+                            "message": {"role": "assistant", "content": reply.content},
+                            "finish_reason": reply.finish_reason,
+                            "usage": {
+                                "prompt_tokens": reply.prompt_tokens,
+                                "completion_tokens": reply.completion_tokens,
+                                "total_tokens": u64::from(reply.prompt_tokens) + u64::from(reply.completion_tokens),
+                            },
+                            "model": reply.model,
+                            "model_hash": format!("0x{}", hex::encode(reply.model_hash)),
+                        });
+                        Completion { id: 0, result: Ok(Done::Str(body.to_string())), egress: None, ai: Some(tokens) }
+                    }
+                    Err(e) => Completion { id: 0, result: Err(host_err(e)), egress: None, ai: Some((reserved, 0, 0)) },
+                }
+            });
+            Ok(id)
+        }
         other => Err(bad(&format!("unknown host op {other}"))),
+    }
+}
+
+/// Why an `env.ai.chat` request was refused before reaching the host's model.
+#[derive(Debug, PartialEq)]
+pub(super) enum AiRequestError {
+    /// Malformed (a `TypeError` for the program).
+    Invalid(String),
+    /// `max_tokens` is more than the invocation's `ai_tokens` budget leaves.
+    OverBudget(u64),
+}
+
+/// Default `max_tokens` when the program gives none (capped by what the budget leaves).
+const AI_DEFAULT_MAX_TOKENS: u64 = 256;
+
+/// Parses and checks the JSON of an `env.ai.chat` request against the budget left.
+pub(super) fn parse_ai_request(json: &str, remaining: u64) -> Result<AiChatRequest, AiRequestError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Raw {
+        model: Option<String>,
+        messages: Vec<AiMessage>,
+        max_tokens: Option<u64>,
+        temperature: Option<f64>,
+        top_p: Option<f64>,
+        seed: Option<u64>,
+        stop: Option<serde_json::Value>,
+    }
+    let invalid = |m: &str| AiRequestError::Invalid(m.to_owned());
+    let raw: Raw = serde_json::from_str(json).map_err(|e| AiRequestError::Invalid(e.to_string()))?;
+    if raw.messages.is_empty() || raw.messages.len() > AI_MAX_MESSAGES {
+        return Err(AiRequestError::Invalid(format!("messages: 1 to {AI_MAX_MESSAGES} messages")));
+    }
+    let mut bytes = 0usize;
+    for m in &raw.messages {
+        if !matches!(m.role.as_str(), "system" | "user" | "assistant") {
+            return Err(AiRequestError::Invalid(format!("unknown role `{}` (system, user, assistant)", m.role)));
+        }
+        bytes = bytes.saturating_add(m.content.len());
+    }
+    if bytes > AI_MAX_PROMPT_BYTES {
+        return Err(AiRequestError::Invalid(format!("messages: more than {AI_MAX_PROMPT_BYTES} bytes of content")));
+    }
+    let max_tokens = match raw.max_tokens {
+        Some(0) => return Err(invalid("max_tokens must be at least 1")),
+        Some(n) if n > remaining => return Err(AiRequestError::OverBudget(n)),
+        Some(n) => n,
+        None if remaining == 0 => return Err(AiRequestError::OverBudget(1)),
+        None => AI_DEFAULT_MAX_TOKENS.min(remaining),
+    };
+    let temperature = raw.temperature.unwrap_or(0.0);
+    if !(0.0..=2.0).contains(&temperature) {
+        return Err(invalid("temperature must be between 0 and 2"));
+    }
+    let top_p = raw.top_p.unwrap_or(1.0);
+    if !(top_p > 0.0 && top_p <= 1.0) {
+        return Err(invalid("top_p must be in (0, 1]"));
+    }
+    let stop = match raw.stop {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::String(s)) => vec![s],
+        Some(serde_json::Value::Array(a)) => a
+            .into_iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| invalid("stop: strings")))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(invalid("stop: a string or an array of strings")),
+    };
+    if stop.len() > 4 || stop.iter().any(|s| s.is_empty() || s.len() > 64) {
+        return Err(invalid("stop: at most 4 non-empty strings of at most 64 bytes"));
+    }
+    Ok(AiChatRequest {
+        model: raw.model,
+        messages: raw.messages,
+        max_tokens: u32::try_from(max_tokens).map_err(|_| invalid("max_tokens too large"))?,
+        temperature: temperature as f32,
+        top_p: top_p as f32,
+        seed: raw.seed,
+        stop,
+    })
+}
+
+#[cfg(test)]
+mod ai_tests {
+    use super::*;
+
+    #[test]
+    fn ai_requests_are_checked() {
+        let ok = parse_ai_request(r#"{"messages":[{"role":"user","content":"hi"}]}"#, 1024).unwrap();
+        assert_eq!((ok.max_tokens, ok.temperature, ok.top_p, ok.stop.len()), (256, 0.0, 1.0, 0));
+        let ok = parse_ai_request(r#"{"messages":[{"role":"user","content":"hi"}]}"#, 10).unwrap();
+        assert_eq!(ok.max_tokens, 10);
+        let ok = parse_ai_request(
+            r#"{"model":"m","messages":[{"role":"system","content":"s"},{"role":"user","content":"u"}],"max_tokens":5,"temperature":0.7,"top_p":0.9,"seed":7,"stop":"\n"}"#,
+            5,
+        )
+        .unwrap();
+        assert_eq!((ok.max_tokens, ok.seed, ok.stop), (5, Some(7), vec!["\n".to_owned()]));
+        for bad in [
+            r#"{"messages":[]}"#,
+            r#"{"messages":[{"role":"tool","content":"x"}]}"#,
+            r#"{"messages":[{"role":"user"}]}"#,
+            r#"{"messages":[{"role":"user","content":"x","name":"n"}]}"#,
+            r#"{"messages":[{"role":"user","content":"x"}],"max_tokens":0}"#,
+            r#"{"messages":[{"role":"user","content":"x"}],"temperature":3}"#,
+            r#"{"messages":[{"role":"user","content":"x"}],"top_p":0}"#,
+            r#"{"messages":[{"role":"user","content":"x"}],"stop":[1]}"#,
+            r#"{"messages":[{"role":"user","content":"x"}],"stop":["a","b","c","d","e"]}"#,
+            r#"{"messages":[{"role":"user","content":"x"}],"tools":[]}"#,
+            r#"[1]"#,
+        ] {
+            assert!(matches!(parse_ai_request(bad, 1024), Err(AiRequestError::Invalid(_))), "{bad}");
+        }
+        let big = format!(r#"{{"messages":[{{"role":"user","content":"{}"}}]}}"#, "x".repeat(AI_MAX_PROMPT_BYTES + 1));
+        assert!(matches!(parse_ai_request(&big, 1024), Err(AiRequestError::Invalid(_))));
+        assert_eq!(
+            parse_ai_request(r#"{"messages":[{"role":"user","content":"x"}],"max_tokens":11}"#, 10),
+            Err(AiRequestError::OverBudget(11))
+        );
+        assert_eq!(parse_ai_request(r#"{"messages":[{"role":"user","content":"x"}]}"#, 0), Err(AiRequestError::OverBudget(1)));
     }
 }

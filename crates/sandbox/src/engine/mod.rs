@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::stackguard::{self, Band};
 use rquickjs::function::Opt;
 use rquickjs::prelude::Func;
 use rquickjs::{
@@ -33,10 +34,6 @@ use loading::{NoImports, describe_rust, prelude_bytecode};
 use state::{Completion, Done, JsErr, State, done, host_err};
 
 const PRELUDE_SRC: &str = include_str!("../js/prelude.js");
-
-/// How close to the engine's stack limit an engine allocation counts as the stack limit
-/// being reached (capped at a quarter of the limit).
-const STACK_MARGIN: usize = 16 * 1024;
 
 /// A program as the sandbox runs it.
 #[derive(Debug, Clone)]
@@ -171,6 +168,9 @@ pub struct Instance {
     cache: BytecodeCache,
     broken: bool,
     invocations: u64,
+    /// Lowest usable address of the stack of the thread that owns this instance (an
+    /// instance never leaves its thread), when the platform tells.
+    stack_floor: Option<usize>,
 }
 
 impl std::fmt::Debug for Instance {
@@ -225,6 +225,10 @@ impl Instance {
             egress_denied: Cell::new(false),
             fetch_inflight: Cell::new(0),
             kv_ops: Cell::new(0),
+            ai_reserved: Cell::new(0),
+            ai_prompt_tokens: Cell::new(0),
+            ai_completion_tokens: Cell::new(0),
+            stack_band: Cell::new(None),
         });
         {
             let st = st.clone();
@@ -234,7 +238,7 @@ impl Instance {
                     st.kill(ErrorKind::MemoryLimit, "memory limit exceeded");
                     return true;
                 }
-                if meter.stack_hit.get() {
+                if st.stack_band.get().is_some_and(|b| b.touched_top()) {
                     st.kill(ErrorKind::StackLimit, format!("stack limit of {} KiB exceeded", st.limits.get().stack_kb));
                     return true;
                 }
@@ -266,7 +270,20 @@ impl Instance {
                 .map_err(|e| internal(describe_rust(&ctx, e)))?;
             Ok(Persistent::save(&ctx, out))
         })?;
-        Ok(Self { out, handler: None, ctx, _rt: rt, rx, st, meter, program, cache, broken: false, invocations: 0 })
+        Ok(Self {
+            out,
+            handler: None,
+            ctx,
+            _rt: rt,
+            rx,
+            st,
+            meter,
+            program,
+            cache,
+            broken: false,
+            invocations: 0,
+            stack_floor: stackguard::thread_stack_floor(),
+        })
     }
 
     /// Can this instance serve another invocation? False after any failed invocation
@@ -309,20 +326,38 @@ impl Instance {
         st.egress_denied.set(false);
         st.fetch_inflight.set(0);
         st.kv_ops.set(0);
+        st.ai_reserved.set(0);
+        st.ai_prompt_tokens.set(0);
+        st.ai_completion_tokens.set(0);
         self.meter.limit.set(limits.memory_bytes());
         self.meter.reset_peak();
-        // The engine's stack limit lies `stack_bytes` below (about) this frame; an engine
-        // allocation within STACK_MARGIN of it is the engine raising its stack overflow
-        // error (see `alloc`), which ends the invocation even if the program catches it.
-        let stack = limits.stack_bytes();
-        let margin = STACK_MARGIN.min(stack / 4);
-        self.meter.stack_floor.set(crate::alloc::stack_pointer().saturating_sub(stack).saturating_add(margin));
+        // The program's stack is measured from this frame; the band painted beyond it
+        // tells afterwards whether a frame went deeper, even if the program caught the
+        // engine's RangeError (see `stackguard`).
+        let band = match Band::plan(stackguard::stack_pointer(), limits.stack_bytes(), self.stack_floor) {
+            Ok(b) => b,
+            Err(e) => {
+                return Outcome { result: Err(internal(e)), usage: Usage::default(), logs: Vec::new() };
+            }
+        };
+        if band.stack_bytes() < limits.stack_bytes() {
+            tracing::warn!(
+                program = %self.program.id,
+                limit = limits.stack_bytes(),
+                available = band.stack_bytes(),
+                "thread stack smaller than the program's stack limit; the program gets less"
+            );
+        }
+        self.ctx.with(|ctx| stackguard::set_engine_stack(&ctx, band.engine_max));
+        band.paint();
+        st.stack_band.set(Some(band));
         st.active.set(true);
 
         let result = self.run(req);
 
         st.active.set(false);
-        self.meter.stack_floor.set(0);
+        st.stack_band.set(None);
+        let stack_hit = band.touched();
         let wall = st.start.get().elapsed();
         let cpu = st.cpu();
         // A limit hit anywhere wins over what the program made of it.
@@ -330,7 +365,7 @@ impl Instance {
             Err(k)
         } else if self.meter.exceeded.get() {
             Err(InvocationError::new(ErrorKind::MemoryLimit, format!("memory limit of {} MiB exceeded", limits.memory_mb)))
-        } else if self.meter.stack_hit.get() {
+        } else if stack_hit {
             Err(InvocationError::new(ErrorKind::StackLimit, format!("stack limit of {} KiB exceeded", limits.stack_kb)))
         } else {
             result
@@ -351,6 +386,8 @@ impl Instance {
             egress_bytes: st.egress_bytes.get(),
             log_bytes: st.log_bytes.get(),
             kv_ops: st.kv_ops.get(),
+            ai_prompt_tokens: st.ai_prompt_tokens.get(),
+            ai_completion_tokens: st.ai_completion_tokens.get(),
             ..Usage::timed(cpu, wall)
         };
         Outcome { result, usage, logs: std::mem::take(&mut *st.logs.borrow_mut()) }
@@ -616,6 +653,12 @@ impl Instance {
             if st.egress_requests.get() > limits.egress_requests || st.egress_bytes.get() > limits.egress_bytes {
                 st.kill(ErrorKind::EgressLimit, "egress limit exceeded");
             }
+        }
+        if let Some((reserved, prompt, completion)) = c.ai {
+            // The reservation becomes what was really generated.
+            st.ai_reserved.set(st.ai_reserved.get().saturating_sub(reserved).saturating_add(completion));
+            st.ai_prompt_tokens.set(st.ai_prompt_tokens.get().saturating_add(prompt));
+            st.ai_completion_tokens.set(st.ai_completion_tokens.get().saturating_add(completion));
         }
         if let Err(JsErr { name, .. }) = &c.result {
             if name == "EgressLimit" {

@@ -713,9 +713,18 @@ function makeEnv(secrets, programId, codeHash) {
     call(tx) { return op('eth_call', JSONstringify(tx)); },
     sendTransaction(tx) { return op('send_transaction', JSONstringify(tx)); },
   });
+  const ai = freeze({
+    // {messages, max_tokens, temperature, top_p, seed, stop, model} -> {message, finish_reason, usage, model, model_hash}
+    chat(request) {
+      let s;
+      try { s = JSONstringify(request); } catch (e) { return PromiseC.reject(e); }
+      if (typeof s !== 'string') return PromiseC.reject(new TypeErrorC('env.ai.chat: a request object'));
+      return op('ai_chat', s).then((r) => JSONparse(r));
+    },
+  });
   return freeze({
     secrets: freeze(O.assign(O.create(null), secrets)),
-    kv, keys, chain,
+    kv, keys, chain, ai,
     program: freeze({ id: programId, codeHash }),
     attestation(reportData) {
       let b;
