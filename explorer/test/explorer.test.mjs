@@ -143,8 +143,22 @@ test("explorer against a local network in headless Chromium", { timeout: 240_000
 
   // The worker table: exactly the registered workers, with the chain's platform.
   const rows = await page.$$eval("#workers-table tbody tr[data-address]", (trs) =>
-    trs.map((tr) => ({ address: tr.querySelector(".address code").textContent, platform: tr.querySelector(".platform").textContent })),
+    trs.map((tr) => ({
+      address: tr.querySelector(".address code").textContent,
+      platform: tr.querySelector(".platform").textContent,
+      measurement: tr.querySelector(".measurement code").title,
+      registered: tr.querySelector(".registered").textContent,
+      uptime: tr.querySelector(".uptime").textContent,
+      status: tr.querySelector(".status").textContent,
+    })),
   );
+  for (const r of rows) {
+    const chainSays = workers.find((w) => w.address === getAddress(r.address));
+    assert.equal(r.measurement, chainSays?.measurement, `measurement of ${r.address}`);
+    assert.match(r.registered, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/, `registration time of ${r.address}`);
+    assert.match(r.uptime, /^\d+\.\d% of \d+ checks/, `uptime of ${r.address}`);
+    assert.equal(r.status, "healthy");
+  }
   assert.deepEqual(
     rows.map((r) => ({ address: getAddress(r.address), platform: r.platform })).sort((a, b) => a.address.localeCompare(b.address)),
     workers.map((w) => ({ address: w.address, platform: w.platform })).sort((a, b) => a.address.localeCompare(b.address)),
