@@ -55,6 +55,7 @@ export interface Attestation {
   measurement_hash: Hex;
   tcb_status: number;
   dev_ca_pem: string | null;
+  enc_public_key: Hex | null;
   chain_id: number;
   registry: Hex;
 }

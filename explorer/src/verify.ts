@@ -8,12 +8,15 @@
 //    evidence it answers `unsupported` for is sent to the gateway, which verifies it with
 //    pith-attest, and the result is labelled "verified by gateway".
 // 4. measurement: the verified evidence's measurement hash equals the registered one.
+// 5. binding: report_data[0..32] is the worker binding of its address, the X25519 key it
+//    reports (relayed by the gateway, untrusted: no other key gives the same hash), the chain
+//    id and the Registry — the evidence was made for this worker on this network.
 
-import { createClient, hexToBytes, http, keccak256, parseAbi } from "viem";
+import { bytesToHex, createClient, hexToBytes, http, keccak256, parseAbi } from "viem";
 import { getChainId, readContract } from "viem/actions";
 import type { Attestation, Hex } from "./api";
 import { api } from "./api";
-import { verifyEvidence, verifyReceipt, type Deployment } from "../../sdk/js/src/index.ts";
+import { verifyEvidence, verifyReceipt, workerReportData, type Deployment } from "../../sdk/js/src/index.ts";
 import type { Overview, Receipt } from "./api";
 
 export interface Check {
@@ -103,6 +106,7 @@ export async function verifyAttestation(att: Attestation, rpcUrl: string, now: D
 
   let verifiedBy: "browser" | "gateway" = "browser";
   let measurement: Hex | null = null;
+  let reportData: Hex | null = null;
   const devCa = att.dev_ca_pem ? new TextEncoder().encode(att.dev_ca_pem) : undefined;
   const local = await verifyEvidence(evidence, { now, devCa });
   if (local.verifiedBy === "browser") {
@@ -110,6 +114,7 @@ export async function verifyAttestation(att: Attestation, rpcUrl: string, now: D
       checks.push({ name: "attestation", ok: false, detail: `evidence is ${local.platform}, the Registry says ${att.platform}` });
     } else if (local.ok && local.measurementHash) {
       measurement = local.measurementHash;
+      reportData = local.reportData ?? null;
       checks.push({
         name: "attestation",
         ok: true,
@@ -126,6 +131,7 @@ export async function verifyAttestation(att: Attestation, rpcUrl: string, now: D
     try {
       const v = await api.verifyEvidence(att.evidence, att.platform);
       measurement = v.ok ? v.measurement_hash : null;
+      reportData = v.ok ? v.report_data : null;
       checks.push({
         name: "attestation",
         ok: v.ok,
@@ -143,6 +149,20 @@ export async function verifyAttestation(att: Attestation, rpcUrl: string, now: D
       ok: measurement.toLowerCase() === facts.measurementHash.toLowerCase(),
       detail: `evidence ${measurement} / registered ${facts.measurementHash}`,
     });
+  }
+  if (measurement) {
+    if (!att.enc_public_key) {
+      checks.push({ name: "binding", ok: false, detail: "the worker's X25519 key is not available (no answer from the worker), so report_data cannot be checked" });
+    } else {
+      const want = bytesToHex(workerReportData(att.worker, hexToBytes(att.enc_public_key), att.chain_id, att.registry));
+      const got = (reportData ?? "0x").slice(0, 66).toLowerCase();
+      const model = (reportData ?? "").slice(66);
+      checks.push({
+        name: "binding",
+        ok: got === want.toLowerCase(),
+        detail: `report_data[0..32] ${got} / binding of ${att.worker} with its key to chain ${att.chain_id}, Registry ${att.registry}: ${want}${/^0*$/.test(model) ? "" : `; model sha256 0x${model}`}`,
+      });
+    }
   }
   return { ok: checks.every((c) => c.ok) && measurement !== null, verifiedBy, checks };
 }

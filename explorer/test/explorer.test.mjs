@@ -186,7 +186,7 @@ test("explorer against a local network in headless Chromium", { timeout: 240_000
   assert.equal(good.by, "browser");
   assert.match(good.text, /verified in browser/);
   const passed = await page.$$eval(`${row} .verdict li.ok`, (lis) => lis.map((li) => li.dataset.check));
-  assert.deepEqual(passed, ["registry_record", "evidence_hash", "attestation", "measurement"]);
+  assert.deepEqual(passed, ["registry_record", "evidence_hash", "attestation", "measurement", "binding"]);
 
   // The second worker's attestation with one evidence byte flipped on the way to the page.
   const second = workers[1].address.toLowerCase();

@@ -190,6 +190,11 @@ pub struct Attestation {
     /// gateway was given it. It comes from the gateway, so a check against it trusts the
     /// gateway for the CA (the simulated platform is never a TEE in any case).
     pub dev_ca_pem: Option<String>,
+    /// The worker's X25519 key-transport public key, `0x`-hex, as the worker reports it at
+    /// `/v1/worker/info` (`null` when it has no URL or does not answer in 2 s). Untrusted: the
+    /// page checks it through the evidence's `report_data` binding (docs/protocol.md
+    /// "Identity binding"), which no other key satisfies.
+    pub enc_public_key: Option<String>,
     /// Chain id and Registry address, so the page can read the record itself.
     pub chain_id: u64,
     /// The Registry.
@@ -535,6 +540,10 @@ pub(crate) async fn attestation(State(state): S, Path(address): Path<String>) ->
         ));
     };
     let d = state.chain.deployment();
+    let enc_public_key = match state.workers.entry(address).and_then(|e| e.url) {
+        Some(url) => worker_enc_key(&state, address, &url).await,
+        None => None,
+    };
     Ok(axum::Json(Attestation {
         worker: address,
         platform: crate::workers::platform_name(cw.platform).to_string(),
@@ -544,10 +553,22 @@ pub(crate) async fn attestation(State(state): S, Path(address): Path<String>) ->
         measurement_hash: cw.measurement_hash,
         tcb_status: cw.tcb_status,
         dev_ca_pem: state.config.dev_ca.as_deref().map(dev_ca_pem),
+        enc_public_key,
         chain_id: d.chain_id,
         registry: d.contracts.registry,
     })
     .into_response())
+}
+
+/// The X25519 key a worker reports at `/v1/worker/info`, when its answer names it.
+async fn worker_enc_key(state: &AppState, address: Address, url: &str) -> Option<String> {
+    let u = format!("{}{}", url.trim_end_matches('/'), pith_api::worker::INFO);
+    let resp = state.http.get(&u).timeout(std::time::Duration::from_secs(2)).send().await.ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    let info: pith_api::worker::WorkerInfo = serde_json::from_slice(&resp.bytes().await.ok()?).ok()?;
+    (info.address == address).then(|| format!("0x{}", hex::encode(info.enc_public_key)))
 }
 
 #[derive(Debug, Deserialize)]

@@ -67,6 +67,7 @@ fn explorer_schemas() -> Value {
                 "evidence": hex("the posted evidence bytes"), "evidence_hash": hex("registered keccak256(evidence)"),
                 "measurement_hash": hex("registered"), "tcb_status": {"type": "integer"},
                 "dev_ca_pem": {"type": ["string", "null"], "description": "the network's development CA (simulated evidence)"},
+                "enc_public_key": {"oneOf": [hex("the worker's X25519 key as it reports it (checked by the report_data binding)"), {"type": "null"}]},
                 "chain_id": {"type": "integer"}, "registry": hex("address")}
         },
         "ExplorerProgramPage": {

@@ -177,6 +177,7 @@ async fn api_reads_chain_and_store_and_refuses_bad_input() -> Result<()> {
     assert_eq!((a.platform.as_str(), a.platform_id), ("simulated", 255));
     assert_eq!(a.dev_ca_pem.as_deref(), Some(pem.as_str()));
     assert_eq!(a.registry, chain.deployment.contracts.registry);
+    assert_eq!(a.enc_public_key, None, "no URL announced: no key to report");
     assert_eq!(net.get_refused("/explorer/api/workers/0x1234/attestation").await, (400, "bad_request".into()));
     let unknown = alloy::primitives::Address::repeat_byte(9);
     assert_eq!(net.get_refused(&format!("/explorer/api/workers/{unknown}/attestation")).await, (404, "not_found".into()));
