@@ -318,3 +318,49 @@ async fn api_reads_chain_and_store_and_refuses_bad_input() -> Result<()> {
     assert_eq!((o.programs, o.workers.known, o.workers.active), (2, 1, 1));
     net.stop().await
 }
+
+#[tokio::test]
+async fn uptime_follows_health_checks() -> Result<()> {
+    if !anvil_available() {
+        return Ok(());
+    }
+    let net = Net::start(None).await?;
+    let w = StandInWorker::new(0x51, &net.chain.deployment);
+    let server = Server::start(w.router()).await;
+    net.chain.register_worker(w.address, b"evidence of the stand-in").await?;
+    let client = pith_api::gateway::Client::new(&net.gateway.url())?;
+    client.announce(&w.announce(&server.url(), now())).await?;
+    let row = |rows: Vec<ExplorerWorker>| rows.into_iter().find(|r| r.entry.address == w.address);
+    let mut up = None;
+    for _ in 0..100 {
+        let r = row(net.get("/explorer/api/workers").await?);
+        if let Some(r) = r.filter(|r| r.uptime.checks >= 3) {
+            up = Some(r.uptime);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let up = up.expect("three health checks");
+    assert_eq!(up.passed, up.checks, "{up:?}");
+    assert!(up.first_check.is_some() && up.up_since.is_some(), "{up:?}");
+    assert!(up.up_since >= up.first_check);
+    // The worker serves no /v1/worker/info: no key to relay.
+    let a: Attestation = net.get(&format!("/explorer/api/workers/{}/attestation", w.address)).await?;
+    assert_eq!(a.enc_public_key, None);
+
+    // Down: failed checks are counted and it is no longer up.
+    server.stop().await;
+    let mut down = None;
+    for _ in 0..100 {
+        let r = row(net.get("/explorer/api/workers").await?).expect("still listed");
+        if r.uptime.up_since.is_none() && r.uptime.passed + 2 <= r.uptime.checks {
+            down = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let down = down.expect("failed checks counted");
+    assert!(!down.entry.healthy);
+    assert!(down.uptime.passed >= up.passed);
+    net.stop().await
+}
