@@ -104,6 +104,11 @@ test("explorer against a local network in headless Chromium", { timeout: 240_000
     assert.equal(called.verified, true);
   }
 
+  // A governance proposal, through the CLI.
+  const proposed = await run(pith, ["gov", "propose", "--dir", dir, "--target", "Registry", "--function", "rotateKmsKey()", "--description", "explorer e2e: rotate the KMS key"], { cwd: repo });
+  const proposalId = /^proposal (\d+) /m.exec(proposed.stdout)?.[1];
+  assert.ok(proposalId, proposed.stdout);
+
   // The gateway writes receipts in batches: wait until both are stored.
   for (let i = 0; ; i++) {
     const stored = await fetch(`${up.gateway}/explorer/api/receipts`).then((r) => r.json());
@@ -175,6 +180,11 @@ test("explorer against a local network in headless Chromium", { timeout: 240_000
   const receipts = await page.$$("#receipts-table tbody tr[data-request]");
   assert.equal(receipts.length, 2);
   assert.match(await page.textContent("#calls-total"), /^2 calls /);
+
+  // The proposal, with its state from the Governor.
+  const proposalRow = await page.$eval(`#proposals-table tr[data-proposal="${proposalId}"]`, (tr) => tr.textContent);
+  assert.match(proposalRow, /explorer e2e: rotate the KMS key/);
+  assert.match(proposalRow, /pending|active/);
 
   // "verify" on the first worker's attestation: passes, in the browser.
   const first = workers[0].address.toLowerCase();
