@@ -679,7 +679,7 @@ pub(crate) async fn pools(State(state): S) -> Result<Response, Failure> {
             },
         ));
     }
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|(stake, _)| std::cmp::Reverse(*stake));
     Ok(axum::Json(out.into_iter().map(|(_, p)| p).collect::<Vec<_>>()).into_response())
 }
 
