@@ -4,6 +4,8 @@
 //! pith gateway --dir .pith/gateway --rpc http://127.0.0.1:8545 --deployment .pith/deployment.json \
 //!              --kms http://127.0.0.1:8600 [--listen 127.0.0.1:8700] [--rate-limit 100]
 //! ```
+//! The network explorer is served at `/explorer/` (pass `--dev-ca` so it can verify simulated
+//! evidence).
 //! Prints `gateway listening on http://ADDR` once it serves, runs until SIGINT or SIGTERM,
 //! then stops cleanly (in-flight requests finish, queued receipts are written).
 
@@ -50,6 +52,11 @@ pub struct GatewayArgs {
     /// Largest invocation body, bytes.
     #[arg(long, default_value_t = pith_gateway::MAX_INVOKE_BYTES)]
     pub max_invoke_bytes: usize,
+    /// The network's development CA: its certificate file (PEM or DER) or the CA directory
+    /// holding `dev-ca.pem`. The explorer verifies simulated evidence with it and gives it to
+    /// the page (only the public certificate is read).
+    #[arg(long)]
+    pub dev_ca: Option<PathBuf>,
 }
 
 /// Run `pith gateway`.
@@ -71,6 +78,10 @@ async fn serve(args: GatewayArgs) -> Result<()> {
     cfg.unhealthy_after = args.unhealthy_after;
     cfg.max_code_bytes = args.max_code_bytes;
     cfg.max_invoke_bytes = args.max_invoke_bytes;
+    if let Some(p) = &args.dev_ca {
+        let file = if p.is_dir() { p.join("dev-ca.pem") } else { p.clone() };
+        cfg.dev_ca = Some(std::fs::read(&file).with_context(|| format!("--dev-ca {}", file.display()))?);
+    }
     let gateway = Gateway::start(cfg).await.context("starting the gateway")?;
     println!("gateway listening on {}", gateway.url());
     let cancel = gateway.cancel_token();

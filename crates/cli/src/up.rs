@@ -6,7 +6,9 @@
 //! this `pith` binary allowed for the kms and worker roles → ETH for the KMS, a stake pool
 //! with the minimum stake for each of the two operators → the gateway and two workers
 //! (`pith gateway`, `pith worker`) → wait until the KMS holds a master key and both workers
-//! are registered on chain and healthy at the gateway → one line beginning with `ready` →
+//! are registered on chain and healthy at the gateway → one line beginning with `ready`
+//! (`ready gateway=URL explorer=URL/explorer/ rpc=URL ...`; the gateway gets the dev CA so its
+//! explorer can verify simulated evidence) →
 //! supervise in the foreground: a child that dies is restarted (same ports, same state);
 //! SIGINT/SIGTERM stops every child (SIGTERM, wait, then SIGKILL), anvil last so it dumps
 //! its state.
@@ -219,6 +221,11 @@ fn url(port: u16) -> String {
     format!("http://127.0.0.1:{port}")
 }
 
+/// The network explorer the gateway serves (`pith_gateway::explorer`).
+fn explorer_url(gateway_port: u16) -> String {
+    format!("{}/explorer/", url(gateway_port))
+}
+
 fn listen(port: u16) -> String {
     format!("127.0.0.1:{port}")
 }
@@ -256,6 +263,8 @@ mod cmdline {
             &l.manifest(),
             &"--kms",
             &url(ports.kms),
+            &"--dev-ca",
+            &l.dev_ca(),
         ])
     }
 
@@ -424,7 +433,7 @@ fn network_file(layout: &Layout, ports: &Ports, d: &Deployment, kms: Address, wo
     Ok(NetworkFile {
         version: 1,
         gateway_url: url(ports.gateway),
-        explorer_url: None,
+        explorer_url: Some(explorer_url(ports.gateway)),
         rpc_url: url(ports.anvil),
         chain_id: d.chain_id,
         deployment: serde_json::to_value(d)?,
@@ -631,8 +640,9 @@ async fn up(args: UpArgs) -> Result<()> {
     write_processes(&layout, &anvil, &services);
     let dir_arg = if args.dir == Path::new(crate::chain::DEFAULT_DIR) { String::new() } else { format!(" --dir {}", args.dir.display()) };
     progress(format!(
-        "ready gateway={} rpc={rpc} kms={} workers={} dir={} | try: pith deploy examples/hello{dir_arg} && pith call 1{dir_arg}",
+        "ready gateway={} explorer={} rpc={rpc} kms={} workers={} dir={} | try: pith deploy examples/hello{dir_arg} && pith call 1{dir_arg}",
         url(ports.gateway),
+        explorer_url(ports.gateway),
         url(ports.kms),
         ports.workers.iter().map(|p| url(*p)).collect::<Vec<_>>().join(","),
         dir.display()

@@ -63,6 +63,11 @@ impl ChainView {
         &self.deployment
     }
 
+    /// The typed contract clients.
+    pub fn contracts(&self) -> &PithContracts {
+        &self.contracts
+    }
+
     /// The provider.
     pub fn provider(&self) -> &DynProvider {
         self.contracts.provider()

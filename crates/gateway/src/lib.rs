@@ -14,6 +14,7 @@
 //! - **Programs**: chain facts (Programs, Billing) and the KMS-certified key, checked against
 //!   the Registry's KMS committee before it is served ([`kms`]).
 //! - **Code, receipts, secrets**: an embedded redb database ([`store`]).
+//! - **Explorer**: a web page at `/explorer/` and its read-only JSON API ([`explorer`]).
 //! - Per-IP rate limits ([`ratelimit`]), body size limits, Prometheus metrics at `/metrics`
 //!   ([`metrics`]).
 //!
@@ -24,6 +25,7 @@
 
 pub mod chain;
 pub mod error;
+pub mod explorer;
 pub mod kms;
 pub mod metrics;
 pub mod openapi;
@@ -86,6 +88,10 @@ pub struct GatewayConfig {
     pub max_attempts: usize,
     /// Longest wait for a worker's answer to an invocation (default 60 s).
     pub invoke_timeout: Duration,
+    /// The network's development CA certificate (PEM or DER; default `None`). With it the
+    /// explorer's `verify-evidence` verifies simulated evidence and the page gets the CA to
+    /// verify it in the browser; without it simulated evidence is `bad_chain`.
+    pub dev_ca: Option<Vec<u8>>,
 }
 
 impl GatewayConfig {
@@ -107,6 +113,7 @@ impl GatewayConfig {
             max_secrets_bytes: MAX_SECRETS_BYTES,
             max_attempts: 3,
             invoke_timeout: Duration::from_secs(60),
+            dev_ca: None,
         }
     }
 }

@@ -31,7 +31,103 @@ fn hex(desc: &str) -> Value {
     json!({"type": "string", "pattern": "^0x[0-9a-f]*$", "description": desc})
 }
 
+fn limit_param(default: u64, max: u64) -> Value {
+    json!({"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": max, "default": default}})
+}
+
+fn dec(desc: &str) -> Value {
+    json!({"type": "string", "pattern": "^[0-9]+$", "description": desc})
+}
+
+fn explorer_schemas() -> Value {
+    json!({
+        "ExplorerOverview": {
+            "type": "object",
+            "required": ["chain_id", "rpc_url", "block", "deploy_block", "contracts", "workers", "programs", "receipts", "total_stake", "kms_members", "dev_ca", "version"],
+            "properties": {
+                "chain_id": {"type": "integer"}, "rpc_url": {"type": "string"}, "block": {"type": "integer"}, "deploy_block": {"type": "integer"},
+                "contracts": {"type": "object", "additionalProperties": hex("address")},
+                "workers": {"type": "object", "properties": {"known": {"type": "integer"}, "active": {"type": "integer"}, "healthy": {"type": "integer"}}},
+                "programs": {"type": "integer"}, "receipts": {"type": "integer"}, "total_stake": dec("PHA wei"),
+                "kms_members": {"type": "array", "items": hex("address")}, "dev_ca": {"type": "boolean"}, "version": {"type": "string"}}
+        },
+        "ExplorerWorker": {
+            "allOf": [r("WorkerEntry"), {"type": "object", "required": ["revoked", "uptime"], "properties": {
+                "tcb_status_name": {"type": ["string", "null"]}, "registered_at": {"type": ["integer", "null"], "description": "unix seconds"},
+                "revoked": {"type": "boolean"},
+                "uptime": {"type": "object", "description": "health checks by this gateway since it started", "properties": {
+                    "checks": {"type": "integer"}, "passed": {"type": "integer"},
+                    "first_check": {"type": ["integer", "null"]}, "up_since": {"type": ["integer", "null"]}}}}}]
+        },
+        "ExplorerAttestation": {
+            "type": "object",
+            "required": ["worker", "platform", "platform_id", "evidence", "evidence_hash", "measurement_hash", "tcb_status", "chain_id", "registry"],
+            "properties": {
+                "worker": hex("address"), "platform": {"type": "string"}, "platform_id": {"type": "integer"},
+                "evidence": hex("the posted evidence bytes"), "evidence_hash": hex("registered keccak256(evidence)"),
+                "measurement_hash": hex("registered"), "tcb_status": {"type": "integer"},
+                "dev_ca_pem": {"type": ["string", "null"], "description": "the network's development CA (simulated evidence)"},
+                "enc_public_key": {"oneOf": [hex("the worker's X25519 key as it reports it (checked by the report_data binding)"), {"type": "null"}]},
+                "chain_id": {"type": "integer"}, "registry": hex("address")}
+        },
+        "ExplorerProgramPage": {
+            "type": "object", "required": ["total", "programs"],
+            "properties": {"total": {"type": "integer"}, "programs": {"type": "array", "items": {"type": "object",
+                "required": ["program_id", "id", "owner", "code_hash", "deposit", "calls", "versions"],
+                "properties": {
+                    "program_id": hex("bytes32"), "id": dec("program id"), "owner": hex("address"), "code_hash": hex("sha256"),
+                    "deposit": dec("PHA wei"), "calls": {"type": "integer", "description": "receipts stored by this gateway"},
+                    "versions": {"type": "array", "items": {"type": "object", "properties": {
+                        "kind": {"type": "string", "enum": ["registered", "upgraded"]}, "code_hash": hex("sha256"),
+                        "block": {"type": "integer"}, "tx": {"oneOf": [hex("transaction hash"), {"type": "null"}]}}}}}}}}
+        },
+        "ExplorerPool": {
+            "type": "object", "required": ["operator", "commission_bps", "total_stake", "locked_stake", "total_shares", "queued_shares", "workers"],
+            "properties": {
+                "operator": hex("address"), "commission_bps": {"type": "integer"}, "total_stake": dec("PHA wei"),
+                "locked_stake": dec("PHA wei"), "total_shares": dec("shares"), "queued_shares": dec("shares"),
+                "workers": {"type": "array", "items": hex("address")}}
+        },
+        "ExplorerProposal": {
+            "type": "object", "required": ["id", "proposer", "description", "state", "vote_start", "vote_end", "votes", "actions", "block"],
+            "properties": {
+                "id": dec("proposal id"), "proposer": hex("address"), "description": {"type": "string"},
+                "state": {"type": "string", "enum": ["pending", "active", "canceled", "defeated", "succeeded", "queued", "expired", "executed"]},
+                "vote_start": dec("block"), "vote_end": dec("block"),
+                "votes": {"type": "object", "properties": {"for": dec("votes"), "against": dec("votes"), "abstain": dec("votes")}},
+                "actions": {"type": "integer"}, "block": {"type": "integer"}}
+        },
+        "ExplorerCallSeries": {
+            "type": "object", "required": ["bucket_seconds", "start", "counts", "scanned", "truncated"],
+            "properties": {
+                "bucket_seconds": {"type": "integer"}, "start": {"type": "integer", "description": "unix seconds"},
+                "counts": {"type": "array", "items": {"type": "integer"}}, "scanned": {"type": "integer"}, "truncated": {"type": "boolean"}}
+        },
+        "ExplorerVerifyRequest": {
+            "type": "object", "required": ["evidence"],
+            "properties": {"platform": {"type": ["string", "null"], "description": "text id; detected when absent"}, "evidence": hex("evidence bytes")}
+        },
+        "ExplorerVerdict": {
+            "type": "object", "required": ["ok", "verified_by", "at"],
+            "properties": {
+                "ok": {"type": "boolean"}, "platform": {"type": ["string", "null"]}, "verified_by": {"type": "string", "enum": ["gateway"]},
+                "measurement_hash": {"oneOf": [hex("bytes32"), {"type": "null"}]}, "report_data": {"oneOf": [hex("64 bytes"), {"type": "null"}]},
+                "tcb_status": {"type": ["string", "null"]},
+                "error": {"oneOf": [{"type": "object", "properties": {"class": {"type": "string"}, "message": {"type": "string"}}}, {"type": "null"}]},
+                "at": {"type": "integer"}}
+        }
+    })
+}
+
 fn schemas() -> Value {
+    let mut s = base_schemas();
+    if let (Some(base), Value::Object(more)) = (s.as_object_mut(), explorer_schemas()) {
+        base.extend(more);
+    }
+    s
+}
+
+fn base_schemas() -> Value {
     json!({
         "ErrorBody": {
             "type": "object", "required": ["error"],
@@ -117,8 +213,59 @@ fn schemas() -> Value {
     })
 }
 
+/// The explorer's routes (`crate::explorer`), merged into the document's paths.
+fn explorer_paths() -> Value {
+    let rate = err("Over the per-IP rate limit (rate_limited)");
+    json!({
+            "/explorer/": {"get": {"operationId": "explorerPage", "summary": "The network explorer (HTML; assets embedded in the gateway; Content-Security-Policy: self and the chain RPC only)",
+                "responses": {"200": ok_bytes("page", "text/html"), "429": rate}}},
+            "/explorer": {"get": {"operationId": "explorerRedirect", "summary": "Redirects to /explorer/",
+                "responses": {"308": {"description": "Location: /explorer/"}}}},
+            "/explorer/assets/{file}": {"get": {"operationId": "explorerAsset", "summary": "A built asset of the explorer (app.js, app.css)",
+                "parameters": [path_param("file", "app.js or app.css")],
+                "responses": {"200": ok_bytes("asset", "text/javascript"), "404": err("no such asset"), "429": rate}}},
+            "/explorer/api/overview": {"get": {"operationId": "explorerOverview", "summary": "Chain, contracts, counts of workers/programs/receipts, total stake, KMS committee",
+                "responses": {"200": ok_json("overview", r("ExplorerOverview")), "503": err("chain unavailable"), "429": rate}}},
+            "/explorer/api/workers": {"get": {"operationId": "explorerWorkers", "summary": "Workers with TCB status name, registration time, revocation and health history",
+                "responses": {"200": ok_json("workers", json!({"type": "array", "items": r("ExplorerWorker")})), "429": rate}}},
+            "/explorer/api/workers/{address}/attestation": {"get": {"operationId": "explorerAttestation",
+                "summary": "A worker's registered evidence (0x-hex, from the registerWorker calldata, keccak-checked), its registered facts and the development CA for simulated evidence",
+                "parameters": [path_param("address", "worker address, 0x-hex")],
+                "responses": {"200": ok_json("attestation", r("ExplorerAttestation")), "400": err("bad address"), "404": err("never registered / evidence not found"), "503": err("chain unavailable"), "429": rate}}},
+            "/explorer/api/programs": {"get": {"operationId": "explorerPrograms", "summary": "Programs newest first with code history and stored call counts",
+                "parameters": [limit_param(50, 200), {"name": "offset", "in": "query", "required": false, "description": "skip this many of the newest", "schema": {"type": "integer", "minimum": 0}}],
+                "responses": {"200": ok_json("programs", r("ExplorerProgramPage")), "400": err("bad limit/offset"), "503": err("chain unavailable"), "429": rate}}},
+            "/explorer/api/receipts": {"get": {"operationId": "explorerReceipts", "summary": "Stored receipts, newest first (signatures checked as on /v1/receipts)",
+                "parameters": [limit_param(50, 500), {"name": "program", "in": "query", "required": false, "schema": {"type": "string"}}],
+                "responses": {"200": ok_json("receipts", json!({"type": "array", "items": r("SignedReceipt")})), "400": err("bad limit/program"), "429": rate}}},
+            "/explorer/api/pools": {"get": {"operationId": "explorerPools", "summary": "Stake pools (from PoolCreated events), largest stake first, at most 200",
+                "responses": {"200": ok_json("pools", json!({"type": "array", "items": r("ExplorerPool")})), "503": err("chain unavailable"), "429": rate}}},
+            "/explorer/api/proposals": {"get": {"operationId": "explorerProposals", "summary": "Governance proposals (ProposalCreated events) newest first with state and votes",
+                "parameters": [limit_param(50, 200)],
+                "responses": {"200": ok_json("proposals", json!({"type": "array", "items": r("ExplorerProposal")})), "400": err("bad limit"), "503": err("chain unavailable"), "429": rate}}},
+            "/explorer/api/calls": {"get": {"operationId": "explorerCalls", "summary": "Calls over time: stored receipts counted per bucket by receipt timestamp",
+                "parameters": [
+                    {"name": "bucket", "in": "query", "required": false, "description": "bucket width, seconds", "schema": {"type": "integer", "minimum": 1, "maximum": 86400, "default": 60}},
+                    {"name": "buckets", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 60}},
+                    {"name": "program", "in": "query", "required": false, "schema": {"type": "string"}}],
+                "responses": {"200": ok_json("series", r("ExplorerCallSeries")), "400": err("bad bucket/buckets/program"), "429": rate}}},
+            "/explorer/api/verify-evidence": {"post": {"operationId": "explorerVerifyEvidence",
+                "summary": "Verify evidence with pith-attest at the gateway (for evidence the browser cannot check); 200 with a verdict for valid and invalid evidence alike",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": r("ExplorerVerifyRequest")}}},
+                "responses": {"200": ok_json("verdict", r("ExplorerVerdict")), "400": err("bad JSON, hex or platform"), "413": err("evidence over 128 KiB"), "429": rate}}}
+    })
+}
+
 /// The document.
 pub fn document() -> Value {
+    let mut doc = base_document();
+    if let (Some(paths), Value::Object(more)) = (doc.get_mut("paths").and_then(Value::as_object_mut), explorer_paths()) {
+        paths.extend(more);
+    }
+    doc
+}
+
+fn base_document() -> Value {
     let rate = err("Over the per-IP rate limit (rate_limited)");
     json!({
         "openapi": "3.1.0",

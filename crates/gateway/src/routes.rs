@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::chain::{ChainProgram, ChainView};
 use crate::error::Failure;
+use crate::explorer;
 use crate::kms::KmsKeys;
 use crate::metrics::{FailoverReason, Metrics};
 use crate::ratelimit::RateLimiter;
@@ -54,6 +55,18 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", api::WORKER_EVIDENCE),
     ("get", api::RECEIPTS),
     ("get", api::RECEIPT),
+    ("get", explorer::PAGE),
+    ("get", explorer::PAGE_BARE),
+    ("get", explorer::ASSET),
+    ("get", explorer::OVERVIEW),
+    ("get", explorer::WORKERS),
+    ("get", explorer::WORKER_ATTESTATION),
+    ("get", explorer::PROGRAMS),
+    ("get", explorer::RECEIPTS),
+    ("get", explorer::POOLS),
+    ("get", explorer::PROPOSALS),
+    ("get", explorer::CALLS),
+    ("post", explorer::VERIFY_EVIDENCE),
 ];
 
 /// Largest number of programs `/v1/programs` lists (the newest ones).
@@ -88,6 +101,8 @@ pub struct AppState {
     pub wake_health: Notify,
     /// Ask the health loop to re-read registrations on its next turn.
     pub refresh_chain_now: AtomicBool,
+    /// Block timestamps the explorer has read.
+    pub explorer_blocks: explorer::BlockTimes,
 }
 
 impl AppState {
@@ -114,6 +129,7 @@ impl AppState {
                 pending_receipts: Mutex::new(HashMap::new()),
                 wake_health: Notify::new(),
                 refresh_chain_now: AtomicBool::new(false),
+                explorer_blocks: explorer::BlockTimes::default(),
             },
             rx,
         ))
@@ -148,6 +164,18 @@ fn method_router(method: &str, path: &str) -> Option<MethodRouter<Arc<AppState>>
         ("get", api::WORKER_EVIDENCE) => get(worker_evidence),
         ("get", api::RECEIPTS) => get(receipts),
         ("get", api::RECEIPT) => get(receipt),
+        ("get", explorer::PAGE) => get(explorer::page),
+        ("get", explorer::PAGE_BARE) => get(explorer::page_bare),
+        ("get", explorer::ASSET) => get(explorer::asset_file),
+        ("get", explorer::OVERVIEW) => get(explorer::overview),
+        ("get", explorer::WORKERS) => get(explorer::workers),
+        ("get", explorer::WORKER_ATTESTATION) => get(explorer::attestation),
+        ("get", explorer::PROGRAMS) => get(explorer::programs),
+        ("get", explorer::RECEIPTS) => get(explorer::receipts),
+        ("get", explorer::POOLS) => get(explorer::pools),
+        ("get", explorer::PROPOSALS) => get(explorer::proposals),
+        ("get", explorer::CALLS) => get(explorer::calls),
+        ("post", explorer::VERIFY_EVIDENCE) => post(explorer::verify_evidence),
         _ => return None,
     })
 }
@@ -208,7 +236,7 @@ async fn observe(State(state): S, req: Request, next: Next) -> Response {
 
 /// Read a body of at most `limit` bytes (checked on `content-length` first, then while
 /// reading).
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Failure> {
+pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Failure> {
     let too_large = || Failure::new(ErrorKind::TooLarge, format!("body larger than {limit} bytes"));
     if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()) {
         if len > limit as u64 {
@@ -654,7 +682,7 @@ async fn receipt(State(state): S, Path(hash): Path<String>) -> Result<Response, 
 
 /// Whether a stored receipt may be served: its signature recovers to the worker it names
 /// (checked here rather than on the invocation path, see [`check_receipt`]).
-fn served(state: &AppState, r: &SignedReceipt) -> bool {
+pub(crate) fn served(state: &AppState, r: &SignedReceipt) -> bool {
     match r.verify_signature() {
         Ok(()) => true,
         Err(e) => {

@@ -168,6 +168,20 @@ impl Store {
         Ok(out)
     }
 
+    /// Number of stored receipts of `program`.
+    pub fn receipt_count_of(&self, program: &B256) -> Result<u64> {
+        let r = self.db.begin_read().map_err(db_err)?;
+        let t = r.open_table(RECEIPT_BY_PROGRAM).map_err(db_err)?;
+        let lo = program_key(program, 0);
+        let hi = program_key(program, u64::MAX);
+        let mut n = 0u64;
+        for item in t.range(lo.as_slice()..=hi.as_slice()).map_err(db_err)? {
+            item.map_err(db_err)?;
+            n = n.saturating_add(1);
+        }
+        Ok(n)
+    }
+
     /// Number of stored receipts.
     pub fn receipt_count(&self) -> Result<u64> {
         let r = self.db.begin_read().map_err(db_err)?;
@@ -275,6 +289,9 @@ mod tests {
         assert_eq!(p1, [B256::repeat_byte(12), B256::repeat_byte(10)]);
         assert_eq!(s.receipts(Some(&B256::repeat_byte(1)), 1).unwrap().len(), 1);
         assert_eq!(s.receipts(Some(&B256::repeat_byte(3)), 10).unwrap().len(), 0);
+        assert_eq!(s.receipt_count_of(&B256::repeat_byte(1)).unwrap(), 2);
+        assert_eq!(s.receipt_count_of(&B256::repeat_byte(2)).unwrap(), 1);
+        assert_eq!(s.receipt_count_of(&B256::repeat_byte(3)).unwrap(), 0);
         assert_eq!(s.receipt(&B256::repeat_byte(11)).unwrap().unwrap(), receipt(2, 11));
         assert_eq!(s.receipt(&B256::repeat_byte(99)).unwrap(), None);
     }

@@ -49,6 +49,7 @@ struct WorkerState {
     failures: u32,
     in_flight: Arc<AtomicU64>,
     calls: Arc<AtomicU64>,
+    uptime: crate::explorer::Uptime,
 }
 
 impl WorkerState {
@@ -63,6 +64,7 @@ impl WorkerState {
             failures: 0,
             in_flight: Arc::new(AtomicU64::new(0)),
             calls: Arc::new(AtomicU64::new(0)),
+            uptime: crate::explorer::Uptime::default(),
         }
     }
 
@@ -211,6 +213,7 @@ impl Workers {
             }
         });
         let results = futures_join_all(checks).await;
+        let now = crate::now_secs();
         if let Ok(mut m) = self.map.write() {
             for (addr, url, r) in results {
                 let Some(w) = m.get_mut(&addr) else { continue };
@@ -234,6 +237,15 @@ impl Workers {
                         }
                     }
                 }
+                let up = &mut w.uptime;
+                up.checks = up.checks.saturating_add(1);
+                up.first_check.get_or_insert(now);
+                if matches!(w.health, Health::Healthy | Health::Draining) && w.failures == 0 {
+                    up.passed = up.passed.saturating_add(1);
+                    up.up_since.get_or_insert(now);
+                } else {
+                    up.up_since = None;
+                }
                 if before != w.health {
                     tracing::info!(target: "pith_gateway::workers", worker = %addr, from = ?before, to = ?w.health, "worker health changed");
                 }
@@ -247,6 +259,7 @@ impl Workers {
             if let Some(w) = m.get_mut(&address) {
                 w.health = Health::Unhealthy;
                 w.failures = w.failures.max(self.unhealthy_after);
+                w.uptime.up_since = None;
                 tracing::info!(target: "pith_gateway::workers", worker = %address, "connection refused; worker taken out of routing");
             }
         }
@@ -294,6 +307,19 @@ impl Workers {
     /// Every known worker as the API shows it.
     pub fn entries(&self) -> Vec<WorkerEntry> {
         self.map.read().map(|m| m.iter().map(|(a, w)| entry(*a, w)).collect()).unwrap_or_default()
+    }
+
+    /// Every known worker as the explorer shows it: the API entry, its health history and
+    /// whether the Registry has revoked it.
+    pub fn explorer_rows(&self) -> Vec<(WorkerEntry, crate::explorer::Uptime, bool)> {
+        self.map
+            .read()
+            .map(|m| {
+                m.iter()
+                    .map(|(a, w)| (entry(*a, w), w.uptime.clone(), w.chain.as_ref().is_some_and(|c| c.revoked)))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// One worker as the API shows it.
