@@ -171,7 +171,12 @@ fn program_u256(id: &serde_json::Value) -> U256 {
 
 #[test]
 fn up_deploy_call_verify_oracle_billing_rewards() {
-    let net = Net::up();
+    // Workers serve the default model when it is installed (always under CI).
+    let model = pith_testkit::model_path();
+    let net = match &model {
+        Some(m) => Net::up_with_model(m),
+        None => Net::up(),
+    };
     let rt = rt();
 
     // status: everything registered and healthy.
@@ -288,6 +293,31 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
         assert_ne!(v["verified"], true, "{what}: {}", out_text(&o));
         eprintln!("{what}: exit {:?}; {}{}", o.status.code(), String::from_utf8_lossy(&o.stderr).trim(), v["checks"].as_array().map(|c| c.iter().filter(|c| c["ok"] == false).map(|c| format!(" failed {}", c["name"])).collect::<String>()).unwrap_or_default());
+    }
+
+    // env.ai: a program asks the workers' model; the receipt names the model's file hash,
+    // and `pith verify` finds that hash bound in the serving worker's registered evidence.
+    if let Some(model) = &model {
+        let file_hash = format!("0x{}", hex::encode(pith_crypto::sha256(&std::fs::read(model).unwrap())));
+        let src = net.path().join("ask.js");
+        std::fs::write(
+            &src,
+            "export default { async fetch(req, env) { const r = await env.ai.chat({ messages: [{ role: 'user', content: 'Name one colour.' }], max_tokens: 8 }); return new Response(JSON.stringify(r)); } };",
+        )
+        .unwrap();
+        let asker = net.pith_json(&["deploy", src.to_str().unwrap(), "--deposit", "10"]);
+        let aid = asker["program_id"].as_str().unwrap().to_owned();
+        let c = net.pith_json(&["call", &aid]);
+        assert_eq!(c["verified"], true, "{c}");
+        let answer: serde_json::Value = serde_json::from_str(c["body"].as_str().unwrap()).unwrap();
+        assert_eq!(answer["model_hash"], file_hash.as_str(), "{answer}");
+        assert_eq!(c["receipt"]["modelHash"], file_hash.as_str(), "{c}");
+        let ai_receipt = net.path().join("ai-receipt.json");
+        std::fs::write(&ai_receipt, serde_json::to_vec(&c["receipt"]).unwrap()).unwrap();
+        let v = net.pith_json(&["verify", ai_receipt.to_str().unwrap()]);
+        assert_eq!(v["verified"], true, "{v}");
+        let checks = v["checks"].as_array().unwrap();
+        assert!(checks.iter().any(|k| k["name"] == "model" && k["ok"] == true), "{v}");
     }
 
     // pith proxy: plain HTTP in, an encrypted call through the gateway out, the answer

@@ -36,10 +36,22 @@ impl Net {
     }
 
     pub fn up_in(dir: tempfile::TempDir) -> Net {
-        let mut child = Command::new(pith_bin())
-            .arg("up")
-            .arg("--dir")
-            .arg(dir.path())
+        Self::start(dir, None)
+    }
+
+    /// Start `pith up --dir TMP --model MODEL`: workers serve `model` to programs.
+    pub fn up_with_model(model: &Path) -> Net {
+        let dir = tempfile::Builder::new().prefix("pith-e2e-").tempdir().unwrap();
+        Self::start(dir, Some(model))
+    }
+
+    fn start(dir: tempfile::TempDir, model: Option<&Path>) -> Net {
+        let mut cmd = Command::new(pith_bin());
+        cmd.arg("up").arg("--dir").arg(dir.path());
+        if let Some(m) = model {
+            cmd.arg("--model").arg(m);
+        }
+        let mut child = cmd
             .current_dir(repo_root())
             .env("PITH_UP_RESTART_DELAY", "3")
             .stdin(Stdio::null())
