@@ -579,3 +579,31 @@ fn engine_is_send_and_sync() {
     fn shareable<T: Send + Sync + Clone + 'static>() {}
     shareable::<Engine>();
 }
+
+#[test]
+fn prompt_read_in_chunks_gives_the_same_completion() {
+    let path = model_or_skip!();
+    // The prompt in one pass, and in chunks of 16 tokens (candle's rectangular causal mask over
+    // the cached prefix): the same answer. Not bit-identical logits, though: on a near-tie
+    // ("What is 2+2? Answer in one word." -> "two" vs "one" at the fifth token) the chunking
+    // flips greedy decoding, which is why `prefill_chunk` belongs to a worker's fixed
+    // configuration (ADR 0120).
+    let req = greedy("Hello! Who are you?", 40);
+    let whole = engine(&path, 1).chat(&req, &Control::new(), go).unwrap();
+    let chunked = Engine::new(
+        Model::load(&path).unwrap(),
+        EngineConfig {
+            prefill_chunk: 16,
+            ..EngineConfig::default()
+        },
+    )
+    .chat(&req, &Control::new(), go)
+    .unwrap();
+    assert_eq!(
+        whole.tokens, chunked.tokens,
+        "{:?} vs {:?}",
+        whole.text, chunked.text
+    );
+    assert_eq!(whole.usage, chunked.usage);
+    assert_eq!(whole.tokens, chunked.tokens);
+}
