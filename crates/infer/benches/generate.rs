@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
-use pith_infer::{ChatMessage, ChatRequest, Control, Engine, EngineConfig, FinishReason, Model, Role};
+use pith_infer::{
+    ChatMessage, ChatRequest, Control, Engine, EngineConfig, FinishReason, Model, Role,
+};
 
 const PROMPTS: [&str; 4] = [
     "Tell me a long story about a dragon who learns to cook.",
@@ -27,7 +29,10 @@ const PROMPTS: [&str; 4] = [
 ];
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -37,7 +42,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * 4096
+    statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 4096
 }
 
 struct Run {
@@ -51,7 +61,10 @@ fn baseline(model: &Model, prompt: &[u32], n: usize) -> Run {
     let mut weights = model.weights();
     let mut sampler = LogitsProcessor::from_sampling(0, Sampling::ArgMax);
     let start = Instant::now();
-    let input = Tensor::new(prompt, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let input = Tensor::new(prompt, &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
     let mut logits = weights.forward(&input, 0).unwrap();
     let mut tokens = Vec::with_capacity(n);
     let mut ttft = Duration::ZERO;
@@ -64,10 +77,19 @@ fn baseline(model: &Model, prompt: &[u32], n: usize) -> Run {
         if tokens.len() == n {
             break;
         }
-        let input = Tensor::new(&[next], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-        logits = weights.forward(&input, prompt.len() + tokens.len() - 1).unwrap();
+        let input = Tensor::new(&[next], &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        logits = weights
+            .forward(&input, prompt.len() + tokens.len() - 1)
+            .unwrap();
     }
-    Run { ttft, total: start.elapsed(), tokens }
+    Run {
+        ttft,
+        total: start.elapsed(),
+        tokens,
+    }
 }
 
 fn request(prompt: &str, n: usize) -> ChatRequest {
@@ -88,17 +110,29 @@ fn engine_run(engine: &Engine, prompt: &str, n: usize) -> (Run, FinishReason) {
         })
         .unwrap();
     let total = start.elapsed();
-    (Run { ttft: ttft.unwrap_or(total), total, tokens: done.tokens }, done.finish_reason)
+    (
+        Run {
+            ttft: ttft.unwrap_or(total),
+            total,
+            tokens: done.tokens,
+        },
+        done.finish_reason,
+    )
 }
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is taken from the command line.
-    let path = std::env::var_os("PITH_MODEL").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-            .join(".cache/pith/models/SmolLM2-135M-Instruct.gguf")
-    });
+    let path = std::env::var_os("PITH_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/pith/models/SmolLM2-135M-Instruct.gguf")
+        });
     if !path.is_file() {
-        eprintln!("model {} not found: run scripts/install.d/model", path.display());
+        eprintln!(
+            "model {} not found: run scripts/install.d/model",
+            path.display()
+        );
         std::process::exit(1);
     }
     let rounds = env_usize("ROUNDS", 5);
@@ -122,8 +156,14 @@ fn main() {
     let (warm, finish) = engine_run(&engine, PROMPTS[0], n);
     let k = warm.tokens.len();
     let base_warm = baseline(model, &prompt_ids, k);
-    assert_eq!(base_warm.tokens, warm.tokens, "engine and baseline disagree on greedy tokens");
-    println!("prompt {} tokens, completion {k} tokens ({finish:?})", prompt_ids.len());
+    assert_eq!(
+        base_warm.tokens, warm.tokens,
+        "engine and baseline disagree on greedy tokens"
+    );
+    println!(
+        "prompt {} tokens, completion {k} tokens ({finish:?})",
+        prompt_ids.len()
+    );
 
     let (mut b_tps, mut e_tps, mut b_ttft, mut e_ttft) = (vec![], vec![], vec![], vec![]);
     for round in 0..rounds {
@@ -146,23 +186,42 @@ fn main() {
     println!();
     println!("| measure | candle loop (baseline) | Engine::chat | ratio engine/baseline |");
     println!("|---|---:|---:|---:|");
-    println!("| tokens/s, one chat ({k} tokens, prefill included) | {bt:.1} | {et:.1} | {:.3} (overhead {:+.1}%) |", et / bt, (bt / et - 1.0) * 100.0);
-    println!("| time to first token, ms ({} prompt tokens) | {bf:.1} | {ef:.1} | {:.3} |", prompt_ids.len(), ef / bf);
+    println!(
+        "| tokens/s, one chat ({k} tokens, prefill included) | {bt:.1} | {et:.1} | {:.3} (overhead {:+.1}%) |",
+        et / bt,
+        (bt / et - 1.0) * 100.0
+    );
+    println!(
+        "| time to first token, ms ({} prompt tokens) | {bf:.1} | {ef:.1} | {:.3} |",
+        prompt_ids.len(),
+        ef / bf
+    );
 
     // Four chats at once vs the same four one after the other, on the engine.
     let seq_start = Instant::now();
-    let seq_tokens: usize = PROMPTS.iter().map(|p| engine_run(&engine, p, n).0.tokens.len()).sum();
+    let seq_tokens: usize = PROMPTS
+        .iter()
+        .map(|p| engine_run(&engine, p, n).0.tokens.len())
+        .sum();
     let seq = seq_start.elapsed().as_secs_f64();
     let conc_start = Instant::now();
     let conc_tokens: usize = std::thread::scope(|s| {
-        let hs: Vec<_> = PROMPTS.iter().map(|p| {
-            let e = engine.clone();
-            s.spawn(move || engine_run(&e, p, n).0.tokens.len())
-        }).collect();
+        let hs: Vec<_> = PROMPTS
+            .iter()
+            .map(|p| {
+                let e = engine.clone();
+                s.spawn(move || engine_run(&e, p, n).0.tokens.len())
+            })
+            .collect();
         hs.into_iter().map(|h| h.join().unwrap()).sum()
     });
     let conc = conc_start.elapsed().as_secs_f64();
-    println!("| aggregate tokens/s, 4 chats ({seq_tokens} tokens): one after the other vs 4 concurrent | {:.1} | {:.1} | {:.3} |", seq_tokens as f64 / seq, conc_tokens as f64 / conc, (conc_tokens as f64 / conc) / (seq_tokens as f64 / seq));
+    println!(
+        "| aggregate tokens/s, 4 chats ({seq_tokens} tokens): one after the other vs 4 concurrent | {:.1} | {:.1} | {:.3} |",
+        seq_tokens as f64 / seq,
+        conc_tokens as f64 / conc,
+        (conc_tokens as f64 / conc) / (seq_tokens as f64 / seq)
+    );
 
     // Memory: weights once, then what each slot (a clone of the weights) adds with a
     // 512-token KV cache.
@@ -171,7 +230,10 @@ fn main() {
     let cloned = rss_bytes();
     let long: Vec<u32> = prompt_ids.iter().copied().cycle().take(512).collect();
     for w in &mut slots {
-        let input = Tensor::new(long.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let input = Tensor::new(long.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
         w.forward(&input, 0).unwrap();
     }
     let filled = rss_bytes();
@@ -179,8 +241,18 @@ fn main() {
     // 30 layers x (K and V) x 3 KV heads x 64 dims x f32 per token.
     let kv_per_token = 30 * 2 * 3 * 64 * 4;
     println!();
-    println!("memory: RSS {:.1} MiB before load, {:.1} MiB loaded (+{:.1} MiB weights)", mib(rss_before_load), mib(rss_loaded), mib(rss_loaded.saturating_sub(rss_before_load)));
-    println!("memory: 4 slots cloned +{:.2} MiB in all; after a 512-token prompt in each: +{:.1} MiB per slot (KV cache computed: {:.1} MiB = {} KiB/token)",
-        mib(cloned.saturating_sub(before)), mib(filled.saturating_sub(cloned)) / 4.0, mib(kv_per_token * 512), kv_per_token / 1024);
+    println!(
+        "memory: RSS {:.1} MiB before load, {:.1} MiB loaded (+{:.1} MiB weights)",
+        mib(rss_before_load),
+        mib(rss_loaded),
+        mib(rss_loaded.saturating_sub(rss_before_load))
+    );
+    println!(
+        "memory: 4 slots cloned +{:.2} MiB in all; after a 512-token prompt in each: +{:.1} MiB per slot (KV cache computed: {:.1} MiB = {} KiB/token)",
+        mib(cloned.saturating_sub(before)),
+        mib(filled.saturating_sub(cloned)) / 4.0,
+        mib(kv_per_token * 512),
+        kv_per_token / 1024
+    );
     drop(slots);
 }

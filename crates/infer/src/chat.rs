@@ -41,7 +41,10 @@ pub struct ChatMessage {
 impl ChatMessage {
     /// A message.
     pub fn new(role: Role, content: impl Into<String>) -> Self {
-        Self { role, content: content.into() }
+        Self {
+            role,
+            content: content.into(),
+        }
     }
 }
 
@@ -82,7 +85,11 @@ pub struct ChatRequest {
     /// The conversation, oldest first; at least one message.
     pub messages: Vec<ChatMessage>,
     /// Most completion tokens to generate (≥ 1); clamped to what the context has left.
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "max_completion_tokens")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "max_completion_tokens"
+    )]
     pub max_tokens: Option<u32>,
     /// Sampling temperature in [0, 2]; 0 is greedy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,7 +108,10 @@ pub struct ChatRequest {
 impl ChatRequest {
     /// A request with these messages and the defaults.
     pub fn new(messages: Vec<ChatMessage>) -> Self {
-        Self { messages, ..Self::default() }
+        Self {
+            messages,
+            ..Self::default()
+        }
     }
 
     /// Checks the fields' ranges.
@@ -161,7 +171,11 @@ impl Usage {
     pub(crate) fn new(prompt_tokens: usize, completion_tokens: usize) -> Self {
         let p = u32::try_from(prompt_tokens).unwrap_or(u32::MAX);
         let c = u32::try_from(completion_tokens).unwrap_or(u32::MAX);
-        Self { prompt_tokens: p, completion_tokens: c, total_tokens: p.saturating_add(c) }
+        Self {
+            prompt_tokens: p,
+            completion_tokens: c,
+            total_tokens: p.saturating_add(c),
+        }
     }
 }
 
@@ -197,18 +211,20 @@ impl ChatTemplate {
             return Err("tokenizer.chat_template is not a ChatML template".into());
         }
         let open = "<|im_start|>system";
-        let default_system = if template.contains("!= 'system'") || template.contains("!= \"system\"")
-        {
-            template.find(open).and_then(|start| {
-                let rest = template.get(start + open.len()..)?;
-                // The newline after the role: a real newline or Jinja's `\n` escape.
-                let rest = rest.strip_prefix('\n').or_else(|| rest.strip_prefix("\\n"))?;
-                let end = rest.find("<|im_end|>")?;
-                Some(rest.get(..end)?.replace("\\n", "\n"))
-            })
-        } else {
-            None
-        };
+        let default_system =
+            if template.contains("!= 'system'") || template.contains("!= \"system\"") {
+                template.find(open).and_then(|start| {
+                    let rest = template.get(start + open.len()..)?;
+                    // The newline after the role: a real newline or Jinja's `\n` escape.
+                    let rest = rest
+                        .strip_prefix('\n')
+                        .or_else(|| rest.strip_prefix("\\n"))?;
+                    let end = rest.find("<|im_end|>")?;
+                    Some(rest.get(..end)?.replace("\\n", "\n"))
+                })
+            } else {
+                None
+            };
         Ok(Self { default_system })
     }
 
@@ -222,7 +238,9 @@ impl ChatTemplate {
         messages: &[ChatMessage],
     ) -> Result<Vec<u32>, InferError> {
         let (Some(start), Some(end)) = (tokenizer.im_start(), tokenizer.im_end()) else {
-            return Err(InferError::Engine("the vocabulary has no ChatML tokens".into()));
+            return Err(InferError::Engine(
+                "the vocabulary has no ChatML tokens".into(),
+            ));
         };
         let enc = |text: &str| tokenizer.encode_text(text).map_err(InferError::Engine);
         let newline = enc("\n")?;

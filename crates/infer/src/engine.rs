@@ -29,7 +29,11 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { max_concurrent: 4, prefill_chunk: 256, max_context: None }
+        Self {
+            max_concurrent: 4,
+            prefill_chunk: 256,
+            max_context: None,
+        }
     }
 }
 
@@ -64,7 +68,11 @@ impl Control {
     }
 
     fn check(&self, usage: Usage) -> Result<(), InferError> {
-        if self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+        if self
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
             return Err(InferError::Cancelled { usage });
         }
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
@@ -85,7 +93,11 @@ struct SlotGuard<'a>(&'a Slots);
 
 impl Drop for SlotGuard<'_> {
     fn drop(&mut self) {
-        let mut free = self.0.free.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut free = self
+            .0
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *free += 1;
         self.0.freed.notify_one();
     }
@@ -94,7 +106,10 @@ impl Drop for SlotGuard<'_> {
 impl Slots {
     /// Waits for a free slot, checking `control` every 20 ms.
     fn acquire(&self, control: &Control, usage: Usage) -> Result<SlotGuard<'_>, InferError> {
-        let mut free = self.free.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut free = self
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         loop {
             if *free > 0 {
                 *free -= 1;
@@ -152,8 +167,17 @@ impl Engine {
     pub fn new(model: Model, mut config: EngineConfig) -> Self {
         config.max_concurrent = config.max_concurrent.max(1);
         config.prefill_chunk = config.prefill_chunk.max(1);
-        let slots = Slots { free: Mutex::new(config.max_concurrent), freed: Condvar::new() };
-        Self { inner: Arc::new(Inner { model, config, slots }) }
+        let slots = Slots {
+            free: Mutex::new(config.max_concurrent),
+            freed: Condvar::new(),
+        };
+        Self {
+            inner: Arc::new(Inner {
+                model,
+                config,
+                slots,
+            }),
+        }
     }
 
     /// The model.
@@ -175,7 +199,10 @@ impl Engine {
     /// [`EngineConfig::max_context`] if lower.
     pub fn context_length(&self) -> usize {
         let model = self.inner.model.context_length();
-        self.inner.config.max_context.map_or(model, |m| m.clamp(1, model))
+        self.inner
+            .config
+            .max_context
+            .map_or(model, |m| m.clamp(1, model))
     }
 
     /// Answers a chat. `on_delta` gets the answer's text as it is generated, in pieces that are
@@ -203,7 +230,8 @@ impl Engine {
         let max_new = req.max_tokens.map_or(room, |m| (m as usize).min(room));
         let mut sampler = LogitsProcessor::from_sampling(seed(req.seed), sampling(req));
         let stops = model.stop_tokens();
-        let mut text = TextStream::new(req.stop.as_ref().map(|s| s.sequences()).unwrap_or_default());
+        let mut text =
+            TextStream::new(req.stop.as_ref().map(|s| s.sequences()).unwrap_or_default());
 
         let _slot = self.inner.slots.acquire(control, Usage::new(0, 0))?;
         let mut weights = model.weights();
@@ -234,7 +262,9 @@ impl Engine {
             }
             let step = text.push(model.tokenizer.bytes(next));
             if !step.delta.is_empty() && on_delta(&step.delta).is_break() {
-                return Err(InferError::Cancelled { usage: Usage::new(prompt.len(), tokens.len()) });
+                return Err(InferError::Cancelled {
+                    usage: Usage::new(prompt.len(), tokens.len()),
+                });
             }
             if step.stopped {
                 break FinishReason::Stop;
@@ -247,7 +277,9 @@ impl Engine {
         };
         let rest = text.finish();
         if !rest.is_empty() && on_delta(&rest).is_break() {
-            return Err(InferError::Cancelled { usage: Usage::new(prompt.len(), tokens.len()) });
+            return Err(InferError::Cancelled {
+                usage: Usage::new(prompt.len(), tokens.len()),
+            });
         }
         let usage = Usage::new(prompt.len(), tokens.len());
         tracing::debug!(target: "pith_infer", completion_tokens = tokens.len(), ?finish, "chat done");

@@ -44,7 +44,9 @@ pub enum InferError {
     #[error("invalid chat request: {0}")]
     InvalidRequest(String),
     /// The rendered prompt leaves no room for a single completion token in the context.
-    #[error("prompt of {prompt_tokens} tokens does not fit the model's context of {context_length} tokens")]
+    #[error(
+        "prompt of {prompt_tokens} tokens does not fit the model's context of {context_length} tokens"
+    )]
     PromptTooLong {
         /// Tokens of the rendered prompt.
         prompt_tokens: usize,

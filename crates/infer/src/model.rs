@@ -44,8 +44,10 @@ impl Model {
     /// what was loaded. The model id is the file name without `.gguf`.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, InferError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path)
-            .map_err(|source| InferError::ModelIo { path: path.to_owned(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| InferError::ModelIo {
+            path: path.to_owned(),
+            source,
+        })?;
         let hash: [u8; 32] = Sha256::digest(&bytes).into();
         Self::from_bytes(path, &bytes, hash)
     }
@@ -54,8 +56,10 @@ impl Model {
     /// attested configuration names).
     pub fn load_pinned(path: impl AsRef<Path>, expected: &[u8; 32]) -> Result<Self, InferError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path)
-            .map_err(|source| InferError::ModelIo { path: path.to_owned(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| InferError::ModelIo {
+            path: path.to_owned(),
+            source,
+        })?;
         let hash: [u8; 32] = Sha256::digest(&bytes).into();
         if &hash != expected {
             return Err(InferError::HashMismatch {
@@ -68,7 +72,10 @@ impl Model {
     }
 
     fn from_bytes(path: &Path, bytes: &[u8], hash: [u8; 32]) -> Result<Self, InferError> {
-        let corrupt = |reason: String| InferError::CorruptModel { path: path.to_owned(), reason };
+        let corrupt = |reason: String| InferError::CorruptModel {
+            path: path.to_owned(),
+            reason,
+        };
         // candle's GGUF reader and model builder return errors for the malformed files we know
         // of; a panic on some other malformation must still not take the worker down.
         let parsed = catch_unwind(AssertUnwindSafe(|| -> Result<_, String> {
@@ -81,7 +88,9 @@ impl Model {
                 .cloned()
                 .unwrap_or_default();
             if arch != "llama" {
-                return Err(format!("architecture {arch:?}; only \"llama\" is supported"));
+                return Err(format!(
+                    "architecture {arch:?}; only \"llama\" is supported"
+                ));
             }
             let tokenizer = GgufTokenizer::from_gguf(&content)?;
             let template = content
@@ -117,7 +126,15 @@ impl Model {
             vocab = tokenizer.vocab_size(),
             "model loaded"
         );
-        Ok(Self { weights, tokenizer, template, hash, id, context_length, path: path.to_owned() })
+        Ok(Self {
+            weights,
+            tokenizer,
+            template,
+            hash,
+            id,
+            context_length,
+            path: path.to_owned(),
+        })
     }
 
     /// SHA-256 of the model file: the model hash of attested configurations and receipts.
@@ -159,8 +176,10 @@ impl Model {
 
     /// The text of `tokens` (control tokens print nothing; invalid UTF-8 becomes U+FFFD).
     pub fn decode(&self, tokens: &[u32]) -> String {
-        let bytes: Vec<u8> =
-            tokens.iter().flat_map(|&t| self.tokenizer.bytes(t).iter().copied()).collect();
+        let bytes: Vec<u8> = tokens
+            .iter()
+            .flat_map(|&t| self.tokenizer.bytes(t).iter().copied())
+            .collect();
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
@@ -172,6 +191,9 @@ impl Model {
 
     /// The id that ends the assistant's turn (`<|im_end|>`), and the end-of-sequence id.
     pub fn stop_tokens(&self) -> [u32; 2] {
-        [self.tokenizer.im_end().unwrap_or(self.tokenizer.eos()), self.tokenizer.eos()]
+        [
+            self.tokenizer.im_end().unwrap_or(self.tokenizer.eos()),
+            self.tokenizer.eos(),
+        ]
     }
 }

@@ -25,19 +25,30 @@ pub(crate) struct Step {
 
 impl TextStream {
     pub(crate) fn new(stops: Vec<String>) -> Self {
-        Self { stops, ..Self::default() }
+        Self {
+            stops,
+            ..Self::default()
+        }
     }
 
     /// Adds a token's bytes.
     pub(crate) fn push(&mut self, bytes: &[u8]) -> Step {
         self.pending.extend_from_slice(bytes);
         self.decode_pending(false);
-        if let Some(at) = self.stops.iter().filter_map(|s| self.held.find(s.as_str())).min() {
+        if let Some(at) = self
+            .stops
+            .iter()
+            .filter_map(|s| self.held.find(s.as_str()))
+            .min()
+        {
             self.held.truncate(at);
             let delta = std::mem::take(&mut self.held);
             self.pending.clear();
             self.emitted.push_str(&delta);
-            return Step { delta, stopped: true };
+            return Step {
+                delta,
+                stopped: true,
+            };
         }
         // Hold back the longest tail of `held` that is a proper prefix of a stop sequence.
         let keep = self
@@ -49,7 +60,10 @@ impl TextStream {
         let cut = self.held.len() - keep;
         let delta: String = self.held.drain(..cut).collect();
         self.emitted.push_str(&delta);
-        Step { delta, stopped: false }
+        Step {
+            delta,
+            stopped: false,
+        }
     }
 
     /// Ends the stream: whatever is held is emitted (an incomplete character as U+FFFD).
@@ -78,7 +92,8 @@ impl TextStream {
                 Err(e) => {
                     let valid = e.valid_up_to();
                     // `valid` bytes are UTF-8 by the error's contract.
-                    self.held.push_str(&String::from_utf8_lossy(&self.pending[..valid]));
+                    self.held
+                        .push_str(&String::from_utf8_lossy(&self.pending[..valid]));
                     match e.error_len() {
                         Some(bad) => {
                             self.held.push(char::REPLACEMENT_CHARACTER);
@@ -138,11 +153,14 @@ mod tests {
     #[test]
     fn multibyte_character_split_across_tokens_is_held_until_complete() {
         // "é" = C3 A9, "🙂" = F0 9F 99 82
-        let (deltas, _, text) =
-            run(&[], &[b"a\xC3", b"\xA9", b"\xF0\x9F", b"\x99", b"\x82b"]);
+        let (deltas, _, text) = run(&[], &[b"a\xC3", b"\xA9", b"\xF0\x9F", b"\x99", b"\x82b"]);
         assert_eq!(deltas, ["a", "é", "", "", "🙂b", ""]);
         assert_eq!(text, "aé🙂b");
-        assert!(deltas.iter().all(|d| std::str::from_utf8(d.as_bytes()).is_ok()));
+        assert!(
+            deltas
+                .iter()
+                .all(|d| std::str::from_utf8(d.as_bytes()).is_ok())
+        );
     }
 
     #[test]

@@ -68,18 +68,28 @@ fn byte_of_char() -> std::collections::HashMap<char, u8> {
 }
 
 fn string_array<'a>(ct: &'a gguf_file::Content, key: &str) -> Result<Vec<&'a str>, String> {
-    let v = ct.metadata.get(key).ok_or_else(|| format!("metadata {key} missing"))?;
+    let v = ct
+        .metadata
+        .get(key)
+        .ok_or_else(|| format!("metadata {key} missing"))?;
     let items = v.to_vec().map_err(|e| format!("metadata {key}: {e}"))?;
     items
         .iter()
-        .map(|i| i.to_string().map(String::as_str).map_err(|e| format!("metadata {key}: {e}")))
+        .map(|i| {
+            i.to_string()
+                .map(String::as_str)
+                .map_err(|e| format!("metadata {key}: {e}"))
+        })
         .collect()
 }
 
 fn u32_value(ct: &gguf_file::Content, key: &str) -> Result<Option<u32>, String> {
     match ct.metadata.get(key) {
         None => Ok(None),
-        Some(v) => v.to_u32().map(Some).map_err(|e| format!("metadata {key}: {e}")),
+        Some(v) => v
+            .to_u32()
+            .map(Some)
+            .map_err(|e| format!("metadata {key}: {e}")),
     }
 }
 
@@ -108,11 +118,9 @@ impl GgufTokenizer {
             "gpt2" => byte_level.into(),
             // StarCoder's family (SmolLM2 is trained with it): every digit on its own, then
             // GPT-2's split.
-            "smollm" | "starcoder" | "refact" => Sequence::new(vec![
-                Digits::new(true).into(),
-                byte_level.into(),
-            ])
-            .into(),
+            "smollm" | "starcoder" | "refact" => {
+                Sequence::new(vec![Digits::new(true).into(), byte_level.into()]).into()
+            }
             other => return Err(format!("tokenizer.ggml.pre {other:?} is not supported")),
         };
 
@@ -124,7 +132,10 @@ impl GgufTokenizer {
                 .to_vec()
                 .map_err(|e| format!("tokenizer.ggml.token_type: {e}"))?
                 .iter()
-                .map(|t| t.to_i32().map_err(|e| format!("tokenizer.ggml.token_type: {e}")))
+                .map(|t| {
+                    t.to_i32()
+                        .map_err(|e| format!("tokenizer.ggml.token_type: {e}"))
+                })
                 .collect::<Result<_, _>>()?,
         };
         if types.len() != tokens.len() {
@@ -178,7 +189,12 @@ impl GgufTokenizer {
                 other => Ok(other),
             }
         };
-        let find = |text: &str| tokens.iter().position(|t| *t == text).and_then(|i| u32::try_from(i).ok());
+        let find = |text: &str| {
+            tokens
+                .iter()
+                .position(|t| *t == text)
+                .and_then(|i| u32::try_from(i).ok())
+        };
         let eos = id_in_vocab("tokenizer.ggml.eos_token_id")?
             .ok_or_else(|| "tokenizer.ggml.eos_token_id missing".to_string())?;
         Ok(Self {
