@@ -3,7 +3,8 @@
 //   npm run size
 // Rows: the SDK with viem left external (the goal: < 100 KB gzipped; hpke-js and the @noble
 // libraries are inside, even though viem would share @noble with it), the same with viem
-// bundled (what a page that has no viem yet pays), and the evidence verifier alone.
+// bundled (what a page that has no viem yet pays), the evidence verifier alone, and the Intel
+// SGX/TDX verifier (`@pith/sdk/evidence-intel`, with @phala/dcap-qvl), which index does not include.
 import { build } from "esbuild";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -18,6 +19,7 @@ const variants = [
   { name: "index (viem external)", entry: "src/index.ts", out: "pith-sdk.js", external: ["viem", "viem/*"] },
   { name: "index + viem", entry: "src/index.ts", out: "pith-sdk.bundle.js", external: [] },
   { name: "evidence only", entry: "src/evidence.ts", out: "pith-evidence.js", external: [] },
+  { name: "evidence-intel (dcap-qvl)", entry: "src/evidence-intel.ts", out: "pith-evidence-intel.js", external: [] },
 ];
 
 const rows = [];
@@ -40,6 +42,11 @@ for (const v of variants) {
   const gz = gzipSync(code, { level: 9 }).length;
   const inputs = Object.keys(r.metafile.inputs);
   rows.push({ name: v.name, bytes: code.length, gzip: gz, files: inputs.length });
+  // The Intel verifier (dcap-qvl) must stay out of the other entry points.
+  if (!v.entry.endsWith("evidence-intel.ts") && inputs.some((f) => f.includes("dcap-qvl") || f.includes("evidence-intel"))) {
+    console.error(`${v.name}: includes the Intel verifier (dcap-qvl)`);
+    process.exitCode = 1;
+  }
 }
 
 const kb = (n) => (n / 1024).toFixed(1);

@@ -122,6 +122,55 @@ function integerTo32(v: Uint8Array): Uint8Array {
   return out;
 }
 
+/** An ECDSA-Sig-Value in a BIT STRING as fixed-size r ‖ s (64 bytes), for WebCrypto. */
+function ecdsaRaw(sigT: Tlv): Uint8Array {
+  if (sigT.value[0] !== 0) throw new DerError("signature BIT STRING has unused bits");
+  const ecdsa = readOne(sigT.value.subarray(1), TAG.SEQUENCE);
+  const [r, s, ...extra] = children(ecdsa.value);
+  if (!r || !s || extra.length > 0 || r.tag !== TAG.INTEGER || s.tag !== TAG.INTEGER) throw new DerError("bad ECDSA signature");
+  const signatureRaw = new Uint8Array(64);
+  signatureRaw.set(integerTo32(r.value), 0);
+  signatureRaw.set(integerTo32(s.value), 32);
+  return signatureRaw;
+}
+
+/** The parts of an X.509 CRL (RFC 5280 CertificateList) a verifier needs to check it. */
+export interface Crl {
+  tbs: Uint8Array;
+  issuer: Uint8Array;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  signedWithEcdsaSha256: boolean;
+  signatureRaw: Uint8Array;
+}
+
+/** Parse a DER CRL signed with ECDSA (Intel's PCK and root CRLs); `nextUpdate` is required. */
+export function parseCrl(der: Uint8Array): Crl {
+  const crl = readOne(der, TAG.SEQUENCE);
+  const [tbsT, algT, sigT, ...more] = children(crl.value);
+  if (!tbsT || !algT || !sigT || more.length > 0 || tbsT.tag !== TAG.SEQUENCE || algT.tag !== TAG.SEQUENCE || sigT.tag !== TAG.BIT_STRING) {
+    throw new DerError("not a CRL");
+  }
+  const tbs = children(tbsT.value);
+  let i = 0;
+  if (tbs[i]?.tag === TAG.INTEGER) i++; // version v2
+  const sigAlg = tbs[i++];
+  const issuer = tbs[i++];
+  const thisUpdate = tbs[i++];
+  const nextUpdate = tbs[i++];
+  const isTime = (t: Tlv | undefined): t is Tlv => t !== undefined && (t.tag === TAG.UTC_TIME || t.tag === TAG.GENERALIZED_TIME);
+  if (!sigAlg || !issuer || issuer.tag !== TAG.SEQUENCE || !isTime(thisUpdate) || !isTime(nextUpdate)) throw new DerError("truncated tbsCertList (nextUpdate is required)");
+  const outerAlg = children(algT.value)[0];
+  return {
+    tbs: tbsT.raw,
+    issuer: issuer.raw,
+    thisUpdate: parseTime(thisUpdate),
+    nextUpdate: parseTime(nextUpdate),
+    signedWithEcdsaSha256: outerAlg !== undefined && equal(outerAlg.value, OID_ECDSA_SHA256),
+    signatureRaw: ecdsaRaw(sigT),
+  };
+}
+
 /** Parse a DER X.509 certificate with a P-256 key. */
 export function parseCertificate(der: Uint8Array): Certificate {
   const cert = readOne(der, TAG.SEQUENCE);
@@ -163,13 +212,7 @@ export function parseCertificate(der: Uint8Array): Certificate {
     }
   }
   const outerAlg = children(algT.value)[0];
-  if (sigT.value[0] !== 0) throw new DerError("signature BIT STRING has unused bits");
-  const ecdsa = readOne(sigT.value.subarray(1), TAG.SEQUENCE);
-  const [r, s, ...extra] = children(ecdsa.value);
-  if (!r || !s || extra.length > 0 || r.tag !== TAG.INTEGER || s.tag !== TAG.INTEGER) throw new DerError("bad ECDSA signature");
-  const signatureRaw = new Uint8Array(64);
-  signatureRaw.set(integerTo32(r.value), 0);
-  signatureRaw.set(integerTo32(s.value), 32);
+  const signatureRaw = ecdsaRaw(sigT);
   return {
     raw: cert.raw,
     tbs: tbsT.raw,
