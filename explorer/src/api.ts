@@ -163,10 +163,21 @@ async function json<T>(path: string, init?: RequestInit): Promise<T> {
   return body as T;
 }
 
+/** `GET /explorer/api/workers/{address}/collateral`: Intel PCS files (CRLs as 0x-hex DER). */
+export interface IntelCollateralFiles {
+  tcb_info: string;
+  qe_identity: string;
+  tcb_signing_chain: string;
+  pck_crl: Hex;
+  pck_crl_issuer_chain: string | null;
+  root_ca_crl: Hex;
+}
+
 export const api = {
   overview: () => json<Overview>("/overview"),
   workers: () => json<Worker[]>("/workers"),
   attestation: (address: Hex) => json<Attestation>(`/workers/${address}/attestation`),
+  collateral: (address: Hex) => json<IntelCollateralFiles>(`/workers/${address}/collateral`),
   programs: (limit = 50) => json<{ total: number; programs: Program[] }>(`/programs?limit=${limit}`),
   receipts: (limit = 50) => json<Receipt[]>(`/receipts?limit=${limit}`),
   pools: () => json<Pool[]>("/pools"),

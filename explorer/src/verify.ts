@@ -17,6 +17,7 @@ import { getChainId, readContract } from "viem/actions";
 import type { Attestation, Hex } from "./api";
 import { api } from "./api";
 import { verifyEvidence, verifyReceipt, workerReportData, type Deployment } from "../../sdk/js/src/index.ts";
+import { intelCollateralFromFiles, verifyIntelEvidence } from "../../sdk/js/src/evidence-intel.ts";
 import type { Overview, Receipt } from "./api";
 
 export interface Check {
@@ -108,7 +109,27 @@ export async function verifyAttestation(att: Attestation, rpcUrl: string, now: D
   let measurement: Hex | null = null;
   let reportData: Hex | null = null;
   const devCa = att.dev_ca_pem ? new TextEncoder().encode(att.dev_ca_pem) : undefined;
-  const local = await verifyEvidence(evidence, { now, devCa });
+  let local = await verifyEvidence(evidence, { now, devCa });
+  // Intel quotes: verified here too (dcap-qvl), with Intel-signed collateral the gateway
+  // relays for this worker; without it they go to the gateway like other hardware evidence.
+  if (local.verifiedBy !== "browser" && (local.platform === "sgx" || local.platform === "tdx")) {
+    const files = await api.collateral(att.worker).catch(() => null);
+    if (files) {
+      try {
+        const collateral = intelCollateralFromFiles({
+          tcbInfo: files.tcb_info,
+          qeIdentity: files.qe_identity,
+          tcbSigningChain: files.tcb_signing_chain,
+          pckCrl: hexToBytes(files.pck_crl),
+          rootCaCrl: hexToBytes(files.root_ca_crl),
+          pckCrlIssuerChain: files.pck_crl_issuer_chain ?? undefined,
+        });
+        local = await verifyIntelEvidence(evidence, { collateral, now });
+      } catch (e) {
+        local = { ok: false, platform: local.platform, verifiedBy: "browser", error: { kind: "malformed", message: `collateral: ${(e as Error).message}` } };
+      }
+    }
+  }
   if (local.verifiedBy === "browser") {
     if (local.platform !== att.platform) {
       checks.push({ name: "attestation", ok: false, detail: `evidence is ${local.platform}, the Registry says ${att.platform}` });

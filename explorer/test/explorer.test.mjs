@@ -238,6 +238,44 @@ test("explorer against a local network in headless Chromium", { timeout: 240_000
   assert.ok(gatewayFailed.some((f) => f.startsWith("attestation") && /cert_expired/.test(f)), gatewayFailed.join("\n"));
   assert.ok(gatewayFailed.some((f) => f.startsWith("registry_record")), gatewayFailed.join("\n"));
   await page.unroute(`**/explorer/api/workers/*/attestation`);
+  // An Intel TDX quote (testdata/, real hardware) is verified in the browser with dcap-qvl,
+  // using Intel-signed collateral relayed by the gateway's collateral route; the page's clock
+  // is set inside the collateral's window. A flipped quote byte fails there too.
+  const tdxCase = join(repo, "testdata/attestation/tdx-t10-v5-uptodate");
+  const tdx = await readFile(join(tdxCase, "evidence.bin"));
+  const { at } = JSON.parse(await readFile(join(tdxCase, "expect.json"), "utf8"));
+  const col = async (f) => readFile(join(tdxCase, "collateral", f));
+  const files = {
+    tcb_info: (await col("tcb_info.json")).toString("utf8"),
+    qe_identity: (await col("qe_identity.json")).toString("utf8"),
+    tcb_signing_chain: (await col("tcb_signing_chain.pem")).toString("utf8"),
+    pck_crl: `0x${(await col("pck_crl.der")).toString("hex")}`,
+    pck_crl_issuer_chain: (await col("pck_crl_issuer_chain.pem")).toString("utf8"),
+    root_ca_crl: `0x${(await col("root_ca_crl.der")).toString("hex")}`,
+  };
+  await page.clock.setFixedTime(new Date(at));
+  for (const [flip, expectOk] of [[false, true], [true, false]]) {
+    const quote = Buffer.from(tdx);
+    if (flip) quote[200] ^= 0x01; // inside the signed TD report
+    await page.route(`**/explorer/api/workers/*/attestation`, async (route) => {
+      const response = await route.fetch();
+      const att = await response.json();
+      await route.fulfill({ response, json: { ...att, platform: "tdx", platform_id: 2, evidence: `0x${quote.toString("hex")}` } });
+    });
+    await page.route(`**/explorer/api/workers/*/collateral`, (route) => route.fulfill({ json: files }));
+    await page.click(`${row} button.verify`);
+    await page.waitForSelector(`${row} .verdict[data-state=pass], ${row} .verdict[data-state=fail]`, { timeout: 30_000 });
+    const v = await page.$eval(`${row} .verdict`, (e) => ({ by: e.dataset.verifiedBy, text: e.textContent }));
+    assert.equal(v.by, "browser", v.text);
+    const attestationOk = await page.$$eval(`${row} .verdict li[data-check=attestation]`, (lis) => lis.map((li) => li.classList.contains("ok")));
+    assert.deepEqual(attestationOk, [expectOk], v.text);
+    // The Registry says this worker is simulated with other evidence: caught either way.
+    assert.match(v.text, /registry_record|evidence_hash/);
+    await page.unroute(`**/explorer/api/workers/*/attestation`);
+    await page.unroute(`**/explorer/api/workers/*/collateral`);
+  }
+  await page.clock.setSystemTime(new Date());
+
   // And back: the genuine attestation passes again.
   await page.click(`${row} button.verify`);
   await page.waitForSelector(`${row} .verdict[data-verified-by=browser][data-state=pass]`, { timeout: 30_000 });

@@ -78,6 +78,7 @@ async fn serve(args: GatewayArgs) -> Result<()> {
     cfg.unhealthy_after = args.unhealthy_after;
     cfg.max_code_bytes = args.max_code_bytes;
     cfg.max_invoke_bytes = args.max_invoke_bytes;
+    cfg.collateral = crate::attest::collateral_source()?;
     if let Some(p) = &args.dev_ca {
         let file = if p.is_dir() { p.join("dev-ca.pem") } else { p.clone() };
         cfg.dev_ca = Some(std::fs::read(&file).with_context(|| format!("--dev-ca {}", file.display()))?);

@@ -41,6 +41,8 @@ pub const OVERVIEW: &str = "/explorer/api/overview";
 pub const WORKERS: &str = "/explorer/api/workers";
 /// One worker's registered attestation.
 pub const WORKER_ATTESTATION: &str = "/explorer/api/workers/{address}/attestation";
+/// The Intel collateral for one worker's registered evidence.
+pub const WORKER_COLLATERAL: &str = "/explorer/api/workers/{address}/collateral";
 /// Programs.
 pub const PROGRAMS: &str = "/explorer/api/programs";
 /// Recent receipts.
@@ -527,7 +529,8 @@ pub(crate) async fn workers(State(state): S) -> Result<Response, Failure> {
     Ok(axum::Json(out).into_response())
 }
 
-pub(crate) async fn attestation(State(state): S, Path(address): Path<String>) -> Result<Response, Failure> {
+/// A worker's registry record and the evidence it registered with.
+async fn registered(state: &AppState, address: &str) -> Result<(Address, crate::chain::ChainWorker, Vec<u8>), Failure> {
     let address: Address = address.parse().map_err(|_| bad("not a 20-byte 0x-hex address"))?;
     let cw = state.chain.worker(address).await?;
     if cw.operator == Address::ZERO {
@@ -539,6 +542,59 @@ pub(crate) async fn attestation(State(state): S, Path(address): Path<String>) ->
             format!("no registerWorker call with evidence hash {} found for {address}", cw.evidence_hash),
         ));
     };
+    Ok((address, cw, evidence))
+}
+
+/// `GET /explorer/api/workers/{address}/collateral`: the Intel collateral (PCS files) for a
+/// worker's registered SGX/TDX evidence, from the gateway's collateral source, so the page
+/// can verify the quote in the browser. The collateral is signed by Intel; the gateway is
+/// not trusted for it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IntelCollateralFiles {
+    /// PCS `tcb` response (`{"tcbInfo":..,"signature":..}`), as served.
+    pub tcb_info: String,
+    /// PCS `qe/identity` response, as served.
+    pub qe_identity: String,
+    /// TCB signing certificate then root (PEM).
+    pub tcb_signing_chain: String,
+    /// PCK CRL (DER, 0x-hex).
+    pub pck_crl: String,
+    /// PCK CRL issuer chain (PEM), when known.
+    pub pck_crl_issuer_chain: Option<String>,
+    /// Root CA CRL (DER, 0x-hex).
+    pub root_ca_crl: String,
+}
+
+pub(crate) async fn collateral(State(state): S, Path(address): Path<String>) -> Result<Response, Failure> {
+    let (address, _, evidence) = registered(&state, &address).await?;
+    let platform = pith_attest::detect::platform(&evidence)
+        .filter(|p| matches!(p, pith_attest::Platform::Sgx | pith_attest::Platform::Tdx))
+        .ok_or_else(|| Failure::new(ErrorKind::NotFound, format!("worker {address}'s evidence is not an Intel quote")))?;
+    let source = state.config.collateral.clone();
+    let now = time::OffsetDateTime::now_utc();
+    let c = tokio::task::spawn_blocking(move || source.collateral(&pith_attest::Evidence::new(platform, evidence), now))
+        .await?
+        .map_err(|e| Failure::new(ErrorKind::NotFound, format!("no collateral for worker {address}: {e}")))?;
+    let text = |b: Option<Vec<u8>>, what: &str| -> Result<String, Failure> {
+        let b = b.ok_or_else(|| Failure::new(ErrorKind::NotFound, format!("the collateral source has no {what}")))?;
+        String::from_utf8(b).map_err(|_| Failure::new(ErrorKind::NotFound, format!("{what} is not text")))
+    };
+    let der = |b: Option<Vec<u8>>, what: &str| -> Result<String, Failure> {
+        b.map(|b| format!("0x{}", hex::encode(b))).ok_or_else(|| Failure::new(ErrorKind::NotFound, format!("the collateral source has no {what}")))
+    };
+    let files = IntelCollateralFiles {
+        tcb_info: text(c.tcb_info, "TCB info")?,
+        qe_identity: text(c.qe_identity, "QE identity")?,
+        tcb_signing_chain: text(c.tcb_signing_chain, "TCB signing chain")?,
+        pck_crl: der(c.pck_crl, "PCK CRL")?,
+        pck_crl_issuer_chain: c.pck_crl_issuer_chain.and_then(|b| String::from_utf8(b).ok()),
+        root_ca_crl: der(c.root_ca_crl, "root CA CRL")?,
+    };
+    Ok(axum::Json(files).into_response())
+}
+
+pub(crate) async fn attestation(State(state): S, Path(address): Path<String>) -> Result<Response, Failure> {
+    let (address, cw, evidence) = registered(&state, &address).await?;
     let d = state.chain.deployment();
     let enc_public_key = match state.workers.entry(address).and_then(|e| e.url) {
         Some(url) => worker_enc_key(&state, address, &url).await,
@@ -754,6 +810,7 @@ pub(crate) async fn verify_evidence(State(state): S, headers: HeaderMap, body: B
         None => pith_attest::detect::platform(&evidence),
     };
     let dev_ca = state.config.dev_ca.clone();
+    let source = state.config.collateral.clone();
     let now = time::OffsetDateTime::now_utc();
     let at = u64::try_from(now.unix_timestamp()).unwrap_or(0);
     let verdict = tokio::task::spawn_blocking(move || {
@@ -772,7 +829,9 @@ pub(crate) async fn verify_evidence(State(state): S, headers: HeaderMap, body: B
         let mut options = pith_attest::VerifyOptions::default();
         options.dev_ca = dev_ca;
         let ev = pith_attest::Evidence::new(platform, evidence);
-        match pith_attest::verify(&ev, &pith_attest::Collateral::default(), &options, now) {
+        // Without collateral from the source, Intel and AMD evidence is `missing_collateral`.
+        let collateral = source.collateral(&ev, now).unwrap_or_default();
+        match pith_attest::verify(&ev, &collateral, &options, now) {
             Ok(v) => GatewayVerdict {
                 ok: true,
                 platform: Some(platform.as_str().into()),

@@ -92,6 +92,10 @@ pub struct GatewayConfig {
     /// explorer's `verify-evidence` verifies simulated evidence and the page gets the CA to
     /// verify it in the browser; without it simulated evidence is `bad_chain`.
     pub dev_ca: Option<Vec<u8>>,
+    /// Where Intel and AMD collateral comes from for the explorer's `verify-evidence` and
+    /// `workers/{address}/collateral` (default [`pith_attest::NoCollateral`]: a local network
+    /// of simulated nodes needs none).
+    pub collateral: std::sync::Arc<dyn pith_attest::CollateralSource>,
 }
 
 impl GatewayConfig {
@@ -114,6 +118,7 @@ impl GatewayConfig {
             max_attempts: 3,
             invoke_timeout: Duration::from_secs(60),
             dev_ca: None,
+            collateral: std::sync::Arc::new(pith_attest::NoCollateral),
         }
     }
 }

@@ -181,6 +181,11 @@ async fn api_reads_chain_and_store_and_refuses_bad_input() -> Result<()> {
     assert_eq!(net.get_refused("/explorer/api/workers/0x1234/attestation").await, (400, "bad_request".into()));
     let unknown = alloy::primitives::Address::repeat_byte(9);
     assert_eq!(net.get_refused(&format!("/explorer/api/workers/{unknown}/attestation")).await, (404, "not_found".into()));
+    // Collateral is served for Intel quotes only (this worker's is simulated), and for
+    // registered workers only.
+    assert_eq!(net.get_refused(&format!("/explorer/api/workers/{worker}/collateral")).await, (404, "not_found".into()));
+    assert_eq!(net.get_refused(&format!("/explorer/api/workers/{unknown}/collateral")).await, (404, "not_found".into()));
+    assert_eq!(net.get_refused("/explorer/api/workers/0x1234/collateral").await, (400, "bad_request".into()));
 
     // Gateway-side verification: valid evidence, with and without the platform named.
     let hex_ev = format!("0x{}", hex::encode(&evidence));
