@@ -86,3 +86,42 @@ fn run_usage_errors() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
 }
+
+/// `pith run --model`: the real default model answers env.ai (greedy: the same answer twice),
+/// usage counts its tokens; without --model env.ai is unavailable; a bad model file is a usage
+/// error.
+#[test]
+fn run_with_the_real_model() {
+    let Some(model) = pith_testkit::model_path() else { return };
+    let file_hash = format!("0x{}", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(std::fs::read(&model).unwrap())));
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/ai-classify/index.js");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", example, "--path", "/?text=What%20a%20wonderful%20day", "--json"];
+        args.extend_from_slice(extra);
+        pith().args(&args).output().unwrap()
+    };
+    let m = model.to_str().unwrap();
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let out = run(&["--model", m]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let body: serde_json::Value = serde_json::from_str(v["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["model_hash"], file_hash.as_str(), "{body}");
+        assert!(["positive", "negative", "neutral"].contains(&body["label"].as_str().unwrap()), "{body}");
+        let used = v["usage"]["ai_completion_tokens"].as_u64().unwrap();
+        assert!((1..=4).contains(&used), "{v}");
+        assert!(v["usage"]["ai_prompt_tokens"].as_u64().unwrap() > 10, "{v}");
+        answers.push(body["model_answer"].clone());
+    }
+    assert_eq!(answers[0], answers[1], "greedy answers differ");
+    // Without a model: env.ai is unavailable, an uncaught program error.
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["kind"], "program_error", "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("env.ai is not available"), "{v}");
+    // A file that is not a model: exit 2 with the reason.
+    let out = run(&["--model", example]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}

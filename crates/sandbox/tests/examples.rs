@@ -84,3 +84,63 @@ fn secrets_kv_counts_across_invocations() {
     other.secrets.insert("TOKEN".into(), "t0k".into());
     assert_eq!(body(&pool.invoke(&Arc::new(other), req("GET", "/list", true))), r#"{"names":[]}"#);
 }
+
+/// Answers every chat with a fixed text; remembers the requests.
+struct Says(&'static str, std::sync::Mutex<Vec<pith_sandbox::host::AiChatRequest>>);
+
+impl pith_sandbox::host::AiProvider for Says {
+    fn chat<'a>(
+        &'a self,
+        _: &'a pith_sandbox::host::ProgramRef,
+        request: pith_sandbox::host::AiChatRequest,
+        _: std::time::Instant,
+    ) -> pith_sandbox::host::BoxFuture<'a, Result<pith_sandbox::host::AiChatReply, pith_sandbox::host::HostError>> {
+        Box::pin(async move {
+            self.1.lock().unwrap().push(request);
+            Ok(pith_sandbox::host::AiChatReply {
+                content: self.0.to_owned(),
+                finish_reason: "stop".into(),
+                prompt_tokens: 40,
+                completion_tokens: 2,
+                model: "scripted".into(),
+                model_hash: [3; 32],
+            })
+        })
+    }
+}
+
+#[test]
+fn ai_classify_takes_the_model_label_or_falls_back_to_the_rule() {
+    let run_with = |says: &'static str, text: &str| {
+        let model = Arc::new(Says(says, std::sync::Mutex::new(Vec::new())));
+        let mut host = Host::local(b"examples".to_vec());
+        host.ai = model.clone();
+        let url = format!("http://localhost/?text={}", text.replace(' ', "%20"));
+        let o = run_with_host(Program::new("classify", example("ai-classify")), Request::get(&url), host);
+        let v: Value = serde_json::from_str(&body(&o)).unwrap();
+        (v, model.1.lock().unwrap().clone())
+    };
+    // The model names one label: it decides (even against the keywords).
+    let (v, asked) = run_with("Negative.", "I love this");
+    assert_eq!((v["label"].as_str(), v["decided_by"].as_str()), (Some("negative"), Some("model")), "{v}");
+    assert_eq!(v["model_hash"], format!("0x{}", "03".repeat(32)));
+    assert_eq!(asked[0].max_tokens, 4);
+    assert_eq!(asked[0].temperature, 0.0, "greedy by default");
+    assert_eq!(asked[0].messages[1].content, "I love this");
+    // No label, or two: the keyword rule decides.
+    for says in ["I am not sure.", "positive or negative"] {
+        let (v, _) = run_with(says, "a great and wonderful day");
+        assert_eq!((v["label"].as_str(), v["decided_by"].as_str()), (Some("positive"), Some("rule")), "{v}");
+        let (v, _) = run_with(says, "broken and awful");
+        assert_eq!(v["label"], "negative", "{v}");
+        let (v, _) = run_with(says, "the train leaves at noon");
+        assert_eq!(v["label"], "neutral", "{v}");
+    }
+    // No text: 400 before the model is asked.
+    let model = Arc::new(Says("positive", std::sync::Mutex::new(Vec::new())));
+    let mut host = Host::local(b"examples".to_vec());
+    host.ai = model.clone();
+    let o = run_with_host(Program::new("classify", example("ai-classify")), Request::get("http://localhost/"), host);
+    assert_eq!(o.result.as_ref().unwrap().status, 400);
+    assert!(model.1.lock().unwrap().is_empty());
+}
