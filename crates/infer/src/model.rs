@@ -44,11 +44,7 @@ impl Model {
     /// what was loaded. The model id is the file name without `.gguf`.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, InferError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| InferError::ModelIo {
-            path: path.to_owned(),
-            source,
-        })?;
-        let hash: [u8; 32] = Sha256::digest(&bytes).into();
+        let (bytes, hash) = read_hashed(path)?;
         Self::from_bytes(path, &bytes, hash)
     }
 
@@ -56,11 +52,7 @@ impl Model {
     /// attested configuration names).
     pub fn load_pinned(path: impl AsRef<Path>, expected: &[u8; 32]) -> Result<Self, InferError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| InferError::ModelIo {
-            path: path.to_owned(),
-            source,
-        })?;
-        let hash: [u8; 32] = Sha256::digest(&bytes).into();
+        let (bytes, hash) = read_hashed(path)?;
         if &hash != expected {
             return Err(InferError::HashMismatch {
                 path: path.to_owned(),
@@ -196,4 +188,11 @@ impl Model {
             self.tokenizer.eos(),
         ]
     }
+}
+
+/// The model file's bytes and their SHA-256 (the hash is of exactly the bytes parsed).
+fn read_hashed(path: &Path) -> Result<(Vec<u8>, [u8; 32]), InferError> {
+    let bytes = std::fs::read(path).map_err(|source| InferError::ModelIo { path: path.to_owned(), source })?;
+    let hash: [u8; 32] = Sha256::digest(&bytes).into();
+    Ok((bytes, hash))
 }
