@@ -33,9 +33,12 @@ fn parse_args() -> anyhow::Result<Args> {
             other => bail!("unexpected argument {other}"),
         }
     }
-    let url = url.context("usage: loadgen URL [--connections C] [--duration SECS] [--warmup SECS]")?;
+    let url =
+        url.context("usage: loadgen URL [--connections C] [--duration SECS] [--warmup SECS]")?;
     let rest = url.strip_prefix("http://").context("only http:// URLs")?;
-    let (authority, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
+    let (authority, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
     let (host, port) = authority.rsplit_once(':').context("URL needs host:port")?;
     Ok(Args {
         host: host.to_owned(),
@@ -48,12 +51,20 @@ fn parse_args() -> anyhow::Result<Args> {
 }
 
 /// Reads one response; returns its status.
-async fn read_response(r: &mut BufReader<TcpStream>, line: &mut String, body: &mut Vec<u8>) -> anyhow::Result<u16> {
+async fn read_response(
+    r: &mut BufReader<TcpStream>,
+    line: &mut String,
+    body: &mut Vec<u8>,
+) -> anyhow::Result<u16> {
     line.clear();
     if r.read_line(line).await? == 0 {
         bail!("connection closed");
     }
-    let status: u16 = line.split_whitespace().nth(1).context("status line")?.parse()?;
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .context("status line")?
+        .parse()?;
     let (mut len, mut chunked) = (None, false);
     loop {
         line.clear();
@@ -67,7 +78,9 @@ async fn read_response(r: &mut BufReader<TcpStream>, line: &mut String, body: &m
         if let Some((k, v)) = h.split_once(':') {
             if k.eq_ignore_ascii_case("content-length") {
                 len = Some(v.trim().parse::<usize>()?);
-            } else if k.eq_ignore_ascii_case("transfer-encoding") && v.trim().eq_ignore_ascii_case("chunked") {
+            } else if k.eq_ignore_ascii_case("transfer-encoding")
+                && v.trim().eq_ignore_ascii_case("chunked")
+            {
                 chunked = true;
             }
         }
@@ -96,12 +109,18 @@ struct Tally {
 }
 
 async fn connection(args: &Args, warm_until: Instant, stop_at: Instant) -> anyhow::Result<Tally> {
-    let request = format!("GET {} HTTP/1.1\r\nhost: {}:{}\r\naccept: */*\r\n\r\n", args.path, args.host, args.port);
+    let request = format!(
+        "GET {} HTTP/1.1\r\nhost: {}:{}\r\naccept: */*\r\n\r\n",
+        args.path, args.host, args.port
+    );
     let stream = TcpStream::connect((args.host.as_str(), args.port)).await?;
     stream.set_nodelay(true)?;
     let mut r = BufReader::new(stream);
     let (mut line, mut body) = (String::new(), Vec::new());
-    let mut tally = Tally { latencies_us: Vec::with_capacity(1 << 16), errors: 0 };
+    let mut tally = Tally {
+        latencies_us: Vec::with_capacity(1 << 16),
+        errors: 0,
+    };
     loop {
         let start = Instant::now();
         if start >= stop_at {
@@ -111,7 +130,9 @@ async fn connection(args: &Args, warm_until: Instant, stop_at: Instant) -> anyho
         let status = read_response(&mut r, &mut line, &mut body).await?;
         if start >= warm_until {
             if status == 200 {
-                tally.latencies_us.push(u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX));
+                tally
+                    .latencies_us
+                    .push(u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX));
             } else {
                 tally.errors += 1;
             }
@@ -129,12 +150,16 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
 
 fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let (latencies, errors) = rt.block_on(async {
         let t0 = Instant::now();
         let (warm_until, stop_at) = (t0 + args.warmup, t0 + args.warmup + args.duration);
         let args = &args;
-        let tasks: Vec<_> = (0..args.connections).map(|_| connection(args, warm_until, stop_at)).collect();
+        let tasks: Vec<_> = (0..args.connections)
+            .map(|_| connection(args, warm_until, stop_at))
+            .collect();
         let mut all = Vec::new();
         let mut errors = 0u64;
         for t in futures_join(tasks).await {
@@ -177,7 +202,11 @@ async fn futures_join<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
                 }
             }
         }
-        if all_done { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+        if all_done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
     })
     .await;
     outs.into_iter().flatten().collect()

@@ -66,8 +66,17 @@ fn parse() -> Result<Args> {
 
 /// What one request needs.
 enum Target {
-    Pith { client: reqwest::Client, invoke_url: String, key: Arc<ProgramKey>, path: String, chain_id: u64 },
-    Plain { client: reqwest::Client, url: String },
+    Pith {
+        client: reqwest::Client,
+        invoke_url: String,
+        key: Arc<ProgramKey>,
+        path: String,
+        chain_id: u64,
+    },
+    Plain {
+        client: reqwest::Client,
+        url: String,
+    },
 }
 
 impl Target {
@@ -82,7 +91,13 @@ impl Target {
                 }
                 Ok(())
             }
-            Target::Pith { client, invoke_url, key, path, chain_id } => {
+            Target::Pith {
+                client,
+                invoke_url,
+                key,
+                path,
+                chain_id,
+            } => {
                 let req = Request::new("GET", path, vec![], vec![], nonce()?, now_secs() + 60);
                 let (wire, session) = ClientSession::encapsulate(&key.ohttp_keys, &req)?;
                 let request_hash = session.request_hash();
@@ -103,9 +118,13 @@ impl Target {
                     .to_string();
                 let body = r.bytes().await?;
                 let (resp, response_hash) = session.decapsulate(&body)?;
-                let receipt: SignedReceipt = serde_json::from_slice(&pith_api::from_b64url(&receipt)?)?;
+                let receipt: SignedReceipt =
+                    serde_json::from_slice(&pith_api::from_b64url(&receipt)?)?;
                 receipt.verify_signature()?;
-                if receipt.request_hash.0 != request_hash || receipt.response_hash.0 != response_hash || receipt.chain_id != *chain_id {
+                if receipt.request_hash.0 != request_hash
+                    || receipt.response_hash.0 != response_hash
+                    || receipt.chain_id != *chain_id
+                {
                     bail!("receipt does not match the exchange");
                 }
                 if resp.status != 200 {
@@ -146,10 +165,23 @@ async fn main() -> Result<()> {
             let net = opts.resolve(false).await?;
             let id = parse_program_id(a.program.as_deref().context("--program ID")?)?;
             let key = Arc::new(fetch_program_key(&net, id).await?);
-            let invoke_url = net.url(&route(pith_api::gateway::PROGRAM_INVOKE, "id", &format!("{id}")));
-            Target::Pith { client, invoke_url, key, path: a.path.clone(), chain_id: net.chain_id() }
+            let invoke_url = net.url(&route(
+                pith_api::gateway::PROGRAM_INVOKE,
+                "id",
+                &format!("{id}"),
+            ));
+            Target::Pith {
+                client,
+                invoke_url,
+                key,
+                path: a.path.clone(),
+                chain_id: net.chain_id(),
+            }
         }
-        "plain" => Target::Plain { client, url: a.url.clone().context("--url URL")? },
+        "plain" => Target::Plain {
+            client,
+            url: a.url.clone().context("--url URL")?,
+        },
         other => bail!("mode {other:?} is not pith or plain"),
     };
     let target = Arc::new(target);
@@ -171,7 +203,9 @@ async fn main() -> Result<()> {
                 let t1 = Instant::now();
                 if t0 >= measure_from && t1 <= end {
                     match r {
-                        Ok(()) => lat.push(u32::try_from((t1 - t0).as_micros()).unwrap_or(u32::MAX)),
+                        Ok(()) => {
+                            lat.push(u32::try_from((t1 - t0).as_micros()).unwrap_or(u32::MAX))
+                        }
                         Err(e) => {
                             if errors == 0 {
                                 eprintln!("error: {e:#}");

@@ -46,7 +46,13 @@ pub const LOGS_TAG: &str = "pith/v1/program-logs";
 pub const MAX_CLOCK_SKEW_SECS: u64 = 120;
 
 /// Compute the 64-byte `report_data` for a node identity without a model.
-pub fn report_data(tag: &[u8], address: Address, enc_public_key: &[u8; 32], chain_id: u64, registry: Address) -> [u8; 64] {
+pub fn report_data(
+    tag: &[u8],
+    address: Address,
+    enc_public_key: &[u8; 32],
+    chain_id: u64,
+    registry: Address,
+) -> [u8; 64] {
     report_data_with_model(tag, address, enc_public_key, chain_id, registry, None)
 }
 
@@ -84,7 +90,8 @@ pub fn report_data_with_model(
 
 /// Digest of a signed message (see the module docs).
 pub fn message_digest(tag: &str, fields: &[&[u8]], timestamp: u64) -> B256 {
-    let mut pre = Vec::with_capacity(tag.len() + 1 + 8 + fields.iter().map(|f| f.len() + 4).sum::<usize>());
+    let mut pre =
+        Vec::with_capacity(tag.len() + 1 + 8 + fields.iter().map(|f| f.len() + 4).sum::<usize>());
     pre.extend_from_slice(tag.as_bytes());
     pre.push(0);
     for f in fields {
@@ -114,11 +121,30 @@ mod tests {
         let base = report_data(WORKER_REPORT_TAG, a, &[3; 32], 31337, r);
         assert_eq!(&base[32..], &[0u8; 32]);
         assert_ne!(base, report_data(KMS_REPORT_TAG, a, &[3; 32], 31337, r));
-        assert_ne!(base, report_data(WORKER_REPORT_TAG, Address::repeat_byte(9), &[3; 32], 31337, r));
+        assert_ne!(
+            base,
+            report_data(
+                WORKER_REPORT_TAG,
+                Address::repeat_byte(9),
+                &[3; 32],
+                31337,
+                r
+            )
+        );
         assert_ne!(base, report_data(WORKER_REPORT_TAG, a, &[4; 32], 31337, r));
         assert_ne!(base, report_data(WORKER_REPORT_TAG, a, &[3; 32], 1, r));
-        assert_ne!(base, report_data(WORKER_REPORT_TAG, a, &[3; 32], 31337, Address::repeat_byte(9)));
-        let with_model = report_data_with_model(WORKER_REPORT_TAG, a, &[3; 32], 31337, r, Some(&[5; 32]));
+        assert_ne!(
+            base,
+            report_data(
+                WORKER_REPORT_TAG,
+                a,
+                &[3; 32],
+                31337,
+                Address::repeat_byte(9)
+            )
+        );
+        let with_model =
+            report_data_with_model(WORKER_REPORT_TAG, a, &[3; 32], 31337, r, Some(&[5; 32]));
         assert_eq!(with_model[..32], base[..32]);
         assert_eq!(bound_model_hash(&with_model), Some([5; 32]));
         assert_eq!(bound_model_hash(&base), None);

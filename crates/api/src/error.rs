@@ -106,7 +106,10 @@ pub struct ApiError {
 impl ApiError {
     /// A new error.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// The HTTP status.
@@ -116,6 +119,8 @@ impl ApiError {
 
     /// The JSON body.
     pub fn body(&self) -> ErrorBody {
-        ErrorBody { error: self.clone() }
+        ErrorBody {
+            error: self.clone(),
+        }
     }
 }

@@ -261,13 +261,18 @@ impl Client {
     /// A client for the gateway at `base_url` (e.g. `http://127.0.0.1:8700`), with a 60 s
     /// request timeout.
     pub fn new(base_url: &str) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60)).build()?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()?;
         Ok(Self::with_http(base_url, http))
     }
 
     /// A client using an existing `reqwest::Client` (connection pool, timeouts, TLS roots).
     pub fn with_http(base_url: &str, http: reqwest::Client) -> Self {
-        Self { base: base_url.trim_end_matches('/').to_string(), http }
+        Self {
+            base: base_url.trim_end_matches('/').to_string(),
+            http,
+        }
     }
 
     /// The base URL.
@@ -287,10 +292,16 @@ impl Client {
         }
         let bytes = resp.bytes().await?;
         match serde_json::from_slice::<crate::ErrorBody>(&bytes) {
-            Ok(body) => Err(ClientError::Api { status: status.as_u16(), error: body.error }),
+            Ok(body) => Err(ClientError::Api {
+                status: status.as_u16(),
+                error: body.error,
+            }),
             Err(_) => Err(ClientError::Status {
                 status: status.as_u16(),
-                body: String::from_utf8_lossy(bytes.get(..bytes.len().min(512)).unwrap_or_default()).into_owned(),
+                body: String::from_utf8_lossy(
+                    bytes.get(..bytes.len().min(512)).unwrap_or_default(),
+                )
+                .into_owned(),
             }),
         }
     }
@@ -309,7 +320,9 @@ impl Client {
     /// `GET /v1/health`: true when the gateway answers `{"ok": true}`.
     pub async fn health(&self) -> Result<bool, ClientError> {
         let v: serde_json::Value = self.get_json(HEALTH).await?;
-        Ok(v.get("ok").and_then(serde_json::Value::as_bool).unwrap_or(false))
+        Ok(v.get("ok")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false))
     }
 
     /// `GET /v1/network`.
@@ -344,10 +357,15 @@ impl Client {
     /// `GET /v1/code/{hash}`: the code bytes, checked: `sha256(bytes) == hash`, otherwise
     /// [`ClientError::CodeMismatch`] (the gateway is not trusted with code).
     pub async fn code(&self, hash: B256) -> Result<Vec<u8>, ClientError> {
-        let bytes = self.get_bytes(&path_with(CODE_BY_HASH, "hash", &hash.to_string())).await?;
+        let bytes = self
+            .get_bytes(&path_with(CODE_BY_HASH, "hash", &hash.to_string()))
+            .await?;
         let actual = B256::from(pith_crypto::sha256(&bytes));
         if actual != hash {
-            return Err(ClientError::CodeMismatch { expected: hash, actual });
+            return Err(ClientError::CodeMismatch {
+                expected: hash,
+                actual,
+            });
         }
         Ok(bytes)
     }
@@ -359,13 +377,17 @@ impl Client {
 
     /// `GET /v1/programs/{id}`.
     pub async fn program(&self, id: B256) -> Result<ProgramEntry, ClientError> {
-        self.get_json(&path_with(PROGRAM, "id", &id.to_string())).await
+        self.get_json(&path_with(PROGRAM, "id", &id.to_string()))
+            .await
     }
 
     /// `GET /v1/programs/{id}/ohttp-keys`: the key configuration list and the KMS
     /// certificate from the `pith-key-certificate` header. The caller verifies the
     /// certificate (`KeyCertificate::verify`) and that its signer is a KMS member on chain.
-    pub async fn ohttp_keys(&self, id: B256) -> Result<(Vec<u8>, pith_crypto::certify::KeyCertificate), ClientError> {
+    pub async fn ohttp_keys(
+        &self,
+        id: B256,
+    ) -> Result<(Vec<u8>, pith_crypto::certify::KeyCertificate), ClientError> {
         let path = path_with(PROGRAM_OHTTP_KEYS, "id", &id.to_string());
         let resp = Self::check(self.http.get(self.url(&path)).send().await?).await?;
         let header = resp
@@ -373,9 +395,15 @@ impl Client {
             .get(crate::headers::KEY_CERTIFICATE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
-            .ok_or_else(|| ClientError::Decode(format!("{path}: no {} header", crate::headers::KEY_CERTIFICATE)))?;
+            .ok_or_else(|| {
+                ClientError::Decode(format!(
+                    "{path}: no {} header",
+                    crate::headers::KEY_CERTIFICATE
+                ))
+            })?;
         let cert_json = crate::from_b64url(&header).map_err(|e| ClientError::Decode(e.message))?;
-        let cert = serde_json::from_slice(&cert_json).map_err(|e| ClientError::Decode(format!("key certificate: {e}")))?;
+        let cert = serde_json::from_slice(&cert_json)
+            .map_err(|e| ClientError::Decode(format!("key certificate: {e}")))?;
         Ok((resp.bytes().await?.to_vec(), cert))
     }
 
@@ -389,19 +417,34 @@ impl Client {
             .send()
             .await?;
         let resp = Self::check(resp).await?;
-        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         let receipt = match header(crate::headers::RECEIPT) {
             Some(h) => {
                 let json = crate::from_b64url(&h).map_err(|e| ClientError::Decode(e.message))?;
-                Some(serde_json::from_slice(&json).map_err(|e| ClientError::Decode(format!("receipt: {e}")))?)
+                Some(
+                    serde_json::from_slice(&json)
+                        .map_err(|e| ClientError::Decode(format!("receipt: {e}")))?,
+                )
             }
             None => None,
         };
         let worker = match header(crate::headers::WORKER) {
-            Some(h) => Some(h.parse().map_err(|e| ClientError::Decode(format!("{}: {e}", crate::headers::WORKER)))?),
+            Some(h) => Some(
+                h.parse()
+                    .map_err(|e| ClientError::Decode(format!("{}: {e}", crate::headers::WORKER)))?,
+            ),
             None => None,
         };
-        Ok(Invocation { body: resp.bytes().await?.to_vec(), receipt, worker })
+        Ok(Invocation {
+            body: resp.bytes().await?.to_vec(),
+            receipt,
+            worker,
+        })
     }
 
     /// `PUT /v1/programs/{id}/secrets` with an encapsulated secrets upload.
@@ -418,12 +461,18 @@ impl Client {
 
     /// `GET /v1/programs/{id}/secrets`: the latest encapsulated upload.
     pub async fn secrets(&self, id: B256) -> Result<Vec<u8>, ClientError> {
-        self.get_bytes(&path_with(PROGRAM_SECRETS, "id", &id.to_string())).await
+        self.get_bytes(&path_with(PROGRAM_SECRETS, "id", &id.to_string()))
+            .await
     }
 
     /// `GET /v1/programs/{id}/logs` with the owner's signature over
     /// `message_digest(LOGS_TAG, [program_id], timestamp)`.
-    pub async fn logs(&self, id: B256, timestamp: u64, signature: &[u8]) -> Result<crate::worker::ProgramLogs, ClientError> {
+    pub async fn logs(
+        &self,
+        id: B256,
+        timestamp: u64,
+        signature: &[u8],
+    ) -> Result<crate::worker::ProgramLogs, ClientError> {
         let path = format!(
             "{}?timestamp={timestamp}&signature=0x{}",
             path_with(PROGRAM_LOGS, "id", &id.to_string()),
@@ -439,13 +488,15 @@ impl Client {
 
     /// `GET /v1/workers/{address}`.
     pub async fn worker(&self, address: Address) -> Result<WorkerEntry, ClientError> {
-        self.get_json(&path_with(WORKER, "address", &address.to_string())).await
+        self.get_json(&path_with(WORKER, "address", &address.to_string()))
+            .await
     }
 
     /// `GET /v1/workers/{address}/evidence`: the registered evidence bytes. The caller checks
     /// `keccak256(bytes)` against the Registry's evidence hash.
     pub async fn worker_evidence(&self, address: Address) -> Result<Vec<u8>, ClientError> {
-        self.get_bytes(&path_with(WORKER_EVIDENCE, "address", &address.to_string())).await
+        self.get_bytes(&path_with(WORKER_EVIDENCE, "address", &address.to_string()))
+            .await
     }
 
     /// `POST /v1/workers/announce`.
@@ -474,12 +525,20 @@ impl Client {
         if let Some(l) = limit {
             q.push(format!("limit={l}"));
         }
-        let path = if q.is_empty() { RECEIPTS.to_string() } else { format!("{RECEIPTS}?{}", q.join("&")) };
+        let path = if q.is_empty() {
+            RECEIPTS.to_string()
+        } else {
+            format!("{RECEIPTS}?{}", q.join("&"))
+        };
         self.get_json(&path).await
     }
 
     /// `GET /v1/receipts/{hash}` (request hash).
-    pub async fn receipt(&self, request_hash: B256) -> Result<pith_crypto::receipt::SignedReceipt, ClientError> {
-        self.get_json(&path_with(RECEIPT, "hash", &request_hash.to_string())).await
+    pub async fn receipt(
+        &self,
+        request_hash: B256,
+    ) -> Result<pith_crypto::receipt::SignedReceipt, ClientError> {
+        self.get_json(&path_with(RECEIPT, "hash", &request_hash.to_string()))
+            .await
     }
 }

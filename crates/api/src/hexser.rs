@@ -26,6 +26,7 @@ pub mod bytes32 {
     /// Deserialize; exactly 32 bytes.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
         let v = super::bytes::deserialize(d)?;
-        <[u8; 32]>::try_from(v.as_slice()).map_err(|_| serde::de::Error::custom("expected 32 bytes"))
+        <[u8; 32]>::try_from(v.as_slice())
+            .map_err(|_| serde::de::Error::custom("expected 32 bytes"))
     }
 }

@@ -78,7 +78,10 @@ impl NetworkFile {
     pub fn read(dir: &Path) -> Result<Self, NetworkFileError> {
         let path = dir.join(FILE_NAME);
         let p = path.display().to_string();
-        let bytes = std::fs::read(&path).map_err(|source| NetworkFileError::Io { path: p.clone(), source })?;
+        let bytes = std::fs::read(&path).map_err(|source| NetworkFileError::Io {
+            path: p.clone(),
+            source,
+        })?;
         serde_json::from_slice(&bytes).map_err(|source| NetworkFileError::Json { path: p, source })
     }
 
@@ -87,8 +90,14 @@ impl NetworkFile {
         let path = dir.join(FILE_NAME);
         let tmp = dir.join(format!("{FILE_NAME}.tmp"));
         let p = path.display().to_string();
-        let json = serde_json::to_vec_pretty(self).map_err(|source| NetworkFileError::Json { path: p.clone(), source })?;
-        std::fs::write(&tmp, json).map_err(|source| NetworkFileError::Io { path: p.clone(), source })?;
+        let json = serde_json::to_vec_pretty(self).map_err(|source| NetworkFileError::Json {
+            path: p.clone(),
+            source,
+        })?;
+        std::fs::write(&tmp, json).map_err(|source| NetworkFileError::Io {
+            path: p.clone(),
+            source,
+        })?;
         std::fs::rename(&tmp, &path).map_err(|source| NetworkFileError::Io { path: p, source })
     }
 }

@@ -157,7 +157,10 @@ impl Client {
 
     /// A client sharing an existing `reqwest::Client` (connection pool, timeouts).
     pub fn with_http(base_url: &str, http: reqwest::Client) -> Self {
-        Self { http, base: base_url.trim_end_matches('/').to_owned() }
+        Self {
+            http,
+            base: base_url.trim_end_matches('/').to_owned(),
+        }
     }
 
     /// The worker's base URL.
@@ -171,14 +174,24 @@ impl Client {
 
     /// `GET` [`INFO`].
     pub async fn info(&self) -> Result<WorkerInfo, ClientError> {
-        let resp = self.http.get(self.url(INFO)).send().await.map_err(transport)?;
+        let resp = self
+            .http
+            .get(self.url(INFO))
+            .send()
+            .await
+            .map_err(transport)?;
         json_answer(resp).await
     }
 
     /// `GET` [`HEALTH`]. A draining worker answers 503 with a [`WorkerHealth`] body; that
     /// body is returned as `Ok` (check `ok`/`draining`).
     pub async fn health(&self) -> Result<WorkerHealth, ClientError> {
-        let resp = self.http.get(self.url(HEALTH)).send().await.map_err(transport)?;
+        let resp = self
+            .http
+            .get(self.url(HEALTH))
+            .send()
+            .await
+            .map_err(transport)?;
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.map_err(transport)?;
         if let Ok(h) = serde_json::from_slice::<WorkerHealth>(&bytes) {
@@ -188,7 +201,11 @@ impl Client {
     }
 
     /// `POST` an encapsulated request ([`INVOKE`]) for `program_id`.
-    pub async fn invoke(&self, program_id: B256, ohttp_req: Vec<u8>) -> Result<Invoked, ClientError> {
+    pub async fn invoke(
+        &self,
+        program_id: B256,
+        ohttp_req: Vec<u8>,
+    ) -> Result<Invoked, ClientError> {
         let path = INVOKE.replace("{id}", &format!("{program_id:#x}"));
         let resp = self
             .http
@@ -199,31 +216,49 @@ impl Client {
             .await
             .map_err(transport)?;
         let status = resp.status().as_u16();
-        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         let receipt_header = header(crate::headers::RECEIPT);
         let worker = header(crate::headers::WORKER);
         let bytes = resp.bytes().await.map_err(transport)?;
         if status != 200 {
             return Err(api_error(status, &bytes));
         }
-        let receipt_header =
-            receipt_header.ok_or_else(|| ClientError::BadAnswer("missing pith-receipt header".into()))?;
+        let receipt_header = receipt_header
+            .ok_or_else(|| ClientError::BadAnswer("missing pith-receipt header".into()))?;
         let receipt = decode_receipt(&receipt_header)?;
         let worker = worker
             .ok_or_else(|| ClientError::BadAnswer("missing pith-worker header".into()))?
             .parse::<Address>()
             .map_err(|e| ClientError::BadAnswer(format!("bad pith-worker header: {e}")))?;
-        Ok(Invoked { ohttp_res: bytes.to_vec(), receipt, receipt_header, worker })
+        Ok(Invoked {
+            ohttp_res: bytes.to_vec(),
+            receipt,
+            receipt_header,
+            worker,
+        })
     }
 
     /// `GET` [`LOGS`] with the owner's signature over
     /// `binding::message_digest(LOGS_TAG, [program_id], timestamp)`.
-    pub async fn logs(&self, program_id: B256, timestamp: u64, signature: &[u8]) -> Result<ProgramLogs, ClientError> {
+    pub async fn logs(
+        &self,
+        program_id: B256,
+        timestamp: u64,
+        signature: &[u8],
+    ) -> Result<ProgramLogs, ClientError> {
         let path = LOGS.replace("{id}", &format!("{program_id:#x}"));
         let resp = self
             .http
             .get(self.url(&path))
-            .query(&[("timestamp", timestamp.to_string()), ("signature", format!("0x{}", hex::encode(signature)))])
+            .query(&[
+                ("timestamp", timestamp.to_string()),
+                ("signature", format!("0x{}", hex::encode(signature))),
+            ])
             .send()
             .await
             .map_err(transport)?;
@@ -233,8 +268,10 @@ impl Client {
 
 /// Decode a `pith-receipt` header value.
 pub fn decode_receipt(header: &str) -> Result<pith_crypto::receipt::SignedReceipt, ClientError> {
-    let raw = crate::from_b64url(header).map_err(|e| ClientError::BadAnswer(format!("pith-receipt: {e}")))?;
-    serde_json::from_slice(&raw).map_err(|e| ClientError::BadAnswer(format!("pith-receipt JSON: {e}")))
+    let raw = crate::from_b64url(header)
+        .map_err(|e| ClientError::BadAnswer(format!("pith-receipt: {e}")))?;
+    serde_json::from_slice(&raw)
+        .map_err(|e| ClientError::BadAnswer(format!("pith-receipt JSON: {e}")))
 }
 
 /// Encode a receipt as a `pith-receipt` header value.
@@ -249,7 +286,10 @@ fn transport(e: reqwest::Error) -> ClientError {
 
 fn api_error(status: u16, body: &[u8]) -> ClientError {
     match serde_json::from_slice::<crate::ErrorBody>(body) {
-        Ok(b) => ClientError::Api { status, error: b.error },
+        Ok(b) => ClientError::Api {
+            status,
+            error: b.error,
+        },
         Err(_) => ClientError::BadAnswer(format!(
             "HTTP {status} without an error body: {}",
             String::from_utf8_lossy(body.get(..200).unwrap_or(body))
@@ -257,7 +297,9 @@ fn api_error(status: u16, body: &[u8]) -> ClientError {
     }
 }
 
-async fn json_answer<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
+async fn json_answer<T: serde::de::DeserializeOwned>(
+    resp: reqwest::Response,
+) -> Result<T, ClientError> {
     let status = resp.status().as_u16();
     let bytes = resp.bytes().await.map_err(transport)?;
     if !(200..300).contains(&status) {

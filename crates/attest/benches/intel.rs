@@ -13,7 +13,12 @@
 //!
 //! Run: `cargo bench -p pith-attest --bench intel`
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -85,12 +90,18 @@ fn main() {
         .collect();
     names.sort();
     let root = std::fs::read(corpus.join("roots/intel/Intel_SGX_Root_CA.der")).unwrap();
-    let dcap = dcap_qvl::verify::QuoteVerifier::new(root).allow_debug(true).allow_service_td(true);
-    let mut c = Criterion::default().configure_from_args().measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
+    let dcap = dcap_qvl::verify::QuoteVerifier::new(root)
+        .allow_debug(true)
+        .allow_service_td(true);
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500));
     let mut rows = Vec::new();
     for name in names {
         let dir = corpus.join(&name);
-        let expect: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("expect.json")).unwrap()).unwrap();
+        let expect: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("expect.json")).unwrap()).unwrap();
         if expect["verdict"] != "valid" {
             continue;
         }
@@ -119,9 +130,22 @@ fn main() {
         let options = VerifyOptions::default();
         verify(&evidence, &collateral, &options, at).unwrap();
 
-        let ours = || drop(black_box(verify(black_box(&evidence), &collateral, &options, at).unwrap()));
-        let one_shot = || drop(black_box(dcap.verify(black_box(&bytes), &qcol, secs).unwrap()));
-        let claims = || drop(black_box(dcap.verify_with_policy(black_box(&bytes), &qcol, secs, &AcceptAll).unwrap()));
+        let ours = || {
+            drop(black_box(
+                verify(black_box(&evidence), &collateral, &options, at).unwrap(),
+            ))
+        };
+        let one_shot = || {
+            drop(black_box(
+                dcap.verify(black_box(&bytes), &qcol, secs).unwrap(),
+            ))
+        };
+        let claims = || {
+            drop(black_box(
+                dcap.verify_with_policy(black_box(&bytes), &qcol, secs, &AcceptAll)
+                    .unwrap(),
+            ))
+        };
         c.bench_function(&format!("{name}/ours"), |b| b.iter(ours));
         c.bench_function(&format!("{name}/dcap-qvl-verify"), |b| b.iter(one_shot));
         c.bench_function(&format!("{name}/dcap-qvl-claims"), |b| b.iter(claims));
@@ -131,7 +155,9 @@ fn main() {
     }
     c.final_summary();
     println!();
-    println!("| case | ours /s | dcap-qvl verify /s | ratio ours/verify | dcap-qvl claims /s | ratio ours/claims |");
+    println!(
+        "| case | ours /s | dcap-qvl verify /s | ratio ours/verify | dcap-qvl claims /s | ratio ours/claims |"
+    );
     println!("|---|---|---|---|---|---|");
     let (mut r1, mut r2) = (Vec::new(), Vec::new());
     for (name, o1, d1, o2, d2) in &rows {

@@ -4,7 +4,12 @@
 //!
 //! Run: `cargo bench -p pith-attest --bench simulated`
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -27,7 +32,9 @@ fn main() {
     let now = SystemTime::now();
     let ca = DevCa::generate(now).unwrap();
     let ak = ca.issue_attestation_key(now).unwrap();
-    let bytes = SimulatedReport::new([1; 64], [2; 48], b"cfg").sign(&ak, now).unwrap();
+    let bytes = SimulatedReport::new([1; 64], [2; 48], b"cfg")
+        .sign(&ak, now)
+        .unwrap();
     let evidence = Evidence::new(Platform::Simulated, bytes.clone());
     let mut options = VerifyOptions::default();
     options.dev_ca = Some(ca.cert_pem().unwrap().into_bytes());
@@ -47,7 +54,9 @@ fn main() {
         vk.verify(black_box(&m2), &s2).unwrap();
     };
 
-    let mut c = Criterion::default().configure_from_args().measurement_time(Duration::from_secs(5));
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .measurement_time(Duration::from_secs(5));
     c.bench_function("simulated/verify", |b| {
         b.iter(|| verify(black_box(&evidence), &collateral, &options, at).unwrap())
     });
@@ -55,7 +64,10 @@ fn main() {
     c.final_summary();
 
     let budget = Duration::from_secs(3);
-    let ours = per_second(|| drop(verify(black_box(&evidence), &collateral, &options, at).unwrap()), budget);
+    let ours = per_second(
+        || drop(verify(black_box(&evidence), &collateral, &options, at).unwrap()),
+        budget,
+    );
     let base = per_second(baseline, budget);
     println!("simulated verify: {ours:.0}/s on one core");
     println!("baseline 2x P-256 ECDSA verify: {base:.0}/s");

@@ -4,7 +4,12 @@
 //!
 //! Run: `cargo bench -p pith-attest --bench snp`
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -28,10 +33,12 @@ fn per_second(mut f: impl FnMut(), budget: Duration) -> f64 {
 }
 
 fn main() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/attestation/snp-n2-milan");
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/attestation/snp-n2-milan");
     let report = std::fs::read(dir.join("evidence.bin")).unwrap();
     let collateral = Collateral::from_dir(&dir.join("collateral")).unwrap();
-    let expect: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("expect.json")).unwrap()).unwrap();
+    let expect: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("expect.json")).unwrap()).unwrap();
     let at = time::OffsetDateTime::parse(expect["at"].as_str().unwrap(), &Rfc3339).unwrap();
     let evidence = Evidence::new(Platform::SevSnp, report.clone());
     let options = VerifyOptions::default();
@@ -39,7 +46,9 @@ fn main() {
 
     // Baseline on the same bytes: P-384 over 0x000..0x2A0 and RSA-PSS of the VCEK by the ASK.
     let vcek = Cert::from_pem_or_der(collateral.vcek.as_ref().unwrap()).unwrap();
-    let ask = pith_attest::x509::parse_certs(collateral.cert_chain.as_ref().unwrap()).unwrap().remove(0);
+    let ask = pith_attest::x509::parse_certs(collateral.cert_chain.as_ref().unwrap())
+        .unwrap()
+        .remove(0);
     let ecdsa_key = p384::ecdsa::VerifyingKey::from_sec1_bytes(vcek.public_key_bytes()).unwrap();
     let be = |le: &[u8]| {
         let mut v = le[..48].to_vec();
@@ -48,26 +57,46 @@ fn main() {
         fb.copy_from_slice(&v);
         fb
     };
-    let sig = p384::ecdsa::Signature::from_scalars(be(&report[0x2a0..0x2e8]), be(&report[0x2e8..0x330])).unwrap();
+    let sig =
+        p384::ecdsa::Signature::from_scalars(be(&report[0x2a0..0x2e8]), be(&report[0x2e8..0x330]))
+            .unwrap();
     let rsa_key = rsa::RsaPublicKey::from_pkcs1_der(ask.public_key_bytes()).unwrap();
     let baseline = || {
         ecdsa_key.verify(black_box(&report[..0x2a0]), &sig).unwrap();
         let digest = Sha384::digest(black_box(vcek.tbs_der()));
-        rsa_key.verify(rsa::pss::Pss::new_with_salt::<Sha384>(48), &digest, vcek.signature()).unwrap();
+        rsa_key
+            .verify(
+                rsa::pss::Pss::new_with_salt::<Sha384>(48),
+                &digest,
+                vcek.signature(),
+            )
+            .unwrap();
     };
     baseline();
 
-    let mut c = Criterion::default().configure_from_args().measurement_time(Duration::from_secs(5));
-    c.bench_function("sev-snp/verify", |b| b.iter(|| verify(black_box(&evidence), &collateral, &options, at).unwrap()));
-    c.bench_function("baseline/p384_verify+rsa4096_pss_verify", |b| b.iter(baseline));
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .measurement_time(Duration::from_secs(5));
+    c.bench_function("sev-snp/verify", |b| {
+        b.iter(|| verify(black_box(&evidence), &collateral, &options, at).unwrap())
+    });
+    c.bench_function("baseline/p384_verify+rsa4096_pss_verify", |b| {
+        b.iter(baseline)
+    });
     c.final_summary();
 
     let budget = Duration::from_secs(3);
-    let ours = per_second(|| drop(verify(black_box(&evidence), &collateral, &options, at).unwrap()), budget);
+    let ours = per_second(
+        || drop(verify(black_box(&evidence), &collateral, &options, at).unwrap()),
+        budget,
+    );
     let base = per_second(baseline, budget);
     println!("sev-snp verify: {ours:.0}/s on one core");
     println!("baseline (P-384 + RSA-4096 PSS verify): {base:.0}/s");
     println!("time ratio ours/baseline: {:.2}", base / ours);
-    let p384_only = per_second(|| ecdsa_key.verify(black_box(&report[..0x2a0]), &sig).unwrap(), budget);
+    let p384_only = per_second(
+        || ecdsa_key.verify(black_box(&report[..0x2a0]), &sig).unwrap(),
+        budget,
+    );
     println!("of which P-384 verify alone: {p384_only:.0}/s");
 }

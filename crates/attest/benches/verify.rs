@@ -13,14 +13,21 @@
 //! Run: `taskset -c 1 cargo bench -p pith-attest --bench verify`
 //! (results in bench/RESULTS.md, section "attest: verifications per second").
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use pith_attest::simulated::{DevCa, SimulatedReport};
-use pith_attest::{Collateral, Evidence, Platform, Policy, VerifyOptions, appraise, detect, verify};
+use pith_attest::{
+    Collateral, Evidence, Platform, Policy, VerifyOptions, appraise, detect, verify,
+};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -47,13 +54,19 @@ fn valid_cases(platform: Platform) -> Vec<Case> {
     dirs.sort();
     let mut cases = Vec::new();
     for dir in dirs {
-        let expect: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("expect.json")).unwrap()).unwrap();
+        let expect: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("expect.json")).unwrap()).unwrap();
         if expect["platform"] != platform.as_str() || expect["verdict"] != "valid" {
             continue;
         }
-        let bytes = std::fs::read(dir.join("evidence.bin")).or_else(|_| std::fs::read(dir.join("evidence.json"))).unwrap();
+        let bytes = std::fs::read(dir.join("evidence.bin"))
+            .or_else(|_| std::fs::read(dir.join("evidence.json")))
+            .unwrap();
         let mut options = VerifyOptions::default();
-        options.lenient_collateral = expect.get("needs_lenient_collateral").and_then(|v| v.as_bool()).unwrap_or(false);
+        options.lenient_collateral = expect
+            .get("needs_lenient_collateral")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
         let case = Case {
             name: dir.file_name().unwrap().to_string_lossy().into_owned(),
             evidence: Evidence::new(platform, bytes),
@@ -98,22 +111,38 @@ fn baselines(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::W
     let s384: p384::ecdsa::Signature = k384.sign(&msg);
     let v384 = *k384.verifying_key();
     group.throughput(Throughput::Elements(1));
-    group.bench_function("baseline/p256_verify", |b| b.iter(|| v256.verify(&msg, &s256).unwrap()));
-    group.bench_function("baseline/p384_verify", |b| b.iter(|| v384.verify(&msg, &s384).unwrap()));
+    group.bench_function("baseline/p256_verify", |b| {
+        b.iter(|| v256.verify(&msg, &s256).unwrap())
+    });
+    group.bench_function("baseline/p384_verify", |b| {
+        b.iter(|| v384.verify(&msg, &s384).unwrap())
+    });
     // The same P-384 verification with `ring` (already a dependency through dcap-qvl), for
     // comparison with the pure-Rust backend.
     let point = v384.to_encoded_point(false);
-    let ring_key = ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P384_SHA384_FIXED, point.as_bytes().to_vec());
+    let ring_key = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::ECDSA_P384_SHA384_FIXED,
+        point.as_bytes().to_vec(),
+    );
     let fixed = s384.to_bytes();
-    group.bench_function("baseline/p384_verify_ring", |b| b.iter(|| ring_key.verify(&msg, &fixed).unwrap()));
+    group.bench_function("baseline/p384_verify_ring", |b| {
+        b.iter(|| ring_key.verify(&msg, &fixed).unwrap())
+    });
 }
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("attest");
-    group.sample_size(20).measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_secs(1));
     baselines(&mut group);
     for platform in Platform::ALL {
-        let cases = if platform == Platform::Simulated { simulated_cases() } else { valid_cases(platform) };
+        let cases = if platform == Platform::Simulated {
+            simulated_cases()
+        } else {
+            valid_cases(platform)
+        };
         if cases.is_empty() {
             eprintln!("bench: no verifiable {platform} cases in this build");
             continue;
@@ -122,42 +151,59 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Elements(n));
         // Warm: the certificate-link cache holds this platform's chains (the steady state of
         // a node verifying many reports from the same chip family / signing service).
-        group.bench_with_input(BenchmarkId::new("verify", platform.as_str()), &cases, |b, cases| {
-            b.iter(|| {
-                for case in cases {
-                    let v = verify(&case.evidence, &case.collateral, &case.options, case.at);
-                    assert!(v.is_ok(), "{} stopped verifying", case.name);
-                }
-            })
-        });
+        group.bench_with_input(
+            BenchmarkId::new("verify", platform.as_str()),
+            &cases,
+            |b, cases| {
+                b.iter(|| {
+                    for case in cases {
+                        let v = verify(&case.evidence, &case.collateral, &case.options, case.at);
+                        assert!(v.is_ok(), "{} stopped verifying", case.name);
+                    }
+                })
+            },
+        );
         // Cold: the cache is emptied before every verification (every certificate signature
         // checked, as on the first report from a chain).
-        group.bench_with_input(BenchmarkId::new("verify_cold", platform.as_str()), &cases, |b, cases| {
-            b.iter(|| {
-                for case in cases {
-                    pith_attest::x509::clear_cache();
-                    let v = verify(&case.evidence, &case.collateral, &case.options, case.at);
-                    assert!(v.is_ok(), "{} stopped verifying", case.name);
-                }
-            })
-        });
+        group.bench_with_input(
+            BenchmarkId::new("verify_cold", platform.as_str()),
+            &cases,
+            |b, cases| {
+                b.iter(|| {
+                    for case in cases {
+                        pith_attest::x509::clear_cache();
+                        let v = verify(&case.evidence, &case.collateral, &case.options, case.at);
+                        assert!(v.is_ok(), "{} stopped verifying", case.name);
+                    }
+                })
+            },
+        );
         // Baselines in the same run: detection alone, and verification + appraisal.
-        group.bench_with_input(BenchmarkId::new("detect", platform.as_str()), &cases, |b, cases| {
-            b.iter(|| {
-                for case in cases {
-                    std::hint::black_box(detect::platform(case.evidence.bytes()));
-                }
-            })
-        });
+        group.bench_with_input(
+            BenchmarkId::new("detect", platform.as_str()),
+            &cases,
+            |b, cases| {
+                b.iter(|| {
+                    for case in cases {
+                        std::hint::black_box(detect::platform(case.evidence.bytes()));
+                    }
+                })
+            },
+        );
         let policy = Policy::local_development();
-        group.bench_with_input(BenchmarkId::new("verify+appraise", platform.as_str()), &cases, |b, cases| {
-            b.iter(|| {
-                for case in cases {
-                    let v = verify(&case.evidence, &case.collateral, &case.options, case.at).unwrap();
-                    std::hint::black_box(appraise(&v, &policy, case.at));
-                }
-            })
-        });
+        group.bench_with_input(
+            BenchmarkId::new("verify+appraise", platform.as_str()),
+            &cases,
+            |b, cases| {
+                b.iter(|| {
+                    for case in cases {
+                        let v = verify(&case.evidence, &case.collateral, &case.options, case.at)
+                            .unwrap();
+                        std::hint::black_box(appraise(&v, &policy, case.at));
+                    }
+                })
+            },
+        );
     }
     group.finish();
 }

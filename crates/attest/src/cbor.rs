@@ -100,7 +100,10 @@ impl<'a> Cbor<'a> {
 }
 
 /// Look up a text key in a map; a key that occurs twice is an error.
-pub(crate) fn map_get<'m, 'a>(map: &'m [(Cbor<'a>, Cbor<'a>)], key: &str) -> Result<Option<&'m Cbor<'a>>> {
+pub(crate) fn map_get<'m, 'a>(
+    map: &'m [(Cbor<'a>, Cbor<'a>)],
+    key: &str,
+) -> Result<Option<&'m Cbor<'a>>> {
     let mut found = None;
     for (k, v) in map {
         if k.as_text() == Some(key) {
@@ -123,19 +126,31 @@ const INDEFINITE: u8 = 31;
 
 impl<'a> CborReader<'a> {
     fn byte(&mut self) -> Result<u8> {
-        let b = *self.input.get(self.pos).ok_or_else(|| Error::malformed("CBOR truncated"))?;
+        let b = *self
+            .input
+            .get(self.pos)
+            .ok_or_else(|| Error::malformed("CBOR truncated"))?;
         self.pos = self.pos.saturating_add(1);
         Ok(b)
     }
 
     fn peek(&self) -> Result<u8> {
-        self.input.get(self.pos).copied().ok_or_else(|| Error::malformed("CBOR truncated"))
+        self.input
+            .get(self.pos)
+            .copied()
+            .ok_or_else(|| Error::malformed("CBOR truncated"))
     }
 
     fn take(&mut self, n: u64) -> Result<(&'a [u8], Range<usize>)> {
         let n = usize::try_from(n).map_err(|_| Error::malformed("CBOR length too large"))?;
-        let end = self.pos.checked_add(n).ok_or_else(|| Error::malformed("CBOR length overflow"))?;
-        let bytes = self.input.get(self.pos..end).ok_or_else(|| Error::malformed("CBOR truncated"))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or_else(|| Error::malformed("CBOR length overflow"))?;
+        let bytes = self
+            .input
+            .get(self.pos..end)
+            .ok_or_else(|| Error::malformed("CBOR truncated"))?;
         let range = self.pos..end;
         self.pos = end;
         Ok((bytes, range))
@@ -149,7 +164,11 @@ impl<'a> CborReader<'a> {
             25 => 2,
             26 => 4,
             27 => 8,
-            _ => return Err(Error::malformed(format!("CBOR reserved additional information {ai}"))),
+            _ => {
+                return Err(Error::malformed(format!(
+                    "CBOR reserved additional information {ai}"
+                )));
+            }
         };
         let (bytes, _) = self.take(width)?;
         Ok(bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
@@ -175,15 +194,27 @@ impl<'a> CborReader<'a> {
                     let mut out = Vec::new();
                     while !self.at_break()? {
                         match self.item(depth.saturating_add(1))? {
-                            Cbor::Bytes(chunk) if chunk.range.is_some() => out.extend_from_slice(&chunk.bytes),
-                            _ => return Err(Error::malformed("CBOR indefinite byte string with a bad chunk")),
+                            Cbor::Bytes(chunk) if chunk.range.is_some() => {
+                                out.extend_from_slice(&chunk.bytes)
+                            }
+                            _ => {
+                                return Err(Error::malformed(
+                                    "CBOR indefinite byte string with a bad chunk",
+                                ));
+                            }
                         }
                     }
-                    Ok(Cbor::Bytes(Bstr { bytes: Cow::Owned(out), range: None }))
+                    Ok(Cbor::Bytes(Bstr {
+                        bytes: Cow::Owned(out),
+                        range: None,
+                    }))
                 } else {
                     let n = self.argument(ai)?;
                     let (bytes, range) = self.take(n)?;
-                    Ok(Cbor::Bytes(Bstr { bytes: Cow::Borrowed(bytes), range: Some(range) }))
+                    Ok(Cbor::Bytes(Bstr {
+                        bytes: Cow::Borrowed(bytes),
+                        range: Some(range),
+                    }))
                 }
             }
             3 => {
@@ -192,14 +223,19 @@ impl<'a> CborReader<'a> {
                     while !self.at_break()? {
                         match self.item(depth.saturating_add(1))? {
                             Cbor::Text(Cow::Borrowed(chunk)) => out.push_str(chunk),
-                            _ => return Err(Error::malformed("CBOR indefinite text string with a bad chunk")),
+                            _ => {
+                                return Err(Error::malformed(
+                                    "CBOR indefinite text string with a bad chunk",
+                                ));
+                            }
                         }
                     }
                     Ok(Cbor::Text(Cow::Owned(out)))
                 } else {
                     let n = self.argument(ai)?;
                     let (bytes, _) = self.take(n)?;
-                    let text = std::str::from_utf8(bytes).map_err(|_| Error::malformed("CBOR text is not UTF-8"))?;
+                    let text = std::str::from_utf8(bytes)
+                        .map_err(|_| Error::malformed("CBOR text is not UTF-8"))?;
                     Ok(Cbor::Text(Cow::Borrowed(text)))
                 }
             }
@@ -243,7 +279,10 @@ impl<'a> CborReader<'a> {
             }
             6 => {
                 let tag = self.argument(ai)?;
-                Ok(Cbor::Tag(tag, Box::new(self.item(depth.saturating_add(1))?)))
+                Ok(Cbor::Tag(
+                    tag,
+                    Box::new(self.item(depth.saturating_add(1))?),
+                ))
             }
             _ => match ai {
                 20 => Ok(Cbor::Bool(false)),
@@ -258,7 +297,9 @@ impl<'a> CborReader<'a> {
                     Ok(Cbor::Simple(v))
                 }
                 25..=27 => Ok(Cbor::Float(self.argument(ai)?)),
-                _ => Err(Error::malformed("CBOR unexpected break or reserved simple value")),
+                _ => Err(Error::malformed(
+                    "CBOR unexpected break or reserved simple value",
+                )),
             },
         }
     }
@@ -317,12 +358,19 @@ mod tests {
         // {"a": 1, "b": [h'0102', -2]} definite.
         let def = [0xa2, 0x61, b'a', 0x01, 0x61, b'b', 0x82, 0x42, 1, 2, 0x21];
         // Same with an indefinite map, indefinite array and chunked byte string.
-        let indef = [0xbf, 0x61, b'a', 0x01, 0x61, b'b', 0x9f, 0x5f, 0x41, 1, 0x41, 2, 0xff, 0x21, 0xff, 0xff];
+        let indef = [
+            0xbf, 0x61, b'a', 0x01, 0x61, b'b', 0x9f, 0x5f, 0x41, 1, 0x41, 2, 0xff, 0x21, 0xff,
+            0xff,
+        ];
         let a = Cbor::decode_one(&def).unwrap();
         let b = Cbor::decode_one(&indef).unwrap();
         let m = a.as_map().unwrap();
         assert_eq!(map_get(m, "a").unwrap().unwrap().as_uint(), Some(1));
-        let arr = map_get(b.as_map().unwrap(), "b").unwrap().unwrap().as_array().unwrap();
+        let arr = map_get(b.as_map().unwrap(), "b")
+            .unwrap()
+            .unwrap()
+            .as_array()
+            .unwrap();
         assert_eq!(&*arr[0].as_bytes().unwrap().bytes, &[1, 2]);
         assert_eq!(arr[1].as_int(), Some(-2));
         let arr = map_get(m, "b").unwrap().unwrap().as_array().unwrap();
@@ -333,14 +381,14 @@ mod tests {
     fn rejects_bad_input() {
         for bad in [
             &[][..],
-            &[0x82, 0x01],              // truncated array
-            &[0x01, 0x00],              // trailing byte
-            &[0x5a, 0xff, 0xff, 0xff],  // truncated length
+            &[0x82, 0x01],                                           // truncated array
+            &[0x01, 0x00],                                           // trailing byte
+            &[0x5a, 0xff, 0xff, 0xff],                               // truncated length
             &[0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], // absurd count
-            &[0xff],                    // lone break
-            &[0x1c],                    // reserved ai
-            &[0x62, 0xff, 0xfe],        // invalid UTF-8
-            &[0xbf, 0x01],              // unterminated indefinite map
+            &[0xff],                                                 // lone break
+            &[0x1c],                                                 // reserved ai
+            &[0x62, 0xff, 0xfe],                                     // invalid UTF-8
+            &[0xbf, 0x01],                                           // unterminated indefinite map
             &[0xa2, 0x61, b'a', 0x01, 0x61, b'a', 0x02][..], // fine to decode, duplicate checked by map_get
         ] {
             let r = Cbor::decode_one(bad);

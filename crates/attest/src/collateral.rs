@@ -71,7 +71,11 @@ impl Collateral {
 pub trait CollateralSource: Send + Sync + std::fmt::Debug {
     /// The collateral for `evidence` as of `now`; an error of class `missing_collateral`
     /// when it cannot be had.
-    fn collateral(&self, evidence: &crate::Evidence, now: time::OffsetDateTime) -> Result<Collateral, Error>;
+    fn collateral(
+        &self,
+        evidence: &crate::Evidence,
+        now: time::OffsetDateTime,
+    ) -> Result<Collateral, Error>;
 }
 
 /// No collateral: simulated evidence, Nitro documents and serialized NVIDIA evidence (which
@@ -81,7 +85,11 @@ pub trait CollateralSource: Send + Sync + std::fmt::Debug {
 pub struct NoCollateral;
 
 impl CollateralSource for NoCollateral {
-    fn collateral(&self, _evidence: &crate::Evidence, _now: time::OffsetDateTime) -> Result<Collateral, Error> {
+    fn collateral(
+        &self,
+        _evidence: &crate::Evidence,
+        _now: time::OffsetDateTime,
+    ) -> Result<Collateral, Error> {
         Ok(Collateral::default())
     }
 }
@@ -99,7 +107,11 @@ impl FixedCollateral {
 }
 
 impl CollateralSource for FixedCollateral {
-    fn collateral(&self, _evidence: &crate::Evidence, _now: time::OffsetDateTime) -> Result<Collateral, Error> {
+    fn collateral(
+        &self,
+        _evidence: &crate::Evidence,
+        _now: time::OffsetDateTime,
+    ) -> Result<Collateral, Error> {
         Ok(self.0.clone())
     }
 }

@@ -12,9 +12,9 @@
 //! | `nvidia-gpu` | SPDM 1.x `GET_MEASUREMENTS` request (`0x1?` `0xE0`), or a JSON array (serialized evidence) |
 //! | `simulated` | magic `PITHSIM1` (see `simulated`) |
 
+use crate::Evidence;
 use crate::error::Error;
 use crate::report::Platform;
-use crate::Evidence;
 
 /// Byte offset of the SEV-SNP signature (end of the signed part of the report).
 const SNP_SIGNED_LEN: usize = 0x2A0;
@@ -85,7 +85,8 @@ fn snp(bytes: &[u8]) -> bool {
 
 fn looks_like_json_array(bytes: &[u8]) -> bool {
     let mut it = bytes.iter().skip_while(|b| b.is_ascii_whitespace());
-    matches!(it.next(), Some(b'[')) && bytes.iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b']')
+    matches!(it.next(), Some(b'['))
+        && bytes.iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b']')
 }
 
 /// How the input file was encoded.
@@ -140,12 +141,19 @@ pub fn evidence(input: &[u8], platform: Option<Platform>) -> Result<Decoded, Err
         }
     });
     match (recognised, platform) {
-        (Some((p, encoding, bytes)), _) => {
-            Ok(Decoded { evidence: Evidence::new(p, bytes.clone()), encoding })
-        }
+        (Some((p, encoding, bytes)), _) => Ok(Decoded {
+            evidence: Evidence::new(p, bytes.clone()),
+            encoding,
+        }),
         (None, Some(p)) => {
-            let (encoding, bytes) = candidates.into_iter().next().ok_or_else(|| Error::malformed("empty evidence"))?;
-            Ok(Decoded { evidence: Evidence::new(p, bytes), encoding })
+            let (encoding, bytes) = candidates
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::malformed("empty evidence"))?;
+            Ok(Decoded {
+                evidence: Evidence::new(p, bytes),
+                encoding,
+            })
         }
         (None, None) => Err(Error::malformed(
             "unrecognised evidence: not an Intel quote, SEV-SNP report, Nitro document, SPDM report, \
@@ -176,14 +184,21 @@ fn compact(input: &[u8]) -> Option<Vec<u8>> {
     if !input.is_ascii() {
         return None;
     }
-    let s: Vec<u8> = input.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let s: Vec<u8> = input
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
     if s.is_empty() { None } else { Some(s) }
 }
 
 /// Hex text, whitespace anywhere, optional `0x` prefix, either case.
 pub fn decode_hex(input: &[u8]) -> Option<Vec<u8>> {
     let s = compact(input)?;
-    let s = s.strip_prefix(b"0x").or_else(|| s.strip_prefix(b"0X")).unwrap_or(&s);
+    let s = s
+        .strip_prefix(b"0x")
+        .or_else(|| s.strip_prefix(b"0X"))
+        .unwrap_or(&s);
     hex::decode(s).ok()
 }
 
@@ -192,7 +207,9 @@ pub fn decode_base64(input: &[u8]) -> Option<Vec<u8>> {
     use base64::Engine as _;
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     let s = compact(input)?;
-    [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD].iter().find_map(|e| e.decode(&s).ok())
+    [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|e| e.decode(&s).ok())
 }
 
 #[cfg(test)]
@@ -240,10 +257,16 @@ mod tests {
     fn cbor_spdm_json() {
         assert_eq!(platform(&[0x84, 0x44, 0xa1]), Some(Platform::Nitro));
         assert_eq!(platform(&[0xd2, 0x84, 0x44]), Some(Platform::Nitro));
-        assert_eq!(platform(&[0x11, 0xe0, 0x01, 0xff]), Some(Platform::NvidiaGpu));
+        assert_eq!(
+            platform(&[0x11, 0xe0, 0x01, 0xff]),
+            Some(Platform::NvidiaGpu)
+        );
         assert_eq!(platform(&[0x12, 0xe0]), Some(Platform::NvidiaGpu));
         assert_eq!(platform(&[0x11, 0xe1]), None);
-        assert_eq!(platform(b"  [ {\"arch\": \"HOPPER\"} ]\n"), Some(Platform::NvidiaGpu));
+        assert_eq!(
+            platform(b"  [ {\"arch\": \"HOPPER\"} ]\n"),
+            Some(Platform::NvidiaGpu)
+        );
         assert_eq!(platform(b"[ unterminated"), None);
         assert_eq!(platform(b""), None);
         assert_eq!(platform(b"hello world"), None);
@@ -256,23 +279,39 @@ mod tests {
         let q = intel_header(4, 0x81);
         let hex_text = format!("0x{}\n", hex::encode(&q));
         let d = evidence(hex_text.as_bytes(), None).unwrap();
-        assert_eq!((d.encoding, d.evidence.platform()), (Encoding::Hex, Platform::Tdx));
+        assert_eq!(
+            (d.encoding, d.evidence.platform()),
+            (Encoding::Hex, Platform::Tdx)
+        );
         assert_eq!(d.evidence.bytes(), &q[..]);
 
         use base64::Engine as _;
         let b64 = base64::engine::general_purpose::STANDARD.encode(&q);
-        let wrapped: String =
-            b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join("\n");
+        let wrapped: String = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n");
         let d = evidence(wrapped.as_bytes(), None).unwrap();
-        assert_eq!((d.encoding, d.evidence.platform()), (Encoding::Base64, Platform::Tdx));
+        assert_eq!(
+            (d.encoding, d.evidence.platform()),
+            (Encoding::Base64, Platform::Tdx)
+        );
         assert_eq!(d.evidence.bytes(), &q[..]);
 
         let d = evidence(&q, None).unwrap();
-        assert_eq!((d.encoding, d.evidence.platform()), (Encoding::Binary, Platform::Tdx));
+        assert_eq!(
+            (d.encoding, d.evidence.platform()),
+            (Encoding::Binary, Platform::Tdx)
+        );
 
         let json = b"[{\"evidence\": \"AAAA\"}]";
         let d = evidence(json, None).unwrap();
-        assert_eq!((d.encoding, d.evidence.platform()), (Encoding::Binary, Platform::NvidiaGpu));
+        assert_eq!(
+            (d.encoding, d.evidence.platform()),
+            (Encoding::Binary, Platform::NvidiaGpu)
+        );
         assert_eq!(d.evidence.bytes(), json);
     }
 

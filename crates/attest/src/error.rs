@@ -4,7 +4,9 @@ use std::fmt;
 
 /// Why evidence did not verify. The class is stable (it is part of the CLI's JSON output
 /// and of `docs/protocol.md`); the message is for humans.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorClass {
@@ -74,7 +76,10 @@ pub struct Error {
 impl Error {
     /// A new error of `class`.
     pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
-        Self { class, message: message.into() }
+        Self {
+            class,
+            message: message.into(),
+        }
     }
     /// The error's class.
     pub fn class(&self) -> ErrorClass {

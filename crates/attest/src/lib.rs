@@ -25,10 +25,10 @@
 pub mod collateral;
 pub mod detect;
 pub mod error;
-pub mod measurement;
-pub mod policy;
 #[cfg(feature = "fetch")]
 pub mod fetch;
+pub mod measurement;
+pub mod policy;
 pub mod provider;
 pub mod report;
 pub mod sealing;
@@ -46,9 +46,9 @@ use time::OffsetDateTime;
 pub use collateral::{Collateral, CollateralSource, FixedCollateral, NoCollateral};
 pub use error::{Error, ErrorClass, Result};
 pub use measurement::measurement_hash;
-pub use policy::{appraise, Appraisal, Policy};
-pub use snp::Product;
+pub use policy::{Appraisal, Policy, appraise};
 pub use report::{Claims, Measurements, Platform, Rejected, TcbStatus, Value, Verified, Window};
+pub use snp::Product;
 
 /// Evidence bytes with the platform they claim to come from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -111,7 +111,10 @@ mod tests {
     use super::*;
 
     fn m(pairs: &[(&str, &str)]) -> Measurements {
-        pairs.iter().map(|(k, v)| (k.to_string(), Value::Bytes(hex::decode(v).unwrap()))).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::Bytes(hex::decode(v).unwrap())))
+            .collect()
     }
 
     /// The test vectors of `docs/protocol.md`, computed independently (Python, from the raw
@@ -145,7 +148,10 @@ mod tests {
 
     #[test]
     fn preimage_layout() {
-        let p = preimage(Platform::Nitro, &m(&[("pcr1", "0102"), ("pcr0", "ff"), ("pcr9", "00")]));
+        let p = preimage(
+            Platform::Nitro,
+            &m(&[("pcr1", "0102"), ("pcr0", "ff"), ("pcr9", "00")]),
+        );
         let mut want = b"pith/measurement/v1/nitro".to_vec();
         want.extend_from_slice(&[4, b'p', b'c', b'r', b'0', 0, 0, 0, 1, 0xff]);
         want.extend_from_slice(&[4, b'p', b'c', b'r', b'1', 0, 0, 0, 2, 1, 2]);
@@ -158,7 +164,10 @@ mod tests {
         let mut b = a.clone();
         a.insert("isv_prod_id".into(), Value::Text("258".into()));
         b.insert("isv_prod_id".into(), Value::Bytes(vec![2, 1]));
-        assert_eq!(hash_measurements(Platform::Sgx, &a), hash_measurements(Platform::Sgx, &b));
+        assert_eq!(
+            hash_measurements(Platform::Sgx, &a),
+            hash_measurements(Platform::Sgx, &b)
+        );
     }
 
     #[test]

@@ -44,12 +44,16 @@ use time::OffsetDateTime;
 
 use crate::error::{Error, ErrorClass, Result};
 use crate::x509::{self, Cert, EcKey, HashAlg};
-use crate::{Claims, Collateral, Measurements, Platform, Rejected, Value, Verified, VerifyOptions, Window};
+use crate::{
+    Claims, Collateral, Measurements, Platform, Rejected, Value, Verified, VerifyOptions, Window,
+};
 
 /// The NVIDIA Device Identity CA (PEM), root of GPU and NVSwitch device chains.
-const NVIDIA_DEVICE_IDENTITY_CA_PEM: &[u8] = include_bytes!("../roots/nvidia/NVIDIA_Device_Identity_CA.pem");
+const NVIDIA_DEVICE_IDENTITY_CA_PEM: &[u8] =
+    include_bytes!("../roots/nvidia/NVIDIA_Device_Identity_CA.pem");
 /// SHA-256 of its DER.
-const NVIDIA_DEVICE_IDENTITY_CA_SHA256: &str = "102bf659d5419614c9d8e6aecebc80454eb26b1df6a769ac720b9a690b167b48";
+const NVIDIA_DEVICE_IDENTITY_CA_SHA256: &str =
+    "102bf659d5419614c9d8e6aecebc80454eb26b1df6a769ac720b9a690b167b48";
 
 /// TCG DICE TcbInfo extension (`tcg-dice-TcbInfo`).
 const DICE_TCB_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.23.133.5.4.1");
@@ -100,17 +104,26 @@ impl<'a> Cursor<'a> {
         Self { bytes, pos: 0 }
     }
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).ok_or_else(|| Error::malformed(format!("{what}: length overflow")))?;
-        let out = self.bytes.get(self.pos..end).ok_or_else(|| Error::malformed(format!("truncated at {what}")))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or_else(|| Error::malformed(format!("{what}: length overflow")))?;
+        let out = self
+            .bytes
+            .get(self.pos..end)
+            .ok_or_else(|| Error::malformed(format!("truncated at {what}")))?;
         self.pos = end;
         Ok(out)
     }
     fn u8(&mut self, what: &str) -> Result<u8> {
-        self.take(1, what).map(|b| b.first().copied().unwrap_or_default())
+        self.take(1, what)
+            .map(|b| b.first().copied().unwrap_or_default())
     }
     fn le(&mut self, n: usize, what: &str) -> Result<usize> {
         let b = self.take(n, what)?;
-        Ok(b.iter().rev().fold(0usize, |acc, x| (acc << 8) | usize::from(*x)))
+        Ok(b.iter()
+            .rev()
+            .fold(0usize, |acc, x| (acc << 8) | usize::from(*x)))
     }
     fn rest(&self) -> &'a [u8] {
         self.bytes.get(self.pos..).unwrap_or_default()
@@ -150,7 +163,9 @@ fn parse(bytes: &[u8], sig_len: usize) -> Result<Report<'_>> {
     let mut c = Cursor::new(bytes);
     let version = c.u8("request SPDMVersion")?;
     if !matches!(version, 0x10..=0x13) {
-        return Err(Error::malformed(format!("unsupported SPDM version 0x{version:02x} (1.0..1.3)")));
+        return Err(Error::malformed(format!(
+            "unsupported SPDM version 0x{version:02x} (1.0..1.3)"
+        )));
     }
     if c.u8("request code")? != GET_MEASUREMENTS {
         return Err(Error::malformed("first message is not GET_MEASUREMENTS"));
@@ -158,15 +173,26 @@ fn parse(bytes: &[u8], sig_len: usize) -> Result<Report<'_>> {
     let attributes = c.u8("request Param1")?;
     let _operation = c.u8("request Param2")?;
     if attributes & 1 == 0 {
-        return Err(Error::bad_signature("GET_MEASUREMENTS did not request a signature: report is unsigned"));
+        return Err(Error::bad_signature(
+            "GET_MEASUREMENTS did not request a signature: report is unsigned",
+        ));
     }
     let nonce = c.take(NONCE_LEN, "request nonce")?;
-    let slot = if version >= 0x11 { c.u8("request SlotIDParam")? & 0x0f } else { 0 };
-    let requester_context =
-        if version >= 0x13 { Some(c.take(REQUESTER_CONTEXT_LEN, "request RequesterContext")?) } else { None };
+    let slot = if version >= 0x11 {
+        c.u8("request SlotIDParam")? & 0x0f
+    } else {
+        0
+    };
+    let requester_context = if version >= 0x13 {
+        Some(c.take(REQUESTER_CONTEXT_LEN, "request RequesterContext")?)
+    } else {
+        None
+    };
 
     if c.u8("response SPDMVersion")? != version {
-        return Err(Error::malformed("request and response SPDM versions differ"));
+        return Err(Error::malformed(
+            "request and response SPDM versions differ",
+        ));
     }
     if c.u8("response code")? != MEASUREMENTS {
         return Err(Error::malformed("second message is not MEASUREMENTS"));
@@ -174,7 +200,9 @@ fn parse(bytes: &[u8], sig_len: usize) -> Result<Report<'_>> {
     let _param1 = c.u8("response Param1")?;
     let param2 = c.u8("response Param2")?;
     if version >= 0x11 && param2 & 0x0f != slot {
-        return Err(Error::malformed("response slot differs from the requested slot"));
+        return Err(Error::malformed(
+            "response slot differs from the requested slot",
+        ));
     }
     let count = c.u8("NumberOfBlocks")?;
     let record_len = c.le(3, "MeasurementRecordLength")?;
@@ -187,7 +215,9 @@ fn parse(bytes: &[u8], sig_len: usize) -> Result<Report<'_>> {
     if let Some(ctx) = requester_context
         && c.take(REQUESTER_CONTEXT_LEN, "response RequesterContext")? != ctx
     {
-        return Err(Error::malformed("response RequesterContext differs from the request's"));
+        return Err(Error::malformed(
+            "response RequesterContext differs from the request's",
+        ));
     }
     let signed_end = c.pos;
     let signature = c.take(sig_len, "signature")?;
@@ -195,8 +225,17 @@ fn parse(bytes: &[u8], sig_len: usize) -> Result<Report<'_>> {
     if c.rest().iter().any(|b| *b != 0) {
         return Err(Error::malformed("non-zero bytes after the signature"));
     }
-    let transcript = bytes.get(..signed_end).ok_or_else(|| Error::malformed("transcript"))?;
-    Ok(Report { version, nonce, blocks, opaque, transcript, signature })
+    let transcript = bytes
+        .get(..signed_end)
+        .ok_or_else(|| Error::malformed("transcript"))?;
+    Ok(Report {
+        version,
+        nonce,
+        blocks,
+        opaque,
+        transcript,
+        signature,
+    })
 }
 
 fn parse_blocks(record: &[u8], count: u8) -> Result<Vec<Block>> {
@@ -213,28 +252,40 @@ fn parse_blocks(record: &[u8], count: u8) -> Result<Vec<Block>> {
             let value_size = m.le(2, "DMTF value size")?;
             let value = m.take(value_size, "DMTF value")?;
             if !m.rest().is_empty() {
-                return Err(Error::malformed(format!("block {index}: DMTF value size does not fill the measurement")));
+                return Err(Error::malformed(format!(
+                    "block {index}: DMTF value size does not fill the measurement"
+                )));
             }
             (Some(value_type), value.to_vec())
         } else {
             (None, measurement.to_vec())
         };
         if blocks.iter().any(|b: &Block| b.index == index) {
-            return Err(Error::malformed(format!("duplicate measurement block {index}")));
+            return Err(Error::malformed(format!(
+                "duplicate measurement block {index}"
+            )));
         }
-        blocks.push(Block { index, spec, value_type, value });
+        blocks.push(Block {
+            index,
+            spec,
+            value_type,
+            value,
+        });
     }
     if !c.rest().is_empty() {
-        return Err(Error::malformed("measurement record longer than its blocks"));
+        return Err(Error::malformed(
+            "measurement record longer than its blocks",
+        ));
     }
     Ok(blocks)
 }
 
 fn parse_opaque(bytes: &[u8]) -> Result<Vec<(u16, Vec<u8>)>> {
     let (mut c, typed) = match bytes.get(..opaque::HEADER_LEN) {
-        Some(h) if h.starts_with(opaque::MAGIC) => {
-            (Cursor::new(bytes.get(opaque::HEADER_LEN..).unwrap_or_default()), true)
-        }
+        Some(h) if h.starts_with(opaque::MAGIC) => (
+            Cursor::new(bytes.get(opaque::HEADER_LEN..).unwrap_or_default()),
+            true,
+        ),
         _ => (Cursor::new(bytes), false),
     };
     let mut out = Vec::new();
@@ -250,7 +301,11 @@ fn parse_opaque(bytes: &[u8]) -> Result<Vec<(u16, Vec<u8>)>> {
 }
 
 fn opaque_field<'r>(report: &'r Report<'_>, kind: u16) -> Option<&'r [u8]> {
-    report.opaque.iter().find(|(k, _)| *k == kind).map(|(_, v)| v.as_slice())
+    report
+        .opaque
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, v)| v.as_slice())
 }
 
 /// A NUL-terminated text field.
@@ -264,7 +319,10 @@ fn c_text(bytes: &[u8]) -> String {
 fn vbios_text(bytes: &[u8]) -> String {
     let hex: String = bytes.iter().rev().map(|b| format!("{b:02x}")).collect();
     let half = hex.len() / 2;
-    let (Some(upper), Some(last)) = (hex.get(half..), half.checked_sub(2).and_then(|s| hex.get(s..half))) else {
+    let (Some(upper), Some(last)) = (
+        hex.get(half..),
+        half.checked_sub(2).and_then(|s| hex.get(s..half)),
+    ) else {
         return hex;
     };
     let joined = format!("{upper}{last}");
@@ -282,7 +340,10 @@ fn vbios_text(bytes: &[u8]) -> String {
 fn claims_into(report: &Report<'_>, device: usize, prefix: &str, claims: &mut Claims) {
     let m: &mut Measurements = &mut claims.measurements;
     for b in &report.blocks {
-        m.insert(format!("gpu{device}_block{}", b.index), Value::Bytes(b.value.clone()));
+        m.insert(
+            format!("gpu{device}_block{}", b.index),
+            Value::Bytes(b.value.clone()),
+        );
     }
     if let Some(v) = opaque_field(report, opaque::DRIVER_VERSION) {
         m.insert(format!("{prefix}driver_version"), Value::Text(c_text(v)));
@@ -291,13 +352,22 @@ fn claims_into(report: &Report<'_>, device: usize, prefix: &str, claims: &mut Cl
         m.insert(format!("{prefix}vbios_version"), Value::Text(vbios_text(v)));
     }
     let p = &mut claims.properties;
-    p.insert(format!("{prefix}spdm_version"), serde_json::Value::from(version_text(report.version)));
+    p.insert(
+        format!("{prefix}spdm_version"),
+        serde_json::Value::from(version_text(report.version)),
+    );
     let types: serde_json::Map<String, serde_json::Value> = report
         .blocks
         .iter()
-        .filter_map(|b| b.value_type.map(|t| (b.index.to_string(), serde_json::Value::from(t))))
+        .filter_map(|b| {
+            b.value_type
+                .map(|t| (b.index.to_string(), serde_json::Value::from(t)))
+        })
         .collect();
-    p.insert(format!("{prefix}block_value_types"), serde_json::Value::Object(types));
+    p.insert(
+        format!("{prefix}block_value_types"),
+        serde_json::Value::Object(types),
+    );
     let text_fields = [
         (opaque::CHIP_SKU, "chip_sku"),
         (opaque::PROJECT, "project"),
@@ -305,12 +375,22 @@ fn claims_into(report: &Report<'_>, device: usize, prefix: &str, claims: &mut Cl
     ];
     for (kind, name) in text_fields {
         if let Some(v) = opaque_field(report, kind) {
-            p.insert(format!("{prefix}{name}"), serde_json::Value::from(c_text(v)));
+            p.insert(
+                format!("{prefix}{name}"),
+                serde_json::Value::from(c_text(v)),
+            );
         }
     }
-    for (kind, name) in [(opaque::FWID, "fwid"), (opaque::GPU_INFO, "gpu_info"), (opaque::OPAQUE_DATA_VERSION, "opaque_data_version")] {
+    for (kind, name) in [
+        (opaque::FWID, "fwid"),
+        (opaque::GPU_INFO, "gpu_info"),
+        (opaque::OPAQUE_DATA_VERSION, "opaque_data_version"),
+    ] {
         if let Some(v) = opaque_field(report, kind) {
-            p.insert(format!("{prefix}{name}"), serde_json::Value::from(hex::encode(v)));
+            p.insert(
+                format!("{prefix}{name}"),
+                serde_json::Value::from(hex::encode(v)),
+            );
         }
     }
 }
@@ -326,7 +406,11 @@ fn signed_message(report: &Report<'_>, hash: HashAlg) -> Vec<u8> {
     for _ in 0..4 {
         m.extend_from_slice(prefix.as_bytes());
     }
-    m.resize(m.len().saturating_add(36usize.saturating_sub(CONTEXT.len())), 0);
+    m.resize(
+        m.len()
+            .saturating_add(36usize.saturating_sub(CONTEXT.len())),
+        0,
+    );
     m.extend_from_slice(CONTEXT);
     m.extend_from_slice(&hash.digest(report.transcript));
     m
@@ -334,7 +418,9 @@ fn signed_message(report: &Report<'_>, hash: HashAlg) -> Vec<u8> {
 
 /// Find `04 len fwid` (an OCTET STRING holding the FWID digest) in a TcbInfo extension.
 fn fwid_in_leaf(leaf: &Cert, fwid: &[u8]) -> bool {
-    let Ok(len) = u8::try_from(fwid.len()) else { return false };
+    let Ok(len) = u8::try_from(fwid.len()) else {
+        return false;
+    };
     let mut needle = vec![0x04];
     if len >= 0x80 {
         needle.push(0x81);
@@ -348,7 +434,8 @@ fn fwid_in_leaf(leaf: &Cert, fwid: &[u8]) -> bool {
 }
 
 fn parse_nonce_hex(bytes: &[u8], what: &str) -> Result<Vec<u8>> {
-    let text = std::str::from_utf8(bytes).map_err(|_| Error::malformed(format!("{what} is not text")))?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| Error::malformed(format!("{what} is not text")))?;
     let text = text.trim();
     let text = text.strip_prefix("0x").unwrap_or(text);
     hex::decode(text).map_err(|_| Error::malformed(format!("{what} is not hex")))
@@ -365,8 +452,11 @@ fn verify_report(
     claims: &mut Claims,
 ) -> Result<Window> {
     // Structure first (with the default signature size), so claims are available on failure.
-    let chain = x509::parse_certs(chain_pem).map_err(|e| Error::bad_chain(format!("certificate chain: {}", e.message())))?;
-    let leaf = chain.first().ok_or_else(|| Error::bad_chain("empty certificate chain"))?;
+    let chain = x509::parse_certs(chain_pem)
+        .map_err(|e| Error::bad_chain(format!("certificate chain: {}", e.message())))?;
+    let leaf = chain
+        .first()
+        .ok_or_else(|| Error::bad_chain("empty certificate chain"))?;
     let key = leaf.ec_key();
     let (sig_len, hash) = match &key {
         Ok(EcKey::P256(_)) => (64, HashAlg::Sha256),
@@ -383,22 +473,35 @@ fn verify_report(
     // corrupted report costs one signature verification.
     let root = pinned_root()?;
     if chain.len() < 2 && chain.first().map(Cert::der) == Some(root.der()) {
-        return Err(Error::bad_chain("chain has no signing certificate below the root"));
+        return Err(Error::bad_chain(
+            "chain has no signing certificate below the root",
+        ));
     }
     if leaf.is_ca() == Some(true) || leaf.der() == root.der() {
-        return Err(Error::bad_chain(format!("first certificate {} is a CA, not the signing certificate", leaf.subject())));
+        return Err(Error::bad_chain(format!(
+            "first certificate {} is a CA, not the signing certificate",
+            leaf.subject()
+        )));
     }
     for pair in chain.windows(2) {
         if let [child, parent] = pair
             && !child.issued_by_name(parent)
         {
-            return Err(Error::bad_chain(format!("{} is not issued by {}", child.subject(), parent.subject())));
+            return Err(Error::bad_chain(format!(
+                "{} is not issued by {}",
+                child.subject(),
+                parent.subject()
+            )));
         }
     }
 
     let key = key?;
     key.verify_raw(hash, &signed_message(&report, hash), report.signature)
-        .map_err(|_| Error::bad_signature("SPDM measurement signature does not verify with the leaf certificate"))?;
+        .map_err(|_| {
+            Error::bad_signature(
+                "SPDM measurement signature does not verify with the leaf certificate",
+            )
+        })?;
 
     let mut window = Window::unbounded();
     x509::verify_chain(&chain, &[root], now, &mut window).map_err(|e| match e.class() {
@@ -409,13 +512,19 @@ fn verify_report(
     if let Some(fwid) = opaque_field(&report, opaque::FWID)
         && !fwid_in_leaf(leaf, fwid)
     {
-        return Err(Error::bad_chain("report FWID does not occur in the leaf certificate's DICE TcbInfo"));
+        return Err(Error::bad_chain(
+            "report FWID does not occur in the leaf certificate's DICE TcbInfo",
+        ));
     }
     for expected in expected_nonces {
         if expected.as_slice() != report.nonce {
             return Err(Error::new(
                 ErrorClass::NonceMismatch,
-                format!("report nonce {} differs from expected {}", hex::encode(report.nonce), hex::encode(expected)),
+                format!(
+                    "report nonce {} differs from expected {}",
+                    hex::encode(report.nonce),
+                    hex::encode(expected)
+                ),
             ));
         }
     }
@@ -442,10 +551,18 @@ fn b64(text: &str, what: &str) -> Result<Vec<u8>> {
 }
 
 fn is_json(bytes: &[u8]) -> bool {
-    matches!(bytes.iter().find(|b| !b.is_ascii_whitespace()), Some(b'[' | b'{'))
+    matches!(
+        bytes.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'[' | b'{')
+    )
 }
 
-fn verify_inner(bytes: &[u8], collateral: &Collateral, now: OffsetDateTime, claims: &mut Claims) -> Result<Window> {
+fn verify_inner(
+    bytes: &[u8],
+    collateral: &Collateral,
+    now: OffsetDateTime,
+    claims: &mut Claims,
+) -> Result<Window> {
     let mut expected = Vec::new();
     if let Some(n) = &collateral.nonce {
         expected.push(parse_nonce_hex(n, "nonce.hex")?);
@@ -457,8 +574,8 @@ fn verify_inner(bytes: &[u8], collateral: &Collateral, now: OffsetDateTime, clai
             .ok_or_else(|| Error::missing("NVIDIA report without cert_chain.pem"))?;
         return verify_report(bytes, chain, &expected, now, 0, "", claims);
     }
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| Error::malformed(format!("evidence.json: {e}")))?;
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| Error::malformed(format!("evidence.json: {e}")))?;
     let entries: Vec<JsonEntry> = match value {
         serde_json::Value::Array(_) => serde_json::from_value(value),
         other => serde_json::from_value(other).map(|e| vec![e]),
@@ -470,7 +587,11 @@ fn verify_inner(bytes: &[u8], collateral: &Collateral, now: OffsetDateTime, clai
     let multi = entries.len() > 1;
     let mut window = Window::unbounded();
     for (i, entry) in entries.iter().enumerate() {
-        let prefix = if multi { format!("gpu{i}_") } else { String::new() };
+        let prefix = if multi {
+            format!("gpu{i}_")
+        } else {
+            String::new()
+        };
         let report = b64(&entry.evidence, "evidence")?;
         let chain = b64(&entry.certificate, "certificate")?;
         let mut nonces = expected.clone();
@@ -478,7 +599,10 @@ fn verify_inner(bytes: &[u8], collateral: &Collateral, now: OffsetDateTime, clai
             nonces.push(parse_nonce_hex(n.as_bytes(), "entry nonce")?);
         }
         if let Some(arch) = &entry.arch {
-            claims.properties.insert(format!("{prefix}arch"), serde_json::Value::from(arch.clone()));
+            claims.properties.insert(
+                format!("{prefix}arch"),
+                serde_json::Value::from(arch.clone()),
+            );
         }
         let w = verify_report(&report, &chain, &nonces, now, i, &prefix, claims)
             .map_err(|e| Error::new(e.class(), format!("entry {i}: {}", e.message())))?;
@@ -487,15 +611,19 @@ fn verify_inner(bytes: &[u8], collateral: &Collateral, now: OffsetDateTime, clai
             continue;
         }
         if i == 0 {
-            claims.nonce = entry.nonce.as_deref().and_then(|n| parse_nonce_hex(n.as_bytes(), "nonce").ok());
+            claims.nonce = entry
+                .nonce
+                .as_deref()
+                .and_then(|n| parse_nonce_hex(n.as_bytes(), "nonce").ok());
         }
     }
     if multi {
         // Versions shared by every device are also reported unprefixed (they are part of
         // the measurement hash); per-device values stay under `gpu{i}_`.
         for name in ["driver_version", "vbios_version"] {
-            let values: Vec<&Value> =
-                (0..entries.len()).filter_map(|i| claims.measurements.get(&format!("gpu{i}_{name}"))).collect();
+            let values: Vec<&Value> = (0..entries.len())
+                .filter_map(|i| claims.measurements.get(&format!("gpu{i}_{name}")))
+                .collect();
             if let Some(first) = values.first()
                 && values.len() == entries.len()
                 && values.iter().all(|v| v == first)
@@ -505,7 +633,9 @@ fn verify_inner(bytes: &[u8], collateral: &Collateral, now: OffsetDateTime, clai
             }
         }
     }
-    claims.properties.insert("devices".into(), serde_json::Value::from(entries.len()));
+    claims
+        .properties
+        .insert("devices".into(), serde_json::Value::from(entries.len()));
     Ok(window)
 }
 
@@ -517,10 +647,21 @@ pub(crate) fn verify(
 ) -> Result<Verified, Rejected> {
     let mut claims = Claims::default();
     match verify_inner(bytes, collateral, now, &mut claims) {
-        Ok(window) => Ok(Verified::new(Platform::NvidiaGpu, claims, None, None, window, now)),
+        Ok(window) => Ok(Verified::new(
+            Platform::NvidiaGpu,
+            claims,
+            None,
+            None,
+            window,
+            now,
+        )),
         Err(e) => {
             let r = Rejected::new(Some(Platform::NvidiaGpu), e);
-            Err(if claims == Claims::default() { r } else { r.with_claims(claims) })
+            Err(if claims == Claims::default() {
+                r
+            } else {
+                r.with_claims(claims)
+            })
         }
     }
 }
@@ -531,12 +672,19 @@ pub(crate) fn signed_region(bytes: &[u8]) -> Option<Range<usize>> {
     if is_json(bytes) {
         return None;
     }
-    parse(bytes, DEFAULT_SIGNATURE_LEN).ok().map(|r| 0..r.transcript.len())
+    parse(bytes, DEFAULT_SIGNATURE_LEN)
+        .ok()
+        .map(|r| 0..r.transcript.len())
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )]
     #![allow(clippy::field_reassign_with_default, clippy::result_large_err)]
 
     use super::*;
@@ -545,12 +693,19 @@ mod tests {
     const AT: OffsetDateTime = datetime!(2026-01-15 0:00 UTC);
 
     fn dir(name: &str) -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/attestation").join(name)
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/attestation")
+            .join(name)
     }
     fn load(name: &str) -> (Vec<u8>, Collateral) {
         let d = dir(name);
-        let ev = std::fs::read(d.join("evidence.bin")).or_else(|_| std::fs::read(d.join("evidence.json"))).unwrap();
-        (ev, Collateral::from_dir(&d.join("collateral")).unwrap_or_default())
+        let ev = std::fs::read(d.join("evidence.bin"))
+            .or_else(|_| std::fs::read(d.join("evidence.json")))
+            .unwrap();
+        (
+            ev,
+            Collateral::from_dir(&d.join("collateral")).unwrap_or_default(),
+        )
     }
     fn run(bytes: &[u8], c: &Collateral) -> Result<Verified, Rejected> {
         verify(bytes, c, &VerifyOptions::default(), AT)
@@ -561,7 +716,10 @@ mod tests {
 
     #[test]
     fn pinned_root_fingerprint() {
-        assert_eq!(hex::encode(x509::sha256(pinned_root().unwrap().der())), NVIDIA_DEVICE_IDENTITY_CA_SHA256);
+        assert_eq!(
+            hex::encode(x509::sha256(pinned_root().unwrap().der())),
+            NVIDIA_DEVICE_IDENTITY_CA_SHA256
+        );
     }
 
     #[test]
@@ -573,7 +731,14 @@ mod tests {
         assert_eq!(m["vbios_version"], Value::Text("96.00.9f.00.01".into()));
         assert_eq!(m.keys().filter(|k| k.starts_with("gpu0_block")).count(), 64);
         assert!(matches!(&m["gpu0_block1"], Value::Bytes(b) if b.len() == 48));
-        assert_eq!(v.claims().nonce.as_deref(), Some(parse_nonce_hex(c.nonce.as_ref().unwrap(), "n").unwrap().as_slice()));
+        assert_eq!(
+            v.claims().nonce.as_deref(),
+            Some(
+                parse_nonce_hex(c.nonce.as_ref().unwrap(), "n")
+                    .unwrap()
+                    .as_slice()
+            )
+        );
         assert_eq!(v.claims().properties["spdm_version"], "1.1");
     }
 
@@ -605,7 +770,10 @@ mod tests {
                 .into_bytes()
         };
         // Root swapped for another vendor's: does not lead to the pinned root.
-        let aws = Cert::from_pem_or_der(include_bytes!("../roots/aws/aws_nitro_enclaves_root_G1.pem")).unwrap();
+        let aws = Cert::from_pem_or_der(include_bytes!(
+            "../roots/aws/aws_nitro_enclaves_root_G1.pem"
+        ))
+        .unwrap();
         let mut swapped = chain.clone();
         *swapped.last_mut().unwrap() = aws;
         c.cert_chain = Some(pem(&swapped));
@@ -624,7 +792,10 @@ mod tests {
         // A leaf from another device: FWID / signature mismatch.
         let (_, other) = load("nvidia-v4d-ls10-switch");
         c.cert_chain = other.cert_chain;
-        assert!(matches!(class(run(&ev, &c)), ErrorClass::BadSignature | ErrorClass::BadChain));
+        assert!(matches!(
+            class(run(&ev, &c)),
+            ErrorClass::BadSignature | ErrorClass::BadChain
+        ));
     }
 
     #[test]
@@ -723,7 +894,10 @@ mod tests {
         assert_eq!(parse_opaque(&raw).unwrap(), vec![(3, b"590\0".to_vec())]);
         raw.push(1);
         assert!(parse_opaque(&raw).is_err());
-        assert_eq!(vbios_text(&[0x00, 0x9f, 0x00, 0x96, 0x01, 0, 0, 0]), "96.00.9f.00.01");
+        assert_eq!(
+            vbios_text(&[0x00, 0x9f, 0x00, 0x96, 0x01, 0, 0, 0]),
+            "96.00.9f.00.01"
+        );
     }
 
     #[test]
@@ -738,14 +912,24 @@ mod tests {
         let mut list: Vec<serde_json::Value> = serde_json::from_slice(&ev).unwrap();
         list[2]["nonce"] = serde_json::Value::from("11".repeat(32));
         let bad = serde_json::to_vec(&list).unwrap();
-        assert_eq!(class(run(&bad, &Collateral::default())), ErrorClass::NonceMismatch);
+        assert_eq!(
+            class(run(&bad, &Collateral::default())),
+            ErrorClass::NonceMismatch
+        );
         // Not JSON of the right shape.
-        assert_eq!(class(run(b"[{\"evidence\": 1}]", &c)), ErrorClass::Malformed);
+        assert_eq!(
+            class(run(b"[{\"evidence\": 1}]", &c)),
+            ErrorClass::Malformed
+        );
         assert_eq!(class(run(b"[]", &c)), ErrorClass::Malformed);
         // Single entry: blocks of device 0, no other prefixes.
         let (ev, c) = load("nvidia-v5-ls10-switch");
         let v = run(&ev, &c).unwrap();
-        assert!(v.measurements().keys().all(|k| !k.starts_with("gpu") || k.starts_with("gpu0_block")));
+        assert!(
+            v.measurements()
+                .keys()
+                .all(|k| !k.starts_with("gpu") || k.starts_with("gpu0_block"))
+        );
         assert!(v.measurements().contains_key("gpu0_block1"));
     }
 

@@ -161,21 +161,32 @@ impl Policy {
     /// The default node policy with `simulated` evidence allowed: for local development
     /// networks only.
     pub fn local_development() -> Self {
-        Self { allow_simulated: true, ..Self::default() }
+        Self {
+            allow_simulated: true,
+            ..Self::default()
+        }
     }
 
     /// Check values that TOML types cannot express.
     pub fn validate(&self) -> Result<(), PolicyError> {
-        let invalid = |field: String, message: &str| PolicyError::Invalid { field, message: message.into() };
+        let invalid = |field: String, message: &str| PolicyError::Invalid {
+            field,
+            message: message.into(),
+        };
         for (platform, entries) in &self.measurements {
             for (i, entry) in entries.iter().enumerate() {
                 let field = format!("measurements.{platform}[{i}]");
                 if entry.is_empty() {
-                    return Err(invalid(field, "empty entry (would allow every measurement)"));
+                    return Err(invalid(
+                        field,
+                        "empty entry (would allow every measurement)",
+                    ));
                 }
                 for (name, value) in entry {
                     let ok_name = !name.is_empty()
-                        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                        && name
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
                     if !ok_name {
                         return Err(invalid(format!("{field}.{name}"), "not a measurement name"));
                     }
@@ -187,7 +198,10 @@ impl Policy {
         }
         for (i, h) in self.measurement_hashes.iter().enumerate() {
             if decode_hash(h).is_none() {
-                return Err(invalid(format!("measurement_hashes[{i}]"), "not a 32-byte hex hash"));
+                return Err(invalid(
+                    format!("measurement_hashes[{i}]"),
+                    "not a 32-byte hex hash",
+                ));
             }
         }
         if let Some(n) = &self.expected_nonce
@@ -198,7 +212,10 @@ impl Policy {
         if let Some(r) = &self.expected_report_data
             && decode_hex(r).is_none_or(|b| b.is_empty() || b.len() > 64)
         {
-            return Err(invalid("expected_report_data".into(), "not 1 to 64 bytes of hex"));
+            return Err(invalid(
+                "expected_report_data".into(),
+                "not 1 to 64 bytes of hex",
+            ));
         }
         Ok(())
     }
@@ -305,15 +322,26 @@ pub fn appraise(verified: &Verified, policy: &Policy, now: OffsetDateTime) -> Ap
     let mut deny = |rule: Rule, message: String| reasons.push(Denial { rule, message });
     let platform = verified.platform();
     let claims = verified.claims();
-    let prop_bool = |name: &str| claims.properties.get(name).and_then(serde_json::Value::as_bool);
+    let prop_bool = |name: &str| {
+        claims
+            .properties
+            .get(name)
+            .and_then(serde_json::Value::as_bool)
+    };
 
     if let Some(list) = &policy.platforms
         && !list.contains(&platform)
     {
-        deny(Rule::Platform, format!("platform {platform} is not in the policy's platforms"));
+        deny(
+            Rule::Platform,
+            format!("platform {platform} is not in the policy's platforms"),
+        );
     }
     if platform == Platform::Simulated && !policy.allow_simulated {
-        deny(Rule::Simulated, "simulated evidence (development CA, no hardware protection) is not allowed".into());
+        deny(
+            Rule::Simulated,
+            "simulated evidence (development CA, no hardware protection) is not allowed".into(),
+        );
     }
     if claims.debug == Some(true) && !policy.allow_debug {
         deny(Rule::Debug, format!("{platform} evidence is in debug mode"));
@@ -321,19 +349,35 @@ pub fn appraise(verified: &Verified, policy: &Policy, now: OffsetDateTime) -> Ap
     if platform == Platform::Tdx && policy.require_sept_ve_disable {
         match prop_bool("sept_ve_disable") {
             Some(true) => {}
-            Some(false) => deny(Rule::SeptVeDisable, "TD attribute SEPT_VE_DISABLE is not set".into()),
-            None => deny(Rule::SeptVeDisable, "evidence does not report SEPT_VE_DISABLE".into()),
+            Some(false) => deny(
+                Rule::SeptVeDisable,
+                "TD attribute SEPT_VE_DISABLE is not set".into(),
+            ),
+            None => deny(
+                Rule::SeptVeDisable,
+                "evidence does not report SEPT_VE_DISABLE".into(),
+            ),
         }
     }
-    if platform == Platform::Tdx && !policy.allow_service_td && prop_bool("service_td") == Some(true) {
+    if platform == Platform::Tdx
+        && !policy.allow_service_td
+        && prop_bool("service_td") == Some(true)
+    {
         deny(Rule::ServiceTd, "the TD is a service TD".into());
     }
     if platform == Platform::SevSnp {
         if !policy.allow_snp_migration_agent && prop_bool("migration_agent") == Some(true) {
-            deny(Rule::MigrationAgent, "guest policy allows a migration agent".into());
+            deny(
+                Rule::MigrationAgent,
+                "guest policy allows a migration agent".into(),
+            );
         }
         if let Some(max) = policy.snp_max_vmpl {
-            match claims.properties.get("vmpl").and_then(serde_json::Value::as_u64) {
+            match claims
+                .properties
+                .get("vmpl")
+                .and_then(serde_json::Value::as_u64)
+            {
                 Some(v) if v <= u64::from(max) => {}
                 Some(v) => deny(Rule::Vmpl, format!("report VMPL {v} is above {max}")),
                 None => deny(Rule::Vmpl, "evidence does not report its VMPL".into()),
@@ -345,39 +389,73 @@ pub fn appraise(verified: &Verified, policy: &Policy, now: OffsetDateTime) -> Ap
     {
         deny(
             Rule::TcbStatus,
-            format!("TCB status {status} is worse than the policy's minimum {}", policy.min_tcb_status),
+            format!(
+                "TCB status {status} is worse than the policy's minimum {}",
+                policy.min_tcb_status
+            ),
         );
     }
     if let (Some(allowed), Some(ids)) = (&policy.allowed_advisory_ids, verified.advisory_ids()) {
-        let extra: Vec<&str> = ids.iter().filter(|id| !allowed.contains(id)).map(String::as_str).collect();
+        let extra: Vec<&str> = ids
+            .iter()
+            .filter(|id| !allowed.contains(id))
+            .map(String::as_str)
+            .collect();
         if !extra.is_empty() {
-            deny(Rule::Advisories, format!("advisories not allowed: {}", extra.join(", ")));
+            deny(
+                Rule::Advisories,
+                format!("advisories not allowed: {}", extra.join(", ")),
+            );
         }
     }
     if policy.has_measurement_allow_list() && !measurement_allowed(verified, policy) {
-        deny(Rule::Measurement, format!("{platform} measurements match no allow-list entry"));
+        deny(
+            Rule::Measurement,
+            format!("{platform} measurements match no allow-list entry"),
+        );
     }
     if let Some(want) = policy.expected_nonce.as_deref().and_then(decode_hex) {
         match &claims.nonce {
             Some(got) if *got == want => {}
-            Some(got) => deny(Rule::Nonce, format!("nonce {} differs from the expected one", hex::encode(got))),
-            None => deny(Rule::Nonce, format!("{platform} evidence has no nonce field; bind the nonce into report data")),
+            Some(got) => deny(
+                Rule::Nonce,
+                format!("nonce {} differs from the expected one", hex::encode(got)),
+            ),
+            None => deny(
+                Rule::Nonce,
+                format!("{platform} evidence has no nonce field; bind the nonce into report data"),
+            ),
         }
     }
     if let Some(want) = policy.expected_report_data.as_deref().and_then(decode_hex) {
-        let got = claims.report_data.as_deref().or(claims.user_data.as_deref());
+        let got = claims
+            .report_data
+            .as_deref()
+            .or(claims.user_data.as_deref());
         match got {
             Some(got) if got.starts_with(&want) => {}
-            Some(_) => deny(Rule::ReportData, "report data does not begin with the expected bytes".into()),
-            None => deny(Rule::ReportData, format!("{platform} evidence has no report data")),
+            Some(_) => deny(
+                Rule::ReportData,
+                "report data does not begin with the expected bytes".into(),
+            ),
+            None => deny(
+                Rule::ReportData,
+                format!("{platform} evidence has no report data"),
+            ),
         }
     }
     if let (Some(max), Some(ts)) = (policy.max_age_seconds, timestamp(verified)) {
         let max_age = time::Duration::seconds(i64::try_from(max).unwrap_or(i64::MAX));
         if ts > now {
-            deny(Rule::MaxAge, format!("evidence timestamp {ts} is after the appraisal time {now}"));
+            deny(
+                Rule::MaxAge,
+                format!("evidence timestamp {ts} is after the appraisal time {now}"),
+            );
         } else if ts.checked_add(max_age).is_some_and(|limit| limit < now) {
-            deny(Rule::MaxAge, format!("evidence from {ts} is more than {max}s old at {now}"));
+            deny(
+                Rule::MaxAge,
+                format!("evidence from {ts} is more than {max}s old at {now}"),
+            );
         }
     }
     let window = verified.window();
@@ -392,17 +470,29 @@ pub fn appraise(verified: &Verified, policy: &Policy, now: OffsetDateTime) -> Ap
             ),
         );
     }
-    Appraisal { allowed: reasons.is_empty(), reasons }
+    Appraisal {
+        allowed: reasons.is_empty(),
+        reasons,
+    }
 }
 
 /// Does any allow-list entry (or hash) accept the evidence's measurements?
 fn measurement_allowed(verified: &Verified, policy: &Policy) -> bool {
     let hash = measurement_hash(verified);
-    if policy.measurement_hashes.iter().filter_map(|h| decode_hash(h)).any(|h| h == hash) {
+    if policy
+        .measurement_hashes
+        .iter()
+        .filter_map(|h| decode_hash(h))
+        .any(|h| h == hash)
+    {
         return true;
     }
     let ms = verified.measurements();
-    let entries = policy.measurements.get(&verified.platform()).map(Vec::as_slice).unwrap_or_default();
+    let entries = policy
+        .measurements
+        .get(&verified.platform())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     entries.iter().any(|entry| {
         !entry.is_empty()
             && entry.iter().all(|(name, want)| {

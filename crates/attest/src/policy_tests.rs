@@ -1,6 +1,10 @@
 //! Unit tests of every policy rule, each allowing and denying.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 #![allow(clippy::field_reassign_with_default)]
 
 use time::macros::datetime;
@@ -12,7 +16,10 @@ use crate::report::{Claims, Window};
 const NOW: OffsetDateTime = datetime!(2025-07-01 12:00 UTC);
 
 fn window() -> Window {
-    Window { start: datetime!(2025-06-01 0:00 UTC), end: datetime!(2025-08-01 0:00 UTC) }
+    Window {
+        start: datetime!(2025-06-01 0:00 UTC),
+        end: datetime!(2025-08-01 0:00 UTC),
+    }
 }
 
 fn bytes(n: usize, b: u8) -> Value {
@@ -31,13 +38,23 @@ fn tdx_claims() -> Claims {
     c
 }
 
-fn verified(platform: Platform, claims: Claims, status: Option<TcbStatus>, advisories: Option<Vec<&str>>) -> Verified {
+fn verified(
+    platform: Platform,
+    claims: Claims,
+    status: Option<TcbStatus>,
+    advisories: Option<Vec<&str>>,
+) -> Verified {
     let adv = advisories.map(|a| a.into_iter().map(String::from).collect());
     Verified::new(platform, claims, status, adv, window(), NOW)
 }
 
 fn tdx() -> Verified {
-    verified(Platform::Tdx, tdx_claims(), Some(TcbStatus::UpToDate), Some(vec![]))
+    verified(
+        Platform::Tdx,
+        tdx_claims(),
+        Some(TcbStatus::UpToDate),
+        Some(vec![]),
+    )
 }
 
 fn rules(v: &Verified, p: &Policy) -> Vec<Rule> {
@@ -96,11 +113,24 @@ fn debug_forbidden_by_default() {
 fn sept_ve_disable_required_for_tdx() {
     let mut c = tdx_claims();
     c.properties.insert("sept_ve_disable".into(), false.into());
-    let v = verified(Platform::Tdx, c.clone(), Some(TcbStatus::UpToDate), Some(vec![]));
+    let v = verified(
+        Platform::Tdx,
+        c.clone(),
+        Some(TcbStatus::UpToDate),
+        Some(vec![]),
+    );
     assert_eq!(rules(&v, &Policy::default()), vec![Rule::SeptVeDisable]);
     c.properties.remove("sept_ve_disable");
-    let missing = verified(Platform::Tdx, c.clone(), Some(TcbStatus::UpToDate), Some(vec![]));
-    assert_eq!(rules(&missing, &Policy::default()), vec![Rule::SeptVeDisable]);
+    let missing = verified(
+        Platform::Tdx,
+        c.clone(),
+        Some(TcbStatus::UpToDate),
+        Some(vec![]),
+    );
+    assert_eq!(
+        rules(&missing, &Policy::default()),
+        vec![Rule::SeptVeDisable]
+    );
     let mut p = Policy::default();
     p.require_sept_ve_disable = false;
     assert_eq!(rules(&v, &p), vec![]);
@@ -141,11 +171,21 @@ fn snp_migration_agent_and_vmpl() {
 
 #[test]
 fn tcb_status_minimum() {
-    let v = verified(Platform::Sgx, Claims::default(), Some(TcbStatus::SwHardeningNeeded), Some(vec![]));
+    let v = verified(
+        Platform::Sgx,
+        Claims::default(),
+        Some(TcbStatus::SwHardeningNeeded),
+        Some(vec![]),
+    );
     assert_eq!(rules(&v, &Policy::default()), vec![Rule::TcbStatus]);
     let p = Policy::from_toml(r#"min_tcb_status = "SWHardeningNeeded""#).unwrap();
     assert_eq!(rules(&v, &p), vec![]);
-    let out = verified(Platform::Sgx, Claims::default(), Some(TcbStatus::OutOfDate), Some(vec![]));
+    let out = verified(
+        Platform::Sgx,
+        Claims::default(),
+        Some(TcbStatus::OutOfDate),
+        Some(vec![]),
+    );
     assert_eq!(rules(&out, &p), vec![Rule::TcbStatus]);
     let p = Policy::from_toml(r#"min_tcb_status = "OutOfDate""#).unwrap();
     assert_eq!(rules(&out, &p), vec![]);
@@ -166,9 +206,13 @@ fn advisory_allow_list() {
     assert_eq!(rules(&v, &Policy::default()), vec![]);
     let p = Policy::from_toml(r#"allowed_advisory_ids = ["INTEL-SA-00615"]"#).unwrap();
     let a = appraise(&v, &p, NOW);
-    assert_eq!(a.reasons.iter().map(|d| d.rule).collect::<Vec<_>>(), vec![Rule::Advisories]);
+    assert_eq!(
+        a.reasons.iter().map(|d| d.rule).collect::<Vec<_>>(),
+        vec![Rule::Advisories]
+    );
     assert!(a.reasons[0].message.contains("INTEL-SA-00289"));
-    let p = Policy::from_toml(r#"allowed_advisory_ids = ["INTEL-SA-00615", "INTEL-SA-00289"]"#).unwrap();
+    let p = Policy::from_toml(r#"allowed_advisory_ids = ["INTEL-SA-00615", "INTEL-SA-00289"]"#)
+        .unwrap();
     assert_eq!(rules(&v, &p), vec![]);
 }
 
@@ -191,8 +235,11 @@ fn measurement_allow_list_by_fields() {
     .unwrap();
     assert_eq!(rules(&tdx(), &p2), vec![Rule::Measurement]);
     // A field the evidence does not report never matches (fail closed).
-    let p3 = Policy::from_toml(&format!("[[measurements.tdx]]\nmr_td = \"{}\"\nrtmr9 = \"00\"\n", "11".repeat(48)))
-        .unwrap();
+    let p3 = Policy::from_toml(&format!(
+        "[[measurements.tdx]]\nmr_td = \"{}\"\nrtmr9 = \"00\"\n",
+        "11".repeat(48)
+    ))
+    .unwrap();
     assert_eq!(rules(&tdx(), &p3), vec![Rule::Measurement]);
     // Entries for another platform only: this platform has no allowed measurement.
     let p4 = Policy::from_toml("[[measurements.sev-snp]]\nmeasurement = \"00\"\n").unwrap();
@@ -205,22 +252,32 @@ fn measurement_allow_list_by_hash_and_text() {
     let h = hex::encode(measurement_hash(&v));
     let p = Policy::from_toml(&format!("measurement_hashes = [\"{h}\"]")).unwrap();
     assert_eq!(rules(&v, &p), vec![]);
-    let p = Policy::from_toml(&format!("[[measurements.tdx]]\nmeasurement_hash = \"0x{h}\"\n")).unwrap();
+    let p = Policy::from_toml(&format!(
+        "[[measurements.tdx]]\nmeasurement_hash = \"0x{h}\"\n"
+    ))
+    .unwrap();
     assert_eq!(rules(&v, &p), vec![]);
     let other = "00".repeat(32);
     let p = Policy::from_toml(&format!("measurement_hashes = [\"{other}\"]")).unwrap();
     assert_eq!(rules(&v, &p), vec![Rule::Measurement]);
     // The same fields on another platform hash differently.
     let sim = verified(Platform::Simulated, tdx_claims(), None, None);
-    let p = Policy { allow_simulated: true, measurement_hashes: vec![h], ..Policy::default() };
+    let p = Policy {
+        allow_simulated: true,
+        measurement_hashes: vec![h],
+        ..Policy::default()
+    };
     assert_eq!(rules(&sim, &p), vec![Rule::Measurement]);
     // Text values (NVIDIA driver version) compare as text.
     let mut c = Claims::default();
-    c.measurements.insert("driver_version".into(), Value::Text("550.90.07".into()));
+    c.measurements
+        .insert("driver_version".into(), Value::Text("550.90.07".into()));
     let gpu = verified(Platform::NvidiaGpu, c, None, None);
-    let p = Policy::from_toml("[[measurements.nvidia-gpu]]\ndriver_version = \"550.90.07\"\n").unwrap();
+    let p =
+        Policy::from_toml("[[measurements.nvidia-gpu]]\ndriver_version = \"550.90.07\"\n").unwrap();
     assert_eq!(rules(&gpu, &p), vec![]);
-    let p = Policy::from_toml("[[measurements.nvidia-gpu]]\ndriver_version = \"535.86.10\"\n").unwrap();
+    let p =
+        Policy::from_toml("[[measurements.nvidia-gpu]]\ndriver_version = \"535.86.10\"\n").unwrap();
     assert_eq!(rules(&gpu, &p), vec![Rule::Measurement]);
 }
 
@@ -243,13 +300,18 @@ fn report_data_binding() {
     assert_eq!(rules(&tdx(), &p), vec![]);
     let p = Policy::from_toml(&format!("expected_report_data = \"{}\"", "ab".repeat(64))).unwrap();
     assert_eq!(rules(&tdx(), &p), vec![]);
-    let p = Policy::from_toml(&format!("expected_report_data = \"{}cd\"", "ab".repeat(31))).unwrap();
+    let p =
+        Policy::from_toml(&format!("expected_report_data = \"{}cd\"", "ab".repeat(31))).unwrap();
     assert_eq!(rules(&tdx(), &p), vec![Rule::ReportData]);
     // Nitro: user_data is the report data.
     let mut c = Claims::default();
     c.user_data = Some(b"hello".to_vec());
     let v = verified(Platform::Nitro, c, None, None);
-    let p = Policy::from_toml(&format!("expected_report_data = \"{}\"", hex::encode(b"hello"))).unwrap();
+    let p = Policy::from_toml(&format!(
+        "expected_report_data = \"{}\"",
+        hex::encode(b"hello")
+    ))
+    .unwrap();
     assert_eq!(rules(&v, &p), vec![]);
     let none = verified(Platform::Nitro, Claims::default(), None, None);
     assert_eq!(rules(&none, &p), vec![Rule::ReportData]);
@@ -265,19 +327,33 @@ fn max_age_where_timestamped() {
     };
     let p = Policy::from_toml("max_age_seconds = 300").unwrap();
     assert_eq!(rules(&nitro_at(NOW - Duration::seconds(299)), &p), vec![]);
-    assert_eq!(rules(&nitro_at(NOW - Duration::seconds(301)), &p), vec![Rule::MaxAge]);
-    assert_eq!(rules(&nitro_at(NOW + Duration::seconds(5)), &p), vec![Rule::MaxAge]);
+    assert_eq!(
+        rules(&nitro_at(NOW - Duration::seconds(301)), &p),
+        vec![Rule::MaxAge]
+    );
+    assert_eq!(
+        rules(&nitro_at(NOW + Duration::seconds(5)), &p),
+        vec![Rule::MaxAge]
+    );
     // No timestamp (SGX/TDX/SNP): not affected.
     assert_eq!(rules(&tdx(), &p), vec![]);
     // Simulated evidence stamps Unix seconds.
     let sim_at = |t: OffsetDateTime| {
         let mut c = tdx_claims();
-        c.properties.insert("timestamp".into(), t.unix_timestamp().into());
+        c.properties
+            .insert("timestamp".into(), t.unix_timestamp().into());
         verified(Platform::Simulated, c, None, None)
     };
-    let p = Policy { allow_simulated: true, max_age_seconds: Some(60), ..Policy::default() };
+    let p = Policy {
+        allow_simulated: true,
+        max_age_seconds: Some(60),
+        ..Policy::default()
+    };
     assert_eq!(rules(&sim_at(NOW - Duration::seconds(59)), &p), vec![]);
-    assert_eq!(rules(&sim_at(NOW - Duration::seconds(61)), &p), vec![Rule::MaxAge]);
+    assert_eq!(
+        rules(&sim_at(NOW - Duration::seconds(61)), &p),
+        vec![Rule::MaxAge]
+    );
 }
 
 #[test]
@@ -285,9 +361,19 @@ fn window_rule() {
     let v = tdx();
     assert!(appraise(&v, &Policy::default(), NOW).allowed);
     let late = appraise(&v, &Policy::default(), datetime!(2025-08-02 0:00 UTC));
-    assert_eq!(late.reasons.iter().map(|d| d.rule).collect::<Vec<_>>(), vec![Rule::Window]);
+    assert_eq!(
+        late.reasons.iter().map(|d| d.rule).collect::<Vec<_>>(),
+        vec![Rule::Window]
+    );
     let before_verification = appraise(&v, &Policy::default(), NOW - Duration::seconds(1));
-    assert_eq!(before_verification.reasons.iter().map(|d| d.rule).collect::<Vec<_>>(), vec![Rule::Window]);
+    assert_eq!(
+        before_verification
+            .reasons
+            .iter()
+            .map(|d| d.rule)
+            .collect::<Vec<_>>(),
+        vec![Rule::Window]
+    );
 }
 
 #[test]
@@ -295,9 +381,22 @@ fn all_failing_rules_are_reported() {
     let mut c = tdx_claims();
     c.debug = Some(true);
     c.properties.insert("sept_ve_disable".into(), false.into());
-    let v = verified(Platform::Tdx, c, Some(TcbStatus::OutOfDate), Some(vec!["INTEL-SA-00960"]));
+    let v = verified(
+        Platform::Tdx,
+        c,
+        Some(TcbStatus::OutOfDate),
+        Some(vec!["INTEL-SA-00960"]),
+    );
     let p = Policy::from_toml("allowed_advisory_ids = []").unwrap();
-    assert_eq!(rules(&v, &p), vec![Rule::Debug, Rule::SeptVeDisable, Rule::TcbStatus, Rule::Advisories]);
+    assert_eq!(
+        rules(&v, &p),
+        vec![
+            Rule::Debug,
+            Rule::SeptVeDisable,
+            Rule::TcbStatus,
+            Rule::Advisories
+        ]
+    );
     let a = appraise(&v, &p, NOW);
     assert!(a.reasons[0].to_string().starts_with("debug: "));
 }
@@ -305,22 +404,46 @@ fn all_failing_rules_are_reported() {
 #[test]
 fn parse_errors() {
     // Misspelt keys are errors, not silently ignored.
-    assert!(matches!(Policy::from_toml("alow_debug = true"), Err(PolicyError::Parse(_))));
-    assert!(matches!(Policy::from_toml("allow_debug = \"yes\""), Err(PolicyError::Parse(_))));
-    assert!(matches!(Policy::from_toml("min_tcb_status = \"Great\""), Err(PolicyError::Parse(_))));
-    assert!(matches!(Policy::from_toml("[[measurements.amiga]]\nx = \"00\""), Err(PolicyError::Parse(_))));
-    assert!(matches!(Policy::from_toml("[[measurements.tdx]]\n"), Err(PolicyError::Invalid { .. })));
+    assert!(matches!(
+        Policy::from_toml("alow_debug = true"),
+        Err(PolicyError::Parse(_))
+    ));
+    assert!(matches!(
+        Policy::from_toml("allow_debug = \"yes\""),
+        Err(PolicyError::Parse(_))
+    ));
+    assert!(matches!(
+        Policy::from_toml("min_tcb_status = \"Great\""),
+        Err(PolicyError::Parse(_))
+    ));
+    assert!(matches!(
+        Policy::from_toml("[[measurements.amiga]]\nx = \"00\""),
+        Err(PolicyError::Parse(_))
+    ));
+    assert!(matches!(
+        Policy::from_toml("[[measurements.tdx]]\n"),
+        Err(PolicyError::Invalid { .. })
+    ));
     assert!(matches!(
         Policy::from_toml("[[measurements.tdx]]\nmeasurement_hash = \"00\""),
         Err(PolicyError::Invalid { .. })
     ));
-    assert!(matches!(Policy::from_toml("measurement_hashes = [\"zz\"]"), Err(PolicyError::Invalid { .. })));
-    assert!(matches!(Policy::from_toml("expected_nonce = \"\""), Err(PolicyError::Invalid { .. })));
+    assert!(matches!(
+        Policy::from_toml("measurement_hashes = [\"zz\"]"),
+        Err(PolicyError::Invalid { .. })
+    ));
+    assert!(matches!(
+        Policy::from_toml("expected_nonce = \"\""),
+        Err(PolicyError::Invalid { .. })
+    ));
     assert!(matches!(
         Policy::from_toml(&format!("expected_report_data = \"{}\"", "00".repeat(65))),
         Err(PolicyError::Invalid { .. })
     ));
-    assert!(matches!(Policy::from_toml("[[measurements.tdx]]\n\"MR TD\" = \"00\""), Err(PolicyError::Invalid { .. })));
+    assert!(matches!(
+        Policy::from_toml("[[measurements.tdx]]\n\"MR TD\" = \"00\""),
+        Err(PolicyError::Invalid { .. })
+    ));
 }
 
 #[test]

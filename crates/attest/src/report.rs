@@ -178,7 +178,10 @@ pub struct Window {
 impl Window {
     /// The unbounded window.
     pub fn unbounded() -> Self {
-        Self { start: OffsetDateTime::UNIX_EPOCH, end: far_future() }
+        Self {
+            start: OffsetDateTime::UNIX_EPOCH,
+            end: far_future(),
+        }
     }
 
     /// Narrow this window to its intersection with `[start, end]`.
@@ -267,7 +270,15 @@ impl Verified {
         window: Window,
         verified_at: OffsetDateTime,
     ) -> Self {
-        Self { platform, claims, tcb_status, advisory_ids, window, verified_at, warnings: Vec::new() }
+        Self {
+            platform,
+            claims,
+            tcb_status,
+            advisory_ids,
+            window,
+            verified_at,
+            warnings: Vec::new(),
+        }
     }
 
     /// Add a warning (for example a collateral check skipped in lenient mode).
@@ -328,7 +339,11 @@ pub struct Rejected {
 impl Rejected {
     /// A rejection with no parsed claims.
     pub fn new(platform: Option<Platform>, error: Error) -> Self {
-        Self { platform, error, unverified: None }
+        Self {
+            platform,
+            error,
+            unverified: None,
+        }
     }
     /// Attach what was parsed.
     pub fn with_claims(mut self, claims: Claims) -> Self {

@@ -24,8 +24,7 @@ use zeroize::Zeroizing;
 /// File name of the simulated sealing key.
 pub const SEALING_KEY_FILE: &str = "sealing.key";
 /// First line of the simulated sealing-key file (the rest is the hex key).
-const SIMULATED_LABEL: &str =
-    "# SIMULATED TEE sealing key: a real TEE derives this from the platform; not secret from the host";
+const SIMULATED_LABEL: &str = "# SIMULATED TEE sealing key: a real TEE derives this from the platform; not secret from the host";
 
 /// Why sealing or unsealing failed.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +55,10 @@ pub enum SealError {
 }
 
 fn io(path: &Path, e: impl std::fmt::Display) -> SealError {
-    SealError::Io { path: path.to_owned(), detail: e.to_string() }
+    SealError::Io {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    }
 }
 
 /// Write `bytes` to `path` readable by the owner only (mode 0600 on Unix).
@@ -83,7 +85,9 @@ pub struct Sealer {
 
 impl std::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sealer").field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("Sealer")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -95,26 +99,38 @@ impl Sealer {
         let path = dir.join(SEALING_KEY_FILE);
         let key = match std::fs::read_to_string(&path) {
             Ok(text) => {
-                let hexkey = text.lines().find(|l| !l.starts_with('#')).unwrap_or_default().trim();
-                let raw = Zeroizing::new(
-                    hex::decode(hexkey).map_err(|e| SealError::BadKey { path: path.clone(), detail: e.to_string() })?,
-                );
-                let key: [u8; 32] = raw
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| SealError::BadKey { path: path.clone(), detail: "expected 32 bytes".into() })?;
+                let hexkey = text
+                    .lines()
+                    .find(|l| !l.starts_with('#'))
+                    .unwrap_or_default()
+                    .trim();
+                let raw = Zeroizing::new(hex::decode(hexkey).map_err(|e| SealError::BadKey {
+                    path: path.clone(),
+                    detail: e.to_string(),
+                })?);
+                let key: [u8; 32] = raw.as_slice().try_into().map_err(|_| SealError::BadKey {
+                    path: path.clone(),
+                    detail: "expected 32 bytes".into(),
+                })?;
                 Zeroizing::new(key)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut key = Zeroizing::new([0u8; 32]);
                 OsRng.fill_bytes(key.as_mut());
-                let text = Zeroizing::new(format!("{SIMULATED_LABEL}\n{}\n", hex::encode(key.as_ref())));
+                let text = Zeroizing::new(format!(
+                    "{SIMULATED_LABEL}\n{}\n",
+                    hex::encode(key.as_ref())
+                ));
                 write_private_file(&path, text.as_bytes()).map_err(|e| io(&path, e))?;
                 key
             }
             Err(e) => return Err(io(&path, e)),
         };
-        Ok(Self { key, dir: dir.to_owned(), domain })
+        Ok(Self {
+            key,
+            dir: dir.to_owned(),
+            domain,
+        })
     }
 
     /// The state directory.
@@ -135,8 +151,16 @@ impl Sealer {
         let mut nonce = [0u8; 24];
         OsRng.fill_bytes(&mut nonce);
         let ct = cipher
-            .encrypt(&XNonce::from(nonce), Payload { msg: plaintext, aad: &self.ad(name) })
-            .map_err(|_| SealError::Unseal { name: name.to_owned() })?;
+            .encrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &self.ad(name),
+                },
+            )
+            .map_err(|_| SealError::Unseal {
+                name: name.to_owned(),
+            })?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
         Ok(out)
@@ -144,12 +168,24 @@ impl Sealer {
 
     /// Open a blob sealed under `name`.
     pub fn unseal(&self, name: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
-        let (nonce, ct) = sealed.split_first_chunk::<24>().ok_or_else(|| SealError::Unseal { name: name.to_owned() })?;
+        let (nonce, ct) = sealed
+            .split_first_chunk::<24>()
+            .ok_or_else(|| SealError::Unseal {
+                name: name.to_owned(),
+            })?;
         let cipher = XChaCha20Poly1305::new(self.key.as_ref().into());
         cipher
-            .decrypt(&XNonce::from(*nonce), Payload { msg: ct, aad: &self.ad(name) })
+            .decrypt(
+                &XNonce::from(*nonce),
+                Payload {
+                    msg: ct,
+                    aad: &self.ad(name),
+                },
+            )
             .map(Zeroizing::new)
-            .map_err(|_| SealError::Unseal { name: name.to_owned() })
+            .map_err(|_| SealError::Unseal {
+                name: name.to_owned(),
+            })
     }
 
     /// Seal `plaintext` as the state file `name` (relative to the state directory; written
@@ -175,7 +211,9 @@ impl Sealer {
         };
         self.unseal(name, &bytes)
             .map(Some)
-            .map_err(|_| SealError::Unseal { name: path.display().to_string() })
+            .map_err(|_| SealError::Unseal {
+                name: path.display().to_string(),
+            })
     }
 }
 
@@ -196,7 +234,10 @@ mod tests {
         assert_eq!(s2.read("a").unwrap().unwrap().as_slice(), b"secret");
         // another domain, another name, a flipped byte, another machine: refused
         let other_domain = Sealer::simulated(dir.path(), b"other").unwrap();
-        assert!(matches!(other_domain.read("a"), Err(SealError::Unseal { .. })));
+        assert!(matches!(
+            other_domain.read("a"),
+            Err(SealError::Unseal { .. })
+        ));
         std::fs::copy(dir.path().join("a"), dir.path().join("b")).unwrap();
         assert!(s.read("b").is_err());
         let mut t = std::fs::read(dir.path().join("a")).unwrap();
@@ -205,7 +246,12 @@ mod tests {
         assert!(s.read("a").is_err());
         let blob = s.seal("rec", b"x").unwrap();
         let elsewhere = tempfile::tempdir().unwrap();
-        assert!(Sealer::simulated(elsewhere.path(), b"test-domain").unwrap().unseal("rec", &blob).is_err());
+        assert!(
+            Sealer::simulated(elsewhere.path(), b"test-domain")
+                .unwrap()
+                .unseal("rec", &blob)
+                .is_err()
+        );
         assert!(s.unseal("rec", &blob[..10]).is_err());
         let label = std::fs::read_to_string(dir.path().join(SEALING_KEY_FILE)).unwrap();
         assert!(label.starts_with("# SIMULATED"));

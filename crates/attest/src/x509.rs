@@ -133,7 +133,11 @@ impl EcKey {
 
     /// The `ring` algorithm for this curve and `hash` with DER (`asn1`) or fixed `r ‖ s`
     /// signatures, when `ring` has one (see [`EcKey::verify_der`]).
-    fn ring_alg(&self, hash: HashAlg, asn1: bool) -> Option<&'static ring::signature::EcdsaVerificationAlgorithm> {
+    fn ring_alg(
+        &self,
+        hash: HashAlg,
+        asn1: bool,
+    ) -> Option<&'static ring::signature::EcdsaVerificationAlgorithm> {
         use ring::signature as rs;
         match (self, hash, asn1) {
             (Self::P256(_), HashAlg::Sha256, true) => Some(&rs::ECDSA_P256_SHA256_ASN1),
@@ -164,7 +168,11 @@ impl EcKey {
     pub fn verify_der(&self, hash: HashAlg, msg: &[u8], sig_der: &[u8]) -> Result<()> {
         use ecdsa::signature::hazmat::PrehashVerifier;
         if let Some(ok) = self.verify_ring(hash, true, msg, sig_der) {
-            return if ok { Ok(()) } else { Err(Error::bad_signature("ECDSA signature does not verify")) };
+            return if ok {
+                Ok(())
+            } else {
+                Err(Error::bad_signature("ECDSA signature does not verify"))
+            };
         }
         let digest = hash.digest(msg);
         let ok = match self {
@@ -175,7 +183,11 @@ impl EcKey {
                 .ok()
                 .is_some_and(|s| k.verify_prehash(&digest, &s).is_ok()),
         };
-        if ok { Ok(()) } else { Err(Error::bad_signature("ECDSA signature does not verify")) }
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::bad_signature("ECDSA signature does not verify"))
+        }
     }
 
     /// Verify a fixed-size `r ‖ s` (big-endian, each the curve's field size) ECDSA
@@ -188,7 +200,11 @@ impl EcKey {
             (Self::P384(_), _) => return Err(Error::malformed("P-384 signature must be 96 bytes")),
         }
         if let Some(ok) = self.verify_ring(hash, false, msg, sig) {
-            return if ok { Ok(()) } else { Err(Error::bad_signature("ECDSA signature does not verify")) };
+            return if ok {
+                Ok(())
+            } else {
+                Err(Error::bad_signature("ECDSA signature does not verify"))
+            };
         }
         let digest = hash.digest(msg);
         let ok = match self {
@@ -199,14 +215,19 @@ impl EcKey {
                 .ok()
                 .is_some_and(|s| k.verify_prehash(&digest, &s).is_ok()),
         };
-        if ok { Ok(()) } else { Err(Error::bad_signature("ECDSA signature does not verify")) }
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::bad_signature("ECDSA signature does not verify"))
+        }
     }
 }
 
 fn to_offset(t: x509_cert::time::Time) -> Result<OffsetDateTime> {
     let secs = i64::try_from(t.to_unix_duration().as_secs())
         .map_err(|_| Error::malformed("certificate time out of range"))?;
-    OffsetDateTime::from_unix_timestamp(secs).map_err(|_| Error::malformed("certificate time out of range"))
+    OffsetDateTime::from_unix_timestamp(secs)
+        .map_err(|_| Error::malformed("certificate time out of range"))
 }
 
 impl Cert {
@@ -215,18 +236,28 @@ impl Cert {
         let cert = CertificateInner::<Raw>::from_der(der)
             .map_err(|e| Error::malformed(format!("certificate does not parse: {e}")))?;
         // The signed bytes are the TBSCertificate exactly as encoded, not a re-encoding.
-        let tbs_range = tbs_range(der).map_err(|e| Error::malformed(format!("certificate does not parse: {e}")))?;
+        let tbs_range = tbs_range(der)
+            .map_err(|e| Error::malformed(format!("certificate does not parse: {e}")))?;
         let validity = &cert.tbs_certificate.validity;
         let not_before = to_offset(validity.not_before)?;
         let not_after = to_offset(validity.not_after)?;
-        Ok(Self { der: der.to_vec(), tbs_range, cert, not_before, not_after })
+        Ok(Self {
+            der: der.to_vec(),
+            tbs_range,
+            cert,
+            not_before,
+            not_after,
+        })
     }
 
     /// Parse one PEM `CERTIFICATE` block (or DER, detected by the leading SEQUENCE tag).
     pub fn from_pem_or_der(bytes: &[u8]) -> Result<Self> {
         let mut all = parse_certs(bytes)?;
         if all.len() != 1 {
-            return Err(Error::malformed(format!("expected one certificate, found {}", all.len())));
+            return Err(Error::malformed(format!(
+                "expected one certificate, found {}",
+                all.len()
+            )));
         }
         all.pop().ok_or_else(|| Error::malformed("no certificate"))
     }
@@ -245,7 +276,11 @@ impl Cert {
     }
     /// The outer signature algorithm parameters, DER-encoded (for RSA-PSS), if any.
     pub fn signature_algorithm_params(&self) -> Option<Vec<u8>> {
-        self.cert.signature_algorithm.parameters.as_ref().and_then(|p| p.to_der().ok())
+        self.cert
+            .signature_algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.to_der().ok())
     }
     /// The signature bytes (content of the BIT STRING).
     pub fn signature(&self) -> &[u8] {
@@ -253,7 +288,11 @@ impl Cert {
     }
     /// The SubjectPublicKeyInfo algorithm OID.
     pub fn public_key_algorithm(&self) -> ObjectIdentifier {
-        self.cert.tbs_certificate.subject_public_key_info.algorithm.oid
+        self.cert
+            .tbs_certificate
+            .subject_public_key_info
+            .algorithm
+            .oid
     }
     /// The SubjectPublicKeyInfo, DER-encoded.
     pub fn spki_der(&self) -> Result<Vec<u8>> {
@@ -265,13 +304,20 @@ impl Cert {
     }
     /// The subject public key bytes (content of the BIT STRING).
     pub fn public_key_bytes(&self) -> &[u8] {
-        self.cert.tbs_certificate.subject_public_key_info.subject_public_key.raw_bytes()
+        self.cert
+            .tbs_certificate
+            .subject_public_key_info
+            .subject_public_key
+            .raw_bytes()
     }
     /// The subject's ECDSA key, if it is a P-256 or P-384 key.
     pub fn ec_key(&self) -> Result<EcKey> {
         let spki = &self.cert.tbs_certificate.subject_public_key_info;
         if spki.algorithm.oid != EC_PUBLIC_KEY {
-            return Err(Error::bad_chain(format!("not an EC public key: {}", spki.algorithm.oid)));
+            return Err(Error::bad_chain(format!(
+                "not an EC public key: {}",
+                spki.algorithm.oid
+            )));
         }
         let curve: ObjectIdentifier = spki
             .algorithm
@@ -322,7 +368,9 @@ impl Cert {
     /// `Some(true)` if basicConstraints says CA, `Some(false)` if it says not a CA,
     /// `None` if the extension is absent or unreadable.
     pub fn is_ca(&self) -> Option<bool> {
-        let bc = x509_cert::ext::pkix::BasicConstraints::from_der(self.extension(BASIC_CONSTRAINTS)?).ok()?;
+        let bc =
+            x509_cert::ext::pkix::BasicConstraints::from_der(self.extension(BASIC_CONSTRAINTS)?)
+                .ok()?;
         Some(bc.ca)
     }
 
@@ -332,13 +380,21 @@ impl Cert {
         if now < self.not_before {
             return Err(Error::new(
                 ErrorClass::NotYetValid,
-                format!("certificate {} not valid before {}", self.subject(), self.not_before),
+                format!(
+                    "certificate {} not valid before {}",
+                    self.subject(),
+                    self.not_before
+                ),
             ));
         }
         if now > self.not_after {
             return Err(Error::new(
                 ErrorClass::CertExpired,
-                format!("certificate {} expired at {}", self.subject(), self.not_after),
+                format!(
+                    "certificate {} expired at {}",
+                    self.subject(),
+                    self.not_after
+                ),
             ));
         }
         Ok(())
@@ -357,7 +413,9 @@ impl Cert {
     /// verification. Only the signature is cached; validity times are the caller's and are
     /// checked on every call.
     pub fn verify_signed_by(&self, issuer: &Cert) -> Result<()> {
-        link_cache::verify_cached(link_cache::Kind::Ecdsa, issuer.der(), self.der(), || self.verify_signed_by_uncached(issuer))
+        link_cache::verify_cached(link_cache::Kind::Ecdsa, issuer.der(), self.der(), || {
+            self.verify_signed_by_uncached(issuer)
+        })
     }
 
     fn verify_signed_by_uncached(&self, issuer: &Cert) -> Result<()> {
@@ -366,11 +424,20 @@ impl Cert {
             a if a == ECDSA_WITH_SHA256 => HashAlg::Sha256,
             a if a == ECDSA_WITH_SHA384 => HashAlg::Sha384,
             a if a == ECDSA_WITH_SHA512 => HashAlg::Sha512,
-            other => return Err(Error::bad_chain(format!("unsupported certificate signature algorithm {other}"))),
+            other => {
+                return Err(Error::bad_chain(format!(
+                    "unsupported certificate signature algorithm {other}"
+                )));
+            }
         };
-        key.verify_der(hash, self.tbs_der(), self.signature()).map_err(|_| {
-            Error::bad_chain(format!("certificate {} is not signed by {}", self.subject(), issuer.subject()))
-        })
+        key.verify_der(hash, self.tbs_der(), self.signature())
+            .map_err(|_| {
+                Error::bad_chain(format!(
+                    "certificate {} is not signed by {}",
+                    self.subject(),
+                    issuer.subject()
+                ))
+            })
     }
 }
 
@@ -444,7 +511,12 @@ pub mod link_cache {
             if self.entries.len() >= CAPACITY && !self.entries.contains_key(&key) {
                 // O(n) eviction, only on a miss that verified (which just cost a signature
                 // verification, far more than scanning the map).
-                if let Some(oldest) = self.entries.iter().min_by_key(|(_, used)| **used).map(|(k, _)| *k) {
+                if let Some(oldest) = self
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, used)| **used)
+                    .map(|(k, _)| *k)
+                {
                     self.entries.remove(&oldest);
                 }
             }
@@ -456,7 +528,10 @@ pub mod link_cache {
         static CACHE: OnceLock<Mutex<Lru>> = OnceLock::new();
         // A panic while holding the lock cannot leave the map inconsistent (every update is
         // a single insert/remove), so a poisoned lock is used as is.
-        CACHE.get_or_init(Mutex::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        CACHE
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn key(kind: Kind, issuer_der: &[u8], subject_der: &[u8]) -> Key {
@@ -471,7 +546,12 @@ pub mod link_cache {
 
     /// Run `verify` (the signature check of `subject_der` by `issuer_der` under `kind`)
     /// unless the same link verified before; remember it when it succeeds.
-    pub fn verify_cached(kind: Kind, issuer_der: &[u8], subject_der: &[u8], verify: impl FnOnce() -> Result<()>) -> Result<()> {
+    pub fn verify_cached(
+        kind: Kind,
+        issuer_der: &[u8],
+        subject_der: &[u8],
+        verify: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
         let k = key(kind, issuer_der, subject_der);
         if cache().touch(&k) {
             return Ok(());
@@ -506,7 +586,11 @@ pub mod link_cache {
             let mut run = |ok: bool| {
                 verify_cached(Kind::Ecdsa, &i, &s, || {
                     calls += 1;
-                    if ok { Ok(()) } else { Err(Error::bad_chain("no")) }
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err(Error::bad_chain("no"))
+                    }
                 })
             };
             // A failure is returned and not remembered.
@@ -560,7 +644,12 @@ pub mod link_cache {
             let (i, s) = (der("clear", 0), der("clear", 1));
             verify_cached(Kind::Ecdsa, &i, &s, || Ok(())).unwrap();
             clear_cache();
-            assert!(verify_cached(Kind::Ecdsa, &i, &s, || Err(Error::bad_chain("checked again"))).is_err());
+            assert!(
+                verify_cached(Kind::Ecdsa, &i, &s, || Err(Error::bad_chain(
+                    "checked again"
+                )))
+                .is_err()
+            );
         }
     }
 
@@ -586,7 +675,9 @@ fn tbs_range(der: &[u8]) -> der::Result<std::ops::Range<usize>> {
     let start = usize::try_from(outer.position())?;
     let _ = header;
     let tbs = outer.tlv_bytes()?;
-    let end = start.checked_add(tbs.len()).ok_or(der::ErrorKind::Overflow)?;
+    let end = start
+        .checked_add(tbs.len())
+        .ok_or(der::ErrorKind::Overflow)?;
     Ok(start..end)
 }
 
@@ -601,8 +692,11 @@ pub fn parse_certs(bytes: &[u8]) -> Result<Vec<Cert>> {
     let mut out = Vec::new();
     let mut rest = bytes;
     while let Some(b) = find(rest, BEGIN) {
-        let after = rest.get(b.saturating_add(BEGIN.len())..).unwrap_or_default();
-        let e = find(after, END).ok_or_else(|| Error::malformed("PEM certificate without END line"))?;
+        let after = rest
+            .get(b.saturating_add(BEGIN.len())..)
+            .unwrap_or_default();
+        let e =
+            find(after, END).ok_or_else(|| Error::malformed("PEM certificate without END line"))?;
         let body = after.get(..e).unwrap_or_default();
         let der = decode_pem_body(body)?;
         out.push(Cert::from_der(&der)?);
@@ -620,7 +714,11 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 fn decode_pem_body(body: &[u8]) -> Result<Vec<u8>> {
     use base64::Engine as _;
-    let clean: Vec<u8> = body.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let clean: Vec<u8> = body
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
     base64::engine::general_purpose::STANDARD
         .decode(&clean)
         .map_err(|e| Error::malformed(format!("PEM base64: {e}")))
@@ -635,8 +733,15 @@ fn decode_pem_body(body: &[u8]) -> Result<Vec<u8>> {
 /// `window`. Errors: [`ErrorClass::BadChain`], [`ErrorClass::NotYetValid`],
 /// [`ErrorClass::CertExpired`]. Structural (signature / root) failures are reported before
 /// time failures, so an expired chain that would not verify anyway is `bad_chain`.
-pub fn verify_chain(chain: &[Cert], roots: &[&Cert], now: OffsetDateTime, window: &mut Window) -> Result<()> {
-    let leaf = chain.first().ok_or_else(|| Error::bad_chain("empty certificate chain"))?;
+pub fn verify_chain(
+    chain: &[Cert],
+    roots: &[&Cert],
+    now: OffsetDateTime,
+    window: &mut Window,
+) -> Result<()> {
+    let leaf = chain
+        .first()
+        .ok_or_else(|| Error::bad_chain("empty certificate chain"))?;
     let last = chain.last().unwrap_or(leaf);
     // Full path: the given chain plus the pinned root if the chain does not end with it.
     let root = if let Some(r) = roots.iter().find(|r| r.der() == last.der()) {
@@ -645,7 +750,12 @@ pub fn verify_chain(chain: &[Cert], roots: &[&Cert], now: OffsetDateTime, window
         let r = roots
             .iter()
             .find(|r| last.issued_by_name(r) && last.verify_signed_by(r).is_ok())
-            .ok_or_else(|| Error::bad_chain(format!("chain does not lead to a pinned root (ends at {})", last.subject())))?;
+            .ok_or_else(|| {
+                Error::bad_chain(format!(
+                    "chain does not lead to a pinned root (ends at {})",
+                    last.subject()
+                ))
+            })?;
         (*r).clone()
     };
     let mut path: Vec<&Cert> = chain.iter().collect();
@@ -666,7 +776,10 @@ pub fn verify_chain(chain: &[Cert], roots: &[&Cert], now: OffsetDateTime, window
             )));
         }
         if parent.is_ca() == Some(false) {
-            return Err(Error::bad_chain(format!("{} is not a CA", parent.subject())));
+            return Err(Error::bad_chain(format!(
+                "{} is not a CA",
+                parent.subject()
+            )));
         }
         child.verify_signed_by(parent)?;
     }
@@ -695,7 +808,10 @@ pub fn require_pinned(cert: &Cert, pinned: &Cert) -> Result<()> {
     if cert.der() == pinned.der() {
         Ok(())
     } else {
-        Err(Error::bad_chain(format!("{} is not the pinned root", cert.subject())))
+        Err(Error::bad_chain(format!(
+            "{} is not the pinned root",
+            cert.subject()
+        )))
     }
 }
 
@@ -706,13 +822,22 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )]
 
     use super::*;
     use time::macros::datetime;
 
     fn corpus(path: &str) -> Vec<u8> {
-        std::fs::read(format!("{}/../../testdata/attestation/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        std::fs::read(format!(
+            "{}/../../testdata/attestation/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
     }
 
     fn nvidia_root() -> Cert {
@@ -737,7 +862,13 @@ mod tests {
         assert!(w.end <= chain[0].not_after());
         // Without the root at the end, the pinned root completes the path.
         let mut w2 = Window::unbounded();
-        verify_chain(&chain[..chain.len() - 1], &[&root], datetime!(2026-01-15 0:00 UTC), &mut w2).unwrap();
+        verify_chain(
+            &chain[..chain.len() - 1],
+            &[&root],
+            datetime!(2026-01-15 0:00 UTC),
+            &mut w2,
+        )
+        .unwrap();
         assert_eq!(w, w2);
     }
 
@@ -745,7 +876,8 @@ mod tests {
     fn chain_errors() {
         let chain = parse_certs(&corpus("nvidia-v1-hopper/collateral/cert_chain.pem")).unwrap();
         let root = nvidia_root();
-        let aws = Cert::from_pem_or_der(&corpus("roots/aws/aws_nitro_enclaves_root_G1.pem")).unwrap();
+        let aws =
+            Cert::from_pem_or_der(&corpus("roots/aws/aws_nitro_enclaves_root_G1.pem")).unwrap();
         let at = datetime!(2026-01-15 0:00 UTC);
         let mut w = Window::unbounded();
         // Wrong pinned root.
@@ -754,13 +886,26 @@ mod tests {
         // Missing intermediate.
         let mut gap = chain.clone();
         gap.remove(1);
-        assert_eq!(verify_chain(&gap, &[&root], at, &mut w).unwrap_err().class(), ErrorClass::BadChain);
+        assert_eq!(
+            verify_chain(&gap, &[&root], at, &mut w)
+                .unwrap_err()
+                .class(),
+            ErrorClass::BadChain
+        );
         // Swapped order.
         let mut swapped = chain.clone();
         swapped.swap(0, 1);
-        assert_eq!(verify_chain(&swapped, &[&root], at, &mut w).unwrap_err().class(), ErrorClass::BadChain);
+        assert_eq!(
+            verify_chain(&swapped, &[&root], at, &mut w)
+                .unwrap_err()
+                .class(),
+            ErrorClass::BadChain
+        );
         // Empty.
-        assert_eq!(verify_chain(&[], &[&root], at, &mut w).unwrap_err().class(), ErrorClass::BadChain);
+        assert_eq!(
+            verify_chain(&[], &[&root], at, &mut w).unwrap_err().class(),
+            ErrorClass::BadChain
+        );
         // Time: before the root's notBefore and after the leaf's notAfter.
         let e = verify_chain(&chain, &[&root], datetime!(2020-01-01 0:00 UTC), &mut w).unwrap_err();
         assert_eq!(e.class(), ErrorClass::NotYetValid);
@@ -769,16 +914,21 @@ mod tests {
     #[test]
     fn p256_chain_and_expiry() {
         // Intel TCB signing chain: P-256 / ecdsa-with-SHA256, finite validity.
-        let chain = parse_certs(&corpus("sgx-s1-confsw-hardening/collateral/tcb_signing_chain.pem")).unwrap();
+        let chain = parse_certs(&corpus(
+            "sgx-s1-confsw-hardening/collateral/tcb_signing_chain.pem",
+        ))
+        .unwrap();
         let root = Cert::from_pem_or_der(&corpus("roots/intel/Intel_SGX_Root_CA.der")).unwrap();
         let end = chain.iter().map(Cert::not_after).min().unwrap();
         let start = chain.iter().map(Cert::not_before).max().unwrap();
         let mut w = Window::unbounded();
         verify_chain(&chain, &[&root], end, &mut w).unwrap();
         assert_eq!((w.start, w.end), (start, end));
-        let e = verify_chain(&chain, &[&root], end + time::Duration::seconds(1), &mut w).unwrap_err();
+        let e =
+            verify_chain(&chain, &[&root], end + time::Duration::seconds(1), &mut w).unwrap_err();
         assert_eq!(e.class(), ErrorClass::CertExpired);
-        let e = verify_chain(&chain, &[&root], start - time::Duration::seconds(1), &mut w).unwrap_err();
+        let e =
+            verify_chain(&chain, &[&root], start - time::Duration::seconds(1), &mut w).unwrap_err();
         assert_eq!(e.class(), ErrorClass::NotYetValid);
         verify_chain(&chain, &[&root], start, &mut w).unwrap();
     }
@@ -825,7 +975,10 @@ mod tests {
         let cert = Cert::from_der(&der).unwrap();
         assert_eq!(cert.serial(), &[0]);
         // Same certificate with serial -1 (02 01 ff): still parses (signature aside).
-        let pos = der.windows(3).position(|w| w == [0x02, 0x01, 0x00]).unwrap();
+        let pos = der
+            .windows(3)
+            .position(|w| w == [0x02, 0x01, 0x00])
+            .unwrap();
         let mut neg = der.clone();
         neg[pos + 2] = 0xff;
         assert_eq!(Cert::from_der(&neg).unwrap().serial(), &[0xff]);
@@ -833,10 +986,18 @@ mod tests {
 
     #[test]
     fn garbage_is_malformed() {
-        assert_eq!(parse_certs(b"hello").unwrap_err().class(), ErrorClass::Malformed);
-        assert_eq!(parse_certs(&[0x30, 0x03, 1]).unwrap_err().class(), ErrorClass::Malformed);
         assert_eq!(
-            parse_certs(b"-----BEGIN CERTIFICATE-----\nAAAA\n").unwrap_err().class(),
+            parse_certs(b"hello").unwrap_err().class(),
+            ErrorClass::Malformed
+        );
+        assert_eq!(
+            parse_certs(&[0x30, 0x03, 1]).unwrap_err().class(),
+            ErrorClass::Malformed
+        );
+        assert_eq!(
+            parse_certs(b"-----BEGIN CERTIFICATE-----\nAAAA\n")
+                .unwrap_err()
+                .class(),
             ErrorClass::Malformed
         );
     }
@@ -867,8 +1028,14 @@ mod tests {
                 key.verify_raw(hash, &msg, &fixed).unwrap();
                 let mut other = msg.clone();
                 other[0] ^= 1;
-                assert_eq!(key.verify_der(hash, &other, &der).unwrap_err().class(), ErrorClass::BadSignature);
-                assert_eq!(key.verify_raw(hash, &other, &fixed).unwrap_err().class(), ErrorClass::BadSignature);
+                assert_eq!(
+                    key.verify_der(hash, &other, &der).unwrap_err().class(),
+                    ErrorClass::BadSignature
+                );
+                assert_eq!(
+                    key.verify_raw(hash, &other, &fixed).unwrap_err().class(),
+                    ErrorClass::BadSignature
+                );
                 for i in [0, fixed.len() / 2, fixed.len() - 1] {
                     let mut bad = fixed.clone();
                     bad[i] ^= 0x80;
@@ -879,12 +1046,21 @@ mod tests {
                 bad[last] ^= 1;
                 assert!(key.verify_der(hash, &msg, &bad).is_err());
                 // The other hash never verifies.
-                let wrong = if hash == HashAlg::Sha256 { HashAlg::Sha384 } else { HashAlg::Sha256 };
+                let wrong = if hash == HashAlg::Sha256 {
+                    HashAlg::Sha384
+                } else {
+                    HashAlg::Sha256
+                };
                 assert!(key.verify_der(wrong, &msg, &der).is_err());
             }
             // Zero scalars are rejected, not a panic.
             let zeros = vec![0u8; if is384 { 96 } else { 64 }];
-            assert_eq!(key.verify_raw(HashAlg::Sha384, &msg, &zeros).unwrap_err().class(), ErrorClass::BadSignature);
+            assert_eq!(
+                key.verify_raw(HashAlg::Sha384, &msg, &zeros)
+                    .unwrap_err()
+                    .class(),
+                ErrorClass::BadSignature
+            );
             // The point handed to ring is the uncompressed SEC1 form.
             let point = key.sec1_uncompressed();
             assert_eq!(point.first(), Some(&4));
@@ -895,7 +1071,17 @@ mod tests {
     fn raw_signature_lengths() {
         let root = nvidia_root();
         let key = root.ec_key().unwrap();
-        assert_eq!(key.verify_raw(HashAlg::Sha384, b"x", &[0; 95]).unwrap_err().class(), ErrorClass::Malformed);
-        assert_eq!(key.verify_raw(HashAlg::Sha384, b"x", &[1; 96]).unwrap_err().class(), ErrorClass::BadSignature);
+        assert_eq!(
+            key.verify_raw(HashAlg::Sha384, b"x", &[0; 95])
+                .unwrap_err()
+                .class(),
+            ErrorClass::Malformed
+        );
+        assert_eq!(
+            key.verify_raw(HashAlg::Sha384, b"x", &[1; 96])
+                .unwrap_err()
+                .class(),
+            ErrorClass::BadSignature
+        );
     }
 }

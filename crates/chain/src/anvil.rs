@@ -82,7 +82,9 @@ pub fn find_anvil(project_root: Option<&Path>) -> Result<PathBuf> {
         }
     }
     searched.dedup();
-    Err(Error::AnvilNotFound { searched: searched.into_iter().take(4).collect::<Vec<_>>().join(", ") })
+    Err(Error::AnvilNotFound {
+        searched: searched.into_iter().take(4).collect::<Vec<_>>().join(", "),
+    })
 }
 
 /// Ask the OS for a free loopback port. The port is released before anvil binds it, so
@@ -191,7 +193,9 @@ pub struct DevAccount {
 
 impl std::fmt::Debug for DevAccount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DevAccount").field("address", &self.address).finish_non_exhaustive()
+        f.debug_struct("DevAccount")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
     }
 }
 
@@ -237,7 +241,8 @@ impl Anvil {
             Some(p) => p,
             None => free_port()?,
         };
-        let config_dir = std::env::temp_dir().join(format!("pith-anvil-{}-{port}", std::process::id()));
+        let config_dir =
+            std::env::temp_dir().join(format!("pith-anvil-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&config_dir).map_err(|e| Error::io(&config_dir, e))?;
         let config_dir = ConfigDir(config_dir);
         let config_out = config_dir.0.join("config.json");
@@ -256,15 +261,20 @@ impl Anvil {
             if let Some(parent) = state.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
             }
-            cmd.arg("--state").arg(state).arg("--preserve-historical-states");
+            cmd.arg("--state")
+                .arg(state)
+                .arg("--preserve-historical-states");
             if config.state_interval_secs > 0 {
-                cmd.arg("--state-interval").arg(config.state_interval_secs.to_string());
+                cmd.arg("--state-interval")
+                    .arg(config.state_interval_secs.to_string());
             }
         }
         if let Some(bt) = config.block_time_secs {
             // Without --mixed-mining anvil holds every transaction until the next interval
             // block: deploying the contracts took ~40 s at one block per second.
-            cmd.arg("--block-time").arg(bt.to_string()).arg("--mixed-mining");
+            cmd.arg("--block-time")
+                .arg(bt.to_string())
+                .arg("--mixed-mining");
         }
         match &config.log_file {
             Some(log) => {
@@ -323,7 +333,9 @@ impl Anvil {
             }
             if tokio::time::Instant::now() >= deadline {
                 self.kill_now().await;
-                return Err(Error::AnvilNotReady(format!("timeout after {timeout:?}: {last_err}")));
+                return Err(Error::AnvilNotReady(format!(
+                    "timeout after {timeout:?}: {last_err}"
+                )));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -369,11 +381,16 @@ impl Anvil {
     }
 
     async fn stop_inner(&mut self) -> Result<()> {
-        let Some(mut child) = self.child.take() else { return Ok(()) };
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
         if child.try_wait().map_err(Error::Process)?.is_some() {
             return Ok(());
         }
-        if let Some(pid) = child.id().and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
+        if let Some(pid) = child
+            .id()
+            .and_then(|p| rustix::process::Pid::from_raw(p as i32))
+        {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
         }
         match tokio::time::timeout(STOP_GRACE, child.wait()).await {
@@ -400,8 +417,13 @@ impl Drop for Anvil {
     fn drop(&mut self) {
         // Best effort from a synchronous context: SIGTERM, poll for exit, then SIGKILL
         // (kill_on_drop) so neither a test failure nor a panic leaves anvil running.
-        let Some(child) = self.child.as_mut() else { return };
-        if let Some(pid) = child.id().and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
+        let Some(child) = self.child.as_mut() else {
+            return;
+        };
+        if let Some(pid) = child
+            .id()
+            .and_then(|p| rustix::process::Pid::from_raw(p as i32))
+        {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
             let deadline = std::time::Instant::now() + STOP_GRACE;
             while std::time::Instant::now() < deadline {
@@ -418,12 +440,17 @@ fn read_config_out(path: &Path) -> Result<Vec<DevAccount>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let cfg: ConfigOut = serde_json::from_slice(&bytes).map_err(|e| Error::json(path, e))?;
     if cfg.available_accounts.len() != cfg.private_keys.len() {
-        return Err(Error::AnvilNotReady("anvil config: accounts and keys differ in number".into()));
+        return Err(Error::AnvilNotReady(
+            "anvil config: accounts and keys differ in number".into(),
+        ));
     }
     Ok(cfg
         .available_accounts
         .into_iter()
         .zip(cfg.private_keys)
-        .map(|(address, private_key)| DevAccount { address, private_key })
+        .map(|(address, private_key)| DevAccount {
+            address,
+            private_key,
+        })
         .collect())
 }

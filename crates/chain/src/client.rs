@@ -17,13 +17,17 @@ use alloy::rpc::types::TransactionReceipt;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{SolEvent, SolInterface};
 
-use crate::bindings::{Billing, OracleAnchor, PHA, PithGovernor, Programs, Registry, StakePools, Timelock};
+use crate::bindings::{
+    Billing, OracleAnchor, PHA, PithGovernor, Programs, Registry, StakePools, Timelock,
+};
 use crate::error::{Error, Result};
 use crate::manifest::Deployment;
 
 /// A read-only provider for `url` (plain HTTP).
 pub fn read_provider(url: &str) -> Result<DynProvider> {
-    let url = url.parse().map_err(|e| Error::Rpc(format!("bad RPC URL {url}: {e}")))?;
+    let url = url
+        .parse()
+        .map_err(|e| Error::Rpc(format!("bad RPC URL {url}: {e}")))?;
     Ok(ProviderBuilder::new().connect_http(url).erased())
 }
 
@@ -32,7 +36,9 @@ pub fn read_provider(url: &str) -> Result<DynProvider> {
 /// The nonce is asked from the node for every transaction (alloy's default caches it, and a
 /// transaction that fails gas estimation then leaves a gap that stalls every later one).
 pub fn signing_provider(url: &str, signer: PrivateKeySigner) -> Result<DynProvider> {
-    let url = url.parse().map_err(|e| Error::Rpc(format!("bad RPC URL {url}: {e}")))?;
+    let url = url
+        .parse()
+        .map_err(|e| Error::Rpc(format!("bad RPC URL {url}: {e}")))?;
     Ok(ProviderBuilder::new()
         .disable_recommended_fillers()
         .with_gas_estimation()
@@ -56,7 +62,11 @@ pub(crate) fn contract_error<E: SolInterface + std::fmt::Debug>(
             None => e.to_string(),
         },
     };
-    Error::Contract { contract, function, message }
+    Error::Contract {
+        contract,
+        function,
+        message,
+    }
 }
 
 /// How long [`wait_receipt`] waits for a transaction to be mined.
@@ -64,14 +74,23 @@ pub const RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 
 /// Poll for a transaction's receipt every 50 ms, up to [`RECEIPT_TIMEOUT`], so a
 /// transaction that is never mined ends in an error instead of a wait without end.
-pub async fn wait_receipt<P: Provider<Ethereum> + ?Sized>(provider: &P, tx: B256) -> Result<TransactionReceipt> {
+pub async fn wait_receipt<P: Provider<Ethereum> + ?Sized>(
+    provider: &P,
+    tx: B256,
+) -> Result<TransactionReceipt> {
     let deadline = tokio::time::Instant::now() + RECEIPT_TIMEOUT;
     loop {
-        if let Some(r) = provider.get_transaction_receipt(tx).await.map_err(Error::rpc)? {
+        if let Some(r) = provider
+            .get_transaction_receipt(tx)
+            .await
+            .map_err(Error::rpc)?
+        {
             return Ok(r);
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(Error::Rpc(format!("transaction {tx} not mined after {RECEIPT_TIMEOUT:?}")));
+            return Err(Error::Rpc(format!(
+                "transaction {tx} not mined after {RECEIPT_TIMEOUT:?}"
+            )));
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
@@ -79,10 +98,17 @@ pub async fn wait_receipt<P: Provider<Ethereum> + ?Sized>(provider: &P, tx: B256
 
 /// Wait for transaction `tx` to be mined and require that it succeeded; `what` names the
 /// step (`"Registry.setPlatform"`, `"deploy PHA"`) in the [`Error::Reverted`] it fails with.
-pub async fn confirm<P: Provider<Ethereum> + ?Sized>(provider: &P, tx: B256, what: impl FnOnce() -> String) -> Result<TransactionReceipt> {
+pub async fn confirm<P: Provider<Ethereum> + ?Sized>(
+    provider: &P,
+    tx: B256,
+    what: impl FnOnce() -> String,
+) -> Result<TransactionReceipt> {
     let receipt = wait_receipt(provider, tx).await?;
     if !receipt.status() {
-        return Err(Error::Reverted { tx: receipt.transaction_hash.to_string(), what: what() });
+        return Err(Error::Reverted {
+            tx: receipt.transaction_hash.to_string(),
+            what: what(),
+        });
     }
     Ok(receipt)
 }
@@ -100,8 +126,14 @@ where
     D: CallDecoder,
     E: SolInterface + std::fmt::Debug,
 {
-    let pending = call.send().await.map_err(|e| contract_error::<E>(contract, function, e))?;
-    confirm(pending.provider(), *pending.tx_hash(), || format!("{contract}.{function}")).await
+    let pending = call
+        .send()
+        .await
+        .map_err(|e| contract_error::<E>(contract, function, e))?;
+    confirm(pending.provider(), *pending.tx_hash(), || {
+        format!("{contract}.{function}")
+    })
+    .await
 }
 
 /// Every `E` event that the contract at `address` emitted in `receipt`, in log order.
@@ -120,12 +152,21 @@ pub fn event_in<E: SolEvent>(receipt: &TransactionReceipt, address: Address) -> 
     events_in::<E>(receipt, address)
         .into_iter()
         .next()
-        .ok_or_else(|| Error::State(format!("transaction {} emitted no {}", receipt.transaction_hash, E::SIGNATURE)))
+        .ok_or_else(|| {
+            Error::State(format!(
+                "transaction {} emitted no {}",
+                receipt.transaction_hash,
+                E::SIGNATURE
+            ))
+        })
 }
 
 macro_rules! call_view {
     ($errs:ty, $name:literal, $call:expr) => {
-        $call.call().await.map_err(|e| contract_error::<$errs>(Self::NAME, $name, e))
+        $call
+            .call()
+            .await
+            .map_err(|e| contract_error::<$errs>(Self::NAME, $name, e))
     };
 }
 
@@ -216,7 +257,11 @@ impl PhaClient {
     }
     /// Allowance from `owner` to `spender`.
     pub async fn allowance(&self, owner: Address, spender: Address) -> Result<U256> {
-        call_view!(PHA::PHAErrors, "allowance", self.inner.allowance(owner, spender))
+        call_view!(
+            PHA::PHAErrors,
+            "allowance",
+            self.inner.allowance(owner, spender)
+        )
     }
     /// Send: transfer `amount` to `to`.
     pub async fn send_transfer(&self, to: Address, amount: U256) -> Result<TransactionReceipt> {
@@ -224,7 +269,8 @@ impl PhaClient {
     }
     /// Send: approve `spender` for `amount`.
     pub async fn send_approve(&self, spender: Address, amount: U256) -> Result<TransactionReceipt> {
-        self.send("approve", self.inner.approve(spender, amount)).await
+        self.send("approve", self.inner.approve(spender, amount))
+            .await
     }
     /// Send: delegate the sender's votes to `to`.
     pub async fn send_delegate(&self, to: Address) -> Result<TransactionReceipt> {
@@ -237,19 +283,35 @@ impl PhaClient {
 impl RegistryClient {
     /// Whether `worker` is registered, unexpired, unrevoked and within policy.
     pub async fn is_active_worker(&self, worker: Address) -> Result<bool> {
-        call_view!(Registry::RegistryErrors, "isActiveWorker", self.inner.isActiveWorker(worker))
+        call_view!(
+            Registry::RegistryErrors,
+            "isActiveWorker",
+            self.inner.isActiveWorker(worker)
+        )
     }
     /// The registration record of `worker`.
     pub async fn worker_info(&self, worker: Address) -> Result<Registry::Worker> {
-        call_view!(Registry::RegistryErrors, "workerInfo", self.inner.workerInfo(worker))
+        call_view!(
+            Registry::RegistryErrors,
+            "workerInfo",
+            self.inner.workerInfo(worker)
+        )
     }
     /// The current KMS committee.
     pub async fn kms_members(&self) -> Result<Vec<Address>> {
-        call_view!(Registry::RegistryErrors, "kmsMembers", self.inner.kmsMembers())
+        call_view!(
+            Registry::RegistryErrors,
+            "kmsMembers",
+            self.inner.kmsMembers()
+        )
     }
     /// The KMS signature threshold.
     pub async fn kms_threshold(&self) -> Result<u8> {
-        call_view!(Registry::RegistryErrors, "kmsThreshold", self.inner.kmsThreshold())
+        call_view!(
+            Registry::RegistryErrors,
+            "kmsThreshold",
+            self.inner.kmsThreshold()
+        )
     }
     /// Whether a measurement is allowed for a platform and role.
     pub async fn is_allowed_measurement(&self, platform: u8, role: u8, hash: B256) -> Result<bool> {
@@ -261,15 +323,27 @@ impl RegistryClient {
     }
     /// A platform's configuration.
     pub async fn platform_config(&self, platform: u8) -> Result<Registry::PlatformConfig> {
-        call_view!(Registry::RegistryErrors, "platformConfig", self.inner.platformConfig(platform))
+        call_view!(
+            Registry::RegistryErrors,
+            "platformConfig",
+            self.inner.platformConfig(platform)
+        )
     }
     /// The EIP-712 digest the contract computes for a registration.
     pub async fn registration_digest(&self, reg: &Registry::WorkerRegistration) -> Result<B256> {
-        call_view!(Registry::RegistryErrors, "registrationDigest", self.inner.registrationDigest(reg.clone()))
+        call_view!(
+            Registry::RegistryErrors,
+            "registrationDigest",
+            self.inner.registrationDigest(reg.clone())
+        )
     }
     /// The contract's EIP-712 domain separator.
     pub async fn domain_separator(&self) -> Result<B256> {
-        call_view!(Registry::RegistryErrors, "domainSeparator", self.inner.domainSeparator())
+        call_view!(
+            Registry::RegistryErrors,
+            "domainSeparator",
+            self.inner.domainSeparator()
+        )
     }
     /// Send: register or re-attest a worker with KMS signatures (sorted by signer address).
     pub async fn send_register_worker(
@@ -278,19 +352,35 @@ impl RegistryClient {
         evidence: Bytes,
         signatures: Vec<Bytes>,
     ) -> Result<TransactionReceipt> {
-        self.send("registerWorker", self.inner.registerWorker(reg, evidence, signatures)).await
+        self.send(
+            "registerWorker",
+            self.inner.registerWorker(reg, evidence, signatures),
+        )
+        .await
     }
     /// The EIP-712 digest the contract computes for a KMS revocation.
     pub async fn revocation_digest(&self, worker: Address, reason: u8) -> Result<B256> {
-        call_view!(Registry::RegistryErrors, "revocationDigest", self.inner.revocationDigest(worker, reason))
+        call_view!(
+            Registry::RegistryErrors,
+            "revocationDigest",
+            self.inner.revocationDigest(worker, reason)
+        )
     }
     /// Whether `account` is in the current KMS committee.
     pub async fn is_kms_member(&self, account: Address) -> Result<bool> {
-        call_view!(Registry::RegistryErrors, "isKmsMember", self.inner.isKmsMember(account))
+        call_view!(
+            Registry::RegistryErrors,
+            "isKmsMember",
+            self.inner.isKmsMember(account)
+        )
     }
     /// The KMS master-key epoch governance has ordered (0 until the first rotation).
     pub async fn kms_key_epoch(&self) -> Result<u32> {
-        call_view!(Registry::RegistryErrors, "kmsKeyEpoch", self.inner.kmsKeyEpoch())
+        call_view!(
+            Registry::RegistryErrors,
+            "kmsKeyEpoch",
+            self.inner.kmsKeyEpoch()
+        )
     }
     /// Send: a KMS member (the provider's signer) posts its own evidence; the measurement must
     /// be allowed for the KMS role on `platform`. The event carries keccak256 of `evidence`.
@@ -301,7 +391,12 @@ impl RegistryClient {
         tcb_status: u8,
         evidence: Bytes,
     ) -> Result<TransactionReceipt> {
-        self.send("postKmsEvidence", self.inner.postKmsEvidence(platform, measurement_hash, tcb_status, evidence)).await
+        self.send(
+            "postKmsEvidence",
+            self.inner
+                .postKmsEvidence(platform, measurement_hash, tcb_status, evidence),
+        )
+        .await
     }
     /// Send: revoke `worker` with KMS signatures over `WorkerRevocation(worker, reason)`
     /// ([`crate::eip712::revocation_digest`], sorted by signer). Anyone may submit.
@@ -311,7 +406,11 @@ impl RegistryClient {
         reason: u8,
         signatures: Vec<Bytes>,
     ) -> Result<TransactionReceipt> {
-        self.send("revokeWorkerByKms", self.inner.revokeWorkerByKms(worker, reason, signatures)).await
+        self.send(
+            "revokeWorkerByKms",
+            self.inner.revokeWorkerByKms(worker, reason, signatures),
+        )
+        .await
     }
     /// Send: order a KMS master-key rotation. Admin only, so after deployment only the
     /// timelock can (a governance proposal whose action is [`Self::rotate_kms_key_calldata`]).
@@ -319,7 +418,10 @@ impl RegistryClient {
     pub async fn send_rotate_kms_key(&self) -> Result<(u32, TransactionReceipt)> {
         let receipt = self.send("rotateKmsKey", self.inner.rotateKmsKey()).await?;
         let epochs = self.kms_key_rotations_in(&receipt);
-        let epoch = epochs.first().copied().ok_or_else(|| Error::State("rotateKmsKey emitted no KmsKeyRotationOrdered".into()))?;
+        let epoch = epochs
+            .first()
+            .copied()
+            .ok_or_else(|| Error::State("rotateKmsKey emitted no KmsKeyRotationOrdered".into()))?;
         Ok((epoch, receipt))
     }
     /// Calldata of `rotateKmsKey()`, for a governance proposal targeting the Registry.
@@ -328,7 +430,10 @@ impl RegistryClient {
     }
     /// The epochs of the `KmsKeyRotationOrdered` events of this Registry in `receipt`.
     pub fn kms_key_rotations_in(&self, receipt: &TransactionReceipt) -> Vec<u32> {
-        events_in::<Registry::KmsKeyRotationOrdered>(receipt, self.address()).into_iter().map(|e| e.epoch).collect()
+        events_in::<Registry::KmsKeyRotationOrdered>(receipt, self.address())
+            .into_iter()
+            .map(|e| e.epoch)
+            .collect()
     }
     /// Every rotation ordered from block `from_block` on: `(block, epoch)`, oldest first.
     /// (For a confirmed, reorg-safe stream use [`crate::watcher::EventWatcher`] with
@@ -340,8 +445,13 @@ impl RegistryClient {
             .from_block(from_block)
             .query()
             .await
-            .map_err(|e| contract_error::<Registry::RegistryErrors>(Self::NAME, "KmsKeyRotationOrdered", e))?;
-        Ok(events.into_iter().map(|(ev, log)| (log.block_number.unwrap_or_default(), ev.epoch)).collect())
+            .map_err(|e| {
+                contract_error::<Registry::RegistryErrors>(Self::NAME, "KmsKeyRotationOrdered", e)
+            })?;
+        Ok(events
+            .into_iter()
+            .map(|(ev, log)| (log.block_number.unwrap_or_default(), ev.epoch))
+            .collect())
     }
 }
 
@@ -350,7 +460,11 @@ impl RegistryClient {
 impl ProgramsClient {
     /// Number of programs registered (ids run from 1 to this).
     pub async fn program_count(&self) -> Result<U256> {
-        call_view!(Programs::ProgramsErrors, "programCount", self.inner.programCount())
+        call_view!(
+            Programs::ProgramsErrors,
+            "programCount",
+            self.inner.programCount()
+        )
     }
     /// Whether program `id` exists.
     pub async fn exists(&self, id: U256) -> Result<bool> {
@@ -362,7 +476,11 @@ impl ProgramsClient {
     }
     /// The current code hash of program `id` (zero when unknown).
     pub async fn code_hash_of(&self, id: U256) -> Result<B256> {
-        call_view!(Programs::ProgramsErrors, "codeHashOf", self.inner.codeHashOf(id))
+        call_view!(
+            Programs::ProgramsErrors,
+            "codeHashOf",
+            self.inner.codeHashOf(id)
+        )
     }
     /// The whole record of program `id`: owner, code admin, code hash, configuration.
     pub async fn program(&self, id: U256) -> Result<Programs::Program> {
@@ -375,16 +493,30 @@ impl ProgramsClient {
     }
     /// Whether `code_hash` is on program `id`'s upgrade allow-list.
     pub async fn is_allowed_code(&self, id: U256, code_hash: B256) -> Result<bool> {
-        call_view!(Programs::ProgramsErrors, "isAllowedCode", self.inner.isAllowedCode(id, code_hash))
+        call_view!(
+            Programs::ProgramsErrors,
+            "isAllowedCode",
+            self.inner.isAllowedCode(id, code_hash)
+        )
     }
     /// Whether workers of `platform` may run program `id`.
     pub async fn platform_allowed(&self, id: U256, platform: u8) -> Result<bool> {
-        call_view!(Programs::ProgramsErrors, "platformAllowed", self.inner.platformAllowed(id, platform))
+        call_view!(
+            Programs::ProgramsErrors,
+            "platformAllowed",
+            self.inner.platformAllowed(id, platform)
+        )
     }
     /// Send: register a program owned by the signer. Returns the new id (from the
     /// `ProgramRegistered` event) and the receipt.
-    pub async fn send_register(&self, code_hash: B256, config: Programs::Config) -> Result<(U256, TransactionReceipt)> {
-        let receipt = self.send("register", self.inner.register(code_hash, config)).await?;
+    pub async fn send_register(
+        &self,
+        code_hash: B256,
+        config: Programs::Config,
+    ) -> Result<(U256, TransactionReceipt)> {
+        let receipt = self
+            .send("register", self.inner.register(code_hash, config))
+            .await?;
         let id = self.registered_id(&receipt)?;
         Ok((id, receipt))
     }
@@ -393,25 +525,53 @@ impl ProgramsClient {
         Ok(event_in::<Programs::ProgramRegistered>(receipt, self.address())?.programId)
     }
     /// Send: replace program `id`'s configuration (owner only).
-    pub async fn send_set_config(&self, id: U256, config: Programs::Config) -> Result<TransactionReceipt> {
-        self.send("setConfig", self.inner.setConfig(id, config)).await
+    pub async fn send_set_config(
+        &self,
+        id: U256,
+        config: Programs::Config,
+    ) -> Result<TransactionReceipt> {
+        self.send("setConfig", self.inner.setConfig(id, config))
+            .await
     }
     /// Send: change program `id`'s code hash (owner; or, under a code admin, owner or admin
     /// to an allow-listed hash).
     pub async fn send_upgrade(&self, id: U256, new_code_hash: B256) -> Result<TransactionReceipt> {
-        self.send("upgrade", self.inner.upgrade(id, new_code_hash)).await
+        self.send("upgrade", self.inner.upgrade(id, new_code_hash))
+            .await
     }
     /// Send: hand program `id` to `new_owner`.
-    pub async fn send_transfer_ownership(&self, id: U256, new_owner: Address) -> Result<TransactionReceipt> {
-        self.send("transferOwnership", self.inner.transferOwnership(id, new_owner)).await
+    pub async fn send_transfer_ownership(
+        &self,
+        id: U256,
+        new_owner: Address,
+    ) -> Result<TransactionReceipt> {
+        self.send(
+            "transferOwnership",
+            self.inner.transferOwnership(id, new_owner),
+        )
+        .await
     }
     /// Send: set (or lift, with zero) the code admin of program `id`.
-    pub async fn send_set_code_admin(&self, id: U256, admin: Address) -> Result<TransactionReceipt> {
-        self.send("setCodeAdmin", self.inner.setCodeAdmin(id, admin)).await
+    pub async fn send_set_code_admin(
+        &self,
+        id: U256,
+        admin: Address,
+    ) -> Result<TransactionReceipt> {
+        self.send("setCodeAdmin", self.inner.setCodeAdmin(id, admin))
+            .await
     }
     /// Send: add or remove `code_hash` on program `id`'s allow-list.
-    pub async fn send_set_allowed_code(&self, id: U256, code_hash: B256, allowed: bool) -> Result<TransactionReceipt> {
-        self.send("setAllowedCode", self.inner.setAllowedCode(id, code_hash, allowed)).await
+    pub async fn send_set_allowed_code(
+        &self,
+        id: U256,
+        code_hash: B256,
+        allowed: bool,
+    ) -> Result<TransactionReceipt> {
+        self.send(
+            "setAllowedCode",
+            self.inner.setAllowedCode(id, code_hash, allowed),
+        )
+        .await
     }
 }
 
@@ -433,57 +593,112 @@ impl BillingClient {
     }
     /// The announced withdrawal of program `id` (amount zero when none).
     pub async fn pending_withdrawal(&self, id: U256) -> Result<PendingWithdrawal> {
-        let r = call_view!(Billing::BillingErrors, "pendingWithdrawals", self.inner.pendingWithdrawals(id))?;
-        Ok(PendingWithdrawal { amount: U256::from(r.amount), ready_at: r.readyAt })
+        let r = call_view!(
+            Billing::BillingErrors,
+            "pendingWithdrawals",
+            self.inner.pendingWithdrawals(id)
+        )?;
+        Ok(PendingWithdrawal {
+            amount: U256::from(r.amount),
+            ready_at: r.readyAt,
+        })
     }
     /// The smallest usage nonce `worker` may submit next.
     pub async fn next_usage_nonce(&self, worker: Address) -> Result<u64> {
-        call_view!(Billing::BillingErrors, "nextUsageNonce", self.inner.nextUsageNonce(worker))
+        call_view!(
+            Billing::BillingErrors,
+            "nextUsageNonce",
+            self.inner.nextUsageNonce(worker)
+        )
     }
     /// The governance price list.
     pub async fn prices(&self) -> Result<Billing::Prices> {
         let r = call_view!(Billing::BillingErrors, "prices", self.inner.prices())?;
-        Ok(Billing::Prices { perRequest: r.perRequest, perCpuMilli: r.perCpuMilli, perEgressByte: r.perEgressByte })
+        Ok(Billing::Prices {
+            perRequest: r.perRequest,
+            perCpuMilli: r.perCpuMilli,
+            perEgressByte: r.perEgressByte,
+        })
     }
     /// The treasury's fee on usage, in basis points.
     pub async fn treasury_fee_bps(&self) -> Result<u16> {
-        call_view!(Billing::BillingErrors, "treasuryFeeBps", self.inner.treasuryFeeBps())
+        call_view!(
+            Billing::BillingErrors,
+            "treasuryFeeBps",
+            self.inner.treasuryFeeBps()
+        )
     }
     /// Treasury fees accrued and not yet swept.
     pub async fn treasury_accrued(&self) -> Result<U256> {
-        call_view!(Billing::BillingErrors, "treasuryAccrued", self.inner.treasuryAccrued())
+        call_view!(
+            Billing::BillingErrors,
+            "treasuryAccrued",
+            self.inner.treasuryAccrued()
+        )
     }
     /// The current emission epoch.
     pub async fn current_epoch(&self) -> Result<U256> {
-        call_view!(Billing::BillingErrors, "currentEpoch", self.inner.currentEpoch())
+        call_view!(
+            Billing::BillingErrors,
+            "currentEpoch",
+            self.inner.currentEpoch()
+        )
     }
     /// Epoch length in seconds.
     pub async fn epoch_length(&self) -> Result<u64> {
-        call_view!(Billing::BillingErrors, "epochLength", self.inner.epochLength())
+        call_view!(
+            Billing::BillingErrors,
+            "epochLength",
+            self.inner.epochLength()
+        )
     }
     /// The schedule's emission budget of `epoch`.
     pub async fn scheduled_budget(&self, epoch: U256) -> Result<U256> {
-        call_view!(Billing::BillingErrors, "scheduledBudget", self.inner.scheduledBudget(epoch))
+        call_view!(
+            Billing::BillingErrors,
+            "scheduledBudget",
+            self.inner.scheduledBudget(epoch)
+        )
     }
     /// PHA earned by `operator`'s workers in `epoch` (its emission weight).
     pub async fn work_of(&self, epoch: U256, operator: Address) -> Result<U256> {
-        call_view!(Billing::BillingErrors, "workOf", self.inner.workOf(epoch, operator))
+        call_view!(
+            Billing::BillingErrors,
+            "workOf",
+            self.inner.workOf(epoch, operator)
+        )
     }
     /// PHA earned by all workers in `epoch`.
     pub async fn work_done(&self, epoch: U256) -> Result<U256> {
-        call_view!(Billing::BillingErrors, "workDone", self.inner.workDone(epoch))
+        call_view!(
+            Billing::BillingErrors,
+            "workDone",
+            self.inner.workDone(epoch)
+        )
     }
     /// PHA held for emissions and not yet committed to an epoch.
     pub async fn emission_reserve(&self) -> Result<U256> {
-        call_view!(Billing::BillingErrors, "emissionReserve", self.inner.emissionReserve())
+        call_view!(
+            Billing::BillingErrors,
+            "emissionReserve",
+            self.inner.emissionReserve()
+        )
     }
     /// Whether `operator` claimed its emission of `epoch`.
     pub async fn emission_claimed(&self, epoch: U256, operator: Address) -> Result<bool> {
-        call_view!(Billing::BillingErrors, "emissionClaimed", self.inner.emissionClaimed(epoch, operator))
+        call_view!(
+            Billing::BillingErrors,
+            "emissionClaimed",
+            self.inner.emissionClaimed(epoch, operator)
+        )
     }
     /// The digest the contract computes for `batch` (compare [`crate::eip712::usage_digest`]).
     pub async fn usage_digest(&self, batch: &Billing::UsageBatch) -> Result<B256> {
-        call_view!(Billing::BillingErrors, "usageDigest", self.inner.usageDigest(batch.clone()))
+        call_view!(
+            Billing::BillingErrors,
+            "usageDigest",
+            self.inner.usageDigest(batch.clone())
+        )
     }
     /// Send: deposit `amount` PHA (already approved to Billing) for program `id`.
     pub async fn send_deposit(&self, id: U256, amount: U256) -> Result<TransactionReceipt> {
@@ -491,29 +706,53 @@ impl BillingClient {
     }
     /// Send: announce a withdrawal of `amount` from program `id`'s deposit (owner only);
     /// it replaces any earlier one. `amount` must fit in 192 bits.
-    pub async fn send_request_withdrawal(&self, id: U256, amount: U256) -> Result<TransactionReceipt> {
+    pub async fn send_request_withdrawal(
+        &self,
+        id: U256,
+        amount: U256,
+    ) -> Result<TransactionReceipt> {
         let amount = alloy::primitives::Uint::<192, 3>::checked_from_limbs_slice(amount.as_limbs())
-            .ok_or_else(|| Error::State(format!("withdrawal amount {amount} does not fit in uint192")))?;
-        self.send("requestWithdrawal", self.inner.requestWithdrawal(id, amount)).await
+            .ok_or_else(|| {
+                Error::State(format!(
+                    "withdrawal amount {amount} does not fit in uint192"
+                ))
+            })?;
+        self.send(
+            "requestWithdrawal",
+            self.inner.requestWithdrawal(id, amount),
+        )
+        .await
     }
     /// Send: pay the announced, matured withdrawal of program `id` to `to` (owner only).
     pub async fn send_withdraw(&self, id: U256, to: Address) -> Result<TransactionReceipt> {
         self.send("withdraw", self.inner.withdraw(id, to)).await
     }
     /// Send: settle a usage batch signed by its worker ([`crate::eip712::usage_digest`]).
-    pub async fn send_submit_usage(&self, batch: Billing::UsageBatch, signature: Bytes) -> Result<TransactionReceipt> {
-        self.send("submitUsage", self.inner.submitUsage(batch, signature)).await
+    pub async fn send_submit_usage(
+        &self,
+        batch: Billing::UsageBatch,
+        signature: Bytes,
+    ) -> Result<TransactionReceipt> {
+        self.send("submitUsage", self.inner.submitUsage(batch, signature))
+            .await
     }
     /// Send: pay `operator`'s share of finished `epoch`'s emission into its pool. Returns the
     /// amount from the `EmissionClaimed` event.
-    pub async fn send_claim_emission(&self, epoch: U256, operator: Address) -> Result<(U256, TransactionReceipt)> {
-        let receipt = self.send("claimEmission", self.inner.claimEmission(epoch, operator)).await?;
+    pub async fn send_claim_emission(
+        &self,
+        epoch: U256,
+        operator: Address,
+    ) -> Result<(U256, TransactionReceipt)> {
+        let receipt = self
+            .send("claimEmission", self.inner.claimEmission(epoch, operator))
+            .await?;
         let amount = event_in::<Billing::EmissionClaimed>(&receipt, self.address())?.amount;
         Ok((amount, receipt))
     }
     /// Send: add `amount` PHA (approved) to the emission reserve.
     pub async fn send_fund_emission(&self, amount: U256) -> Result<TransactionReceipt> {
-        self.send("fundEmission", self.inner.fundEmission(amount)).await
+        self.send("fundEmission", self.inner.fundEmission(amount))
+            .await
     }
     /// Send: move the accrued treasury fees to the treasury.
     pub async fn send_sweep_treasury(&self) -> Result<TransactionReceipt> {
@@ -526,36 +765,67 @@ impl BillingClient {
 impl OracleAnchorClient {
     /// A request's record (requester zero once fulfilled or refunded, or when unknown).
     pub async fn request_info(&self, request_id: U256) -> Result<OracleAnchor::Request> {
-        call_view!(OracleAnchor::OracleAnchorErrors, "requestInfo", self.inner.requestInfo(request_id))
+        call_view!(
+            OracleAnchor::OracleAnchorErrors,
+            "requestInfo",
+            self.inner.requestInfo(request_id)
+        )
     }
     /// Number of requests made (ids run from 1 to this).
     pub async fn request_count(&self) -> Result<U256> {
-        call_view!(OracleAnchor::OracleAnchorErrors, "requestCount", self.inner.requestCount())
+        call_view!(
+            OracleAnchor::OracleAnchorErrors,
+            "requestCount",
+            self.inner.requestCount()
+        )
     }
     /// The digest the contract computes for a result (compare
     /// [`crate::eip712::oracle_result_digest`]).
-    pub async fn result_digest(&self, request_id: U256, program_id: U256, code_hash: B256, result_hash: B256) -> Result<B256> {
+    pub async fn result_digest(
+        &self,
+        request_id: U256,
+        program_id: U256,
+        code_hash: B256,
+        result_hash: B256,
+    ) -> Result<B256> {
         call_view!(
             OracleAnchor::OracleAnchorErrors,
             "resultDigest",
-            self.inner.resultDigest(request_id, program_id, code_hash, result_hash)
+            self.inner
+                .resultDigest(request_id, program_id, code_hash, result_hash)
         )
     }
     /// Fees earned by `operator`'s workers and not yet swept into its pool.
     pub async fn fees_owed(&self, operator: Address) -> Result<U256> {
-        call_view!(OracleAnchor::OracleAnchorErrors, "feesOwed", self.inner.feesOwed(operator))
+        call_view!(
+            OracleAnchor::OracleAnchorErrors,
+            "feesOwed",
+            self.inner.feesOwed(operator)
+        )
     }
     /// Seconds a request stays open.
     pub async fn timeout(&self) -> Result<u64> {
-        call_view!(OracleAnchor::OracleAnchorErrors, "timeout", self.inner.timeout())
+        call_view!(
+            OracleAnchor::OracleAnchorErrors,
+            "timeout",
+            self.inner.timeout()
+        )
     }
     /// The smallest fee a request must escrow.
     pub async fn min_fee(&self) -> Result<u128> {
-        call_view!(OracleAnchor::OracleAnchorErrors, "minFee", self.inner.minFee())
+        call_view!(
+            OracleAnchor::OracleAnchorErrors,
+            "minFee",
+            self.inner.minFee()
+        )
     }
     /// The largest callback gas limit a request may ask for.
     pub async fn max_callback_gas(&self) -> Result<u32> {
-        call_view!(OracleAnchor::OracleAnchorErrors, "maxCallbackGas", self.inner.maxCallbackGas())
+        call_view!(
+            OracleAnchor::OracleAnchorErrors,
+            "maxCallbackGas",
+            self.inner.maxCallbackGas()
+        )
     }
     /// Send: ask program `program_id` to process `payload`, escrowing `fee` PHA (approved).
     /// Returns the `OracleRequested` event (request id, deadline, ...) and the receipt.
@@ -566,8 +836,13 @@ impl OracleAnchorClient {
         callback_gas_limit: u32,
         fee: u128,
     ) -> Result<(OracleAnchor::OracleRequested, TransactionReceipt)> {
-        let receipt =
-            self.send("request", self.inner.request(program_id, payload, callback_gas_limit, fee)).await?;
+        let receipt = self
+            .send(
+                "request",
+                self.inner
+                    .request(program_id, payload, callback_gas_limit, fee),
+            )
+            .await?;
         let ev = event_in::<OracleAnchor::OracleRequested>(&receipt, self.address())?;
         Ok((ev, receipt))
     }
@@ -577,21 +852,29 @@ impl OracleAnchorClient {
     }
     /// Decode one log as an `OracleRequested` event of this contract (what a worker does with
     /// the logs an [`crate::watcher::EventWatcher`] delivers); `None` for any other log.
-    pub fn decode_request(&self, log: &alloy::rpc::types::Log) -> Option<OracleAnchor::OracleRequested> {
+    pub fn decode_request(
+        &self,
+        log: &alloy::rpc::types::Log,
+    ) -> Option<OracleAnchor::OracleRequested> {
         if log.address() != self.address() {
             return None;
         }
         OracleAnchor::OracleRequested::decode_log_data(log.data()).ok()
     }
     /// Every `OracleRequested` event from block `from_block` on, oldest first.
-    pub async fn requests_since(&self, from_block: u64) -> Result<Vec<OracleAnchor::OracleRequested>> {
+    pub async fn requests_since(
+        &self,
+        from_block: u64,
+    ) -> Result<Vec<OracleAnchor::OracleRequested>> {
         let events = self
             .inner
             .OracleRequested_filter()
             .from_block(from_block)
             .query()
             .await
-            .map_err(|e| contract_error::<OracleAnchor::OracleAnchorErrors>(Self::NAME, "OracleRequested", e))?;
+            .map_err(|e| {
+                contract_error::<OracleAnchor::OracleAnchorErrors>(Self::NAME, "OracleRequested", e)
+            })?;
         Ok(events.into_iter().map(|(ev, _)| ev).collect())
     }
     /// Send: deliver `result` for `request_id` with the worker's signature
@@ -603,7 +886,9 @@ impl OracleAnchorClient {
         result: Bytes,
         signature: Bytes,
     ) -> Result<(OracleAnchor::OracleFulfilled, TransactionReceipt)> {
-        let receipt = self.send("fulfil", self.inner.fulfil(request_id, result, signature)).await?;
+        let receipt = self
+            .send("fulfil", self.inner.fulfil(request_id, result, signature))
+            .await?;
         let ev = event_in::<OracleAnchor::OracleFulfilled>(&receipt, self.address())?;
         Ok((ev, receipt))
     }
@@ -614,7 +899,8 @@ impl OracleAnchorClient {
     /// Open `operator`'s fee account (the caller pays one wei of PHA, approved first) so
     /// that its first fulfilment costs no more than the later ones. A no-op when open.
     pub async fn send_open_fee_account(&self, operator: Address) -> Result<TransactionReceipt> {
-        self.send("openFeeAccount", self.inner.openFeeAccount(operator)).await
+        self.send("openFeeAccount", self.inner.openFeeAccount(operator))
+            .await
     }
     /// Send: pay the fees owed to `operator` into its pool. Anyone may call.
     pub async fn send_sweep_fees(&self, operator: Address) -> Result<TransactionReceipt> {
@@ -627,23 +913,43 @@ impl OracleAnchorClient {
 impl StakePoolsClient {
     /// Whether `operator` has a pool.
     pub async fn pool_exists(&self, operator: Address) -> Result<bool> {
-        call_view!(StakePools::StakePoolsErrors, "poolExists", self.inner.poolExists(operator))
+        call_view!(
+            StakePools::StakePoolsErrors,
+            "poolExists",
+            self.inner.poolExists(operator)
+        )
     }
     /// The pool of `operator`.
     pub async fn pool(&self, operator: Address) -> Result<StakePools::Pool> {
-        call_view!(StakePools::StakePoolsErrors, "pool", self.inner.pool(operator))
+        call_view!(
+            StakePools::StakePoolsErrors,
+            "pool",
+            self.inner.pool(operator)
+        )
     }
     /// Active shares of `staker` in `operator`'s pool.
     pub async fn shares_of(&self, operator: Address, staker: Address) -> Result<U256> {
-        call_view!(StakePools::StakePoolsErrors, "sharesOf", self.inner.sharesOf(operator, staker))
+        call_view!(
+            StakePools::StakePoolsErrors,
+            "sharesOf",
+            self.inner.sharesOf(operator, staker)
+        )
     }
     /// Queued (withdrawing) shares of `staker` in `operator`'s pool.
     pub async fn queued_shares_of(&self, operator: Address, staker: Address) -> Result<U256> {
-        call_view!(StakePools::StakePoolsErrors, "queuedSharesOf", self.inner.queuedSharesOf(operator, staker))
+        call_view!(
+            StakePools::StakePoolsErrors,
+            "queuedSharesOf",
+            self.inner.queuedSharesOf(operator, staker)
+        )
     }
     /// PHA value of `shares` of `operator`'s pool.
     pub async fn value_of(&self, operator: Address, shares: U256) -> Result<U256> {
-        call_view!(StakePools::StakePoolsErrors, "valueOf", self.inner.valueOf(operator, shares))
+        call_view!(
+            StakePools::StakePoolsErrors,
+            "valueOf",
+            self.inner.valueOf(operator, shares)
+        )
     }
     /// The pool parameters (minimum stake, unbonding period, ...).
     pub async fn params(&self) -> Result<StakePools::paramsReturn> {
@@ -651,29 +957,60 @@ impl StakePoolsClient {
     }
     /// Send: create the sender's pool with a commission in basis points.
     pub async fn send_create_pool(&self, commission_bps: u16) -> Result<TransactionReceipt> {
-        self.send("createPool", self.inner.createPool(commission_bps)).await
+        self.send("createPool", self.inner.createPool(commission_bps))
+            .await
     }
     /// Send: deposit `amount` PHA (already approved) into `operator`'s pool.
-    pub async fn send_deposit(&self, operator: Address, amount: U256) -> Result<TransactionReceipt> {
-        self.send("deposit", self.inner.deposit(operator, amount)).await
+    pub async fn send_deposit(
+        &self,
+        operator: Address,
+        amount: U256,
+    ) -> Result<TransactionReceipt> {
+        self.send("deposit", self.inner.deposit(operator, amount))
+            .await
     }
     /// Send: queue `shares` for withdrawal.
-    pub async fn send_request_withdraw(&self, operator: Address, shares: U256) -> Result<TransactionReceipt> {
-        self.send("requestWithdraw", self.inner.requestWithdraw(operator, shares)).await
+    pub async fn send_request_withdraw(
+        &self,
+        operator: Address,
+        shares: U256,
+    ) -> Result<TransactionReceipt> {
+        self.send(
+            "requestWithdraw",
+            self.inner.requestWithdraw(operator, shares),
+        )
+        .await
     }
     /// Send: pay up to `max` matured, funded withdrawals of `operator`'s queue.
-    pub async fn send_process_withdrawals(&self, operator: Address, max: U256) -> Result<TransactionReceipt> {
-        self.send("processWithdrawals", self.inner.processWithdrawals(operator, max)).await
+    pub async fn send_process_withdrawals(
+        &self,
+        operator: Address,
+        max: U256,
+    ) -> Result<TransactionReceipt> {
+        self.send(
+            "processWithdrawals",
+            self.inner.processWithdrawals(operator, max),
+        )
+        .await
     }
     /// Whether `worker` may receive work now, with its operator and platform (registered and
     /// active in the Registry, running with at least the minimum stake locked).
     pub async fn work_status(&self, worker: Address) -> Result<(bool, Address, u8)> {
-        let r = call_view!(StakePools::StakePoolsErrors, "workStatus", self.inner.workStatus(worker))?;
+        let r = call_view!(
+            StakePools::StakePoolsErrors,
+            "workStatus",
+            self.inner.workStatus(worker)
+        )?;
         Ok((r.ok, r.operator, r.platform))
     }
     /// Send: the operator (signer) locks `amount` of its pool's free stake on `worker`.
-    pub async fn send_start_worker(&self, worker: Address, amount: U256) -> Result<TransactionReceipt> {
-        self.send("startWorker", self.inner.startWorker(worker, amount)).await
+    pub async fn send_start_worker(
+        &self,
+        worker: Address,
+        amount: U256,
+    ) -> Result<TransactionReceipt> {
+        self.send("startWorker", self.inner.startWorker(worker, amount))
+            .await
     }
     /// Send: the operator (signer) stops `worker` and frees its stake.
     pub async fn send_stop_worker(&self, worker: Address) -> Result<TransactionReceipt> {
@@ -681,7 +1018,8 @@ impl StakePoolsClient {
     }
     /// Send: the operator claims its accumulated commission.
     pub async fn send_claim_commission(&self) -> Result<TransactionReceipt> {
-        self.send("claimCommission", self.inner.claimCommission()).await
+        self.send("claimCommission", self.inner.claimCommission())
+            .await
     }
 }
 
@@ -750,51 +1088,91 @@ impl GovernorClient {
         call_view!(
             PithGovernor::PithGovernorErrors,
             "hashProposal",
-            self.inner.hashProposal(p.targets.clone(), p.values.clone(), p.calldatas.clone(), p.description_hash())
+            self.inner.hashProposal(
+                p.targets.clone(),
+                p.values.clone(),
+                p.calldatas.clone(),
+                p.description_hash()
+            )
         )
     }
     /// A proposal's state.
     pub async fn state(&self, id: U256) -> Result<ProposalState> {
-        let v: u8 = call_view!(PithGovernor::PithGovernorErrors, "state", self.inner.state(id))?;
+        let v: u8 = call_view!(
+            PithGovernor::PithGovernorErrors,
+            "state",
+            self.inner.state(id)
+        )?;
         ProposalState::from_u8(v)
     }
     /// The block at which voting ends.
     pub async fn proposal_deadline(&self, id: U256) -> Result<U256> {
-        call_view!(PithGovernor::PithGovernorErrors, "proposalDeadline", self.inner.proposalDeadline(id))
+        call_view!(
+            PithGovernor::PithGovernorErrors,
+            "proposalDeadline",
+            self.inner.proposalDeadline(id)
+        )
     }
     /// The voting-power snapshot block.
     pub async fn proposal_snapshot(&self, id: U256) -> Result<U256> {
-        call_view!(PithGovernor::PithGovernorErrors, "proposalSnapshot", self.inner.proposalSnapshot(id))
+        call_view!(
+            PithGovernor::PithGovernorErrors,
+            "proposalSnapshot",
+            self.inner.proposalSnapshot(id)
+        )
     }
     /// Voting delay (blocks).
     pub async fn voting_delay(&self) -> Result<U256> {
-        call_view!(PithGovernor::PithGovernorErrors, "votingDelay", self.inner.votingDelay())
+        call_view!(
+            PithGovernor::PithGovernorErrors,
+            "votingDelay",
+            self.inner.votingDelay()
+        )
     }
     /// Voting period (blocks).
     pub async fn voting_period(&self) -> Result<U256> {
-        call_view!(PithGovernor::PithGovernorErrors, "votingPeriod", self.inner.votingPeriod())
+        call_view!(
+            PithGovernor::PithGovernorErrors,
+            "votingPeriod",
+            self.inner.votingPeriod()
+        )
     }
     /// Votes of `who` at block `timepoint`.
     pub async fn votes_at(&self, who: Address, timepoint: U256) -> Result<U256> {
-        call_view!(PithGovernor::PithGovernorErrors, "getVotes", self.inner.getVotes(who, timepoint))
+        call_view!(
+            PithGovernor::PithGovernorErrors,
+            "getVotes",
+            self.inner.getVotes(who, timepoint)
+        )
     }
     /// Send: create a proposal.
     pub async fn send_propose(&self, p: &Proposal) -> Result<TransactionReceipt> {
         self.send(
             "propose",
-            self.inner.propose(p.targets.clone(), p.values.clone(), p.calldatas.clone(), p.description.clone()),
+            self.inner.propose(
+                p.targets.clone(),
+                p.values.clone(),
+                p.calldatas.clone(),
+                p.description.clone(),
+            ),
         )
         .await
     }
     /// Send: vote (0 against, 1 for, 2 abstain).
     pub async fn send_vote(&self, id: U256, support: u8) -> Result<TransactionReceipt> {
-        self.send("castVote", self.inner.castVote(id, support)).await
+        self.send("castVote", self.inner.castVote(id, support))
+            .await
     }
     /// Send: queue a succeeded proposal in the timelock.
     pub async fn send_queue(&self, p: &Proposal) -> Result<TransactionReceipt> {
         self.send(
             "queue",
-            self.inner.queue(p.targets.clone(), p.values.clone(), p.calldatas.clone(), p.description_hash()),
+            self.inner.queue(
+                p.targets.clone(),
+                p.values.clone(),
+                p.calldatas.clone(),
+                p.description_hash(),
+            ),
         )
         .await
     }
@@ -802,7 +1180,12 @@ impl GovernorClient {
     pub async fn send_execute(&self, p: &Proposal) -> Result<TransactionReceipt> {
         self.send(
             "execute",
-            self.inner.execute(p.targets.clone(), p.values.clone(), p.calldatas.clone(), p.description_hash()),
+            self.inner.execute(
+                p.targets.clone(),
+                p.values.clone(),
+                p.calldatas.clone(),
+                p.description_hash(),
+            ),
         )
         .await
     }
@@ -816,7 +1199,9 @@ impl GovernorClient {
             .from_block(from_block)
             .query()
             .await
-            .map_err(|e| contract_error::<PithGovernor::PithGovernorErrors>(Self::NAME, "ProposalCreated", e))?;
+            .map_err(|e| {
+                contract_error::<PithGovernor::PithGovernorErrors>(Self::NAME, "ProposalCreated", e)
+            })?;
         events
             .into_iter()
             .map(|(ev, _)| ev)
@@ -879,12 +1264,17 @@ impl PithContracts {
     pub async fn check_deployed(&self, deployment: &Deployment) -> Result<()> {
         let id = self.provider.get_chain_id().await.map_err(Error::rpc)?;
         if id != deployment.chain_id {
-            return Err(Error::State(format!("node has chain id {id}, deployment.json says {}", deployment.chain_id)));
+            return Err(Error::State(format!(
+                "node has chain id {id}, deployment.json says {}",
+                deployment.chain_id
+            )));
         }
         for (name, addr) in deployment.contracts.named() {
             let code = self.provider.get_code_at(addr).await.map_err(Error::rpc)?;
             if code.is_empty() {
-                return Err(Error::State(format!("{name} at {addr} has no code on this chain")));
+                return Err(Error::State(format!(
+                    "{name} at {addr} has no code on this chain"
+                )));
             }
         }
         Ok(())

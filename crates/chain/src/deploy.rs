@@ -12,7 +12,9 @@ use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::TransactionReceipt;
 use serde_json::json;
 
-use crate::bindings::{Billing, OracleAnchor, PHA, PithGovernor, Programs, Registry, StakePools, Timelock};
+use crate::bindings::{
+    Billing, OracleAnchor, PHA, PithGovernor, Programs, Registry, StakePools, Timelock,
+};
 use crate::client::{confirm, contract_error, send_call};
 use crate::error::{Error, Result};
 use crate::manifest::{Contracts, Deployment};
@@ -209,18 +211,27 @@ async fn deploy_one(
     let pending = provider
         .send_transaction(tx)
         .await
-        .map_err(|e| Error::Contract { contract: name, function: "constructor", message: e.to_string() })?;
+        .map_err(|e| Error::Contract {
+            contract: name,
+            function: "constructor",
+            message: e.to_string(),
+        })?;
     let receipt = confirm(provider, *pending.tx_hash(), || format!("deploy {name}")).await?;
-    let addr = receipt
-        .contract_address
-        .ok_or_else(|| Error::State(format!("deploy {name}: receipt without a contract address")))?;
+    let addr = receipt.contract_address.ok_or_else(|| {
+        Error::State(format!("deploy {name}: receipt without a contract address"))
+    })?;
     tracing::info!(target: "pith_chain::deploy", contract = name, address = %addr, "deployed");
     Ok((addr, receipt))
 }
 
 /// Deploy and configure everything with the provider's signer (`deployer`), hand the roles
 /// to the timelock, and return the manifest (not yet written). `rpc_url` is recorded in it.
-pub async fn deploy(provider: &DynProvider, deployer: Address, rpc_url: &str, cfg: &DeployConfig) -> Result<Deployment> {
+pub async fn deploy(
+    provider: &DynProvider,
+    deployer: Address,
+    rpc_url: &str,
+    cfg: &DeployConfig,
+) -> Result<Deployment> {
     let chain_id = provider.get_chain_id().await.map_err(Error::rpc)?;
     if cfg.kms_committee.is_empty() {
         return Err(Error::State("the first KMS committee is empty".into()));
@@ -230,7 +241,14 @@ pub async fn deploy(provider: &DynProvider, deployer: Address, rpc_url: &str, cf
     let (pha_addr, first) = deploy_one(
         "PHA",
         provider,
-        PHA::deploy_builder(provider, cfg.treasury, cfg.treasury_amount, deployer, cfg.emission_amount).into_transaction_request(),
+        PHA::deploy_builder(
+            provider,
+            cfg.treasury,
+            cfg.treasury_amount,
+            deployer,
+            cfg.emission_amount,
+        )
+        .into_transaction_request(),
     )
     .await?;
     let deploy_block = first
@@ -239,16 +257,28 @@ pub async fn deploy(provider: &DynProvider, deployer: Address, rpc_url: &str, cf
     let (registry_addr, _) = deploy_one(
         "Registry",
         provider,
-        Registry::deploy_builder(provider, deployer, cfg.max_registration_ttl).into_transaction_request(),
+        Registry::deploy_builder(provider, deployer, cfg.max_registration_ttl)
+            .into_transaction_request(),
     )
     .await?;
-    let (programs_addr, _) =
-        deploy_one("Programs", provider, Programs::deploy_builder(provider).into_transaction_request()).await?;
+    let (programs_addr, _) = deploy_one(
+        "Programs",
+        provider,
+        Programs::deploy_builder(provider).into_transaction_request(),
+    )
+    .await?;
     let (pools_addr, _) = deploy_one(
         "StakePools",
         provider,
-        StakePools::deploy_builder(provider, deployer, pha_addr, registry_addr, cfg.treasury, cfg.stake_params.clone())
-            .into_transaction_request(),
+        StakePools::deploy_builder(
+            provider,
+            deployer,
+            pha_addr,
+            registry_addr,
+            cfg.treasury,
+            cfg.stake_params.clone(),
+        )
+        .into_transaction_request(),
     )
     .await?;
     let (billing_addr, _) = deploy_one(
@@ -287,8 +317,14 @@ pub async fn deploy(provider: &DynProvider, deployer: Address, rpc_url: &str, cf
     let (timelock_addr, _) = deploy_one(
         "Timelock",
         provider,
-        Timelock::deploy_builder(provider, cfg.timelock_delay, Vec::new(), vec![Address::ZERO], deployer)
-            .into_transaction_request(),
+        Timelock::deploy_builder(
+            provider,
+            cfg.timelock_delay,
+            Vec::new(),
+            vec![Address::ZERO],
+            deployer,
+        )
+        .into_transaction_request(),
     )
     .await?;
     let voting_delay = alloy::primitives::Uint::<48, 1>::from(cfg.voting_delay);
@@ -321,20 +357,65 @@ pub async fn deploy(provider: &DynProvider, deployer: Address, rpc_url: &str, cf
 
     // 9: initial configuration.
     for &(id, max_tcb) in &cfg.platforms {
-        send_call::<_, _, Registry::RegistryErrors>("Registry", "setPlatform", registry.setPlatform(id, true, max_tcb)).await?;
+        send_call::<_, _, Registry::RegistryErrors>(
+            "Registry",
+            "setPlatform",
+            registry.setPlatform(id, true, max_tcb),
+        )
+        .await?;
     }
     for m in &cfg.measurements {
-        send_call::<_, _, Registry::RegistryErrors>("Registry", "setMeasurement", registry.setMeasurement(m.platform, m.role, m.hash, true)).await?;
+        send_call::<_, _, Registry::RegistryErrors>(
+            "Registry",
+            "setMeasurement",
+            registry.setMeasurement(m.platform, m.role, m.hash, true),
+        )
+        .await?;
     }
-    send_call::<_, _, Registry::RegistryErrors>("Registry", "setKmsCommittee", registry.setKmsCommittee(cfg.kms_committee.clone(), cfg.kms_threshold)).await?;
-    send_call::<_, _, Billing::BillingErrors>("Billing", "setPrices", billing.setPrices(cfg.prices.clone())).await?;
-    send_call::<_, _, Billing::BillingErrors>("Billing", "setTreasuryFeeBps", billing.setTreasuryFeeBps(cfg.treasury_fee_bps)).await?;
-    send_call::<_, _, Billing::BillingErrors>("Billing", "setWithdrawDelay", billing.setWithdrawDelay(cfg.withdraw_delay)).await?;
-    send_call::<_, _, Billing::BillingErrors>("Billing", "setEmissionSchedule", billing.setEmissionSchedule(cfg.initial_epoch_budget, cfg.decay_wad)).await?;
+    send_call::<_, _, Registry::RegistryErrors>(
+        "Registry",
+        "setKmsCommittee",
+        registry.setKmsCommittee(cfg.kms_committee.clone(), cfg.kms_threshold),
+    )
+    .await?;
+    send_call::<_, _, Billing::BillingErrors>(
+        "Billing",
+        "setPrices",
+        billing.setPrices(cfg.prices.clone()),
+    )
+    .await?;
+    send_call::<_, _, Billing::BillingErrors>(
+        "Billing",
+        "setTreasuryFeeBps",
+        billing.setTreasuryFeeBps(cfg.treasury_fee_bps),
+    )
+    .await?;
+    send_call::<_, _, Billing::BillingErrors>(
+        "Billing",
+        "setWithdrawDelay",
+        billing.setWithdrawDelay(cfg.withdraw_delay),
+    )
+    .await?;
+    send_call::<_, _, Billing::BillingErrors>(
+        "Billing",
+        "setEmissionSchedule",
+        billing.setEmissionSchedule(cfg.initial_epoch_budget, cfg.decay_wad),
+    )
+    .await?;
 
     // 10: emissions.
-    send_call::<_, _, PHA::PHAErrors>("PHA", "approve", pha.approve(billing_addr, cfg.emission_amount)).await?;
-    send_call::<_, _, Billing::BillingErrors>("Billing", "fundEmission", billing.fundEmission(cfg.emission_amount)).await?;
+    send_call::<_, _, PHA::PHAErrors>(
+        "PHA",
+        "approve",
+        pha.approve(billing_addr, cfg.emission_amount),
+    )
+    .await?;
+    send_call::<_, _, Billing::BillingErrors>(
+        "Billing",
+        "fundEmission",
+        billing.fundEmission(cfg.emission_amount),
+    )
+    .await?;
 
     // Local allocations and vote delegation (before the hand-over; they need no role).
     for (to, amount) in &cfg.allocations {
@@ -345,22 +426,83 @@ pub async fn deploy(provider: &DynProvider, deployer: Address, rpc_url: &str, cf
     }
 
     // 11: the governor proposes and cancels through the timelock.
-    let proposer = timelock.PROPOSER_ROLE().call().await.map_err(|e| contract_error::<Timelock::TimelockErrors>("Timelock", "PROPOSER_ROLE", e))?;
-    let canceller = timelock.CANCELLER_ROLE().call().await.map_err(|e| contract_error::<Timelock::TimelockErrors>("Timelock", "CANCELLER_ROLE", e))?;
-    send_call::<_, _, Timelock::TimelockErrors>("Timelock", "grantRole", timelock.grantRole(proposer, governor_addr)).await?;
-    send_call::<_, _, Timelock::TimelockErrors>("Timelock", "grantRole", timelock.grantRole(canceller, governor_addr)).await?;
+    let proposer =
+        timelock.PROPOSER_ROLE().call().await.map_err(|e| {
+            contract_error::<Timelock::TimelockErrors>("Timelock", "PROPOSER_ROLE", e)
+        })?;
+    let canceller =
+        timelock.CANCELLER_ROLE().call().await.map_err(|e| {
+            contract_error::<Timelock::TimelockErrors>("Timelock", "CANCELLER_ROLE", e)
+        })?;
+    send_call::<_, _, Timelock::TimelockErrors>(
+        "Timelock",
+        "grantRole",
+        timelock.grantRole(proposer, governor_addr),
+    )
+    .await?;
+    send_call::<_, _, Timelock::TimelockErrors>(
+        "Timelock",
+        "grantRole",
+        timelock.grantRole(canceller, governor_addr),
+    )
+    .await?;
 
     // 12: hand-over.
     let admin = B256::ZERO; // DEFAULT_ADMIN_ROLE
-    send_call::<_, _, Registry::RegistryErrors>("Registry", "grantRole", registry.grantRole(admin, timelock_addr)).await?;
-    send_call::<_, _, Registry::RegistryErrors>("Registry", "renounceRole", registry.renounceRole(admin, deployer)).await?;
-    send_call::<_, _, StakePools::StakePoolsErrors>("StakePools", "grantRole", pools.grantRole(admin, timelock_addr)).await?;
-    send_call::<_, _, StakePools::StakePoolsErrors>("StakePools", "renounceRole", pools.renounceRole(admin, deployer)).await?;
-    send_call::<_, _, Billing::BillingErrors>("Billing", "grantRole", billing.grantRole(admin, timelock_addr)).await?;
-    send_call::<_, _, Billing::BillingErrors>("Billing", "renounceRole", billing.renounceRole(admin, deployer)).await?;
-    send_call::<_, _, OracleAnchor::OracleAnchorErrors>("OracleAnchor", "grantRole", oracle.grantRole(admin, timelock_addr)).await?;
-    send_call::<_, _, OracleAnchor::OracleAnchorErrors>("OracleAnchor", "renounceRole", oracle.renounceRole(admin, deployer)).await?;
-    send_call::<_, _, Timelock::TimelockErrors>("Timelock", "renounceRole", timelock.renounceRole(admin, deployer)).await?;
+    send_call::<_, _, Registry::RegistryErrors>(
+        "Registry",
+        "grantRole",
+        registry.grantRole(admin, timelock_addr),
+    )
+    .await?;
+    send_call::<_, _, Registry::RegistryErrors>(
+        "Registry",
+        "renounceRole",
+        registry.renounceRole(admin, deployer),
+    )
+    .await?;
+    send_call::<_, _, StakePools::StakePoolsErrors>(
+        "StakePools",
+        "grantRole",
+        pools.grantRole(admin, timelock_addr),
+    )
+    .await?;
+    send_call::<_, _, StakePools::StakePoolsErrors>(
+        "StakePools",
+        "renounceRole",
+        pools.renounceRole(admin, deployer),
+    )
+    .await?;
+    send_call::<_, _, Billing::BillingErrors>(
+        "Billing",
+        "grantRole",
+        billing.grantRole(admin, timelock_addr),
+    )
+    .await?;
+    send_call::<_, _, Billing::BillingErrors>(
+        "Billing",
+        "renounceRole",
+        billing.renounceRole(admin, deployer),
+    )
+    .await?;
+    send_call::<_, _, OracleAnchor::OracleAnchorErrors>(
+        "OracleAnchor",
+        "grantRole",
+        oracle.grantRole(admin, timelock_addr),
+    )
+    .await?;
+    send_call::<_, _, OracleAnchor::OracleAnchorErrors>(
+        "OracleAnchor",
+        "renounceRole",
+        oracle.renounceRole(admin, deployer),
+    )
+    .await?;
+    send_call::<_, _, Timelock::TimelockErrors>(
+        "Timelock",
+        "renounceRole",
+        timelock.renounceRole(admin, deployer),
+    )
+    .await?;
 
     // Check the hand-over took: the deployer holds no admin role anywhere.
     let checks = [
@@ -372,7 +514,9 @@ pub async fn deploy(provider: &DynProvider, deployer: Address, rpc_url: &str, cf
     ];
     for (name, r) in checks {
         if r.map_err(Error::rpc)? {
-            return Err(Error::State(format!("deployer still holds DEFAULT_ADMIN_ROLE on {name}")));
+            return Err(Error::State(format!(
+                "deployer still holds DEFAULT_ADMIN_ROLE on {name}"
+            )));
         }
     }
 

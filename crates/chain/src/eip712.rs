@@ -37,7 +37,8 @@ pub const ORACLE_DOMAIN_NAME: &str = "Pith OracleAnchor";
 /// The usage batch type string (`Billing.USAGE_BATCH_TYPEHASH`'s preimage).
 pub const USAGE_BATCH_TYPE: &str = "UsageBatch(address worker,uint64 nonce,UsageEntry[] entries)UsageEntry(uint256 programId,uint64 requests,uint64 cpuMillis,uint64 egressBytes)";
 /// The oracle result type string (`OracleAnchor.ORACLE_RESULT_TYPEHASH`'s preimage).
-pub const ORACLE_RESULT_TYPE: &str = "OracleResult(uint256 requestId,uint256 programId,bytes32 codeHash,bytes32 resultHash)";
+pub const ORACLE_RESULT_TYPE: &str =
+    "OracleResult(uint256 requestId,uint256 programId,bytes32 codeHash,bytes32 resultHash)";
 
 alloy::sol! {
     /// A KMS revocation of a worker (for example after a TCB downgrade).
@@ -98,13 +99,20 @@ pub fn oracle_result_digest(
     chain_id: u64,
     anchor: Address,
 ) -> B256 {
-    OracleResult { requestId: request_id, programId: program_id, codeHash: code_hash, resultHash: keccak256(result) }
-        .eip712_signing_hash(&oracle_domain(chain_id, anchor))
+    OracleResult {
+        requestId: request_id,
+        programId: program_id,
+        codeHash: code_hash,
+        resultHash: keccak256(result),
+    }
+    .eip712_signing_hash(&oracle_domain(chain_id, anchor))
 }
 
 /// Sign `digest` with one key: 65 bytes `r ‖ s ‖ v` (v 27/28), what `ECDSA.recover` takes.
 pub fn sign_digest(digest: B256, signer: &PrivateKeySigner) -> Result<Bytes> {
-    let sig = signer.sign_hash_sync(&digest).map_err(|e| Error::Key(e.to_string()))?;
+    let sig = signer
+        .sign_hash_sync(&digest)
+        .map_err(|e| Error::Key(e.to_string()))?;
     Ok(Bytes::from(sig.as_bytes().to_vec()))
 }
 
@@ -142,8 +150,14 @@ mod tests {
     fn generated_struct_type_matches_contract_type_string() {
         // The sol!-generated struct (from the artifact ABI) must hash the same type string
         // as the contract; a field reorder or rename in either would break signatures.
-        assert_eq!(WorkerRegistration::eip712_encode_type(), WORKER_REGISTRATION_TYPE);
-        assert_eq!(WorkerRevocation::eip712_encode_type(), WORKER_REVOCATION_TYPE);
+        assert_eq!(
+            WorkerRegistration::eip712_encode_type(),
+            WORKER_REGISTRATION_TYPE
+        );
+        assert_eq!(
+            WorkerRevocation::eip712_encode_type(),
+            WORKER_REVOCATION_TYPE
+        );
         assert_eq!(UsageBatch::eip712_encode_type(), USAGE_BATCH_TYPE);
         assert_eq!(OracleResult::eip712_encode_type(), ORACLE_RESULT_TYPE);
     }
@@ -151,14 +165,35 @@ mod tests {
     #[test]
     fn domains_are_separated() {
         let a = Address::repeat_byte(1);
-        let names: Vec<B256> = [registry_domain(1, a), billing_domain(1, a), oracle_domain(1, a)]
-            .iter()
-            .map(|d| d.separator())
-            .collect();
+        let names: Vec<B256> = [
+            registry_domain(1, a),
+            billing_domain(1, a),
+            oracle_domain(1, a),
+        ]
+        .iter()
+        .map(|d| d.separator())
+        .collect();
         assert_ne!(names[0], names[1]);
         assert_ne!(names[1], names[2]);
-        let r = oracle_result_digest(alloy::primitives::U256::from(1), alloy::primitives::U256::from(2), B256::ZERO, b"x", 1, a);
-        assert_ne!(r, oracle_result_digest(alloy::primitives::U256::from(1), alloy::primitives::U256::from(2), B256::ZERO, b"y", 1, a));
+        let r = oracle_result_digest(
+            alloy::primitives::U256::from(1),
+            alloy::primitives::U256::from(2),
+            B256::ZERO,
+            b"x",
+            1,
+            a,
+        );
+        assert_ne!(
+            r,
+            oracle_result_digest(
+                alloy::primitives::U256::from(1),
+                alloy::primitives::U256::from(2),
+                B256::ZERO,
+                b"y",
+                1,
+                a
+            )
+        );
     }
 
     #[test]
@@ -169,10 +204,18 @@ mod tests {
         let sigs = sign_sorted(d, &[&a, &b]).unwrap();
         let rec: Vec<Address> = sigs
             .iter()
-            .map(|s| alloy::primitives::Signature::from_raw(s).unwrap().recover_address_from_prehash(&d).unwrap())
+            .map(|s| {
+                alloy::primitives::Signature::from_raw(s)
+                    .unwrap()
+                    .recover_address_from_prehash(&d)
+                    .unwrap()
+            })
             .collect();
         assert!(rec[0] < rec[1]);
         // A different chain id gives a different digest (domain separation).
-        assert_ne!(d, revocation_digest(a.address(), 1, 1, Address::repeat_byte(7)));
+        assert_ne!(
+            d,
+            revocation_digest(a.address(), 1, 1, Address::repeat_byte(7))
+        );
     }
 }

@@ -70,10 +70,16 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io {
+            path: path.into(),
+            source,
+        }
     }
     pub(crate) fn json(path: impl Into<PathBuf>, source: serde_json::Error) -> Self {
-        Self::Json { path: path.into(), source }
+        Self::Json {
+            path: path.into(),
+            source,
+        }
     }
     pub(crate) fn rpc(e: impl std::fmt::Display) -> Self {
         Self::Rpc(e.to_string())

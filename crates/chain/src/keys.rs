@@ -17,16 +17,22 @@ pub fn signer_from_key_file(path: &Path) -> Result<PrivateKeySigner> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let hex_str = text.trim();
     let hex_str = hex_str.strip_prefix("0x").unwrap_or(hex_str);
-    let bytes = hex::decode(hex_str).map_err(|_| Error::Key(format!("{}: not a hex private key", path.display())))?;
+    let bytes = hex::decode(hex_str)
+        .map_err(|_| Error::Key(format!("{}: not a hex private key", path.display())))?;
     if bytes.len() != 32 {
-        return Err(Error::Key(format!("{}: a private key is 32 bytes, found {}", path.display(), bytes.len())));
+        return Err(Error::Key(format!(
+            "{}: a private key is 32 bytes, found {}",
+            path.display(),
+            bytes.len()
+        )));
     }
     PrivateKeySigner::from_slice(&bytes).map_err(|e| Error::Key(format!("{}: {e}", path.display())))
 }
 
 /// Decrypt a Web3 Secret Storage keystore file with `password`.
 pub fn signer_from_keystore(path: &Path, password: &[u8]) -> Result<PrivateKeySigner> {
-    PrivateKeySigner::decrypt_keystore(path, password).map_err(|e| Error::Key(format!("{}: {e}", path.display())))
+    PrivateKeySigner::decrypt_keystore(path, password)
+        .map_err(|e| Error::Key(format!("{}: {e}", path.display())))
 }
 
 #[cfg(unix)]
@@ -61,7 +67,8 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        f.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(|e| Error::io(path, e))?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::io(path, e))?;
     }
     f.write_all(contents).map_err(|e| Error::io(path, e))
 }
@@ -79,7 +86,8 @@ pub fn write_dev_keys(dir: &Path, accounts: &[DevAccount]) -> Result<Vec<PathBuf
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(&keys, e))?;
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::io(&keys, e))?;
     }
     accounts
         .iter()
@@ -102,7 +110,9 @@ mod tests {
     fn key_file_round_trip_and_checks() {
         let dir = tempfile::tempdir().unwrap();
         let acc = DevAccount {
-            address: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266".parse().unwrap(),
+            address: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+                .parse()
+                .unwrap(),
             private_key: KEY0.into(),
         };
         let paths = write_dev_keys(dir.path(), std::slice::from_ref(&acc)).unwrap();
@@ -112,7 +122,10 @@ mod tests {
         // Wider permissions are refused.
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&paths[0], std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(signer_from_key_file(&paths[0]), Err(Error::Key(_))));
+        assert!(matches!(
+            signer_from_key_file(&paths[0]),
+            Err(Error::Key(_))
+        ));
 
         // Not hex, wrong length.
         for bad in ["zz", "0x0102"] {

@@ -90,7 +90,10 @@ impl Deployment {
         let d: Deployment = serde_json::from_slice(&bytes).map_err(|e| Error::json(path, e))?;
         for (name, addr) in d.contracts.named() {
             if addr == Address::ZERO {
-                return Err(Error::Manifest(format!("{}: {name} has the zero address", path.display())));
+                return Err(Error::Manifest(format!(
+                    "{}: {name} has the zero address",
+                    path.display()
+                )));
             }
         }
         Ok(d)
@@ -107,9 +110,15 @@ impl Deployment {
 /// Write `bytes` to `path` through a temporary file in the same directory and a rename, so
 /// readers never see a half-written file.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
@@ -148,7 +157,13 @@ mod tests {
         d.extra.insert("profile".into(), "local".into());
         d.write(&p).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-        for k in ["chain_id", "rpc_url", "deploy_block", "contracts", "profile"] {
+        for k in [
+            "chain_id",
+            "rpc_url",
+            "deploy_block",
+            "contracts",
+            "profile",
+        ] {
             assert!(v.get(k).is_some(), "missing {k}");
         }
         let c = v["contracts"].as_object().unwrap();
@@ -156,7 +171,16 @@ mod tests {
         keys.sort();
         assert_eq!(
             keys,
-            ["Billing", "Governor", "OracleAnchor", "PHA", "Programs", "Registry", "StakePools", "Timelock"]
+            [
+                "Billing",
+                "Governor",
+                "OracleAnchor",
+                "PHA",
+                "Programs",
+                "Registry",
+                "StakePools",
+                "Timelock"
+            ]
         );
         assert_eq!(Deployment::read(&p).unwrap(), d);
     }

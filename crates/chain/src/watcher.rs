@@ -107,7 +107,9 @@ pub struct Cursor {
 impl Cursor {
     fn load(path: &Path) -> Result<Option<Self>> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::json(path, e)),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::json(path, e)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(path, e)),
         }
@@ -126,13 +128,26 @@ pub struct EventWatcher<P> {
 impl<P: Provider> EventWatcher<P> {
     /// A watcher for `filter` (its address and topics; its block range is ignored) starting
     /// at `from_block`, or where the cursor file says when it exists.
-    pub fn new(provider: P, filter: Filter, from_block: u64, config: WatcherConfig) -> Result<Self> {
+    pub fn new(
+        provider: P,
+        filter: Filter,
+        from_block: u64,
+        config: WatcherConfig,
+    ) -> Result<Self> {
         let cursor = match &config.cursor_file {
             Some(p) => Cursor::load(p)?,
             None => None,
         }
-        .unwrap_or(Cursor { next_block: from_block, recent: VecDeque::new() });
-        Ok(Self { provider, filter, config, cursor })
+        .unwrap_or(Cursor {
+            next_block: from_block,
+            recent: VecDeque::new(),
+        });
+        Ok(Self {
+            provider,
+            filter,
+            config,
+            cursor,
+        })
     }
 
     /// The current cursor.
@@ -206,7 +221,9 @@ impl<P: Provider> EventWatcher<P> {
             if self.block_hash(last.number).await? == Some(last.hash) {
                 break;
             }
-            let Some(dropped) = self.cursor.recent.pop_back() else { break };
+            let Some(dropped) = self.cursor.recent.pop_back() else {
+                break;
+            };
             tracing::info!(
                 target: "pith_chain::watcher",
                 block = dropped.number,
@@ -235,11 +252,19 @@ impl<P: Provider> EventWatcher<P> {
         let filter = self.filter.clone().from_block(from).to_block(to);
         let logs = self.provider.get_logs(&filter).await.map_err(Error::rpc)?;
         // Remember the hashes of the blocks that fall in the reorg window.
-        let window_start = to.saturating_sub(self.config.reorg_window as u64 - 1).max(from);
+        let window_start = to
+            .saturating_sub(self.config.reorg_window as u64 - 1)
+            .max(from);
         let mut seen = Vec::new();
         for n in window_start..=to {
-            let Some(hash) = self.block_hash(n).await? else { return Ok(None) };
-            seen.push(SeenBlock { number: n, hash, logs: Vec::new() });
+            let Some(hash) = self.block_hash(n).await? else {
+                return Ok(None);
+            };
+            seen.push(SeenBlock {
+                number: n,
+                hash,
+                logs: Vec::new(),
+            });
         }
         for log in &logs {
             let (Some(n), Some(h)) = (log.block_number, log.block_hash) else {

@@ -13,8 +13,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use pith_attest::detect::{self, Encoding};
 use pith_attest::policy::{Appraisal, Policy};
 use pith_attest::{
-    Claims, Collateral, Error, ErrorClass, Evidence, Platform, Rejected, Value, Verified, VerifyOptions, appraise,
-    measurement_hash, verify,
+    Claims, Collateral, Error, ErrorClass, Evidence, Platform, Rejected, Value, Verified,
+    VerifyOptions, appraise, measurement_hash, verify,
 };
 use serde_json::{Map, Value as Json, json};
 use time::OffsetDateTime;
@@ -132,9 +132,14 @@ struct Inputs {
 fn read_inputs(args: &VerifyArgs) -> anyhow::Result<Inputs> {
     let input = std::fs::read(&args.evidence)
         .with_context(|| format!("cannot read evidence {}", args.evidence.display()))?;
-    let collateral = args.collateral.as_deref().map(read_collateral).transpose()?;
+    let collateral = args
+        .collateral
+        .as_deref()
+        .map(read_collateral)
+        .transpose()?;
     let now = match &args.at {
-        Some(at) => OffsetDateTime::parse(at, &Rfc3339).with_context(|| format!("--at {at:?} is not RFC 3339"))?,
+        Some(at) => OffsetDateTime::parse(at, &Rfc3339)
+            .with_context(|| format!("--at {at:?} is not RFC 3339"))?,
         None => OffsetDateTime::now_utc(),
     };
     let policy = match &args.policy {
@@ -146,16 +151,23 @@ fn read_inputs(args: &VerifyArgs) -> anyhow::Result<Inputs> {
         None => None,
     };
     let dev_ca = match &args.dev_ca {
-        Some(path) => {
-            Some(std::fs::read(path).with_context(|| format!("cannot read --dev-ca {}", path.display()))?)
-        }
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read --dev-ca {}", path.display()))?,
+        ),
         // The local network's CA, when there is one; unreadable counts as absent here.
         None => std::fs::read(LOCAL_DEV_CA).ok(),
     };
     let mut options = VerifyOptions::default();
     options.lenient_collateral = args.lenient_collateral;
     options.dev_ca = dev_ca;
-    Ok(Inputs { input, collateral, now, policy, options })
+    Ok(Inputs {
+        input,
+        collateral,
+        now,
+        policy,
+        options,
+    })
 }
 
 /// Read a collateral directory in the corpus layout. A case directory (holding
@@ -165,7 +177,11 @@ fn read_collateral(dir: &Path) -> anyhow::Result<Collateral> {
         return Err(anyhow!("--collateral {} is not a directory", dir.display()));
     }
     let nested = dir.join("collateral");
-    let dir = if nested.is_dir() && !dir.join("tcb_info.json").exists() { nested } else { dir.to_path_buf() };
+    let dir = if nested.is_dir() && !dir.join("tcb_info.json").exists() {
+        nested
+    } else {
+        dir.to_path_buf()
+    };
     Collateral::from_dir(&dir).map_err(|e| anyhow!("collateral {}: {}", dir.display(), e.message()))
 }
 
@@ -185,10 +201,16 @@ fn verify_command(args: &VerifyArgs) -> anyhow::Result<u8> {
     let ok = outcome.result.is_ok() && appraisal.as_ref().is_none_or(|a| a.allowed);
     let mut stdout = std::io::stdout().lock();
     if args.json {
-        let obj = to_json(&outcome, inputs.policy.is_some(), appraisal.as_ref(), inputs.now);
+        let obj = to_json(
+            &outcome,
+            inputs.policy.is_some(),
+            appraisal.as_ref(),
+            inputs.now,
+        );
         writeln!(stdout, "{obj}").context("cannot write to stdout")?;
     } else {
-        write!(stdout, "{}", summary(&outcome, appraisal.as_ref())).context("cannot write to stdout")?;
+        write!(stdout, "{}", summary(&outcome, appraisal.as_ref()))
+            .context("cannot write to stdout")?;
     }
     Ok(if ok { EXIT_VALID } else { EXIT_INVALID })
 }
@@ -197,7 +219,12 @@ fn verify_command(args: &VerifyArgs) -> anyhow::Result<u8> {
 fn run_verification(args: &VerifyArgs, inputs: &Inputs) -> Outcome {
     let decoded = match detect::evidence(&inputs.input, args.platform.platform()) {
         Ok(d) => d,
-        Err(e) => return Outcome { encoding: None, result: Err(Rejected::new(None, e)) },
+        Err(e) => {
+            return Outcome {
+                encoding: None,
+                result: Err(Rejected::new(None, e)),
+            };
+        }
     };
     let evidence = decoded.evidence;
     let collateral = match &inputs.collateral {
@@ -214,7 +241,10 @@ fn run_verification(args: &VerifyArgs, inputs: &Inputs) -> Outcome {
     };
     let result = verify(&evidence, &collateral, &inputs.options, inputs.now)
         .and_then(|v| enforce_expectations(v, &collateral));
-    Outcome { encoding: Some(decoded.encoding), result }
+    Outcome {
+        encoding: Some(decoded.encoding),
+        result,
+    }
 }
 
 /// The collateral source of `pith kms` and `pith worker`: fetched from Intel PCS / AMD KDS
@@ -224,8 +254,13 @@ fn run_verification(args: &VerifyArgs, inputs: &Inputs) -> Outcome {
 pub fn collateral_source() -> anyhow::Result<std::sync::Arc<dyn pith_attest::CollateralSource>> {
     Ok(match std::env::var_os("PITH_COLLATERAL_DIR") {
         Some(dir) => std::sync::Arc::new(
-            pith_attest::FixedCollateral::from_dir(Path::new(&dir))
-                .map_err(|e| anyhow!("PITH_COLLATERAL_DIR {}: {}", Path::new(&dir).display(), e.message()))?,
+            pith_attest::FixedCollateral::from_dir(Path::new(&dir)).map_err(|e| {
+                anyhow!(
+                    "PITH_COLLATERAL_DIR {}: {}",
+                    Path::new(&dir).display(),
+                    e.message()
+                )
+            })?,
         ),
         None => std::sync::Arc::new(pith_attest::fetch::Fetcher::from_env()),
     })
@@ -245,7 +280,8 @@ fn fetched_collateral(evidence: &Evidence, now: OffsetDateTime) -> Result<Collat
 #[allow(clippy::result_large_err)] // `Rejected` carries the unverified claims by design.
 fn enforce_expectations(verified: Verified, collateral: &Collateral) -> Result<Verified, Rejected> {
     let reject = |class: ErrorClass, msg: String| {
-        Rejected::new(Some(verified.platform()), Error::new(class, msg)).with_claims(verified.claims().clone())
+        Rejected::new(Some(verified.platform()), Error::new(class, msg))
+            .with_claims(verified.claims().clone())
     };
     if let Some(raw) = &collateral.expected_pcrs {
         let expected: std::collections::BTreeMap<String, String> = serde_json::from_slice(raw)
@@ -257,7 +293,10 @@ fn enforce_expectations(verified: Verified, collateral: &Collateral) -> Result<V
                 None => String::new(),
             };
             if !got.eq_ignore_ascii_case(want.trim()) {
-                return Err(reject(ErrorClass::PcrMismatch, format!("{name} is {got:?}, expected {want}")));
+                return Err(reject(
+                    ErrorClass::PcrMismatch,
+                    format!("{name} is {got:?}, expected {want}"),
+                ));
             }
         }
     }
@@ -265,7 +304,10 @@ fn enforce_expectations(verified: Verified, collateral: &Collateral) -> Result<V
         let want = detect::decode_hex(raw)
             .ok_or_else(|| reject(ErrorClass::Malformed, "nonce.hex is not hex".to_string()))?;
         if *got != want {
-            return Err(reject(ErrorClass::NonceMismatch, format!("nonce {} differs from nonce.hex", hex::encode(got))));
+            return Err(reject(
+                ErrorClass::NonceMismatch,
+                format!("nonce {} differs from nonce.hex", hex::encode(got)),
+            ));
         }
     }
     Ok(verified)
@@ -276,35 +318,65 @@ fn rfc3339(t: OffsetDateTime) -> Json {
 }
 
 fn hex_opt(b: Option<&[u8]>) -> Json {
-    b.map(|b| Json::String(hex::encode(b))).unwrap_or(Json::Null)
+    b.map(|b| Json::String(hex::encode(b)))
+        .unwrap_or(Json::Null)
 }
 
 /// The claim fields shared by `verified` output and `unverified`.
 fn claims_json(c: &Claims) -> Map<String, Json> {
     let mut m = Map::new();
-    m.insert("measurements".into(), serde_json::to_value(&c.measurements).unwrap_or(Json::Null));
+    m.insert(
+        "measurements".into(),
+        serde_json::to_value(&c.measurements).unwrap_or(Json::Null),
+    );
     m.insert("report_data".into(), hex_opt(c.report_data.as_deref()));
     m.insert("user_data".into(), hex_opt(c.user_data.as_deref()));
     m.insert("nonce".into(), hex_opt(c.nonce.as_deref()));
     m.insert("public_key".into(), hex_opt(c.public_key.as_deref()));
-    m.insert("debug".into(), c.debug.map(Json::Bool).unwrap_or(Json::Null));
-    m.insert("properties".into(), Json::Object(c.properties.clone().into_iter().collect()));
+    m.insert(
+        "debug".into(),
+        c.debug.map(Json::Bool).unwrap_or(Json::Null),
+    );
+    m.insert(
+        "properties".into(),
+        Json::Object(c.properties.clone().into_iter().collect()),
+    );
     m
 }
 
-fn to_json(outcome: &Outcome, with_policy: bool, appraisal: Option<&Appraisal>, now: OffsetDateTime) -> Json {
+fn to_json(
+    outcome: &Outcome,
+    with_policy: bool,
+    appraisal: Option<&Appraisal>,
+    now: OffsetDateTime,
+) -> Json {
     let mut o = Map::new();
-    let encoding = outcome.encoding.map(|e| Json::String(e.as_str().into())).unwrap_or(Json::Null);
+    let encoding = outcome
+        .encoding
+        .map(|e| Json::String(e.as_str().into()))
+        .unwrap_or(Json::Null);
     match &outcome.result {
         Ok(v) => {
             o.insert("platform".into(), json!(v.platform().as_str()));
             o.insert("verdict".into(), json!("valid"));
-            o.insert("tcb_status".into(), json!(v.tcb_status().map(|s| s.as_str())));
-            o.insert("tcb_status_code".into(), json!(v.tcb_status().map(|s| s.code())));
+            o.insert(
+                "tcb_status".into(),
+                json!(v.tcb_status().map(|s| s.as_str())),
+            );
+            o.insert(
+                "tcb_status_code".into(),
+                json!(v.tcb_status().map(|s| s.code())),
+            );
             o.insert("advisory_ids".into(), json!(v.advisory_ids()));
             o.extend(claims_json(v.claims()));
-            o.insert("measurement_hash".into(), json!(hex::encode(measurement_hash(v))));
-            o.insert("window".into(), json!([rfc3339(v.window().start), rfc3339(v.window().end)]));
+            o.insert(
+                "measurement_hash".into(),
+                json!(hex::encode(measurement_hash(v))),
+            );
+            o.insert(
+                "window".into(),
+                json!([rfc3339(v.window().start), rfc3339(v.window().end)]),
+            );
             o.insert("failure".into(), Json::Null);
             o.insert("unverified".into(), Json::Null);
             o.insert("warnings".into(), json!(v.warnings()));
@@ -321,8 +393,17 @@ fn to_json(outcome: &Outcome, with_policy: bool, appraisal: Option<&Appraisal>, 
             o.insert("measurement_hash".into(), Json::Null);
             o.insert("window".into(), Json::Null);
             o.insert("failure".into(), json!(r.error.class().as_str()));
-            o.insert("error".into(), json!({"class": r.error.class().as_str(), "message": r.error.message()}));
-            o.insert("unverified".into(), r.unverified.as_ref().map(|c| Json::Object(claims_json(c))).unwrap_or(Json::Null));
+            o.insert(
+                "error".into(),
+                json!({"class": r.error.class().as_str(), "message": r.error.message()}),
+            );
+            o.insert(
+                "unverified".into(),
+                r.unverified
+                    .as_ref()
+                    .map(|c| Json::Object(claims_json(c)))
+                    .unwrap_or(Json::Null),
+            );
             o.insert("warnings".into(), json!([]));
         }
     }
@@ -334,7 +415,9 @@ fn to_json(outcome: &Outcome, with_policy: bool, appraisal: Option<&Appraisal>, 
                 "allowed": a.allowed,
                 "reasons": a.reasons.iter().map(ToString::to_string).collect::<Vec<_>>(),
             }),
-            None => json!({"allowed": false, "reasons": ["verification: the evidence did not verify"]}),
+            None => {
+                json!({"allowed": false, "reasons": ["verification: the evidence did not verify"]})
+            }
         };
         o.insert("policy".into(), policy);
     }
@@ -354,7 +437,11 @@ fn summary(outcome: &Outcome, appraisal: Option<&Appraisal>) -> String {
             }
             s.push('\n');
             let w = v.window();
-            s.push_str(&format!("  window       {} .. {}\n", rfc3339_text(w.start), rfc3339_text(w.end)));
+            s.push_str(&format!(
+                "  window       {} .. {}\n",
+                rfc3339_text(w.start),
+                rfc3339_text(w.end)
+            ));
             for (k, val) in v.measurements() {
                 let text = match val {
                     Value::Bytes(b) => hex::encode(b),
@@ -365,7 +452,10 @@ fn summary(outcome: &Outcome, appraisal: Option<&Appraisal>) -> String {
             if let Some(rd) = v.report_data() {
                 s.push_str(&format!("  report_data  {}\n", hex::encode(rd)));
             }
-            s.push_str(&format!("  measurement hash {}\n", hex::encode(measurement_hash(v))));
+            s.push_str(&format!(
+                "  measurement hash {}\n",
+                hex::encode(measurement_hash(v))
+            ));
             if let Some(debug) = v.claims().debug {
                 s.push_str(&format!("  debug        {debug}\n"));
             }
@@ -378,7 +468,11 @@ fn summary(outcome: &Outcome, appraisal: Option<&Appraisal>) -> String {
         }
         Err(r) => {
             let platform = r.platform.map(|p| p.as_str()).unwrap_or("unrecognised");
-            s.push_str(&format!("invalid: {platform} evidence: {}: {}\n", r.error.class(), r.error.message()));
+            s.push_str(&format!(
+                "invalid: {platform} evidence: {}: {}\n",
+                r.error.class(),
+                r.error.message()
+            ));
         }
     }
     if let Some(a) = appraisal {

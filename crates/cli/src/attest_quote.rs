@@ -52,7 +52,12 @@ pub enum DevCaCommand {
 /// Run `pith attest quote`: 0 on success, 1 when no evidence could be produced, 2 on
 /// usage errors.
 pub fn run_quote(args: &QuoteArgs) -> ExitCode {
-    let report_data = match args.report_data.as_deref().map(parse_report_data).transpose() {
+    let report_data = match args
+        .report_data
+        .as_deref()
+        .map(parse_report_data)
+        .transpose()
+    {
         Ok(rd) => rd.unwrap_or([0; 64]),
         Err(e) => {
             eprintln!("pith attest quote: {e:#}");
@@ -79,19 +84,36 @@ pub fn run_quote(args: &QuoteArgs) -> ExitCode {
 }
 
 fn quote(args: &QuoteArgs, report_data: &[u8; 64], config: Vec<u8>) -> anyhow::Result<()> {
-    let sim = SimulatedOptions { dev_ca_dir: args.dev_ca_dir.clone(), create: true, config, ..Default::default() };
+    let sim = SimulatedOptions {
+        dev_ca_dir: args.dev_ca_dir.clone(),
+        create: true,
+        config,
+        ..Default::default()
+    };
     let source: Box<dyn pith_attest::provider::EvidenceSource> = if args.simulated {
         Box::new(SimulatedSource::open(&sim)?)
     } else {
-        let paths = args.tee_root.as_deref().map(Paths::under).unwrap_or_default();
-        detect(&DetectOptions { paths, simulated: Some(sim) })?
+        let paths = args
+            .tee_root
+            .as_deref()
+            .map(Paths::under)
+            .unwrap_or_default();
+        detect(&DetectOptions {
+            paths,
+            simulated: Some(sim),
+        })?
     };
     let evidence = source.quote(report_data).context("producing evidence")?;
     let platform = source.platform();
     match &args.out {
         Some(path) => {
-            std::fs::write(path, &evidence).with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("{platform} evidence, {} bytes, written to {}", evidence.len(), path.display());
+            std::fs::write(path, &evidence)
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "{platform} evidence, {} bytes, written to {}",
+                evidence.len(),
+                path.display()
+            );
         }
         None => {
             let mut out = std::io::stdout().lock();
@@ -136,7 +158,9 @@ fn parse_report_data(s: &str) -> anyhow::Result<[u8; 64]> {
         bail!("--report-data is {} bytes; at most 64", bytes.len());
     }
     let mut rd = [0u8; 64];
-    rd.get_mut(..bytes.len()).context("length")?.copy_from_slice(&bytes);
+    rd.get_mut(..bytes.len())
+        .context("length")?
+        .copy_from_slice(&bytes);
     Ok(rd)
 }
 

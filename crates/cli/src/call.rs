@@ -53,8 +53,12 @@ pub struct CallArgs {
 pub fn parse_program_id(s: &str) -> Result<B256> {
     let s = s.trim();
     if let Some(h) = s.strip_prefix("0x") {
-        let bytes = hex::decode(if h.len() % 2 == 1 { format!("0{h}") } else { h.to_string() })
-            .with_context(|| format!("program id {s:?} is not hex"))?;
+        let bytes = hex::decode(if h.len() % 2 == 1 {
+            format!("0{h}")
+        } else {
+            h.to_string()
+        })
+        .with_context(|| format!("program id {s:?} is not hex"))?;
         if bytes.len() > 32 {
             bail!("program id {s:?} is longer than 32 bytes");
         }
@@ -62,7 +66,9 @@ pub fn parse_program_id(s: &str) -> Result<B256> {
         out[32 - bytes.len()..].copy_from_slice(&bytes);
         return Ok(B256::from(out));
     }
-    let n: alloy::primitives::U256 = s.parse().with_context(|| format!("program id {s:?} is not a number"))?;
+    let n: alloy::primitives::U256 = s
+        .parse()
+        .with_context(|| format!("program id {s:?} is not a number"))?;
     Ok(B256::from(n))
 }
 
@@ -85,14 +91,23 @@ pub struct ProgramKey {
 /// Fetch `/v1/programs/{id}/ohttp-keys` and check the certificate against the Registry's KMS
 /// committee.
 pub async fn fetch_program_key(net: &Network, program_id: B256) -> Result<ProgramKey> {
-    let url = net.url(&route(gateway::PROGRAM_OHTTP_KEYS, "id", &id_hex(program_id)));
+    let url = net.url(&route(
+        gateway::PROGRAM_OHTTP_KEYS,
+        "id",
+        &id_hex(program_id),
+    ));
     let answer = net.http.get(&url).await?;
     let cert_header = answer
         .header(headers::KEY_CERTIFICATE)
         .ok_or_else(|| anyhow!("{url}: no {} header", headers::KEY_CERTIFICATE))?;
     let certificate: KeyCertificate = serde_json::from_slice(&pith_api::from_b64url(cert_header)?)
         .with_context(|| format!("{url}: malformed key certificate"))?;
-    let committee = net.contracts()?.registry.kms_members().await.context("reading the KMS committee")?;
+    let committee = net
+        .contracts()?
+        .registry
+        .kms_members()
+        .await
+        .context("reading the KMS committee")?;
     let kms = trust::check_key_certificate(
         &certificate,
         &answer.body,
@@ -103,7 +118,11 @@ pub async fn fetch_program_key(net: &Network, program_id: B256) -> Result<Progra
         now_secs(),
     )
     .map_err(|e| anyhow!("program {program_id}: {e}"))?;
-    Ok(ProgramKey { ohttp_keys: answer.body, certificate, kms })
+    Ok(ProgramKey {
+        ohttp_keys: answer.body,
+        certificate,
+        kms,
+    })
 }
 
 /// A random 16-byte nonce.
@@ -124,16 +143,28 @@ pub struct CallOutcome {
 }
 
 /// Send one encrypted request and verify the receipt against it.
-pub async fn invoke(net: &Network, program_id: B256, key: &ProgramKey, request: &Request) -> Result<CallOutcome> {
-    let (wire, session) = ClientSession::encapsulate(&key.ohttp_keys, request).context("encrypting the request")?;
+pub async fn invoke(
+    net: &Network,
+    program_id: B256,
+    key: &ProgramKey,
+    request: &Request,
+) -> Result<CallOutcome> {
+    let (wire, session) =
+        ClientSession::encapsulate(&key.ohttp_keys, request).context("encrypting the request")?;
     let request_hash = B256::from(session.request_hash());
     let url = net.url(&route(gateway::PROGRAM_INVOKE, "id", &id_hex(program_id)));
-    let answer = net.http.send_body(reqwest::Method::POST, &url, media::OHTTP_REQ, wire).await?;
-    let receipt_header =
-        answer.header(headers::RECEIPT).ok_or_else(|| anyhow!("{url}: the answer carries no {} header", headers::RECEIPT))?;
+    let answer = net
+        .http
+        .send_body(reqwest::Method::POST, &url, media::OHTTP_REQ, wire)
+        .await?;
+    let receipt_header = answer
+        .header(headers::RECEIPT)
+        .ok_or_else(|| anyhow!("{url}: the answer carries no {} header", headers::RECEIPT))?;
     let receipt: SignedReceipt = serde_json::from_slice(&pith_api::from_b64url(receipt_header)?)
         .with_context(|| format!("{url}: malformed receipt"))?;
-    let worker_header = answer.header(headers::WORKER).and_then(|w| w.parse::<Address>().ok());
+    let worker_header = answer
+        .header(headers::WORKER)
+        .and_then(|w| w.parse::<Address>().ok());
     let (response, response_hash) = session
         .decapsulate(&answer.body)
         .context("decrypting the response (tampered with, or not from the program's key)")?;
@@ -147,7 +178,11 @@ pub async fn invoke(net: &Network, program_id: B256, key: &ProgramKey, request: 
     };
     let mut checks = trust::check_receipt_exchange(&receipt, &x);
     checks.extend(chain_checks(net, &receipt).await?);
-    Ok(CallOutcome { response, receipt, checks })
+    Ok(CallOutcome {
+        response,
+        receipt,
+        checks,
+    })
 }
 
 /// The worker is active in the Registry and the code hash is the program's.
@@ -162,20 +197,34 @@ async fn chain_checks(net: &Network, r: &SignedReceipt) -> Result<Vec<Check>> {
         .await
         .context("Programs.codeHashOf")?;
     Ok(vec![
-        Check { name: "worker_registered".into(), ok: active, detail: format!("Registry.isActiveWorker({}) = {active}", r.worker) },
+        Check {
+            name: "worker_registered".into(),
+            ok: active,
+            detail: format!("Registry.isActiveWorker({}) = {active}", r.worker),
+        },
         Check {
             name: "code_hash".into(),
             ok: code == r.code_hash,
-            detail: format!("receipt code {} / Programs.codeHashOf = {code}", r.code_hash),
+            detail: format!(
+                "receipt code {} / Programs.codeHashOf = {code}",
+                r.code_hash
+            ),
         },
     ])
 }
 
 /// Build the plaintext request from the command-line pieces.
-pub fn build_request(method: &str, path: &str, header_args: &[String], body: Option<&str>) -> Result<Request> {
+pub fn build_request(
+    method: &str,
+    path: &str,
+    header_args: &[String],
+    body: Option<&str>,
+) -> Result<Request> {
     let mut headers = Vec::new();
     for h in header_args {
-        let (k, v) = h.split_once(':').ok_or_else(|| anyhow!("--header {h:?}: expected 'Name: value'"))?;
+        let (k, v) = h
+            .split_once(':')
+            .ok_or_else(|| anyhow!("--header {h:?}: expected 'Name: value'"))?;
         let k = k.trim().to_ascii_lowercase();
         if k.is_empty() || k.starts_with("pith-") {
             bail!("--header {h:?}: empty or reserved (pith-*) header name");
@@ -189,8 +238,19 @@ pub fn build_request(method: &str, path: &str, header_args: &[String], body: Opt
             None => b.as_bytes().to_vec(),
         },
     };
-    let path = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
-    Ok(Request::new(&method.to_ascii_uppercase(), &path, headers, body, nonce()?, now_secs() + REQUEST_TTL_SECS))
+    let path = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    };
+    Ok(Request::new(
+        &method.to_ascii_uppercase(),
+        &path,
+        headers,
+        body,
+        nonce()?,
+        now_secs() + REQUEST_TTL_SECS,
+    ))
 }
 
 /// The JSON `pith call --json` prints.
@@ -219,11 +279,17 @@ async fn call(args: CallArgs) -> Result<bool> {
     let net = args.net.resolve(false).await?;
     let program_id = parse_program_id(&args.program_id)?;
     let key = fetch_program_key(&net, program_id).await?;
-    let request = build_request(&args.method, &args.path, &args.headers, args.body.as_deref())?;
+    let request = build_request(
+        &args.method,
+        &args.path,
+        &args.headers,
+        args.body.as_deref(),
+    )?;
     let outcome = invoke(&net, program_id, &key, &request).await?;
     let ok = trust::all_ok(&outcome.checks);
     if let Some(dir) = &args.save {
-        crate::verify::save_archive(&net, dir, Some(&outcome.receipt), outcome.receipt.worker).await?;
+        crate::verify::save_archive(&net, dir, Some(&outcome.receipt), outcome.receipt.worker)
+            .await?;
     }
     if args.json {
         println!("{}", outcome_json(&outcome));
@@ -234,7 +300,14 @@ async fn call(args: CallArgs) -> Result<bool> {
         }
         println!();
         match std::str::from_utf8(&outcome.response.body) {
-            Ok(s) => print!("{s}{}", if s.ends_with('\n') || s.is_empty() { "" } else { "\n" }),
+            Ok(s) => print!(
+                "{s}{}",
+                if s.ends_with('\n') || s.is_empty() {
+                    ""
+                } else {
+                    "\n"
+                }
+            ),
             Err(_) => println!("<{} bytes of binary body>", outcome.response.body.len()),
         }
         eprintln!(
@@ -277,10 +350,19 @@ mod tests {
 
     #[test]
     fn requests() {
-        let r = build_request("post", "echo?x=1", &["Content-Type: text/plain".into()], Some("hi")).unwrap();
+        let r = build_request(
+            "post",
+            "echo?x=1",
+            &["Content-Type: text/plain".into()],
+            Some("hi"),
+        )
+        .unwrap();
         assert_eq!(r.method(), "POST");
         assert_eq!(r.path(), "/echo?x=1");
-        assert_eq!(r.headers(), &[("content-type".to_string(), "text/plain".to_string())]);
+        assert_eq!(
+            r.headers(),
+            &[("content-type".to_string(), "text/plain".to_string())]
+        );
         assert_eq!(r.body(), b"hi");
         assert!(build_request("GET", "/", &["nocolon".into()], None).is_err());
         assert!(build_request("GET", "/", &["pith-nonce: 1".into()], None).is_err());

@@ -106,17 +106,29 @@ pub struct Net {
 
 impl NetArgs {
     fn dir(&self) -> PathBuf {
-        self.dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DIR))
+        self.dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR))
     }
 
     /// Read the manifest and RPC URL; load a signer when `signing`.
     pub fn resolve(&self, signing: bool) -> Result<Net> {
-        let manifest = self.deployment.clone().unwrap_or_else(|| self.dir().join(MANIFEST_FILE));
-        let deployment =
-            Deployment::read(&manifest).with_context(|| format!("reading {} (run `pith chain up`?)", manifest.display()))?;
-        let rpc = self.rpc.clone().unwrap_or_else(|| deployment.rpc_url.clone());
+        let manifest = self
+            .deployment
+            .clone()
+            .unwrap_or_else(|| self.dir().join(MANIFEST_FILE));
+        let deployment = Deployment::read(&manifest)
+            .with_context(|| format!("reading {} (run `pith chain up`?)", manifest.display()))?;
+        let rpc = self
+            .rpc
+            .clone()
+            .unwrap_or_else(|| deployment.rpc_url.clone());
         let signer = if signing { Some(self.signer()?) } else { None };
-        Ok(Net { deployment, rpc, signer })
+        Ok(Net {
+            deployment,
+            rpc,
+            signer,
+        })
     }
 
     fn signer(&self) -> Result<PrivateKeySigner> {
@@ -135,7 +147,8 @@ impl NetArgs {
             bail!("--rpc needs --private-key-file or --keystore to sign");
         }
         let path = keys::dev_key_path(&self.dir(), self.account);
-        keys::signer_from_key_file(&path).with_context(|| format!("development key {}", path.display()))
+        keys::signer_from_key_file(&path)
+            .with_context(|| format!("development key {}", path.display()))
     }
 }
 
@@ -154,13 +167,17 @@ impl Net {
     }
     /// The signer's address.
     pub fn sender(&self) -> Result<Address> {
-        self.signer.as_ref().map(|s| s.address()).ok_or_else(|| anyhow!("no signer"))
+        self.signer
+            .as_ref()
+            .map(|s| s.address())
+            .ok_or_else(|| anyhow!("no signer"))
     }
 }
 
 /// Parse a PHA amount (`1.5`, `1000`) into wei.
 pub fn parse_pha(s: &str) -> Result<U256> {
-    let v = alloy::primitives::utils::parse_units(s, 18).with_context(|| format!("bad PHA amount {s:?}"))?;
+    let v = alloy::primitives::utils::parse_units(s, 18)
+        .with_context(|| format!("bad PHA amount {s:?}"))?;
     Ok(v.get_absolute())
 }
 
@@ -171,7 +188,10 @@ pub fn format_pha(v: U256) -> String {
 
 /// Run a future on a fresh multi-threaded runtime.
 pub fn block_on<F: std::future::Future<Output = Result<()>>>(f: F) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting the runtime: {e}");
@@ -200,28 +220,53 @@ fn parse_measurement(s: &str) -> Result<Measurement> {
     let (Some(p), Some(r), Some(h)) = (parts.next(), parts.next(), parts.next()) else {
         bail!("--measurement {s:?}: expected PLATFORM:ROLE:0xHASH");
     };
-    let platform: u8 = p.parse().with_context(|| format!("--measurement {s:?}: platform id"))?;
+    let platform: u8 = p
+        .parse()
+        .with_context(|| format!("--measurement {s:?}: platform id"))?;
     let role = match r {
         "kms" | "0" => pith_chain::deploy::role::KMS,
         "worker" | "1" => pith_chain::deploy::role::WORKER,
         other => bail!("--measurement {s:?}: role {other:?} is not kms or worker"),
     };
-    let hash: B256 = h.parse().with_context(|| format!("--measurement {s:?}: hash"))?;
-    Ok(Measurement { platform, role, hash })
+    let hash: B256 = h
+        .parse()
+        .with_context(|| format!("--measurement {s:?}: hash"))?;
+    Ok(Measurement {
+        platform,
+        role,
+        hash,
+    })
 }
 
 fn port_of(rpc_url: &str) -> Option<u16> {
-    rpc_url.rsplit(':').next()?.trim_end_matches('/').parse().ok()
+    rpc_url
+        .rsplit(':')
+        .next()?
+        .trim_end_matches('/')
+        .parse()
+        .ok()
 }
 
 async fn up(args: UpArgs) -> Result<()> {
     let dir = &args.dir;
-    std::fs::create_dir_all(dir.join("chain")).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(dir.join("chain"))
+        .with_context(|| format!("creating {}", dir.display()))?;
     let manifest_path = dir.join(MANIFEST_FILE);
-    let previous = if manifest_path.exists() { Some(Deployment::read(&manifest_path)?) } else { None };
-    let measurements = args.measurements.iter().map(|m| parse_measurement(m)).collect::<Result<Vec<_>>>()?;
+    let previous = if manifest_path.exists() {
+        Some(Deployment::read(&manifest_path)?)
+    } else {
+        None
+    };
+    let measurements = args
+        .measurements
+        .iter()
+        .map(|m| parse_measurement(m))
+        .collect::<Result<Vec<_>>>()?;
 
-    let port = match (args.port, previous.as_ref().and_then(|d| port_of(&d.rpc_url))) {
+    let port = match (
+        args.port,
+        previous.as_ref().and_then(|d| port_of(&d.rpc_url)),
+    ) {
         (Some(p), _) => p,
         (None, Some(p)) => p,
         (None, None) => pith_chain::anvil::free_port()?,
@@ -247,7 +292,9 @@ async fn up(args: UpArgs) -> Result<()> {
             }
             prev => {
                 if prev.is_some() {
-                    tracing::warn!("deployment.json names contracts this chain does not have; deploying again");
+                    tracing::warn!(
+                        "deployment.json names contracts this chain does not have; deploying again"
+                    );
                 }
                 deploy_local(&anvil, &url, &args, measurements).await?
             }
@@ -264,7 +311,11 @@ async fn up(args: UpArgs) -> Result<()> {
         }
     };
 
-    println!("ready {url} chain_id={} deployment={}", deployment.chain_id, manifest_path.display());
+    println!(
+        "ready {url} chain_id={} deployment={}",
+        deployment.chain_id,
+        manifest_path.display()
+    );
     let _ = std::io::stdout().flush();
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -275,7 +326,10 @@ async fn up(args: UpArgs) -> Result<()> {
             bail!("anvil exited unexpectedly ({:?}); see {}", status?, dir.join("chain/anvil.log").display());
         }
     }
-    eprintln!("stopping anvil (state saved to {})", dir.join("chain/anvil-state.json").display());
+    eprintln!(
+        "stopping anvil (state saved to {})",
+        dir.join("chain/anvil-state.json").display()
+    );
     anvil.stop().await?;
     Ok(())
 }
@@ -293,11 +347,23 @@ async fn deployed(d: &Deployment, url: &str) -> Result<bool> {
     Ok(true)
 }
 
-async fn deploy_local(anvil: &Anvil, url: &str, args: &UpArgs, measurements: Vec<Measurement>) -> Result<Deployment> {
+async fn deploy_local(
+    anvil: &Anvil,
+    url: &str,
+    args: &UpArgs,
+    measurements: Vec<Measurement>,
+) -> Result<Deployment> {
     let accounts = anvil.accounts();
-    let deployer = accounts.first().ok_or_else(|| anyhow!("anvil has no accounts"))?;
+    let deployer = accounts
+        .first()
+        .ok_or_else(|| anyhow!("anvil has no accounts"))?;
     let kms = if args.kms.is_empty() {
-        vec![accounts.get(LOCAL_KMS_ACCOUNT).ok_or_else(|| anyhow!("anvil has too few accounts"))?.address]
+        vec![
+            accounts
+                .get(LOCAL_KMS_ACCOUNT)
+                .ok_or_else(|| anyhow!("anvil has too few accounts"))?
+                .address,
+        ]
     } else {
         args.kms.clone()
     };
@@ -308,12 +374,20 @@ async fn deploy_local(anvil: &Anvil, url: &str, args: &UpArgs, measurements: Vec
         .iter()
         .skip(1)
         .take(8)
-        .map(|a| (a.address, U256::from(LOCAL_ALLOCATION_PHA) * U256::from(PHA_UNIT)))
+        .map(|a| {
+            (
+                a.address,
+                U256::from(LOCAL_ALLOCATION_PHA) * U256::from(PHA_UNIT),
+            )
+        })
         .collect();
     let signer: PrivateKeySigner = deployer.private_key.parse().context("deployer key")?;
     let provider = signing_provider(url, signer)?;
-    let mut d = deploy(&provider, deployer.address, url, &cfg).await.context("deploying the contracts")?;
-    d.extra.insert("kms_committee".into(), serde_json::json!(cfg.kms_committee));
+    let mut d = deploy(&provider, deployer.address, url, &cfg)
+        .await
+        .context("deploying the contracts")?;
+    d.extra
+        .insert("kms_committee".into(), serde_json::json!(cfg.kms_committee));
     Ok(d)
 }
 
@@ -321,19 +395,28 @@ async fn status(args: StatusArgs) -> Result<()> {
     let net = args.net.resolve(false)?;
     let c = net.contracts()?;
     let p = c.provider();
-    let chain_id = p.get_chain_id().await.with_context(|| format!("connecting to {}", net.rpc))?;
+    let chain_id = p
+        .get_chain_id()
+        .await
+        .with_context(|| format!("connecting to {}", net.rpc))?;
     let head = p.get_block_number().await?;
     let mut contracts = serde_json::Map::new();
     for (name, addr) in net.deployment.contracts.named() {
         let code = p.get_code_at(addr).await?;
-        contracts.insert(name.into(), serde_json::json!({"address": addr, "code_bytes": code.len()}));
+        contracts.insert(
+            name.into(),
+            serde_json::json!({"address": addr, "code_bytes": code.len()}),
+        );
     }
     let supply = c.pha.total_supply().await?;
     let kms = c.registry.kms_members().await?;
     let threshold = c.registry.kms_threshold().await?;
     let vd = c.governor.voting_delay().await?;
     let vp = c.governor.voting_period().await?;
-    let ok = chain_id == net.deployment.chain_id && contracts.values().all(|v| v["code_bytes"].as_u64() != Some(0));
+    let ok = chain_id == net.deployment.chain_id
+        && contracts
+            .values()
+            .all(|v| v["code_bytes"].as_u64() != Some(0));
     if args.json {
         let v = serde_json::json!({
             "ok": ok,
@@ -349,9 +432,16 @@ async fn status(args: StatusArgs) -> Result<()> {
         });
         println!("{v}");
     } else {
-        println!("chain      {} (chain id {chain_id}, head block {head}, deployed at {})", net.rpc, net.deployment.deploy_block);
+        println!(
+            "chain      {} (chain id {chain_id}, head block {head}, deployed at {})",
+            net.rpc, net.deployment.deploy_block
+        );
         for (name, v) in &contracts {
-            println!("{name:<12} {} ({} bytes of code)", v["address"].as_str().unwrap_or("?"), v["code_bytes"]);
+            println!(
+                "{name:<12} {} ({} bytes of code)",
+                v["address"].as_str().unwrap_or("?"),
+                v["code_bytes"]
+            );
         }
         println!("PHA supply {} PHA", format_pha(supply));
         println!("KMS        {} of {:?}", threshold, kms);

@@ -58,7 +58,10 @@ fn mtime(p: &Path) -> Option<SystemTime> {
 impl Server {
     /// The current program, reloaded if the file changed.
     fn program(&self) -> Result<Arc<Program>, String> {
-        let mut l = self.loaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut l = self
+            .loaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = mtime(&self.path);
         if now != l.mtime {
             let mut p = crate::run::load_program(&self.path).map_err(|crate::run::Usage(m)| m)?;
@@ -67,7 +70,11 @@ impl Server {
             p.egress = self.template.egress.clone();
             p.limits = self.template.limits;
             if p.code_hash != l.program.code_hash {
-                eprintln!("pith dev: reloaded {} ({})", self.path.display(), p.code_hash_hex());
+                eprintln!(
+                    "pith dev: reloaded {} ({})",
+                    self.path.display(),
+                    p.code_hash_hex()
+                );
             }
             l.program = Arc::new(p);
             l.mtime = now;
@@ -97,19 +104,34 @@ pub fn run(args: DevArgs) -> ExitCode {
     template.limits = limits;
     template.secrets = secrets;
     template.egress.allow_hosts = args.allow_hosts.clone();
-    let tokio = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
+    let tokio = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
         Ok(t) => t,
         Err(e) => return usage(format!("cannot start the I/O runtime: {e}")),
     };
-    let pool = Pool::new(crate::run::local_host(), tokio.handle().clone(), BytecodeCache::default(), PoolConfig::default());
+    let pool = Pool::new(
+        crate::run::local_host(),
+        tokio.handle().clone(),
+        BytecodeCache::default(),
+        PoolConfig::default(),
+    );
     let listener = match TcpListener::bind(("127.0.0.1", args.port)) {
         Ok(l) => l,
         Err(e) => return usage(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)),
     };
-    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let server = Arc::new(Server {
         path: args.program.clone(),
-        loaded: Mutex::new(Loaded { mtime: mtime(&args.program), program: Arc::new(template.clone()) }),
+        loaded: Mutex::new(Loaded {
+            mtime: mtime(&args.program),
+            program: Arc::new(template.clone()),
+        }),
         template,
         pool,
     });
@@ -117,9 +139,11 @@ pub fn run(args: DevArgs) -> ExitCode {
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
         let server = server.clone();
-        let _ = std::thread::Builder::new().name("pith-dev-conn".into()).spawn(move || {
-            let _ = serve_conn(&server, stream);
-        });
+        let _ = std::thread::Builder::new()
+            .name("pith-dev-conn".into())
+            .spawn(move || {
+                let _ = serve_conn(&server, stream);
+            });
     }
     ExitCode::SUCCESS
 }
@@ -134,7 +158,9 @@ fn serve_conn(server: &Server, stream: TcpStream) -> std::io::Result<()> {
             return Ok(());
         }
         let mut parts = line.split_whitespace();
-        let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(method), Some(target), Some(version)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
             return respond_plain(&mut out, 400, "bad request line", false);
         };
         let (method, target) = (method.to_owned(), target.to_owned());
@@ -151,7 +177,9 @@ fn serve_conn(server: &Server, stream: TcpStream) -> std::io::Result<()> {
             if h.is_empty() {
                 break;
             }
-            let Some((k, v)) = h.split_once(':') else { continue };
+            let Some((k, v)) = h.split_once(':') else {
+                continue;
+            };
             let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_owned());
             match k.as_str() {
                 "content-length" => len = v.parse().unwrap_or(0),
@@ -162,7 +190,12 @@ fn serve_conn(server: &Server, stream: TcpStream) -> std::io::Result<()> {
             headers.push((k, v));
         }
         if chunked {
-            return respond_plain(&mut out, 411, "chunked request bodies are not supported", false);
+            return respond_plain(
+                &mut out,
+                411,
+                "chunked request bodies are not supported",
+                false,
+            );
         }
         if len > MAX_BODY {
             return respond_plain(&mut out, 413, "request body too large", false);
@@ -176,8 +209,17 @@ fn serve_conn(server: &Server, stream: TcpStream) -> std::io::Result<()> {
                 continue;
             }
         };
-        let host = headers.iter().find(|(k, _)| k == "host").map_or("localhost", |(_, v)| v.as_str()).to_owned();
-        let req = Request { method, url: format!("http://{host}{target}"), headers, body };
+        let host = headers
+            .iter()
+            .find(|(k, _)| k == "host")
+            .map_or("localhost", |(_, v)| v.as_str())
+            .to_owned();
+        let req = Request {
+            method,
+            url: format!("http://{host}{target}"),
+            headers,
+            body,
+        };
         let outcome = server.pool.invoke(&program, req);
         for l in &outcome.logs {
             eprintln!("[{}] {}", l.level, l.message);
@@ -201,7 +243,12 @@ fn serve_conn(server: &Server, stream: TcpStream) -> std::io::Result<()> {
             }
             Err(e) => {
                 eprintln!("pith dev: {}: {}", e.kind, e.message);
-                respond_plain(&mut out, 500, &format!("{}: {}", e.kind, e.message), keep_alive)?;
+                respond_plain(
+                    &mut out,
+                    500,
+                    &format!("{}: {}", e.kind, e.message),
+                    keep_alive,
+                )?;
             }
         }
         if !keep_alive {
@@ -210,9 +257,18 @@ fn serve_conn(server: &Server, stream: TcpStream) -> std::io::Result<()> {
     }
 }
 
-fn respond_plain(out: &mut TcpStream, status: u16, msg: &str, keep_alive: bool) -> std::io::Result<()> {
+fn respond_plain(
+    out: &mut TcpStream,
+    status: u16,
+    msg: &str,
+    keep_alive: bool,
+) -> std::io::Result<()> {
     let body = format!("{msg}\n");
-    let conn = if keep_alive { "" } else { "connection: close\r\n" };
+    let conn = if keep_alive {
+        ""
+    } else {
+        "connection: close\r\n"
+    };
     write!(
         out,
         "HTTP/1.1 {status} {}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n{conn}\r\n{body}",

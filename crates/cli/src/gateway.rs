@@ -65,11 +65,15 @@ pub fn run(args: GatewayArgs) -> ExitCode {
 }
 
 async fn serve(args: GatewayArgs) -> Result<()> {
-    let deployment = Deployment::read(&args.deployment).with_context(|| format!("reading {}", args.deployment.display()))?;
+    let deployment = Deployment::read(&args.deployment)
+        .with_context(|| format!("reading {}", args.deployment.display()))?;
     if !(args.rate_limit >= 0.0 && args.rate_limit.is_finite()) {
         bail!("--rate-limit must be a non-negative number");
     }
-    let rpc = args.rpc.clone().unwrap_or_else(|| deployment.rpc_url.clone());
+    let rpc = args
+        .rpc
+        .clone()
+        .unwrap_or_else(|| deployment.rpc_url.clone());
     let mut cfg = GatewayConfig::new(&args.dir, rpc, deployment);
     cfg.listen = args.listen;
     cfg.kms_urls = args.kms.clone();
@@ -80,8 +84,13 @@ async fn serve(args: GatewayArgs) -> Result<()> {
     cfg.max_invoke_bytes = args.max_invoke_bytes;
     cfg.collateral = crate::attest::collateral_source()?;
     if let Some(p) = &args.dev_ca {
-        let file = if p.is_dir() { p.join("dev-ca.pem") } else { p.clone() };
-        cfg.dev_ca = Some(std::fs::read(&file).with_context(|| format!("--dev-ca {}", file.display()))?);
+        let file = if p.is_dir() {
+            p.join("dev-ca.pem")
+        } else {
+            p.clone()
+        };
+        cfg.dev_ca =
+            Some(std::fs::read(&file).with_context(|| format!("--dev-ca {}", file.display()))?);
     }
     let gateway = Gateway::start(cfg).await.context("starting the gateway")?;
     println!("gateway listening on {}", gateway.url());

@@ -87,9 +87,14 @@ pub fn run(cmd: GovCommand) -> ExitCode {
 
 /// Encode `function(args...)` calldata from a signature and string arguments.
 pub fn encode_call(signature: &str, args: &[String]) -> Result<Bytes> {
-    let f = Function::parse(signature).with_context(|| format!("bad function signature {signature:?}"))?;
+    let f = Function::parse(signature)
+        .with_context(|| format!("bad function signature {signature:?}"))?;
     if f.inputs.len() != args.len() {
-        bail!("{signature} takes {} arguments, {} given", f.inputs.len(), args.len());
+        bail!(
+            "{signature} takes {} arguments, {} given",
+            f.inputs.len(),
+            args.len()
+        );
     }
     let values = f
         .inputs
@@ -97,25 +102,42 @@ pub fn encode_call(signature: &str, args: &[String]) -> Result<Bytes> {
         .zip(args)
         .map(|(p, a)| {
             let ty: DynSolType = p.ty.parse().with_context(|| format!("type {}", p.ty))?;
-            ty.coerce_str(a).with_context(|| format!("argument {a:?} as {}", p.ty))
+            ty.coerce_str(a)
+                .with_context(|| format!("argument {a:?} as {}", p.ty))
         })
         .collect::<Result<Vec<DynSolValue>>>()?;
-    Ok(f.abi_encode_input(&values).context("encoding the call")?.into())
+    Ok(f.abi_encode_input(&values)
+        .context("encoding the call")?
+        .into())
 }
 
 async fn propose(a: ProposeArgs) -> Result<()> {
     let net = a.net.resolve(true)?;
     let c = net.contracts()?;
-    let target: Address = match net.deployment.contracts.named().iter().find(|(n, _)| *n == a.target) {
+    let target: Address = match net
+        .deployment
+        .contracts
+        .named()
+        .iter()
+        .find(|(n, _)| *n == a.target)
+    {
         Some((_, addr)) => *addr,
-        None => a.target.parse().with_context(|| format!("--target {:?}: not an address or contract name", a.target))?,
+        None => a
+            .target
+            .parse()
+            .with_context(|| format!("--target {:?}: not an address or contract name", a.target))?,
     };
     let calldata = match (&a.function, &a.calldata) {
         (Some(f), _) => encode_call(f, &a.args)?,
         (None, Some(d)) => d.clone(),
         (None, None) => bail!("give --function (with --arg) or --calldata"),
     };
-    let p = Proposal { targets: vec![target], values: vec![a.value], calldatas: vec![calldata], description: a.description };
+    let p = Proposal {
+        targets: vec![target],
+        values: vec![a.value],
+        calldatas: vec![calldata],
+        description: a.description,
+    };
     let id = c.governor.hash_proposal(&p).await?;
     let r = c.governor.send_propose(&p).await?;
     println!("proposal {id} tx {}", r.transaction_hash);
@@ -136,14 +158,20 @@ async fn vote(a: VoteArgs) -> Result<()> {
         bail!("proposal {} is {state:?}, not Active", a.proposal);
     }
     let r = c.governor.send_vote(a.proposal, support).await?;
-    println!("voted {} on proposal {} tx {}", a.support, a.proposal, r.transaction_hash);
+    println!(
+        "voted {} on proposal {} tx {}",
+        a.support, a.proposal, r.transaction_hash
+    );
     Ok(())
 }
 
 async fn execute(a: ExecuteArgs) -> Result<()> {
     let net = a.net.resolve(true)?;
     let c = net.contracts()?;
-    let p = c.governor.find_proposal(a.proposal, net.deployment.deploy_block).await?;
+    let p = c
+        .governor
+        .find_proposal(a.proposal, net.deployment.deploy_block)
+        .await?;
     let mut state = c.governor.state(a.proposal).await?;
     if state == ProposalState::Succeeded {
         let r = c.governor.send_queue(&p).await?;
@@ -151,7 +179,10 @@ async fn execute(a: ExecuteArgs) -> Result<()> {
         state = c.governor.state(a.proposal).await?;
     }
     if state != ProposalState::Queued {
-        bail!("proposal {} is {state:?}; only a Succeeded or Queued proposal can be executed", a.proposal);
+        bail!(
+            "proposal {} is {state:?}; only a Succeeded or Queued proposal can be executed",
+            a.proposal
+        );
     }
     // The timelock accepts the execution once a block's timestamp reaches the proposal's
     // eta; on a chain that mines per transaction that is the next block after the delay, so
@@ -162,8 +193,12 @@ async fn execute(a: ExecuteArgs) -> Result<()> {
         match c.governor.send_execute(&p).await {
             Ok(r) => break r,
             Err(e) => {
-                if std::time::Instant::now() >= deadline || c.governor.state(a.proposal).await? != ProposalState::Queued {
-                    return Err(e).with_context(|| format!("executing proposal {} (timelock eta {eta})", a.proposal));
+                if std::time::Instant::now() >= deadline
+                    || c.governor.state(a.proposal).await? != ProposalState::Queued
+                {
+                    return Err(e).with_context(|| {
+                        format!("executing proposal {} (timelock eta {eta})", a.proposal)
+                    });
                 }
                 tracing::debug!(error = %e, "timelock not ready yet; retrying");
                 tokio::time::sleep(Duration::from_millis(500)).await;

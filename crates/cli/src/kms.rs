@@ -60,8 +60,12 @@ fn config(args: KmsArgs) -> Result<pith_kms::Config> {
     }
     let danger = match &args.danger_attest_binary_sha384 {
         Some(h) => {
-            let raw = hex::decode(h.trim_start_matches("0x")).context("--danger-attest-binary-sha384 is not hex")?;
-            Some(<[u8; 48]>::try_from(raw.as_slice()).map_err(|_| anyhow!("--danger-attest-binary-sha384 must be 48 bytes"))?)
+            let raw = hex::decode(h.trim_start_matches("0x"))
+                .context("--danger-attest-binary-sha384 is not hex")?;
+            Some(
+                <[u8; 48]>::try_from(raw.as_slice())
+                    .map_err(|_| anyhow!("--danger-attest-binary-sha384 must be 48 bytes"))?,
+            )
         }
         None => None,
     };
@@ -79,7 +83,9 @@ fn config(args: KmsArgs) -> Result<pith_kms::Config> {
 async fn serve(args: KmsArgs) -> Result<()> {
     let config = config(args)?;
     let shutdown = CancellationToken::new();
-    let running = pith_kms::start(config, shutdown.clone()).await.map_err(|e| anyhow!("{e}"))?;
+    let running = pith_kms::start(config, shutdown.clone())
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
     println!(
         "pith kms {:#x} listening on http://{} (master key epochs {:?})",
         running.kms.address(),

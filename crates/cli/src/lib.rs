@@ -8,19 +8,19 @@ pub mod attest;
 pub mod attest_quote;
 pub mod call;
 pub mod chain;
+pub mod dev;
+pub mod gateway;
 pub mod gov;
+pub mod kms;
 pub mod network;
 pub mod programs;
 pub mod proxy;
+pub mod run;
+pub mod stake;
+pub mod status;
 pub mod trust;
 pub mod up;
 pub mod verify;
-pub mod stake;
-pub mod status;
-pub mod dev;
-pub mod gateway;
-pub mod kms;
-pub mod run;
 pub mod worker;
 
 /// Pith: an open confidential-compute network.
@@ -111,5 +111,8 @@ pub fn main() -> ExitCode {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("PITH_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -62,7 +62,9 @@ pub struct Network {
 
 impl NetOpts {
     fn dir_path(&self) -> PathBuf {
-        self.dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DIR))
+        self.dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR))
     }
 
     /// Resolve the network; load a signer when `signing`.
@@ -79,7 +81,11 @@ impl NetOpts {
                     tracing::debug!("no network file: {e}");
                     None
                 }
-                Err(e) => return Err(anyhow!("{e} (run `pith up`, or pass --gateway URL --rpc URL)")),
+                Err(e) => {
+                    return Err(anyhow!(
+                        "{e} (run `pith up`, or pass --gateway URL --rpc URL)"
+                    ));
+                }
             }
         };
         let gateway = match (&self.gateway, &file) {
@@ -89,7 +95,8 @@ impl NetOpts {
         };
         let (deployment, rpc) = match &file {
             Some(f) => {
-                let d: Deployment = serde_json::from_value(f.deployment.clone()).context("network.json: deployment")?;
+                let d: Deployment = serde_json::from_value(f.deployment.clone())
+                    .context("network.json: deployment")?;
                 (d, self.rpc.clone().unwrap_or_else(|| f.rpc_url.clone()))
             }
             None => {
@@ -97,13 +104,26 @@ impl NetOpts {
                     .get_json(&format!("{gateway}{}", pith_api::gateway::NETWORK))
                     .await
                     .context("asking the gateway for the network")?;
-                let d: Deployment = serde_json::from_value(info.deployment).context("gateway: deployment")?;
+                let d: Deployment =
+                    serde_json::from_value(info.deployment).context("gateway: deployment")?;
                 let rpc = self.rpc.clone().unwrap_or(info.rpc_url);
                 (d, rpc)
             }
         };
-        let signer = if signing { Some(self.signer(file.as_ref(), &dir)?) } else { None };
-        Ok(Network { dir: file.as_ref().map(|_| dir), file, gateway, rpc, deployment, signer, http })
+        let signer = if signing {
+            Some(self.signer(file.as_ref(), &dir)?)
+        } else {
+            None
+        };
+        Ok(Network {
+            dir: file.as_ref().map(|_| dir),
+            file,
+            gateway,
+            rpc,
+            deployment,
+            signer,
+            http,
+        })
     }
 
     fn signer(&self, file: Option<&NetworkFile>, dir: &Path) -> Result<PrivateKeySigner> {
@@ -118,21 +138,30 @@ impl NetOpts {
             };
             return Ok(keys::signer_from_keystore(ks, password.as_bytes())?);
         }
-        let Some(f) = file else { bail!("signing needs --private-key-file FILE or --keystore FILE") };
+        let Some(f) = file else {
+            bail!("signing needs --private-key-file FILE or --keystore FILE")
+        };
         let acct = f
             .accounts
             .iter()
             .find(|a| a.role == "developer")
-            .ok_or_else(|| anyhow!("network.json has no developer account; pass --private-key-file"))?;
+            .ok_or_else(|| {
+                anyhow!("network.json has no developer account; pass --private-key-file")
+            })?;
         let path = resolve_path(dir, &acct.key_file);
-        keys::signer_from_key_file(&path).with_context(|| format!("developer key {}", path.display()))
+        keys::signer_from_key_file(&path)
+            .with_context(|| format!("developer key {}", path.display()))
     }
 }
 
 /// A path from network.json: relative to the network directory unless absolute.
 pub fn resolve_path(dir: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
-    if p.is_absolute() { p.to_path_buf() } else { dir.join(p) }
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        dir.join(p)
+    }
 }
 
 impl Network {
@@ -149,7 +178,10 @@ impl Network {
     }
     /// The signer's address.
     pub fn sender(&self) -> Result<Address> {
-        self.signer.as_ref().map(|s| s.address()).ok_or_else(|| anyhow!("no signer"))
+        self.signer
+            .as_ref()
+            .map(|s| s.address())
+            .ok_or_else(|| anyhow!("no signer"))
     }
     /// The chain id of the deployment.
     pub fn chain_id(&self) -> u64 {
@@ -255,18 +287,40 @@ impl Http {
 
     /// Send a request; a non-2xx answer becomes an [`HttpError`].
     pub async fn send(&self, req: reqwest::RequestBuilder, url: &str) -> Result<Answer, HttpError> {
-        let resp = req.send().await.map_err(|source| HttpError::Transport { url: url.into(), source })?;
+        let resp = req.send().await.map_err(|source| HttpError::Transport {
+            url: url.into(),
+            source,
+        })?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(|source| HttpError::Transport { url: url.into(), source })?.to_vec();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|source| HttpError::Transport {
+                url: url.into(),
+                source,
+            })?
+            .to_vec();
         if !(200..300).contains(&status) {
             if let Ok(e) = serde_json::from_slice::<ErrorBody>(&body) {
-                return Err(HttpError::Api { url: url.into(), status, error: e.error });
+                return Err(HttpError::Api {
+                    url: url.into(),
+                    status,
+                    error: e.error,
+                });
             }
             let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
-            return Err(HttpError::Status { url: url.into(), status, body: text });
+            return Err(HttpError::Status {
+                url: url.into(),
+                status,
+                body: text,
+            });
         }
-        Ok(Answer { status, headers, body })
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// GET.
@@ -275,9 +329,15 @@ impl Http {
     }
 
     /// GET a JSON body.
-    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, HttpError> {
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+    ) -> Result<T, HttpError> {
         let a = self.get(url).await?;
-        serde_json::from_slice(&a.body).map_err(|e| HttpError::Decode { url: url.into(), message: e.to_string() })
+        serde_json::from_slice(&a.body).map_err(|e| HttpError::Decode {
+            url: url.into(),
+            message: e.to_string(),
+        })
     }
 
     /// POST (or another method) with a body and content type.
@@ -288,7 +348,11 @@ impl Http {
         content_type: &str,
         body: Vec<u8>,
     ) -> Result<Answer, HttpError> {
-        let req = self.client.request(method, url).header(reqwest::header::CONTENT_TYPE, content_type).body(body);
+        let req = self
+            .client
+            .request(method, url)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
         self.send(req, url).await
     }
 
@@ -305,7 +369,10 @@ pub fn route(template: &str, name: &str, value: &str) -> String {
 
 /// Current unix time, seconds.
 pub fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -314,14 +381,26 @@ mod tests {
 
     #[test]
     fn route_fills_holes() {
-        assert_eq!(route(pith_api::gateway::PROGRAM_OHTTP_KEYS, "id", "0x01"), "/v1/programs/0x01/ohttp-keys");
-        assert_eq!(route(pith_api::gateway::WORKER, "address", "0xab"), "/v1/workers/0xab");
+        assert_eq!(
+            route(pith_api::gateway::PROGRAM_OHTTP_KEYS, "id", "0x01"),
+            "/v1/programs/0x01/ohttp-keys"
+        );
+        assert_eq!(
+            route(pith_api::gateway::WORKER, "address", "0xab"),
+            "/v1/workers/0xab"
+        );
     }
 
     #[test]
     fn relative_paths_resolve_against_the_dir() {
-        assert_eq!(resolve_path(Path::new("/n"), "keys/dev-1.key"), PathBuf::from("/n/keys/dev-1.key"));
-        assert_eq!(resolve_path(Path::new("/n"), "/abs/k"), PathBuf::from("/abs/k"));
+        assert_eq!(
+            resolve_path(Path::new("/n"), "keys/dev-1.key"),
+            PathBuf::from("/n/keys/dev-1.key")
+        );
+        assert_eq!(
+            resolve_path(Path::new("/n"), "/abs/k"),
+            PathBuf::from("/abs/k")
+        );
     }
 }
 

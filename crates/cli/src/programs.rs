@@ -124,17 +124,33 @@ pub struct TopupArgs {
 
 /// Read a program's code: a file, or `index.js` in a directory.
 pub fn read_code(path: &Path) -> Result<Vec<u8>> {
-    let file = if path.is_dir() { path.join("index.js") } else { path.to_path_buf() };
+    let file = if path.is_dir() {
+        path.join("index.js")
+    } else {
+        path.to_path_buf()
+    };
     std::fs::read(&file).with_context(|| format!("reading {}", file.display()))
 }
 
 /// Upload code to the gateway and check the hash it answers with.
 pub async fn upload_code(net: &Network, code: &[u8]) -> Result<B256> {
     let want = B256::from(pith_crypto::sha256(code));
-    let a = net.http.send_body(reqwest::Method::POST, &net.url(gateway::CODE), "application/octet-stream", code.to_vec()).await?;
-    let up: CodeUploaded = serde_json::from_slice(&a.body).context("gateway: code upload answer")?;
+    let a = net
+        .http
+        .send_body(
+            reqwest::Method::POST,
+            &net.url(gateway::CODE),
+            "application/octet-stream",
+            code.to_vec(),
+        )
+        .await?;
+    let up: CodeUploaded =
+        serde_json::from_slice(&a.body).context("gateway: code upload answer")?;
     if up.code_hash != want {
-        bail!("the gateway stored code hash {} but the code's sha256 is {want}", up.code_hash);
+        bail!(
+            "the gateway stored code hash {} but the code's sha256 is {want}",
+            up.code_hash
+        );
     }
     Ok(want)
 }
@@ -143,7 +159,12 @@ pub async fn upload_code(net: &Network, code: &[u8]) -> Result<B256> {
 pub fn parse_secrets(items: &[String]) -> Result<serde_json::Map<String, serde_json::Value>> {
     let mut m = serde_json::Map::new();
     for s in items {
-        let (k, v) = s.split_once('=').ok_or_else(|| anyhow!("--secret {:?}: expected KEY=VALUE", s.split('=').next().unwrap_or("")))?;
+        let (k, v) = s.split_once('=').ok_or_else(|| {
+            anyhow!(
+                "--secret {:?}: expected KEY=VALUE",
+                s.split('=').next().unwrap_or("")
+            )
+        })?;
         if k.is_empty() {
             bail!("--secret with an empty name");
         }
@@ -159,12 +180,15 @@ pub fn check_allow_host(h: &str) -> Result<()> {
         _ => (h, None),
     };
     if let Some(p) = port {
-        p.parse::<u16>().map_err(|_| anyhow!("--allow-host {h:?}: the port is not a number"))?;
+        p.parse::<u16>()
+            .map_err(|_| anyhow!("--allow-host {h:?}: the port is not a number"))?;
     }
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let ok = !host.is_empty()
         && (host.parse::<std::net::IpAddr>().is_ok()
-            || host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'));
+            || host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'));
     if !ok || h.contains('/') {
         bail!("--allow-host {h:?}: expected HOST or HOST:PORT (no scheme, no path)");
     }
@@ -172,10 +196,21 @@ pub fn check_allow_host(h: &str) -> Result<()> {
 }
 
 /// The owner's signature header of a secrets upload (see `binding::SECRETS_TAG`).
-pub fn secrets_signature(signer: &alloy::signers::local::PrivateKeySigner, program_id: B256, body: &[u8], version: u64) -> Result<String> {
+pub fn secrets_signature(
+    signer: &alloy::signers::local::PrivateKeySigner,
+    program_id: B256,
+    body: &[u8],
+    version: u64,
+) -> Result<String> {
     let body_hash = pith_crypto::keccak256(body);
-    let digest = binding::message_digest(binding::SECRETS_TAG, &[program_id.as_slice(), &body_hash], version);
-    let sig = signer.sign_hash_sync(&digest).context("signing the secrets")?;
+    let digest = binding::message_digest(
+        binding::SECRETS_TAG,
+        &[program_id.as_slice(), &body_hash],
+        version,
+    );
+    let sig = signer
+        .sign_hash_sync(&digest)
+        .context("signing the secrets")?;
     Ok(format!("0x{}", hex::encode(sig.as_bytes())))
 }
 
@@ -187,23 +222,36 @@ pub async fn upload_secrets(
     secrets: serde_json::Map<String, serde_json::Value>,
     egress: &[String],
 ) -> Result<u64> {
-    let signer = net.signer.as_ref().ok_or_else(|| anyhow!("uploading secrets needs the owner's key"))?;
+    let signer = net
+        .signer
+        .as_ref()
+        .ok_or_else(|| anyhow!("uploading secrets needs the owner's key"))?;
     let key = wait_program_key(net, program_id).await?;
     // Versions are strictly increasing per program: unix milliseconds.
-    let version = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(1);
-    let body = serde_json::to_vec(&json!({"version": version, "secrets": secrets, "egress": egress}))?;
+    let version = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(1);
+    let body =
+        serde_json::to_vec(&json!({"version": version, "secrets": secrets, "egress": egress}))?;
     let sig = secrets_signature(signer, program_id, &body, version)?;
     let req = Request::new(
         "PUT",
         "/.pith/secrets",
-        vec![("content-type".into(), media::JSON.into()), (headers::OWNER_SIGNATURE.into(), sig)],
+        vec![
+            ("content-type".into(), media::JSON.into()),
+            (headers::OWNER_SIGNATURE.into(), sig),
+        ],
         body,
         nonce()?,
         now_secs() + crate::call::REQUEST_TTL_SECS,
     );
-    let (wire, _session) = ClientSession::encapsulate(&key.ohttp_keys, &req).context("encrypting the secrets")?;
+    let (wire, _session) =
+        ClientSession::encapsulate(&key.ohttp_keys, &req).context("encrypting the secrets")?;
     let url = net.url(&route(gateway::PROGRAM_SECRETS, "id", &id_hex(program_id)));
-    net.http.send_body(reqwest::Method::PUT, &url, media::OHTTP_REQ, wire).await?;
+    net.http
+        .send_body(reqwest::Method::PUT, &url, media::OHTTP_REQ, wire)
+        .await?;
     Ok(version)
 }
 
@@ -229,7 +277,15 @@ pub async fn deposit(net: &Network, program_id: B256, amount: U256) -> Result<B2
     if c.pha.allowance(me, c.billing.address()).await? < amount {
         c.pha.send_approve(c.billing.address(), amount).await?;
     }
-    let r = c.billing.send("deposit", c.billing.raw().deposit(U256::from_be_bytes(program_id.0), amount)).await?;
+    let r = c
+        .billing
+        .send(
+            "deposit",
+            c.billing
+                .raw()
+                .deposit(U256::from_be_bytes(program_id.0), amount),
+        )
+        .await?;
     Ok(r.transaction_hash)
 }
 
@@ -245,7 +301,12 @@ async fn deploy(args: DeployArgs) -> Result<()> {
     let c = net.contracts()?;
     let r = c
         .programs
-        .send("register", c.programs.raw().register(code_hash, Programs::Config::default()))
+        .send(
+            "register",
+            c.programs
+                .raw()
+                .register(code_hash, Programs::Config::default()),
+        )
         .await?;
     let program_id = r
         .inner
@@ -253,8 +314,14 @@ async fn deploy(args: DeployArgs) -> Result<()> {
         .iter()
         .find_map(|l| Programs::ProgramRegistered::decode_log_data(l.data()).ok())
         .map(|e| B256::from(e.programId))
-        .ok_or_else(|| anyhow!("register tx {} has no ProgramRegistered event", r.transaction_hash))?;
-    let mut out = json!({"program_id": program_id, "code_hash": code_hash, "tx": r.transaction_hash});
+        .ok_or_else(|| {
+            anyhow!(
+                "register tx {} has no ProgramRegistered event",
+                r.transaction_hash
+            )
+        })?;
+    let mut out =
+        json!({"program_id": program_id, "code_hash": code_hash, "tx": r.transaction_hash});
     if !secrets.is_empty() || !args.allow_hosts.is_empty() {
         let v = upload_secrets(&net, program_id, secrets, &args.allow_hosts).await?;
         out["secrets_version"] = json!(v);
@@ -264,10 +331,14 @@ async fn deploy(args: DeployArgs) -> Result<()> {
     }
     if let Some(eth) = &args.fund {
         let entry = wait_entry_address(&net, program_id).await?;
-        let wei = alloy::primitives::utils::parse_ether(eth).with_context(|| format!("--fund {eth:?}"))?;
+        let wei = alloy::primitives::utils::parse_ether(eth)
+            .with_context(|| format!("--fund {eth:?}"))?;
         let p = net.provider()?;
         let tx = TransactionRequest::default().with_to(entry).with_value(wei);
-        let pending = p.send_transaction(tx).await.context("funding the program address")?;
+        let pending = p
+            .send_transaction(tx)
+            .await
+            .context("funding the program address")?;
         let receipt = pith_chain::client::wait_receipt(&p, *pending.tx_hash()).await?;
         out["program_address"] = json!(entry);
         out["fund_tx"] = json!(receipt.transaction_hash);
@@ -275,7 +346,10 @@ async fn deploy(args: DeployArgs) -> Result<()> {
     if args.json {
         println!("{out}");
     } else {
-        println!("program {program_id} (code {code_hash}) registered in tx {}", r.transaction_hash);
+        println!(
+            "program {program_id} (code {code_hash}) registered in tx {}",
+            r.transaction_hash
+        );
         if let Some(v) = out.get("secrets_version") {
             println!("secrets uploaded (version {v})");
         }
@@ -292,7 +366,10 @@ async fn wait_entry_address(net: &Network, program_id: B256) -> Result<Address> 
     let url = net.url(&route(gateway::PROGRAM, "id", &id_hex(program_id)));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        if let Ok(ProgramEntry { address: Some(a), .. }) = net.http.get_json::<ProgramEntry>(&url).await {
+        if let Ok(ProgramEntry {
+            address: Some(a), ..
+        }) = net.http.get_json::<ProgramEntry>(&url).await
+        {
             return Ok(a);
         }
         if tokio::time::Instant::now() > deadline {
@@ -308,9 +385,16 @@ fn entry_line(e: &ProgramEntry) -> String {
         e.program_id,
         e.owner,
         e.code_hash,
-        e.deposit.parse::<U256>().map(format_pha).unwrap_or_else(|_| e.deposit.clone()),
+        e.deposit
+            .parse::<U256>()
+            .map(format_pha)
+            .unwrap_or_else(|_| e.deposit.clone()),
         e.calls,
-        if e.key.is_some() { "" } else { " (no key certified yet)" }
+        if e.key.is_some() {
+            ""
+        } else {
+            " (no key certified yet)"
+        }
     )
 }
 
@@ -333,10 +417,19 @@ async fn list(a: ListArgs) -> Result<()> {
 async fn show(a: ShowArgs) -> Result<()> {
     let net = a.net.resolve(false).await?;
     let id = parse_program_id(&a.program_id)?;
-    let e: ProgramEntry = net.http.get_json(&net.url(&route(gateway::PROGRAM, "id", &id_hex(id)))).await?;
+    let e: ProgramEntry = net
+        .http
+        .get_json(&net.url(&route(gateway::PROGRAM, "id", &id_hex(id))))
+        .await?;
     // The chain is the authority on owner and code; say so when the gateway disagrees.
     let c = net.contracts()?;
-    let p = c.programs.raw().program(U256::from_be_bytes(id.0)).call().await.context("Programs.program")?;
+    let p = c
+        .programs
+        .raw()
+        .program(U256::from_be_bytes(id.0))
+        .call()
+        .await
+        .context("Programs.program")?;
     let consistent = p.owner == e.owner && p.codeHash == e.code_hash;
     if a.json {
         let mut v = serde_json::to_value(&e)?;
@@ -348,7 +441,10 @@ async fn show(a: ShowArgs) -> Result<()> {
             println!("address {addr}");
         }
         if !consistent {
-            println!("WARNING: the chain says owner {} code {}", p.owner, p.codeHash);
+            println!(
+                "WARNING: the chain says owner {} code {}",
+                p.owner, p.codeHash
+            );
         }
     }
     Ok(())
@@ -360,11 +456,25 @@ async fn upgrade(a: UpgradeArgs) -> Result<()> {
     let code = read_code(&a.program)?;
     let code_hash = upload_code(&net, &code).await?;
     let c = net.contracts()?;
-    let r = c.programs.send("upgrade", c.programs.raw().upgrade(U256::from_be_bytes(id.0), code_hash)).await?;
+    let r = c
+        .programs
+        .send(
+            "upgrade",
+            c.programs
+                .raw()
+                .upgrade(U256::from_be_bytes(id.0), code_hash),
+        )
+        .await?;
     if a.json {
-        println!("{}", json!({"program_id": id, "code_hash": code_hash, "tx": r.transaction_hash}));
+        println!(
+            "{}",
+            json!({"program_id": id, "code_hash": code_hash, "tx": r.transaction_hash})
+        );
     } else {
-        println!("program {id} now runs code {code_hash} (tx {})", r.transaction_hash);
+        println!(
+            "program {id} now runs code {code_hash} (tx {})",
+            r.transaction_hash
+        );
     }
     Ok(())
 }
@@ -375,7 +485,9 @@ async fn logs(a: ShowArgs) -> Result<()> {
     let signer = net.signer.as_ref().ok_or_else(|| anyhow!("no signer"))?;
     let ts = now_secs();
     let digest = binding::message_digest(binding::LOGS_TAG, &[id.as_slice()], ts);
-    let sig = signer.sign_hash_sync(&digest).context("signing the logs request")?;
+    let sig = signer
+        .sign_hash_sync(&digest)
+        .context("signing the logs request")?;
     let url = format!(
         "{}?timestamp={ts}&signature=0x{}",
         net.url(&route(gateway::PROGRAM_LOGS, "id", &id_hex(id))),
@@ -398,9 +510,15 @@ async fn topup(a: TopupArgs) -> Result<()> {
     let amount = parse_pha(&a.amount)?;
     let tx = deposit(&net, id, amount).await?;
     if a.json {
-        println!("{}", json!({"program_id": id, "amount": amount.to_string(), "tx": tx}));
+        println!(
+            "{}",
+            json!({"program_id": id, "amount": amount.to_string(), "tx": tx})
+        );
     } else {
-        println!("deposited {} PHA for program {id} (tx {tx})", format_pha(amount));
+        println!(
+            "deposited {} PHA for program {id} (tx {tx})",
+            format_pha(amount)
+        );
     }
     Ok(())
 }
@@ -428,10 +546,22 @@ mod tests {
 
     #[test]
     fn allow_host_values() {
-        for ok in ["api.example.com", "api.example.com:8443", "127.0.0.1:9000", "[::1]:80", "localhost"] {
+        for ok in [
+            "api.example.com",
+            "api.example.com:8443",
+            "127.0.0.1:9000",
+            "[::1]:80",
+            "localhost",
+        ] {
             check_allow_host(ok).unwrap();
         }
-        for bad in ["", "https://api.example.com", "a.com/path", "a.com:http", "a b"] {
+        for bad in [
+            "",
+            "https://api.example.com",
+            "a.com/path",
+            "a.com:http",
+            "a b",
+        ] {
             assert!(check_allow_host(bad).is_err(), "{bad:?}");
         }
     }
@@ -451,9 +581,23 @@ mod tests {
         let id = B256::with_last_byte(1);
         let sig = secrets_signature(&signer, id, b"{}", 7).unwrap();
         let bytes = hex::decode(sig.trim_start_matches("0x")).unwrap();
-        let digest = binding::message_digest(binding::SECRETS_TAG, &[id.as_slice(), &pith_crypto::keccak256(b"{}")], 7);
-        assert_eq!(pith_crypto::receipt::recover(&digest, &bytes).unwrap(), signer.address());
-        let other = binding::message_digest(binding::SECRETS_TAG, &[id.as_slice(), &pith_crypto::keccak256(b"{}")], 8);
-        assert_ne!(pith_crypto::receipt::recover(&other, &bytes).unwrap(), signer.address());
+        let digest = binding::message_digest(
+            binding::SECRETS_TAG,
+            &[id.as_slice(), &pith_crypto::keccak256(b"{}")],
+            7,
+        );
+        assert_eq!(
+            pith_crypto::receipt::recover(&digest, &bytes).unwrap(),
+            signer.address()
+        );
+        let other = binding::message_digest(
+            binding::SECRETS_TAG,
+            &[id.as_slice(), &pith_crypto::keccak256(b"{}")],
+            8,
+        );
+        assert_ne!(
+            pith_crypto::receipt::recover(&other, &bytes).unwrap(),
+            signer.address()
+        );
     }
 }

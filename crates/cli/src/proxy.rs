@@ -57,7 +57,10 @@ impl Proxy {
     async fn key(&self) -> Result<ProgramKey> {
         let mut k = self.key.lock().await;
         if k.1.elapsed() >= KEY_REFRESH {
-            *k = (call::fetch_program_key(&self.net, self.program).await?, Instant::now());
+            *k = (
+                call::fetch_program_key(&self.net, self.program).await?,
+                Instant::now(),
+            );
         }
         Ok(k.0.clone())
     }
@@ -67,17 +70,35 @@ impl Proxy {
 fn hop_by_hop(name: &str) -> bool {
     matches!(
         name,
-        "connection" | "keep-alive" | "proxy-connection" | "proxy-authenticate" | "proxy-authorization" | "te" | "trailer"
-            | "transfer-encoding" | "upgrade" | "host" | "content-length"
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+            | "content-length"
     )
 }
 
 fn refuse(status: StatusCode, error: &str, detail: serde_json::Value) -> Response {
-    (status, axum::Json(json!({"error": error, "detail": detail}))).into_response()
+    (
+        status,
+        axum::Json(json!({"error": error, "detail": detail})),
+    )
+        .into_response()
 }
 
 /// The plaintext request as the program will see it.
-fn to_request(method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes) -> Result<Request, String> {
+fn to_request(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Request, String> {
     let mut hs = Vec::new();
     for (k, v) in headers {
         let name = k.as_str();
@@ -87,32 +108,67 @@ fn to_request(method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes) -> R
         if name.starts_with("pith-") {
             return Err(format!("header {name}: pith-* names are reserved"));
         }
-        let v = v.to_str().map_err(|_| format!("header {name}: not visible ASCII"))?;
+        let v = v
+            .to_str()
+            .map_err(|_| format!("header {name}: not visible ASCII"))?;
         hs.push((name.to_owned(), v.to_owned()));
     }
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let nonce = call::nonce().map_err(|e| e.to_string())?;
-    Ok(Request::new(method.as_str(), path, hs, body.to_vec(), nonce, now_secs() + REQUEST_TTL_SECS))
+    Ok(Request::new(
+        method.as_str(),
+        path,
+        hs,
+        body.to_vec(),
+        nonce,
+        now_secs() + REQUEST_TTL_SECS,
+    ))
 }
 
-async fn forward(State(p): State<Arc<Proxy>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn forward(
+    State(p): State<Arc<Proxy>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let request = match to_request(&method, &uri, &headers, body) {
         Ok(r) => r,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, "bad request", json!(e)),
     };
     let key = match p.key().await {
         Ok(k) => k,
-        Err(e) => return refuse(StatusCode::BAD_GATEWAY, "no certified program key", json!(format!("{e:#}"))),
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_GATEWAY,
+                "no certified program key",
+                json!(format!("{e:#}")),
+            );
+        }
     };
     let outcome = match call::invoke(&p.net, p.program, &key, &request).await {
         Ok(o) => o,
-        Err(e) => return refuse(StatusCode::BAD_GATEWAY, "the call failed", json!(format!("{e:#}"))),
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_GATEWAY,
+                "the call failed",
+                json!(format!("{e:#}")),
+            );
+        }
     };
     if !trust::all_ok(&outcome.checks) {
-        let failed: Vec<_> =
-            outcome.checks.iter().filter(|c| !c.ok).map(|c| json!({"check": c.name, "detail": c.detail})).collect();
+        let failed: Vec<_> = outcome
+            .checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| json!({"check": c.name, "detail": c.detail}))
+            .collect();
         tracing::warn!(program = %p.program, ?failed, "receipt did not verify; answer withheld");
-        return refuse(StatusCode::BAD_GATEWAY, "the receipt did not verify; the answer is withheld", json!(failed));
+        return refuse(
+            StatusCode::BAD_GATEWAY,
+            "the receipt did not verify; the answer is withheld",
+            json!(failed),
+        );
     }
     let status = StatusCode::from_u16(outcome.response.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut out = Response::builder().status(status);
@@ -120,7 +176,10 @@ async fn forward(State(p): State<Arc<Proxy>>, method: Method, uri: Uri, headers:
         if hop_by_hop(k) {
             continue;
         }
-        if let (Ok(k), Ok(v)) = (HeaderName::try_from(k.as_str()), HeaderValue::try_from(v.as_str())) {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::try_from(k.as_str()),
+            HeaderValue::try_from(v.as_str()),
+        ) {
             out = out.header(k, v);
         }
     }
@@ -129,14 +188,24 @@ async fn forward(State(p): State<Arc<Proxy>>, method: Method, uri: Uri, headers:
         .header(headers::RECEIPT, pith_api::b64url(&receipt))
         .header(headers::WORKER, format!("{:#x}", outcome.receipt.worker));
     out.body(axum::body::Body::from(outcome.response.body))
-        .unwrap_or_else(|e| refuse(StatusCode::BAD_GATEWAY, "bad response from the program", json!(e.to_string())))
+        .unwrap_or_else(|e| {
+            refuse(
+                StatusCode::BAD_GATEWAY,
+                "bad response from the program",
+                json!(e.to_string()),
+            )
+        })
 }
 
 async fn serve(args: ProxyArgs) -> Result<()> {
     let net = args.net.resolve(false).await?;
     let program = call::parse_program_id(&args.program)?;
     let key = call::fetch_program_key(&net, program).await?;
-    let proxy = Arc::new(Proxy { net, program, key: Mutex::new((key, Instant::now())) });
+    let proxy = Arc::new(Proxy {
+        net,
+        program,
+        key: Mutex::new((key, Instant::now())),
+    });
     let app = axum::Router::new()
         .fallback(forward)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -145,7 +214,10 @@ async fn serve(args: ProxyArgs) -> Result<()> {
         .await
         .with_context(|| format!("binding 127.0.0.1:{}", args.port))?;
     let addr = listener.local_addr()?;
-    println!("proxy for program {} listening on http://{addr}", call::id_hex(program));
+    println!(
+        "proxy for program {} listening on http://{addr}",
+        call::id_hex(program)
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -66,18 +66,31 @@ pub fn prepare(args: &RunArgs) -> Result<(Program, Request), Usage> {
         crate::programs::check_allow_host(h).map_err(|e| Usage(e.to_string()))?;
     }
     program.egress.allow_hosts = args.allow_hosts.clone();
-    Ok((program, build_request(&args.method, &args.path, &args.headers, args.body.as_deref())?))
+    Ok((
+        program,
+        build_request(
+            &args.method,
+            &args.path,
+            &args.headers,
+            args.body.as_deref(),
+        )?,
+    ))
 }
 
 /// Read a program file: WASM when it starts with the WebAssembly magic bytes, else a
 /// JavaScript module (UTF-8).
 pub fn load_program(path: &Path) -> Result<Program, Usage> {
-    let bytes = std::fs::read(path).map_err(|e| Usage(format!("cannot read {}: {e}", path.display())))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| Usage(format!("cannot read {}: {e}", path.display())))?;
     if bytes.starts_with(b"\0asm") {
         return Ok(Program::from_wasm("local", bytes));
     }
-    let source =
-        String::from_utf8(bytes).map_err(|_| Usage(format!("{} is neither UTF-8 JavaScript nor WASM", path.display())))?;
+    let source = String::from_utf8(bytes).map_err(|_| {
+        Usage(format!(
+            "{} is neither UTF-8 JavaScript nor WASM",
+            path.display()
+        ))
+    })?;
     Ok(Program::new("local", source))
 }
 
@@ -94,7 +107,9 @@ pub fn parse_limits(pairs: &[String]) -> Result<Limits, Usage> {
 pub fn parse_secrets(pairs: &[String]) -> Result<BTreeMap<String, String>, Usage> {
     let mut out = BTreeMap::new();
     for s in pairs {
-        let (k, v) = s.split_once('=').ok_or_else(|| Usage(format!("--secret needs K=V, got `{s}`")))?;
+        let (k, v) = s
+            .split_once('=')
+            .ok_or_else(|| Usage(format!("--secret needs K=V, got `{s}`")))?;
         if k.is_empty() {
             return Err(Usage(format!("--secret needs a name, got `{s}`")));
         }
@@ -104,11 +119,22 @@ pub fn parse_secrets(pairs: &[String]) -> Result<BTreeMap<String, String>, Usage
 }
 
 /// The request `pith run` sends.
-pub fn build_request(method: &str, path: &str, headers: &[String], body: Option<&str>) -> Result<Request, Usage> {
-    let path = if path.starts_with('/') { path.to_owned() } else { format!("/{path}") };
+pub fn build_request(
+    method: &str,
+    path: &str,
+    headers: &[String],
+    body: Option<&str>,
+) -> Result<Request, Usage> {
+    let path = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    };
     let mut hs = Vec::new();
     for h in headers {
-        let (k, v) = h.split_once(':').ok_or_else(|| Usage(format!("--header needs 'K: V', got `{h}`")))?;
+        let (k, v) = h
+            .split_once(':')
+            .ok_or_else(|| Usage(format!("--header needs 'K: V', got `{h}`")))?;
         let k = k.trim();
         if k.is_empty() || !k.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(Usage(format!("bad header name in `{h}`")));
@@ -118,14 +144,20 @@ pub fn build_request(method: &str, path: &str, headers: &[String], body: Option<
     let body = match body {
         None => Vec::new(),
         Some(b) => match b.strip_prefix('@') {
-            Some(file) => std::fs::read(Path::new(file)).map_err(|e| Usage(format!("cannot read body file {file}: {e}")))?,
+            Some(file) => std::fs::read(Path::new(file))
+                .map_err(|e| Usage(format!("cannot read body file {file}: {e}")))?,
             None => b.as_bytes().to_vec(),
         },
     };
     if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Err(Usage(format!("bad method `{method}`")));
     }
-    Ok(Request { method: method.to_owned(), url: format!("http://localhost{path}"), headers: hs, body })
+    Ok(Request {
+        method: method.to_owned(),
+        url: format!("http://localhost{path}"),
+        headers: hs,
+        body,
+    })
 }
 
 /// A host for local runs: real egress, in-memory kv, keys from a fresh random seed.
@@ -137,7 +169,11 @@ pub fn local_host() -> Host {
 
 /// The JSON object `pith run --json` prints.
 pub fn outcome_json(outcome: &Outcome, limits: &Limits) -> serde_json::Value {
-    let logs: Vec<_> = outcome.logs.iter().map(|l| json!({"level": l.level, "message": l.message})).collect();
+    let logs: Vec<_> = outcome
+        .logs
+        .iter()
+        .map(|l| json!({"level": l.level, "message": l.message}))
+        .collect();
     let mut v = json!({
         "status": null,
         "headers": {},
@@ -166,7 +202,10 @@ pub fn outcome_json(outcome: &Outcome, limits: &Limits) -> serde_json::Value {
             v["headers"] = json!(headers);
             match std::str::from_utf8(&r.body) {
                 Ok(s) => v["body"] = json!(s),
-                Err(_) => v["body_base64"] = json!(base64::engine::general_purpose::STANDARD.encode(&r.body)),
+                Err(_) => {
+                    v["body_base64"] =
+                        json!(base64::engine::general_purpose::STANDARD.encode(&r.body))
+                }
             }
         }
         Err(e) => v["error"] = json!({"kind": e.kind.as_str(), "message": e.message}),
@@ -177,19 +216,37 @@ pub fn outcome_json(outcome: &Outcome, limits: &Limits) -> serde_json::Value {
 /// Run one invocation of `program` on a dedicated thread (sized for the stack limit).
 pub fn run_once(program: Program, request: Request, host: Host) -> Outcome {
     let stack = program.limits.stack_bytes().saturating_add(4 * 1024 * 1024);
-    let tokio = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
+    let tokio = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
         Ok(t) => t,
         Err(e) => return failed(format!("cannot start the I/O runtime: {e}")),
     };
     let handle = tokio.handle().clone();
-    let joined = std::thread::Builder::new().name("pith-run".into()).stack_size(stack).spawn(move || {
-        match AnyInstance::new(Arc::new(program), host, handle, pith_sandbox::BytecodeCache::default()) {
-            Ok(mut i) => i.invoke(&request),
-            Err(e) => Outcome { result: Err(e), usage: Default::default(), logs: Vec::new() },
-        }
-    });
+    let joined = std::thread::Builder::new()
+        .name("pith-run".into())
+        .stack_size(stack)
+        .spawn(move || {
+            match AnyInstance::new(
+                Arc::new(program),
+                host,
+                handle,
+                pith_sandbox::BytecodeCache::default(),
+            ) {
+                Ok(mut i) => i.invoke(&request),
+                Err(e) => Outcome {
+                    result: Err(e),
+                    usage: Default::default(),
+                    logs: Vec::new(),
+                },
+            }
+        });
     let outcome = match joined {
-        Ok(j) => j.join().unwrap_or_else(|_| failed("the sandbox thread panicked".into())),
+        Ok(j) => j
+            .join()
+            .unwrap_or_else(|_| failed("the sandbox thread panicked".into())),
         Err(e) => failed(format!("cannot start the sandbox thread: {e}")),
     };
     tokio.shutdown_background();
@@ -198,7 +255,10 @@ pub fn run_once(program: Program, request: Request, host: Host) -> Outcome {
 
 fn failed(m: String) -> Outcome {
     Outcome {
-        result: Err(pith_sandbox::InvocationError { kind: pith_sandbox::ErrorKind::ProgramError, message: m }),
+        result: Err(pith_sandbox::InvocationError {
+            kind: pith_sandbox::ErrorKind::ProgramError,
+            message: m,
+        }),
         usage: Default::default(),
         logs: Vec::new(),
     }
@@ -251,7 +311,13 @@ pub fn run(args: RunArgs) -> ExitCode {
         let u = &outcome.usage;
         eprintln!(
             "usage: cpu {} ms, wall {} ms, memory {} bytes, egress {} req / {} bytes, logs {} bytes, kv {} ops",
-            u.cpu_ms, u.wall_ms, u.memory_bytes, u.egress_requests, u.egress_bytes, u.log_bytes, u.kv_ops
+            u.cpu_ms,
+            u.wall_ms,
+            u.memory_bytes,
+            u.egress_requests,
+            u.egress_bytes,
+            u.log_bytes,
+            u.kv_ops
         );
     }
     ExitCode::from(code)

@@ -92,7 +92,12 @@ async fn create_pool(a: CreatePoolArgs) -> Result<()> {
     let net = a.net.resolve(true)?;
     let c = net.contracts()?;
     let r = c.stake_pools.send_create_pool(a.commission_bps).await?;
-    println!("pool {} created (commission {} bps) tx {}", net.sender()?, a.commission_bps, r.transaction_hash);
+    println!(
+        "pool {} created (commission {} bps) tx {}",
+        net.sender()?,
+        a.commission_bps,
+        r.transaction_hash
+    );
     Ok(())
 }
 
@@ -112,7 +117,12 @@ async fn deposit(a: DepositArgs) -> Result<()> {
         .find_map(|l| StakePools::Deposited::decode_log_data(l.data()).ok())
         .map(|e| e.shares)
         .unwrap_or_default();
-    println!("deposited {} PHA into pool {} for {minted} shares tx {}", format_pha(amount), a.operator, r.transaction_hash);
+    println!(
+        "deposited {} PHA into pool {} for {minted} shares tx {}",
+        format_pha(amount),
+        a.operator,
+        r.transaction_hash
+    );
     Ok(())
 }
 
@@ -127,7 +137,10 @@ async fn withdraw(a: WithdrawArgs) -> Result<()> {
     if shares.is_zero() {
         bail!("no active shares in pool {}", a.operator);
     }
-    let r = c.stake_pools.send_request_withdraw(a.operator, shares).await?;
+    let r = c
+        .stake_pools
+        .send_request_withdraw(a.operator, shares)
+        .await?;
     let index = r
         .inner
         .logs()
@@ -135,7 +148,10 @@ async fn withdraw(a: WithdrawArgs) -> Result<()> {
         .find_map(|l| StakePools::WithdrawalRequested::decode_log_data(l.data()).ok())
         .map(|e| e.index)
         .unwrap_or_default();
-    println!("withdrawal {index} of {shares} shares queued in pool {} tx {}", a.operator, r.transaction_hash);
+    println!(
+        "withdrawal {index} of {shares} shares queued in pool {} tx {}",
+        a.operator, r.transaction_hash
+    );
     Ok(())
 }
 
@@ -152,11 +168,20 @@ async fn claim(a: ClaimArgs) -> Result<()> {
             .find_map(|l| StakePools::CommissionClaimed::decode_log_data(l.data()).ok())
             .map(|e| e.amount)
             .unwrap_or_default();
-        println!("claimed {} PHA commission tx {}", format_pha(amount), r.transaction_hash);
+        println!(
+            "claimed {} PHA commission tx {}",
+            format_pha(amount),
+            r.transaction_hash
+        );
         return Ok(());
     }
-    let Some(operator) = a.operator else { bail!("--operator is required (or --commission)") };
-    let r = c.stake_pools.send_process_withdrawals(operator, U256::from(a.max)).await?;
+    let Some(operator) = a.operator else {
+        bail!("--operator is required (or --commission)")
+    };
+    let r = c
+        .stake_pools
+        .send_process_withdrawals(operator, U256::from(a.max))
+        .await?;
     let mut mine = U256::ZERO;
     let mut paid = 0u32;
     for l in r.inner.logs() {
@@ -167,6 +192,10 @@ async fn claim(a: ClaimArgs) -> Result<()> {
             }
         }
     }
-    println!("paid {paid} withdrawals from pool {operator}; {} PHA to {me} tx {}", format_pha(mine), r.transaction_hash);
+    println!(
+        "paid {paid} withdrawals from pool {operator}; {} PHA to {me} tx {}",
+        format_pha(mine),
+        r.transaction_hash
+    );
     Ok(())
 }

@@ -59,7 +59,11 @@ pub async fn status_json(net: &Network) -> Result<serde_json::Value> {
     // KMS nodes: network.json's, else the gateway's list, else the committee.
     let kms_endpoints: Vec<pith_api::network::Endpoint> = match &net.file {
         Some(f) => f.kms.clone(),
-        None => match net.http.get_json::<gateway::NetworkInfo>(&net.url(gateway::NETWORK)).await {
+        None => match net
+            .http
+            .get_json::<gateway::NetworkInfo>(&net.url(gateway::NETWORK))
+            .await
+        {
             Ok(info) => info.kms,
             Err(_) => Vec::new(),
         },
@@ -67,8 +71,15 @@ pub async fn status_json(net: &Network) -> Result<serde_json::Value> {
     let mut kms = Vec::new();
     let mut seen = Vec::new();
     for ep in &kms_endpoints {
-        let info: Option<pith_api::kms::KmsInfo> =
-            net.http.get_json(&format!("{}{}", ep.url.trim_end_matches('/'), pith_api::kms::INFO)).await.ok();
+        let info: Option<pith_api::kms::KmsInfo> = net
+            .http
+            .get_json(&format!(
+                "{}{}",
+                ep.url.trim_end_matches('/'),
+                pith_api::kms::INFO
+            ))
+            .await
+            .ok();
         let address = info.as_ref().map_or(ep.address, |i| i.address);
         seen.push(address);
         kms.push(json!({
@@ -84,7 +95,11 @@ pub async fn status_json(net: &Network) -> Result<serde_json::Value> {
     }
 
     let gw_health = net.http.get(&net.url(gateway::HEALTH)).await.is_ok();
-    let entries: Vec<WorkerEntry> = net.http.get_json(&net.url(gateway::WORKERS)).await.unwrap_or_default();
+    let entries: Vec<WorkerEntry> = net
+        .http
+        .get_json(&net.url(gateway::WORKERS))
+        .await
+        .unwrap_or_default();
     let mut workers = Vec::new();
     for w in &entries {
         let active = c.registry.is_active_worker(w.address).await?;
@@ -111,9 +126,24 @@ async fn status(args: StatusArgs) -> Result<()> {
         println!("{v}");
         return Ok(());
     }
-    let yes = |b: &serde_json::Value| if b.as_bool() == Some(true) { "yes" } else { "no" };
-    println!("chain    {} chain id {} block {}", v["chain"]["rpc_url"].as_str().unwrap_or("?"), v["chain"]["chain_id"], v["chain"]["block"]);
-    println!("gateway  {} healthy {}", v["gateway"]["url"].as_str().unwrap_or("?"), yes(&v["gateway"]["healthy"]));
+    let yes = |b: &serde_json::Value| {
+        if b.as_bool() == Some(true) {
+            "yes"
+        } else {
+            "no"
+        }
+    };
+    println!(
+        "chain    {} chain id {} block {}",
+        v["chain"]["rpc_url"].as_str().unwrap_or("?"),
+        v["chain"]["chain_id"],
+        v["chain"]["block"]
+    );
+    println!(
+        "gateway  {} healthy {}",
+        v["gateway"]["url"].as_str().unwrap_or("?"),
+        yes(&v["gateway"]["healthy"])
+    );
     for k in v["kms"].as_array().into_iter().flatten() {
         println!(
             "kms      {} {} registered {}",

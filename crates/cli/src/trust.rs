@@ -34,7 +34,11 @@ pub struct Check {
 
 impl Check {
     fn new(name: &str, ok: bool, detail: impl Into<String>) -> Self {
-        Self { name: name.into(), ok, detail: detail.into() }
+        Self {
+            name: name.into(),
+            ok,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -56,7 +60,10 @@ pub fn check_key_certificate(
     now: u64,
 ) -> Result<Address, String> {
     if cert.program_id != program_id {
-        return Err(format!("the key certificate is for program {}, not {program_id}", cert.program_id));
+        return Err(format!(
+            "the key certificate is for program {}, not {program_id}",
+            cert.program_id
+        ));
     }
     if cert.chain_id != chain_id || cert.verifying_contract != registry {
         return Err(format!(
@@ -64,9 +71,13 @@ pub fn check_key_certificate(
             cert.chain_id, cert.verifying_contract
         ));
     }
-    let signer = cert.verify(ohttp_keys, now).map_err(|e| format!("the key certificate does not verify: {e}"))?;
+    let signer = cert
+        .verify(ohttp_keys, now)
+        .map_err(|e| format!("the key certificate does not verify: {e}"))?;
     if !committee.contains(&signer) {
-        return Err(format!("the key certificate is signed by {signer}, which is not in the Registry's KMS committee"));
+        return Err(format!(
+            "the key certificate is signed by {signer}, which is not in the Registry's KMS committee"
+        ));
     }
     Ok(signer)
 }
@@ -100,7 +111,10 @@ pub fn check_receipt_exchange(r: &SignedReceipt, x: &Exchange) -> Vec<Check> {
     out.push(Check::new(
         "receipt_domain",
         r.chain_id == x.chain_id && r.verifying_contract == x.registry,
-        format!("receipt chain {} Registry {} / network chain {} Registry {}", r.chain_id, r.verifying_contract, x.chain_id, x.registry),
+        format!(
+            "receipt chain {} Registry {} / network chain {} Registry {}",
+            r.chain_id, r.verifying_contract, x.chain_id, x.registry
+        ),
     ));
     out.push(Check::new(
         "request_hash",
@@ -113,14 +127,22 @@ pub fn check_receipt_exchange(r: &SignedReceipt, x: &Exchange) -> Vec<Check> {
         format!("receipt {} / received {}", r.response_hash, x.response_hash),
     ));
     if let Some(w) = x.worker_header {
-        out.push(Check::new("receipt_worker", r.worker == w, format!("receipt {} / gateway says {w}", r.worker)));
+        out.push(Check::new(
+            "receipt_worker",
+            r.worker == w,
+            format!("receipt {} / gateway says {w}", r.worker),
+        ));
     }
     out
 }
 
 fn receipt_signature(r: &SignedReceipt) -> Check {
     match r.verify_signature() {
-        Ok(()) => Check::new("receipt_signature", true, format!("signed by worker {}", r.worker)),
+        Ok(()) => Check::new(
+            "receipt_signature",
+            true,
+            format!("signed by worker {}", r.worker),
+        ),
         Err(e) => Check::new("receipt_signature", false, e.to_string()),
     }
 }
@@ -206,10 +228,17 @@ pub fn check_chain_of_trust(
         out.push(receipt_signature(r));
         out.push(Check::new(
             "receipt_domain",
-            r.chain_id == facts.chain_id && r.verifying_contract == facts.registry && r.worker == facts.worker,
+            r.chain_id == facts.chain_id
+                && r.verifying_contract == facts.registry
+                && r.worker == facts.worker,
             format!(
                 "receipt chain {} Registry {} worker {} / facts chain {} Registry {} worker {}",
-                r.chain_id, r.verifying_contract, r.worker, facts.chain_id, facts.registry, facts.worker
+                r.chain_id,
+                r.verifying_contract,
+                r.worker,
+                facts.chain_id,
+                facts.registry,
+                facts.worker
             ),
         ));
     }
@@ -233,17 +262,28 @@ pub fn check_chain_of_trust(
         },
     ));
     let Some(evidence) = evidence else {
-        out.push(Check::new("evidence_hash", false, "no evidence found for the worker's registration"));
+        out.push(Check::new(
+            "evidence_hash",
+            false,
+            "no evidence found for the worker's registration",
+        ));
         return out;
     };
     let ev_hash = B256::from(pith_crypto::keccak256(evidence));
     out.push(Check::new(
         "evidence_hash",
         ev_hash == rec.evidence_hash,
-        format!("keccak256(evidence) {ev_hash} / registered {}", rec.evidence_hash),
+        format!(
+            "keccak256(evidence) {ev_hash} / registered {}",
+            rec.evidence_hash
+        ),
     ));
     let Some(platform) = platform_of(rec.platform) else {
-        out.push(Check::new("attestation", false, format!("unknown platform id {}", rec.platform)));
+        out.push(Check::new(
+            "attestation",
+            false,
+            format!("unknown platform id {}", rec.platform),
+        ));
         return out;
     };
     let options = {
@@ -251,10 +291,19 @@ pub fn check_chain_of_trust(
         o.dev_ca = dev_ca;
         o
     };
-    let verified = match pith_attest::verify(&Evidence::new(platform, evidence.to_vec()), collateral, &options, now) {
+    let verified = match pith_attest::verify(
+        &Evidence::new(platform, evidence.to_vec()),
+        collateral,
+        &options,
+        now,
+    ) {
         Ok(v) => v,
         Err(e) => {
-            out.push(Check::new("attestation", false, format!("{platform} evidence does not verify: {e}")));
+            out.push(Check::new(
+                "attestation",
+                false,
+                format!("{platform} evidence does not verify: {e}"),
+            ));
             return out;
         }
     };
@@ -273,11 +322,16 @@ pub fn check_chain_of_trust(
     out.push(Check::new(
         "measurement",
         mh == rec.measurement_hash && tcb == rec.tcb_status,
-        format!("evidence {mh} tcb {tcb} / registered {} tcb {}", rec.measurement_hash, rec.tcb_status),
+        format!(
+            "evidence {mh} tcb {tcb} / registered {} tcb {}",
+            rec.measurement_hash, rec.tcb_status
+        ),
     ));
     out.push(Check::new(
         "policy",
-        facts.measurement_allowed && facts.platform_enabled && rec.tcb_status <= facts.max_tcb_status,
+        facts.measurement_allowed
+            && facts.platform_enabled
+            && rec.tcb_status <= facts.max_tcb_status,
         format!(
             "measurement allowed: {}, platform {platform} enabled: {}, tcb {} <= {}",
             facts.measurement_allowed, facts.platform_enabled, rec.tcb_status, facts.max_tcb_status
@@ -295,10 +349,17 @@ pub fn check_chain_of_trust(
                 if p.code_hash == r.code_hash {
                     format!("program {} runs code {}", p.program_id, p.code_hash)
                 } else {
-                    format!("receipt code {} / program code {} (history {:?})", r.code_hash, p.code_hash, p.code_history)
+                    format!(
+                        "receipt code {} / program code {} (history {:?})",
+                        r.code_hash, p.code_hash, p.code_history
+                    )
                 },
             ),
-            _ => Check::new("code_hash", false, format!("program {} not found", r.program_id)),
+            _ => Check::new(
+                "code_hash",
+                false,
+                format!("program {} not found", r.program_id),
+            ),
         });
     }
     out
@@ -309,9 +370,16 @@ fn binding_check(verified: &pith_attest::Verified, facts: &Facts) -> Check {
         return Check::new("binding", false, "the evidence carries no report_data");
     };
     let Some(enc) = facts.enc_public_key.as_deref() else {
-        return Check::new("binding", false, "the worker's key-transport key is unknown, so its report_data cannot be checked");
+        return Check::new(
+            "binding",
+            false,
+            "the worker's key-transport key is unknown, so its report_data cannot be checked",
+        );
     };
-    let enc: [u8; 32] = match hex::decode(enc.trim_start_matches("0x")).ok().and_then(|b| b.try_into().ok()) {
+    let enc: [u8; 32] = match hex::decode(enc.trim_start_matches("0x"))
+        .ok()
+        .and_then(|b| b.try_into().ok())
+    {
         Some(k) => k,
         None => return Check::new("binding", false, "malformed key-transport key"),
     };
@@ -329,8 +397,14 @@ fn binding_check(verified: &pith_attest::Verified, facts: &Facts) -> Check {
         "binding",
         rd == want.as_slice(),
         if rd == want.as_slice() {
-            let serving = model.map_or_else(|| "no model".to_owned(), |m| format!("model sha256 {}", hex::encode(m)));
-            format!("report_data binds worker {} to chain {} / Registry {}, {serving}", facts.worker, facts.chain_id, facts.registry)
+            let serving = model.map_or_else(
+                || "no model".to_owned(),
+                |m| format!("model sha256 {}", hex::encode(m)),
+            );
+            format!(
+                "report_data binds worker {} to chain {} / Registry {}, {serving}",
+                facts.worker, facts.chain_id, facts.registry
+            )
         } else {
             "report_data does not bind this worker, chain and Registry".to_string()
         },
@@ -340,11 +414,32 @@ fn binding_check(verified: &pith_attest::Verified, facts: &Facts) -> Check {
 /// A receipt that names a model (`modelHash` non-zero) must come from a worker whose
 /// evidence binds that model.
 fn model_check(verified: &pith_attest::Verified, r: &SignedReceipt) -> Check {
-    let bound = verified.report_data().and_then(pith_api::binding::bound_model_hash).map(B256::from);
+    let bound = verified
+        .report_data()
+        .and_then(pith_api::binding::bound_model_hash)
+        .map(B256::from);
     match bound {
-        Some(m) if m == r.model_hash => Check::new("model", true, format!("answered by model sha256 {m}, bound in the worker's evidence")),
-        Some(m) => Check::new("model", false, format!("receipt names model {} / the worker's evidence binds {m}", r.model_hash)),
-        None => Check::new("model", false, format!("receipt names model {} but the worker's evidence binds none", r.model_hash)),
+        Some(m) if m == r.model_hash => Check::new(
+            "model",
+            true,
+            format!("answered by model sha256 {m}, bound in the worker's evidence"),
+        ),
+        Some(m) => Check::new(
+            "model",
+            false,
+            format!(
+                "receipt names model {} / the worker's evidence binds {m}",
+                r.model_hash
+            ),
+        ),
+        None => Check::new(
+            "model",
+            false,
+            format!(
+                "receipt names model {} but the worker's evidence binds none",
+                r.model_hash
+            ),
+        ),
     }
 }
 
@@ -361,14 +456,20 @@ mod tests {
     /// A full exchange with pith-crypto: returns the receipt and the caller's view.
     fn exchange() -> (SignedReceipt, Exchange, k256::ecdsa::SigningKey) {
         let program = ProgramId([1; 32]);
-        let keys = MasterKey::from_bytes([7; 32], 1).program_keys(&program).unwrap();
+        let keys = MasterKey::from_bytes([7; 32], 1)
+            .program_keys(&program)
+            .unwrap();
         let server = ProgramServer::new(&keys).unwrap();
         let cfg = server.encoded_key_configs().unwrap();
         let req = Request::new("GET", "/?name=x", vec![], vec![], [3; 16], 4_000_000_000);
         let (wire, session) = ClientSession::encapsulate(&cfg, &req).unwrap();
         let (_, reply) = server.decapsulate(&wire).unwrap();
         let request_hash = B256::from(reply.request_hash());
-        let resp = Response { status: 200, headers: vec![], body: b"hello, x\n".to_vec() };
+        let resp = Response {
+            status: 200,
+            headers: vec![],
+            body: b"hello, x\n".to_vec(),
+        };
         let (wire_res, response_hash) = reply.encapsulate(&resp).unwrap();
         let worker_key = k256::ecdsa::SigningKey::from_slice(&[5; 32]).unwrap();
         let worker = address_of(&worker_key);
@@ -417,7 +518,11 @@ mod tests {
     fn each_binding_fails_on_its_own() {
         let (r, x, _) = exchange();
         let fails = |x: &Exchange, r: &SignedReceipt| -> Vec<String> {
-            check_receipt_exchange(r, x).into_iter().filter(|c| !c.ok).map(|c| c.name).collect()
+            check_receipt_exchange(r, x)
+                .into_iter()
+                .filter(|c| !c.ok)
+                .map(|c| c.name)
+                .collect()
         };
         let mut y = x.clone();
         y.response_hash = B256::repeat_byte(1);
@@ -447,11 +552,32 @@ mod tests {
         let kms_addr = address_of(&kms);
         let pid = B256::repeat_byte(1);
         let keys = b"keys";
-        let c = KeyCertificate::issue(&kms, 31337, REGISTRY, pid, 1, keys, Address::repeat_byte(4), 100).unwrap();
-        assert_eq!(check_key_certificate(&c, keys, pid, 31337, REGISTRY, &[kms_addr], 50), Ok(kms_addr));
-        assert!(check_key_certificate(&c, keys, pid, 31337, REGISTRY, &[Address::ZERO], 50).unwrap_err().contains("not in the Registry"));
-        assert!(check_key_certificate(&c, keys, B256::ZERO, 31337, REGISTRY, &[kms_addr], 50).is_err());
-        assert!(check_key_certificate(&c, b"other", pid, 31337, REGISTRY, &[kms_addr], 50).is_err());
+        let c = KeyCertificate::issue(
+            &kms,
+            31337,
+            REGISTRY,
+            pid,
+            1,
+            keys,
+            Address::repeat_byte(4),
+            100,
+        )
+        .unwrap();
+        assert_eq!(
+            check_key_certificate(&c, keys, pid, 31337, REGISTRY, &[kms_addr], 50),
+            Ok(kms_addr)
+        );
+        assert!(
+            check_key_certificate(&c, keys, pid, 31337, REGISTRY, &[Address::ZERO], 50)
+                .unwrap_err()
+                .contains("not in the Registry")
+        );
+        assert!(
+            check_key_certificate(&c, keys, B256::ZERO, 31337, REGISTRY, &[kms_addr], 50).is_err()
+        );
+        assert!(
+            check_key_certificate(&c, b"other", pid, 31337, REGISTRY, &[kms_addr], 50).is_err()
+        );
         assert!(check_key_certificate(&c, keys, pid, 1, REGISTRY, &[kms_addr], 50).is_err());
         assert!(check_key_certificate(&c, keys, pid, 31337, REGISTRY, &[kms_addr], 101).is_err());
     }
@@ -463,10 +589,23 @@ mod tests {
         let (r, _, worker_key) = exchange();
         let ca = pith_attest::simulated::DevCa::generate(std::time::SystemTime::now()).unwrap();
         let ca_der = ca.cert_der().to_vec();
-        let src = SimulatedSource::new(ca, &SimulatedOptions { binary_sha384: Some([1; 48]), ..Default::default() }).unwrap();
+        let src = SimulatedSource::new(
+            ca,
+            &SimulatedOptions {
+                binary_sha384: Some([1; 48]),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let enc = [4u8; 32];
         let worker = address_of(&worker_key);
-        let rd = pith_api::binding::report_data(pith_api::binding::WORKER_REPORT_TAG, worker, &enc, 31337, REGISTRY);
+        let rd = pith_api::binding::report_data(
+            pith_api::binding::WORKER_REPORT_TAG,
+            worker,
+            &enc,
+            31337,
+            REGISTRY,
+        );
         let evidence = src.quote(&rd).unwrap();
         let verified = pith_attest::verify(
             &Evidence::new(Platform::Simulated, evidence.clone()),
@@ -499,7 +638,11 @@ mod tests {
             platform_enabled: true,
             max_tcb_status: 0,
             enc_public_key: Some(hex::encode(enc)),
-            program: Some(ProgramFacts { program_id: r.program_id, code_hash: r.code_hash, code_history: vec![r.code_hash] }),
+            program: Some(ProgramFacts {
+                program_id: r.program_id,
+                code_hash: r.code_hash,
+                code_history: vec![r.code_hash],
+            }),
         };
         let now = time::OffsetDateTime::now_utc();
         let run = |f: &Facts, ev: &[u8], ca: Option<Vec<u8>>, r: &SignedReceipt| -> Vec<String> {
@@ -511,8 +654,12 @@ mod tests {
         };
         assert!(run(&facts, &evidence, Some(ca_der.clone()), &r).is_empty());
         // Negatives, one at a time.
-        let other_ca = pith_attest::simulated::DevCa::generate(std::time::SystemTime::now()).unwrap();
-        assert_eq!(run(&facts, &evidence, Some(other_ca.cert_der().to_vec()), &r), ["attestation"]);
+        let other_ca =
+            pith_attest::simulated::DevCa::generate(std::time::SystemTime::now()).unwrap();
+        assert_eq!(
+            run(&facts, &evidence, Some(other_ca.cert_der().to_vec()), &r),
+            ["attestation"]
+        );
         let mut ev = evidence.clone();
         let last = ev.len() - 1;
         ev[last] ^= 1;
@@ -522,35 +669,80 @@ mod tests {
         assert_eq!(run(&f, &evidence, Some(ca_der.clone()), &r), ["policy"]);
         let mut f = facts.clone();
         f.record.measurement_hash = B256::ZERO;
-        assert_eq!(run(&f, &evidence, Some(ca_der.clone()), &r), ["measurement"]);
+        assert_eq!(
+            run(&f, &evidence, Some(ca_der.clone()), &r),
+            ["measurement"]
+        );
         let mut f = facts.clone();
         f.record.revoked = true;
-        assert_eq!(run(&f, &evidence, Some(ca_der.clone()), &r), ["worker_registered"]);
+        assert_eq!(
+            run(&f, &evidence, Some(ca_der.clone()), &r),
+            ["worker_registered"]
+        );
         let mut f = facts.clone();
         f.enc_public_key = Some(hex::encode([5u8; 32]));
         assert_eq!(run(&f, &evidence, Some(ca_der.clone()), &r), ["binding"]);
         let mut f = facts.clone();
-        f.program = Some(ProgramFacts { program_id: r.program_id, code_hash: B256::ZERO, code_history: vec![] });
+        f.program = Some(ProgramFacts {
+            program_id: r.program_id,
+            code_hash: B256::ZERO,
+            code_history: vec![],
+        });
         assert_eq!(run(&f, &evidence, Some(ca_der.clone()), &r), ["code_hash"]);
         // A receipt naming a model is checked against the model the evidence binds.
         let resign = |m: B256| {
             let mut t = r.clone();
             t.model_hash = m;
-            t.signature = pith_crypto::receipt::sign_hash(&worker_key, &t.signing_hash()).unwrap().to_vec();
+            t.signature = pith_crypto::receipt::sign_hash(&worker_key, &t.signing_hash())
+                .unwrap()
+                .to_vec();
             t
         };
-        assert_eq!(run(&facts, &evidence, Some(ca_der.clone()), &resign(B256::repeat_byte(6))), ["model"]);
-        let rd_model =
-            pith_api::binding::report_data_with_model(pith_api::binding::WORKER_REPORT_TAG, worker, &enc, 31337, REGISTRY, Some(&[6; 32]));
+        assert_eq!(
+            run(
+                &facts,
+                &evidence,
+                Some(ca_der.clone()),
+                &resign(B256::repeat_byte(6))
+            ),
+            ["model"]
+        );
+        let rd_model = pith_api::binding::report_data_with_model(
+            pith_api::binding::WORKER_REPORT_TAG,
+            worker,
+            &enc,
+            31337,
+            REGISTRY,
+            Some(&[6; 32]),
+        );
         let ev_model = src.quote(&rd_model).unwrap();
         let mut fm = facts.clone();
         fm.record.evidence_hash = B256::from(pith_crypto::keccak256(&ev_model));
-        assert!(run(&fm, &ev_model, Some(ca_der.clone()), &resign(B256::repeat_byte(6))).is_empty());
-        assert_eq!(run(&fm, &ev_model, Some(ca_der.clone()), &resign(B256::repeat_byte(7))), ["model"]);
+        assert!(
+            run(
+                &fm,
+                &ev_model,
+                Some(ca_der.clone()),
+                &resign(B256::repeat_byte(6))
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            run(
+                &fm,
+                &ev_model,
+                Some(ca_der.clone()),
+                &resign(B256::repeat_byte(7))
+            ),
+            ["model"]
+        );
         // A model-serving worker's receipt for a call that used no model names none: fine.
         assert!(run(&fm, &ev_model, Some(ca_der.clone()), &r).is_empty());
         let mut t = r.clone();
         t.timestamp += 1;
-        assert_eq!(run(&facts, &evidence, Some(ca_der), &t), ["receipt_signature"]);
+        assert_eq!(
+            run(&facts, &evidence, Some(ca_der), &t),
+            ["receipt_signature"]
+        );
     }
 }

@@ -102,7 +102,8 @@ impl Ports {
     fn load_or_allocate(dir: &Path) -> Result<Self> {
         let path = dir.join("ports.json");
         if let Ok(bytes) = std::fs::read(&path) {
-            let p: Ports = serde_json::from_slice(&bytes).with_context(|| format!("{}", path.display()))?;
+            let p: Ports =
+                serde_json::from_slice(&bytes).with_context(|| format!("{}", path.display()))?;
             if p.workers.len() == WORKERS {
                 return Ok(p);
             }
@@ -115,9 +116,15 @@ impl Ports {
             held.push(l);
             Ok(port)
         };
-        let p = Ports { anvil: next()?, kms: next()?, gateway: next()?, workers: (0..WORKERS).map(|_| next()).collect::<Result<_>>()? };
+        let p = Ports {
+            anvil: next()?,
+            kms: next()?,
+            gateway: next()?,
+            workers: (0..WORKERS).map(|_| next()).collect::<Result<_>>()?,
+        };
         drop(held);
-        std::fs::write(&path, serde_json::to_vec_pretty(&p)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, serde_json::to_vec_pretty(&p)?)
+            .with_context(|| format!("writing {}", path.display()))?;
         Ok(p)
     }
 }
@@ -169,24 +176,40 @@ struct Service {
 
 impl Service {
     fn new(name: &str, args: Vec<OsString>, layout: &Layout) -> Self {
-        Self { name: name.into(), args, log: layout.log(name), child: None, restart_at: None, restarts: 0 }
+        Self {
+            name: name.into(),
+            args,
+            log: layout.log(name),
+            child: None,
+            restart_at: None,
+            restarts: 0,
+        }
     }
 
     fn spawn(&mut self) -> Result<()> {
         let exe = std::env::current_exe().context("locating the pith executable")?;
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).with_context(|| format!("{}", self.log.display()))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .with_context(|| format!("{}", self.log.display()))?;
         let log2 = log.try_clone()?;
         let mut cmd = Command::new(exe);
         cmd.args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2))
-            .env("PITH_LOG", std::env::var("PITH_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "PITH_LOG",
+                std::env::var("PITH_LOG").unwrap_or_else(|_| "info".into()),
+            )
             // Own process group: a terminal's Ctrl-C reaches `pith up` only, which then stops
             // the children in order.
             .process_group(0)
             .kill_on_drop(true);
-        let child = cmd.spawn().with_context(|| format!("starting {}", self.name))?;
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", self.name))?;
         tracing::info!(service = %self.name, pid = ?child.id(), "started");
         self.child = Some(child);
         self.restart_at = None;
@@ -199,15 +222,26 @@ impl Service {
 
     /// SIGTERM, wait up to the grace period, then SIGKILL.
     async fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         if let Ok(Some(_)) = child.try_wait() {
             return;
         }
-        if let Some(pid) = child.id().and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
+        if let Some(pid) = child
+            .id()
+            .and_then(|p| rustix::process::Pid::from_raw(p as i32))
+        {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
         }
-        if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_err() {
-            eprintln!("{} ignored SIGTERM for {STOP_GRACE:?}; killing it", self.name);
+        if tokio::time::timeout(STOP_GRACE, child.wait())
+            .await
+            .is_err()
+        {
+            eprintln!(
+                "{} ignored SIGTERM for {STOP_GRACE:?}; killing it",
+                self.name
+            );
             let _ = child.kill().await;
         }
     }
@@ -268,7 +302,13 @@ mod cmdline {
         ])
     }
 
-    pub fn worker(l: &Layout, ports: &Ports, rpc: &str, i: usize, model: Option<&Path>) -> Vec<OsString> {
+    pub fn worker(
+        l: &Layout,
+        ports: &Ports,
+        rpc: &str,
+        i: usize,
+        model: Option<&Path>,
+    ) -> Vec<OsString> {
         let mut args = os(&[
             &"worker",
             &"--dir",
@@ -317,7 +357,11 @@ async fn deployed(d: &Deployment, url: &str) -> Result<bool> {
 }
 
 /// Wait for the KMS to answer /v1/kms/info and return its identity address.
-async fn kms_address(http: &crate::network::Http, kms_url: &str, kms: &mut Service) -> Result<Address> {
+async fn kms_address(
+    http: &crate::network::Http,
+    kms_url: &str,
+    kms: &mut Service,
+) -> Result<Address> {
     let deadline = Instant::now() + READY_TIMEOUT;
     let info_url = format!("{kms_url}{}", pith_api::kms::INFO);
     loop {
@@ -327,48 +371,82 @@ async fn kms_address(http: &crate::network::Http, kms_url: &str, kms: &mut Servi
         if let Some(c) = kms.child.as_mut()
             && let Ok(Some(status)) = c.try_wait()
         {
-            bail!("the KMS exited with {status} before answering; see {}", kms.log.display());
+            bail!(
+                "the KMS exited with {status} before answering; see {}",
+                kms.log.display()
+            );
         }
         if Instant::now() > deadline {
-            bail!("the KMS did not answer {info_url} within {READY_TIMEOUT:?}; see {}", kms.log.display());
+            bail!(
+                "the KMS did not answer {info_url} within {READY_TIMEOUT:?}; see {}",
+                kms.log.display()
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
-async fn deploy_network(accounts: &[DevAccount], rpc: &str, kms: Address, measurement: B256) -> Result<Deployment> {
-    let deployer = accounts.get(DEPLOYER).ok_or_else(|| anyhow!("anvil has no accounts"))?;
+async fn deploy_network(
+    accounts: &[DevAccount],
+    rpc: &str,
+    kms: Address,
+    measurement: B256,
+) -> Result<Deployment> {
+    let deployer = accounts
+        .get(DEPLOYER)
+        .ok_or_else(|| anyhow!("anvil has no accounts"))?;
     let mut cfg = DeployConfig::local(deployer.address, vec![kms]);
     cfg.kms_threshold = 1;
     cfg.platforms = vec![(platform::SIMULATED, 0)];
     cfg.measurements = vec![
-        Measurement { platform: platform::SIMULATED, role: role::KMS, hash: measurement },
-        Measurement { platform: platform::SIMULATED, role: role::WORKER, hash: measurement },
+        Measurement {
+            platform: platform::SIMULATED,
+            role: role::KMS,
+            hash: measurement,
+        },
+        Measurement {
+            platform: platform::SIMULATED,
+            role: role::WORKER,
+            hash: measurement,
+        },
     ];
     cfg.allocations = accounts
         .iter()
         .skip(1)
         .take(8)
-        .map(|a| (a.address, U256::from(LOCAL_ALLOCATION_PHA) * U256::from(PHA_UNIT)))
+        .map(|a| {
+            (
+                a.address,
+                U256::from(LOCAL_ALLOCATION_PHA) * U256::from(PHA_UNIT),
+            )
+        })
         .collect();
     let signer: PrivateKeySigner = deployer.private_key.parse().context("deployer key")?;
     let provider = signing_provider(rpc, signer)?;
-    let mut d = deploy(&provider, deployer.address, rpc, &cfg).await.context("deploying the contracts")?;
-    d.extra.insert("kms_committee".into(), serde_json::json!(cfg.kms_committee));
-    d.extra.insert("local_measurement".into(), serde_json::json!(measurement));
+    let mut d = deploy(&provider, deployer.address, rpc, &cfg)
+        .await
+        .context("deploying the contracts")?;
+    d.extra
+        .insert("kms_committee".into(), serde_json::json!(cfg.kms_committee));
+    d.extra
+        .insert("local_measurement".into(), serde_json::json!(measurement));
     Ok(d)
 }
 
 /// Send ETH from the deployer when `to` has less than `eth`.
 async fn fund_eth(accounts: &[DevAccount], rpc: &str, to: Address, eth: u64) -> Result<()> {
-    let deployer = accounts.get(DEPLOYER).ok_or_else(|| anyhow!("anvil has no accounts"))?;
+    let deployer = accounts
+        .get(DEPLOYER)
+        .ok_or_else(|| anyhow!("anvil has no accounts"))?;
     let signer: PrivateKeySigner = deployer.private_key.parse().context("deployer key")?;
     let p = signing_provider(rpc, signer)?;
     let want = U256::from(eth) * U256::from(10u64).pow(U256::from(18));
     if p.get_balance(to).await? >= want / U256::from(2) {
         return Ok(());
     }
-    let pending = p.send_transaction(TransactionRequest::default().with_to(to).with_value(want)).await?;
+    let pending = p
+        .send_transaction(TransactionRequest::default().with_to(to).with_value(want))
+        .await?;
     pith_chain::client::wait_receipt(&p, *pending.tx_hash()).await?;
     Ok(())
 }
@@ -376,25 +454,39 @@ async fn fund_eth(accounts: &[DevAccount], rpc: &str, to: Address, eth: u64) -> 
 /// Each operator: a stake pool with the minimum stake for one worker.
 async fn operator_pools(accounts: &[DevAccount], d: &Deployment, rpc: &str) -> Result<()> {
     for i in 0..WORKERS {
-        let acct = accounts.get(OPERATOR_BASE + i).ok_or_else(|| anyhow!("anvil has too few accounts"))?;
+        let acct = accounts
+            .get(OPERATOR_BASE + i)
+            .ok_or_else(|| anyhow!("anvil has too few accounts"))?;
         let signer: PrivateKeySigner = acct.private_key.parse().context("operator key")?;
         let c = PithContracts::new(d, signing_provider(rpc, signer)?);
         if !c.stake_pools.pool_exists(acct.address).await? {
-            c.stake_pools.send_create_pool(OPERATOR_COMMISSION_BPS).await?;
+            c.stake_pools
+                .send_create_pool(OPERATOR_COMMISSION_BPS)
+                .await?;
         }
         let min = c.stake_pools.params().await?.minStake;
         let pool = c.stake_pools.pool(acct.address).await?;
         if pool.totalStake < min {
             let need = min - pool.totalStake;
-            if c.pha.allowance(acct.address, c.stake_pools.address()).await? < need {
+            if c.pha
+                .allowance(acct.address, c.stake_pools.address())
+                .await?
+                < need
+            {
                 c.pha.send_approve(c.stake_pools.address(), need).await?;
             }
             c.stake_pools.send_deposit(acct.address, need).await?;
         }
         // Onboarding pays the one-time creation of the operator's oracle fee slot.
         if c.oracle_anchor.fees_owed(acct.address).await?.is_zero() {
-            if c.pha.allowance(acct.address, c.oracle_anchor.address()).await?.is_zero() {
-                c.pha.send_approve(c.oracle_anchor.address(), U256::from(1)).await?;
+            if c.pha
+                .allowance(acct.address, c.oracle_anchor.address())
+                .await?
+                .is_zero()
+            {
+                c.pha
+                    .send_approve(c.oracle_anchor.address(), U256::from(1))
+                    .await?;
             }
             c.oracle_anchor.send_open_fee_account(acct.address).await?;
         }
@@ -404,16 +496,27 @@ async fn operator_pools(accounts: &[DevAccount], d: &Deployment, rpc: &str) -> R
 
 /// Lock the minimum stake on each registered worker (once it is registered) so it can take
 /// oracle work and earn; skipped when the worker's stake already runs.
-async fn start_worker_stakes(accounts: &[DevAccount], d: &Deployment, rpc: &str, workers: &[Address]) -> Result<()> {
+async fn start_worker_stakes(
+    accounts: &[DevAccount],
+    d: &Deployment,
+    rpc: &str,
+    workers: &[Address],
+) -> Result<()> {
     for (i, w) in workers.iter().enumerate() {
-        let acct = accounts.get(OPERATOR_BASE + i).ok_or_else(|| anyhow!("anvil has too few accounts"))?;
+        let acct = accounts
+            .get(OPERATOR_BASE + i)
+            .ok_or_else(|| anyhow!("anvil has too few accounts"))?;
         let signer: PrivateKeySigner = acct.private_key.parse().context("operator key")?;
         let c = PithContracts::new(d, signing_provider(rpc, signer)?);
         if c.stake_pools.raw().canWork(*w).call().await? {
             continue;
         }
         let min = c.stake_pools.params().await?.minStake;
-        if let Err(e) = c.stake_pools.send("startWorker", c.stake_pools.raw().startWorker(*w, min)).await {
+        if let Err(e) = c
+            .stake_pools
+            .send("startWorker", c.stake_pools.raw().startWorker(*w, min))
+            .await
+        {
             // The worker's own operator logic may have started it meanwhile.
             if !c.stake_pools.raw().canWork(*w).call().await? {
                 return Err(e).context(format!("starting the stake of worker {w}"));
@@ -423,11 +526,20 @@ async fn start_worker_stakes(accounts: &[DevAccount], d: &Deployment, rpc: &str,
     Ok(())
 }
 
-fn network_file(layout: &Layout, ports: &Ports, d: &Deployment, kms: Address, workers: &[Address], accounts: &[DevAccount]) -> Result<NetworkFile> {
+fn network_file(
+    layout: &Layout,
+    ports: &Ports,
+    d: &Deployment,
+    kms: Address,
+    workers: &[Address],
+    accounts: &[DevAccount],
+) -> Result<NetworkFile> {
     let role = |i: usize| match i {
         DEPLOYER => "deployer".to_string(),
         DEVELOPER => "developer".to_string(),
-        i if (OPERATOR_BASE..OPERATOR_BASE + WORKERS).contains(&i) => format!("operator-{}", i - OPERATOR_BASE),
+        i if (OPERATOR_BASE..OPERATOR_BASE + WORKERS).contains(&i) => {
+            format!("operator-{}", i - OPERATOR_BASE)
+        }
         i => format!("dev-{i}"),
     };
     Ok(NetworkFile {
@@ -437,13 +549,27 @@ fn network_file(layout: &Layout, ports: &Ports, d: &Deployment, kms: Address, wo
         rpc_url: url(ports.anvil),
         chain_id: d.chain_id,
         deployment: serde_json::to_value(d)?,
-        kms: vec![Endpoint { address: kms, url: url(ports.kms) }],
-        workers: workers.iter().zip(&ports.workers).map(|(a, p)| Endpoint { address: *a, url: url(*p) }).collect(),
+        kms: vec![Endpoint {
+            address: kms,
+            url: url(ports.kms),
+        }],
+        workers: workers
+            .iter()
+            .zip(&ports.workers)
+            .map(|(a, p)| Endpoint {
+                address: *a,
+                url: url(*p),
+            })
+            .collect(),
         accounts: accounts
             .iter()
             .enumerate()
             .take(10)
-            .map(|(i, a)| Account { address: a.address, key_file: format!("keys/dev-{i}.key"), role: role(i) })
+            .map(|(i, a)| Account {
+                address: a.address,
+                key_file: format!("keys/dev-{i}.key"),
+                role: role(i),
+            })
             .collect(),
         dev_ca: Some("dev-ca".into()),
     })
@@ -460,8 +586,11 @@ fn write_processes(layout: &Layout, anvil: &Anvil, services: &[Service]) {
     for s in services {
         m.insert(s.name.clone(), serde_json::json!(s.pid()));
     }
-    let _ = std::fs::write(layout.p("processes.json.tmp"), serde_json::to_vec_pretty(&m).unwrap_or_default())
-        .and_then(|()| std::fs::rename(layout.p("processes.json.tmp"), layout.p("processes.json")));
+    let _ = std::fs::write(
+        layout.p("processes.json.tmp"),
+        serde_json::to_vec_pretty(&m).unwrap_or_default(),
+    )
+    .and_then(|()| std::fs::rename(layout.p("processes.json.tmp"), layout.p("processes.json")));
 }
 
 /// Wait until the KMS holds a master key and every worker is registered on chain, healthy
@@ -487,37 +616,79 @@ async fn wait_ready(
             if let Some(ch) = s.child.as_mut()
                 && let Ok(Some(status)) = ch.try_wait()
             {
-                bail!("{} exited with {status} while the network was starting; see {}", s.name, s.log.display());
+                bail!(
+                    "{} exited with {status} while the network was starting; see {}",
+                    s.name,
+                    s.log.display()
+                );
             }
         }
-        let kms: Option<pith_api::kms::KmsInfo> = http.get_json(&format!("{}{}", url(ports.kms), pith_api::kms::INFO)).await.ok();
+        let kms: Option<pith_api::kms::KmsInfo> = http
+            .get_json(&format!("{}{}", url(ports.kms), pith_api::kms::INFO))
+            .await
+            .ok();
         let kms_epoch = kms.as_ref().and_then(|k| k.epoch);
         let kms_ready = kms_epoch.is_some();
         if let Some(epoch) = kms_epoch {
-            say("kms".into(), format!("  kms        {} holds master key epoch {epoch}", url(ports.kms)));
+            say(
+                "kms".into(),
+                format!(
+                    "  kms        {} holds master key epoch {epoch}",
+                    url(ports.kms)
+                ),
+            );
         }
         let mut workers = Vec::new();
         for (i, p) in ports.workers.iter().enumerate() {
-            let info: Option<pith_api::worker::WorkerInfo> =
-                http.get_json(&format!("{}{}", url(*p), pith_api::worker::INFO)).await.ok();
+            let info: Option<pith_api::worker::WorkerInfo> = http
+                .get_json(&format!("{}{}", url(*p), pith_api::worker::INFO))
+                .await
+                .ok();
             let Some(info) = info else { continue };
-            let active = c.registry.is_active_worker(info.address).await.unwrap_or(false);
+            let active = c
+                .registry
+                .is_active_worker(info.address)
+                .await
+                .unwrap_or(false);
             if active {
-                say(format!("w{i}"), format!("  worker-{i}   {} registered as {}", url(*p), info.address));
+                say(
+                    format!("w{i}"),
+                    format!("  worker-{i}   {} registered as {}", url(*p), info.address),
+                );
                 workers.push(info.address);
             }
         }
-        let gw_ok = http.get(&format!("{}{}", url(ports.gateway), pith_api::gateway::HEALTH)).await.is_ok();
+        let gw_ok = http
+            .get(&format!(
+                "{}{}",
+                url(ports.gateway),
+                pith_api::gateway::HEALTH
+            ))
+            .await
+            .is_ok();
         if gw_ok {
             say("gw".into(), format!("  gateway    {}", url(ports.gateway)));
         }
         if kms_ready && gw_ok && workers.len() == WORKERS {
-            let entries: Vec<pith_api::gateway::WorkerEntry> =
-                http.get_json(&format!("{}{}", url(ports.gateway), pith_api::gateway::WORKERS)).await.unwrap_or_default();
-            let healthy = workers.iter().all(|w| entries.iter().any(|e| e.address == *w && e.healthy && e.registered));
+            let entries: Vec<pith_api::gateway::WorkerEntry> = http
+                .get_json(&format!(
+                    "{}{}",
+                    url(ports.gateway),
+                    pith_api::gateway::WORKERS
+                ))
+                .await
+                .unwrap_or_default();
+            let healthy = workers.iter().all(|w| {
+                entries
+                    .iter()
+                    .any(|e| e.address == *w && e.healthy && e.registered)
+            });
             if healthy {
                 start_worker_stakes(accounts, d, rpc, &workers).await?;
-                say("stake".into(), "  stake      minimum stake running on both workers".into());
+                say(
+                    "stake".into(),
+                    "  stake      minimum stake running on both workers".into(),
+                );
                 return Ok(workers);
             }
         }
@@ -525,7 +696,15 @@ async fn wait_ready(
             bail!(
                 "the network did not become ready within {READY_TIMEOUT:?} (kms ready {kms_ready}, gateway {gw_ok}, {} of {WORKERS} workers registered); see {}",
                 workers.len(),
-                services.first().map(|s| s.log.parent().unwrap_or(Path::new(".")).display().to_string()).unwrap_or_default()
+                services
+                    .first()
+                    .map(|s| s
+                        .log
+                        .parent()
+                        .unwrap_or(Path::new("."))
+                        .display()
+                        .to_string())
+                    .unwrap_or_default()
             );
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -541,21 +720,29 @@ async fn stop_all(services: &mut [Service], anvil: Anvil) {
 }
 
 async fn up(args: UpArgs) -> Result<()> {
-    std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
     let dir = std::fs::canonicalize(&args.dir)?;
     let layout = Layout { dir: dir.clone() };
     for sub in ["chain", "logs"] {
         std::fs::create_dir_all(layout.p(sub))?;
     }
     let ports = Ports::load_or_allocate(&dir)?;
-    let previous = if layout.manifest().exists() { Some(Deployment::read(&layout.manifest())?) } else { None };
+    let previous = if layout.manifest().exists() {
+        Some(Deployment::read(&layout.manifest())?)
+    } else {
+        None
+    };
 
     progress(format!("pith up: network in {}", dir.display()));
     // Workers load the model themselves; an absolute path survives their working directory.
     let model = match &args.model {
         Some(m) => {
             let m = std::fs::canonicalize(m).with_context(|| format!("--model {}", m.display()))?;
-            progress(format!("workers serve the model {} to programs (env.ai.chat)", m.display()));
+            progress(format!(
+                "workers serve the model {} to programs (env.ai.chat)",
+                m.display()
+            ));
             Some(m)
         }
         None => None,
@@ -571,9 +758,14 @@ async fn up(args: UpArgs) -> Result<()> {
         }
         c
     };
-    let mut anvil = Anvil::start(anvil_config()).await.context("starting anvil")?;
+    let mut anvil = Anvil::start(anvil_config())
+        .await
+        .context("starting anvil")?;
     let rpc = anvil.url();
-    progress(format!("  chain      {rpc} (anvil, state in {})", layout.p("chain").display()));
+    progress(format!(
+        "  chain      {rpc} (anvil, state in {})",
+        layout.p("chain").display()
+    ));
     let accounts = anvil.accounts().to_vec();
     let mut services: Vec<Service> = Vec::new();
 
@@ -638,19 +830,32 @@ async fn up(args: UpArgs) -> Result<()> {
         }
     };
     write_processes(&layout, &anvil, &services);
-    let dir_arg = if args.dir == Path::new(crate::chain::DEFAULT_DIR) { String::new() } else { format!(" --dir {}", args.dir.display()) };
+    let dir_arg = if args.dir == Path::new(crate::chain::DEFAULT_DIR) {
+        String::new()
+    } else {
+        format!(" --dir {}", args.dir.display())
+    };
     progress(format!(
         "ready gateway={} explorer={} rpc={rpc} kms={} workers={} dir={} | try: pith deploy examples/hello{dir_arg} && pith call 1{dir_arg}",
         url(ports.gateway),
         explorer_url(ports.gateway),
         url(ports.kms),
-        ports.workers.iter().map(|p| url(*p)).collect::<Vec<_>>().join(","),
+        ports
+            .workers
+            .iter()
+            .map(|p| url(*p))
+            .collect::<Vec<_>>()
+            .join(","),
         dir.display()
     ));
 
     // Supervise until a signal.
     let restart_delay = Duration::from_secs_f64(
-        std::env::var(RESTART_DELAY_ENV).ok().and_then(|s| s.parse::<f64>().ok()).unwrap_or(1.0).max(0.0),
+        std::env::var(RESTART_DELAY_ENV)
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(1.0)
+            .max(0.0),
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -741,7 +946,10 @@ mod tests {
     #[test]
     fn network_file_roles_and_relative_key_paths() {
         let accounts: Vec<DevAccount> = (0..10u8)
-            .map(|i| DevAccount { address: Address::repeat_byte(i + 1), private_key: format!("0x{}", hex::encode([i + 1; 32])) })
+            .map(|i| DevAccount {
+                address: Address::repeat_byte(i + 1),
+                private_key: format!("0x{}", hex::encode([i + 1; 32])),
+            })
             .collect();
         let d: Deployment = serde_json::from_value(serde_json::json!({
             "chain_id": 31337, "rpc_url": "http://127.0.0.1:1", "deploy_block": 1,
@@ -751,14 +959,36 @@ mod tests {
                 "Governor": "0x0000000000000000000000000000000000000007", "Timelock": "0x0000000000000000000000000000000000000008"}
         }))
         .unwrap();
-        let ports = Ports { anvil: 1, kms: 2, gateway: 3, workers: vec![4, 5] };
-        let l = Layout { dir: PathBuf::from("/x") };
-        let f = network_file(&l, &ports, &d, Address::repeat_byte(9), &[Address::repeat_byte(7), Address::repeat_byte(8)], &accounts).unwrap();
+        let ports = Ports {
+            anvil: 1,
+            kms: 2,
+            gateway: 3,
+            workers: vec![4, 5],
+        };
+        let l = Layout {
+            dir: PathBuf::from("/x"),
+        };
+        let f = network_file(
+            &l,
+            &ports,
+            &d,
+            Address::repeat_byte(9),
+            &[Address::repeat_byte(7), Address::repeat_byte(8)],
+            &accounts,
+        )
+        .unwrap();
         assert_eq!(f.gateway_url, "http://127.0.0.1:3");
         assert_eq!(f.workers.len(), 2);
         let roles: Vec<&str> = f.accounts.iter().map(|a| a.role.as_str()).collect();
-        assert_eq!(&roles[..4], ["deployer", "developer", "operator-0", "operator-1"]);
-        assert!(f.accounts.iter().all(|a| !Path::new(&a.key_file).is_absolute()));
+        assert_eq!(
+            &roles[..4],
+            ["deployer", "developer", "operator-0", "operator-1"]
+        );
+        assert!(
+            f.accounts
+                .iter()
+                .all(|a| !Path::new(&a.key_file).is_absolute())
+        );
         let back: Deployment = serde_json::from_value(f.deployment).unwrap();
         assert_eq!(back, d);
     }

@@ -56,32 +56,52 @@ pub struct VerifyArgs {
 /// Read a receipt from a file: either the receipt object or `pith call --json` output.
 pub fn read_receipt(path: &Path) -> Result<SignedReceipt> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).with_context(|| format!("{}: not JSON", path.display()))?;
-    let r = if v.get("receipt").is_some() { v["receipt"].clone() } else { v };
+    let v: serde_json::Value =
+        serde_json::from_slice(&bytes).with_context(|| format!("{}: not JSON", path.display()))?;
+    let r = if v.get("receipt").is_some() {
+        v["receipt"].clone()
+    } else {
+        v
+    };
     serde_json::from_value(r).with_context(|| format!("{}: not a Pith receipt", path.display()))
 }
 
 /// The evidence a worker registered with, from the calldata of its registration transaction.
-pub async fn registered_evidence(net: &Network, worker: Address, evidence_hash: B256) -> Result<Option<(Vec<u8>, B256)>> {
+pub async fn registered_evidence(
+    net: &Network,
+    worker: Address,
+    evidence_hash: B256,
+) -> Result<Option<(Vec<u8>, B256)>> {
     let provider = net.provider()?;
     let filter = Filter::new()
         .address(net.deployment.contracts.registry)
         .event_signature(Registry::WorkerRegistered::SIGNATURE_HASH)
         .topic1(worker.into_word())
         .from_block(net.deployment.deploy_block);
-    let logs = provider.get_logs(&filter).await.context("reading WorkerRegistered logs")?;
+    let logs = provider
+        .get_logs(&filter)
+        .await
+        .context("reading WorkerRegistered logs")?;
     for log in logs.iter().rev() {
-        let Ok(ev) = Registry::WorkerRegistered::decode_log_data(log.data()) else { continue };
+        let Ok(ev) = Registry::WorkerRegistered::decode_log_data(log.data()) else {
+            continue;
+        };
         if ev.evidenceHash != evidence_hash {
             continue;
         }
-        let Some(tx_hash) = log.transaction_hash else { continue };
-        let Some(tx) = provider.get_transaction_by_hash(tx_hash).await? else { continue };
+        let Some(tx_hash) = log.transaction_hash else {
+            continue;
+        };
+        let Some(tx) = provider.get_transaction_by_hash(tx_hash).await? else {
+            continue;
+        };
         use alloy::consensus::Transaction;
         let input = tx.inner.input();
         match Registry::registerWorkerCall::abi_decode(input) {
             Ok(call) => return Ok(Some((call.evidence.to_vec(), tx_hash))),
-            Err(e) => tracing::debug!("registration tx {tx_hash} is not a direct registerWorker call: {e}"),
+            Err(e) => tracing::debug!(
+                "registration tx {tx_hash} is not a direct registerWorker call: {e}"
+            ),
         }
     }
     Ok(None)
@@ -90,38 +110,77 @@ pub async fn registered_evidence(net: &Network, worker: Address, evidence_hash: 
 async fn program_facts(net: &Network, program_id: B256) -> Result<ProgramFacts> {
     let c = net.contracts()?;
     let id = U256::from_be_bytes(program_id.0);
-    let code_hash: B256 = c.programs.raw().codeHashOf(id).call().await.context("Programs.codeHashOf")?;
+    let code_hash: B256 = c
+        .programs
+        .raw()
+        .codeHashOf(id)
+        .call()
+        .await
+        .context("Programs.codeHashOf")?;
     let provider = net.provider()?;
     let mut code_history = Vec::new();
     let filter = Filter::new()
         .address(net.deployment.contracts.programs)
-        .event_signature(vec![Programs::ProgramRegistered::SIGNATURE_HASH, Programs::ProgramUpgraded::SIGNATURE_HASH])
+        .event_signature(vec![
+            Programs::ProgramRegistered::SIGNATURE_HASH,
+            Programs::ProgramUpgraded::SIGNATURE_HASH,
+        ])
         .topic1(program_id)
         .from_block(net.deployment.deploy_block);
-    for log in provider.get_logs(&filter).await.context("reading Programs logs")? {
+    for log in provider
+        .get_logs(&filter)
+        .await
+        .context("reading Programs logs")?
+    {
         if let Ok(e) = Programs::ProgramRegistered::decode_log_data(log.data()) {
             code_history.push(e.codeHash);
         } else if let Ok(e) = Programs::ProgramUpgraded::decode_log_data(log.data()) {
             code_history.push(e.newCodeHash);
         }
     }
-    Ok(ProgramFacts { program_id, code_hash, code_history })
+    Ok(ProgramFacts {
+        program_id,
+        code_hash,
+        code_history,
+    })
 }
 
 /// The worker's key-transport key, from the worker itself (its URL as the gateway lists it).
 async fn enc_public_key(net: &Network, worker: Address) -> Option<String> {
-    let entry: pith_api::gateway::WorkerEntry =
-        net.http.get_json(&net.url(&route(pith_api::gateway::WORKER, "address", &format!("{worker}")))).await.ok()?;
+    let entry: pith_api::gateway::WorkerEntry = net
+        .http
+        .get_json(&net.url(&route(
+            pith_api::gateway::WORKER,
+            "address",
+            &format!("{worker}"),
+        )))
+        .await
+        .ok()?;
     let url = entry.url?;
-    let info: pith_api::worker::WorkerInfo =
-        net.http.get_json(&format!("{}{}", url.trim_end_matches('/'), pith_api::worker::INFO)).await.ok()?;
+    let info: pith_api::worker::WorkerInfo = net
+        .http
+        .get_json(&format!(
+            "{}{}",
+            url.trim_end_matches('/'),
+            pith_api::worker::INFO
+        ))
+        .await
+        .ok()?;
     (info.address == worker).then(|| format!("0x{}", hex::encode(info.enc_public_key)))
 }
 
 /// Read every fact about `worker` (and the receipt's program) from the chain.
-pub async fn gather(net: &Network, worker: Address, receipt: Option<&SignedReceipt>) -> Result<(Facts, Option<Vec<u8>>)> {
+pub async fn gather(
+    net: &Network,
+    worker: Address,
+    receipt: Option<&SignedReceipt>,
+) -> Result<(Facts, Option<Vec<u8>>)> {
     let c = net.contracts()?;
-    let w = c.registry.worker_info(worker).await.context("Registry.workerInfo")?;
+    let w = c
+        .registry
+        .worker_info(worker)
+        .await
+        .context("Registry.workerInfo")?;
     let record = WorkerRecord {
         operator: w.operator,
         platform: w.platform,
@@ -131,11 +190,15 @@ pub async fn gather(net: &Network, worker: Address, receipt: Option<&SignedRecei
         measurement_hash: w.measurementHash,
         evidence_hash: w.evidenceHash,
     };
-    let (evidence, registration_tx) = match registered_evidence(net, worker, record.evidence_hash).await? {
-        Some((e, tx)) => (Some(e), Some(tx)),
-        None => (None, None),
-    };
-    let measurement_allowed = c.registry.is_allowed_measurement(record.platform, ROLE_WORKER, record.measurement_hash).await?;
+    let (evidence, registration_tx) =
+        match registered_evidence(net, worker, record.evidence_hash).await? {
+            Some((e, tx)) => (Some(e), Some(tx)),
+            None => (None, None),
+        };
+    let measurement_allowed = c
+        .registry
+        .is_allowed_measurement(record.platform, ROLE_WORKER, record.measurement_hash)
+        .await?;
     let pc = c.registry.platform_config(record.platform).await?;
     let block = c.provider().get_block_number().await?;
     let program = match receipt {
@@ -160,9 +223,21 @@ pub async fn gather(net: &Network, worker: Address, receipt: Option<&SignedRecei
 }
 
 /// Write an archive for `pith verify --offline`.
-pub async fn save_archive(net: &Network, dir: &Path, receipt: Option<&SignedReceipt>, worker: Address) -> Result<()> {
+pub async fn save_archive(
+    net: &Network,
+    dir: &Path,
+    receipt: Option<&SignedReceipt>,
+    worker: Address,
+) -> Result<()> {
     let (facts, evidence) = gather(net, worker, receipt).await?;
-    write_archive(dir, receipt, evidence.as_deref(), net.dev_ca_pem().as_deref(), None, &facts)
+    write_archive(
+        dir,
+        receipt,
+        evidence.as_deref(),
+        net.dev_ca_pem().as_deref(),
+        None,
+        &facts,
+    )
 }
 
 fn write_archive(
@@ -174,7 +249,10 @@ fn write_archive(
     facts: &Facts,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let w = |name: &str, bytes: &[u8]| std::fs::write(dir.join(name), bytes).with_context(|| format!("writing {}", dir.join(name).display()));
+    let w = |name: &str, bytes: &[u8]| {
+        std::fs::write(dir.join(name), bytes)
+            .with_context(|| format!("writing {}", dir.join(name).display()))
+    };
     if let Some(r) = receipt {
         w("receipt.json", &serde_json::to_vec_pretty(r)?)?;
     }
@@ -208,7 +286,8 @@ fn read_opt(path: &Path) -> Result<Option<Vec<u8>>> {
 
 fn collateral_from(dir: Option<&Path>) -> Result<pith_attest::Collateral> {
     match dir {
-        Some(d) if d.is_dir() => pith_attest::Collateral::from_dir(d).map_err(|e| anyhow!("collateral {}: {e}", d.display())),
+        Some(d) if d.is_dir() => pith_attest::Collateral::from_dir(d)
+            .map_err(|e| anyhow!("collateral {}: {e}", d.display())),
         _ => Ok(pith_attest::Collateral::default()),
     }
 }
@@ -250,17 +329,34 @@ async fn verify_online(args: &VerifyArgs) -> Result<Verdict> {
         time::OffsetDateTime::now_utc(),
     );
     if let Some(dir) = &args.save {
-        write_archive(dir, receipt.as_ref(), evidence.as_deref(), dev_ca.as_deref(), args.collateral.as_deref(), &facts)?;
+        write_archive(
+            dir,
+            receipt.as_ref(),
+            evidence.as_deref(),
+            dev_ca.as_deref(),
+            args.collateral.as_deref(),
+            &facts,
+        )?;
     }
-    Ok(Verdict { worker, receipt, checks, facts })
+    Ok(Verdict {
+        worker,
+        receipt,
+        checks,
+        facts,
+    })
 }
 
 /// Verify from an archive alone. The evidence is appraised as of the time the facts were
 /// read (what the archive can prove), not the current time.
 pub fn verify_offline(target: &Path) -> Result<Verdict> {
-    let dir = if target.is_dir() { target.to_path_buf() } else { target.parent().unwrap_or(Path::new(".")).to_path_buf() };
+    let dir = if target.is_dir() {
+        target.to_path_buf()
+    } else {
+        target.parent().unwrap_or(Path::new(".")).to_path_buf()
+    };
     let facts: Facts = serde_json::from_slice(
-        &std::fs::read(dir.join("facts.json")).with_context(|| format!("{}: no facts.json (not an archive)", dir.display()))?,
+        &std::fs::read(dir.join("facts.json"))
+            .with_context(|| format!("{}: no facts.json (not an archive)", dir.display()))?,
     )
     .context("facts.json")?;
     let receipt = match read_opt(&dir.join("receipt.json"))? {
@@ -270,10 +366,23 @@ pub fn verify_offline(target: &Path) -> Result<Verdict> {
     let evidence = read_opt(&dir.join("evidence.bin"))?;
     let dev_ca = read_opt(&dir.join("dev-ca.pem"))?;
     let collateral = collateral_from(Some(&dir.join("collateral")))?;
-    let at = time::OffsetDateTime::from_unix_timestamp(i64::try_from(facts.read_at).unwrap_or(i64::MAX))
-        .map_err(|e| anyhow!("facts.json read_at: {e}"))?;
-    let checks = trust::check_chain_of_trust(receipt.as_ref(), evidence.as_deref(), &collateral, dev_ca, &facts, at);
-    Ok(Verdict { worker: facts.worker, receipt, checks, facts })
+    let at =
+        time::OffsetDateTime::from_unix_timestamp(i64::try_from(facts.read_at).unwrap_or(i64::MAX))
+            .map_err(|e| anyhow!("facts.json read_at: {e}"))?;
+    let checks = trust::check_chain_of_trust(
+        receipt.as_ref(),
+        evidence.as_deref(),
+        &collateral,
+        dev_ca,
+        &facts,
+        at,
+    );
+    Ok(Verdict {
+        worker: facts.worker,
+        receipt,
+        checks,
+        facts,
+    })
 }
 
 async fn verify(args: VerifyArgs) -> Result<bool> {
@@ -300,7 +409,12 @@ async fn verify(args: VerifyArgs) -> Result<bool> {
         );
     } else {
         for c in &v.checks {
-            println!("{} {:<18} {}", if c.ok { "ok  " } else { "FAIL" }, c.name, c.detail);
+            println!(
+                "{} {:<18} {}",
+                if c.ok { "ok  " } else { "FAIL" },
+                c.name,
+                c.detail
+            );
         }
         println!("{}", if ok { "verified" } else { "NOT verified" });
     }
@@ -314,7 +428,10 @@ pub fn run(args: VerifyArgs) -> ExitCode {
 
 /// Exit 0 when the future returns `Ok(true)`, 1 on `Ok(false)`, 2 on an error.
 pub fn run_checked<F: Future<Output = Result<bool>>>(f: F) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting the runtime: {e}");

@@ -13,7 +13,11 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
     /// State directory: sealed identity, sealed program keys, oracle cursor.
-    #[arg(long = "dir", value_name = "STATE_DIR", default_value = ".pith/worker-0")]
+    #[arg(
+        long = "dir",
+        value_name = "STATE_DIR",
+        default_value = ".pith/worker-0"
+    )]
     pub dir: PathBuf,
     /// Listen address (loopback by default; a non-loopback address must be given explicitly).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8701")]
@@ -37,7 +41,11 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "FILE")]
     pub operator_key_file: Option<PathBuf>,
     /// Program storage: `sqlite:PATH` or a path (one SQLite file shared by the machine's workers).
-    #[arg(long, value_name = "sqlite:PATH", default_value = ".pith/storage.sqlite")]
+    #[arg(
+        long,
+        value_name = "sqlite:PATH",
+        default_value = ".pith/storage.sqlite"
+    )]
     pub storage: String,
     /// Development CA directory (simulated platform).
     #[arg(long, value_name = "DIR")]
@@ -67,14 +75,22 @@ fn config(args: WorkerArgs) -> Result<pith_worker::Config> {
         Some(f) => Some(pith_chain::keys::signer_from_key_file(f).map_err(|e| anyhow!("{e}"))?),
         None => None,
     };
-    let storage = PathBuf::from(args.storage.strip_prefix("sqlite:").unwrap_or(&args.storage));
+    let storage = PathBuf::from(
+        args.storage
+            .strip_prefix("sqlite:")
+            .unwrap_or(&args.storage),
+    );
     if let Some(parent) = storage.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("{}", parent.display()))?;
     }
     let danger = match &args.danger_attest_binary_sha384 {
         Some(h) => {
-            let raw = hex::decode(h.trim_start_matches("0x")).context("--danger-attest-binary-sha384 is not hex")?;
-            Some(<[u8; 48]>::try_from(raw.as_slice()).map_err(|_| anyhow!("--danger-attest-binary-sha384 must be 48 bytes"))?)
+            let raw = hex::decode(h.trim_start_matches("0x"))
+                .context("--danger-attest-binary-sha384 is not hex")?;
+            Some(
+                <[u8; 48]>::try_from(raw.as_slice())
+                    .map_err(|_| anyhow!("--danger-attest-binary-sha384 must be 48 bytes"))?,
+            )
         }
         None => None,
     };
@@ -82,8 +98,12 @@ fn config(args: WorkerArgs) -> Result<pith_worker::Config> {
         Some(path) => {
             let pin = match &args.model_sha256 {
                 Some(h) => {
-                    let raw = hex::decode(h.trim_start_matches("0x")).context("--model-sha256 is not hex")?;
-                    Some(<[u8; 32]>::try_from(raw.as_slice()).map_err(|_| anyhow!("--model-sha256 must be 32 bytes"))?)
+                    let raw = hex::decode(h.trim_start_matches("0x"))
+                        .context("--model-sha256 is not hex")?;
+                    Some(
+                        <[u8; 32]>::try_from(raw.as_slice())
+                            .map_err(|_| anyhow!("--model-sha256 must be 32 bytes"))?,
+                    )
                 }
                 None => None,
             };
@@ -117,8 +137,14 @@ fn config(args: WorkerArgs) -> Result<pith_worker::Config> {
 async fn serve(args: WorkerArgs) -> Result<()> {
     let config = config(args)?;
     let shutdown = CancellationToken::new();
-    let running = pith_worker::start(config, shutdown.clone()).await.map_err(|e| anyhow!("{e}"))?;
-    println!("pith worker {:#x} listening on http://{}", running.node.address(), running.addr);
+    let running = pith_worker::start(config, shutdown.clone())
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    println!(
+        "pith worker {:#x} listening on http://{}",
+        running.node.address(),
+        running.addr
+    );
     crate::network::serve_until_signal(shutdown, running.done).await
 }
 

@@ -48,7 +48,9 @@ fn chain_up(dir: &Path) -> (Up, String) {
             let _ = tx.send(line);
         }
     });
-    let line = rx.recv_timeout(Duration::from_secs(120)).expect("no ready line from pith chain up");
+    let line = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("no ready line from pith chain up");
     assert!(line.starts_with("ready "), "first line: {line}");
     let url = line.split_whitespace().nth(1).unwrap().to_string();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
@@ -98,13 +100,17 @@ async fn chain_up_stake_gov_and_restart() {
     assert_eq!(d.chain_id, 31337);
 
     // Status sees every contract.
-    let status: serde_json::Value = serde_json::from_str(ok(&["chain", "status", "--json"], &dir).trim()).unwrap();
+    let status: serde_json::Value =
+        serde_json::from_str(ok(&["chain", "status", "--json"], &dir).trim()).unwrap();
     assert_eq!(status["ok"], true);
     assert_eq!(status["pha_total_supply"], "1000000000000000000000000000");
 
     // Development keys are private files.
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(dir.join("keys/dev-1.key")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(dir.join("keys/dev-1.key"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 
     // Staking: account 1 opens a pool, account 2 deposits, withdraws, and claims after unbonding.
@@ -115,26 +121,78 @@ async fn chain_up_stake_gov_and_restart() {
     let op = operator.to_string();
 
     // Negative: no pool yet.
-    let out = run(&["stake", "deposit", "--account", "2", "--operator", &op, "--amount", "100"], &dir);
+    let out = run(
+        &[
+            "stake",
+            "deposit",
+            "--account",
+            "2",
+            "--operator",
+            &op,
+            "--amount",
+            "100",
+        ],
+        &dir,
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("NoPool"));
 
-    ok(&["stake", "create-pool", "--account", "1", "--commission-bps", "500"], &dir);
+    ok(
+        &[
+            "stake",
+            "create-pool",
+            "--account",
+            "1",
+            "--commission-bps",
+            "500",
+        ],
+        &dir,
+    );
     let before = c.pha.balance_of(staker).await.unwrap();
-    let s = ok(&["stake", "deposit", "--account", "2", "--operator", &op, "--amount", "100"], &dir);
+    let s = ok(
+        &[
+            "stake",
+            "deposit",
+            "--account",
+            "2",
+            "--operator",
+            &op,
+            "--amount",
+            "100",
+        ],
+        &dir,
+    );
     assert!(s.starts_with("deposited 100.000000000000000000 PHA"), "{s}");
     let hundred = U256::from(100u64) * U256::from(pith_chain::deploy::PHA_UNIT);
-    assert_eq!(c.stake_pools.shares_of(operator, staker).await.unwrap(), hundred);
+    assert_eq!(
+        c.stake_pools.shares_of(operator, staker).await.unwrap(),
+        hundred
+    );
     assert_eq!(c.pha.balance_of(staker).await.unwrap(), before - hundred);
 
-    ok(&["stake", "withdraw", "--account", "2", "--operator", &op], &dir);
-    assert_eq!(c.stake_pools.queued_shares_of(operator, staker).await.unwrap(), hundred);
+    ok(
+        &["stake", "withdraw", "--account", "2", "--operator", &op],
+        &dir,
+    );
+    assert_eq!(
+        c.stake_pools
+            .queued_shares_of(operator, staker)
+            .await
+            .unwrap(),
+        hundred
+    );
     // Before the unbonding period nothing is paid.
-    let s = ok(&["stake", "claim", "--account", "2", "--operator", &op], &dir);
+    let s = ok(
+        &["stake", "claim", "--account", "2", "--operator", &op],
+        &dir,
+    );
     assert!(s.starts_with("paid 0 withdrawals"), "{s}");
     rpc(&url, "evm_increaseTime", serde_json::json!([61])).await;
     rpc(&url, "evm_mine", serde_json::json!([])).await;
-    let s = ok(&["stake", "claim", "--account", "2", "--operator", &op], &dir);
+    let s = ok(
+        &["stake", "claim", "--account", "2", "--operator", &op],
+        &dir,
+    );
     assert!(s.starts_with("paid 1 withdrawals"), "{s}");
     assert_eq!(c.pha.balance_of(staker).await.unwrap(), before);
 
@@ -156,11 +214,22 @@ async fn chain_up_stake_gov_and_restart() {
     );
     let id = out.split_whitespace().nth(1).unwrap().to_string();
     // Negative: voting is not open yet.
-    assert!(!run(&["gov", "vote", "--proposal", &id], &dir).status.success());
+    assert!(
+        !run(&["gov", "vote", "--proposal", &id], &dir)
+            .status
+            .success()
+    );
     rpc(&url, "anvil_mine", serde_json::json!(["0x2"])).await;
-    ok(&["gov", "vote", "--proposal", &id, "--support", "for"], &dir);
+    ok(
+        &["gov", "vote", "--proposal", &id, "--support", "for"],
+        &dir,
+    );
     // Negative: not executable while voting is open.
-    assert!(!run(&["gov", "execute", "--proposal", &id], &dir).status.success());
+    assert!(
+        !run(&["gov", "execute", "--proposal", &id], &dir)
+            .status
+            .success()
+    );
     rpc(&url, "anvil_mine", serde_json::json!(["0x6"])).await;
     let s = ok(&["gov", "execute", "--proposal", &id], &dir);
     assert!(s.contains("executed proposal"), "{s}");
@@ -168,7 +237,14 @@ async fn chain_up_stake_gov_and_restart() {
 
     // Negative: --rpc without a key is refused; a world-readable key file is refused.
     let out = pith()
-        .args(["stake", "claim", "--commission", "--rpc", &url, "--deployment"])
+        .args([
+            "stake",
+            "claim",
+            "--commission",
+            "--rpc",
+            &url,
+            "--deployment",
+        ])
         .arg(dir.join("deployment.json"))
         .output()
         .unwrap();
@@ -178,7 +254,14 @@ async fn chain_up_stake_gov_and_restart() {
     std::fs::copy(&key, &loose).unwrap();
     std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = pith()
-        .args(["stake", "claim", "--commission", "--rpc", &url, "--private-key-file"])
+        .args([
+            "stake",
+            "claim",
+            "--commission",
+            "--rpc",
+            &url,
+            "--private-key-file",
+        ])
         .arg(&loose)
         .arg("--deployment")
         .arg(dir.join("deployment.json"))
@@ -189,17 +272,35 @@ async fn chain_up_stake_gov_and_restart() {
     // The same key at mode 0600 with explicit --rpc works.
     std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o600)).unwrap();
     let out = pith()
-        .args(["stake", "claim", "--commission", "--rpc", &url, "--private-key-file"])
+        .args([
+            "stake",
+            "claim",
+            "--commission",
+            "--rpc",
+            &url,
+            "--private-key-file",
+        ])
         .arg(&loose)
         .arg("--deployment")
         .arg(dir.join("deployment.json"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let head = provider.get_block_number().await.unwrap();
     sigterm_and_wait(child);
-    assert!(read_provider(&url).unwrap().get_block_number().await.is_err(), "anvil still answers after SIGTERM");
+    assert!(
+        read_provider(&url)
+            .unwrap()
+            .get_block_number()
+            .await
+            .is_err(),
+        "anvil still answers after SIGTERM"
+    );
 
     // Restart: same port, same contracts, the chain's state kept, no second deployment.
     let (child, url2) = chain_up(&dir);

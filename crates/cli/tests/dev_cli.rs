@@ -14,11 +14,18 @@ impl Drop for Kill {
 
 fn get(addr: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut buf = String::new();
     s.read_to_string(&mut buf).unwrap();
     let status = buf.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = buf.split_once("\r\n\r\n").map(|x| x.1.to_owned()).unwrap_or_default();
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -35,22 +42,43 @@ fn dev_serves_and_reloads() {
         .unwrap();
     let mut child = Kill(child);
     let mut line = String::new();
-    BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     assert!(line.starts_with("ready http://127.0.0.1:"), "{line}");
-    let addr = line.trim_start_matches("ready http://").split('/').next().unwrap().to_owned();
+    let addr = line
+        .trim_start_matches("ready http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
     assert_eq!(get(&addr, "/a"), (200, "v1 1 /a".into()));
-    assert_eq!(get(&addr, "/b"), (200, "v1 2 /b".into()), "warm instance reused");
+    assert_eq!(
+        get(&addr, "/b"),
+        (200, "v1 2 /b".into()),
+        "warm instance reused"
+    );
     // Change the file (different length, so the change is seen even with coarse mtimes).
     std::thread::sleep(std::time::Duration::from_millis(20));
-    std::fs::write(&prog, "export default { async fetch() { return new Response('version two'); } }").unwrap();
+    std::fs::write(
+        &prog,
+        "export default { async fetch() { return new Response('version two'); } }",
+    )
+    .unwrap();
     let f = std::fs::File::options().write(true).open(&prog).unwrap();
-    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5)).unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+        .unwrap();
     drop(f);
     assert_eq!(get(&addr, "/"), (200, "version two".into()));
     // A program error is a 500 with the error kind, and the server keeps serving.
-    std::fs::write(&prog, "export default { async fetch() { throw new Error('bad'); } }").unwrap();
+    std::fs::write(
+        &prog,
+        "export default { async fetch() { throw new Error('bad'); } }",
+    )
+    .unwrap();
     let f = std::fs::File::options().write(true).open(&prog).unwrap();
-    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(10)).unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(10))
+        .unwrap();
     drop(f);
     let (status, body) = get(&addr, "/");
     assert_eq!(status, 500);

@@ -8,11 +8,22 @@ use std::process::{Command, Stdio};
 
 fn get(addr: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
-    let status = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -37,8 +48,13 @@ fn gateway_serves_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("gateway listening on http://").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("gateway listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
     assert!(url.starts_with("127.0.0.1:"), "loopback by default: {url}");
 
     let (status, body) = get(url, "/v1/health");
@@ -53,7 +69,12 @@ fn gateway_serves_and_stops_on_sigterm() {
     assert!(body.contains("\"kind\":\"unavailable\""), "{body}");
     let (status, body) = get(url, "/metrics");
     assert_eq!(status, 200);
-    assert!(body.contains("pith_gateway_requests_total{route=\"/v1/programs\",method=\"GET\",status=\"503\"} 1"), "{body}");
+    assert!(
+        body.contains(
+            "pith_gateway_requests_total{route=\"/v1/programs\",method=\"GET\",status=\"503\"} 1"
+        ),
+        "{body}"
+    );
 
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();

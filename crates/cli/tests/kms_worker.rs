@@ -32,7 +32,12 @@ impl Net {
     }
 
     async fn start_kms(&self) -> Result<(pith_kms::Running, CancellationToken)> {
-        let mut c = pith_kms::Config::new(self.dir.path().join("kms-0"), "127.0.0.1:0".parse().unwrap(), self.anvil.url(), self.manifest.clone());
+        let mut c = pith_kms::Config::new(
+            self.dir.path().join("kms-0"),
+            "127.0.0.1:0".parse().unwrap(),
+            self.anvil.url(),
+            self.manifest.clone(),
+        );
         c.dev_ca_dir = Some(self.dev_ca.clone());
         c.poll = Duration::from_millis(200);
         let stop = CancellationToken::new();
@@ -42,7 +47,10 @@ impl Net {
 }
 
 async fn program_key(kms: std::net::SocketAddr, id: B256) -> ProgramKeyInfo {
-    let url = format!("http://{kms}{}", pith_api::kms::PROGRAM_KEY.replace("{id}", &format!("{id:#x}")));
+    let url = format!(
+        "http://{kms}{}",
+        pith_api::kms::PROGRAM_KEY.replace("{id}", &format!("{id:#x}"))
+    );
     let r = reqwest::get(url).await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
@@ -61,11 +69,23 @@ async fn serve_code(code: Vec<u8>) -> String {
             pith_api::gateway::CODE_BY_HASH,
             axum::routing::get(move |AxPath(h): AxPath<String>| {
                 let (code, hash) = (code.clone(), hash.clone());
-                async move { if h == hash { (StatusCode::OK, code).into_response() } else { StatusCode::NOT_FOUND.into_response() } }
+                async move {
+                    if h == hash {
+                        (StatusCode::OK, code).into_response()
+                    } else {
+                        StatusCode::NOT_FOUND.into_response()
+                    }
+                }
             }),
         )
-        .route(pith_api::gateway::PROGRAM_SECRETS, axum::routing::get(|| async { StatusCode::NOT_FOUND }))
-        .route(pith_api::gateway::ANNOUNCE, axum::routing::post(|| async { StatusCode::NO_CONTENT }));
+        .route(
+            pith_api::gateway::PROGRAM_SECRETS,
+            axum::routing::get(|| async { StatusCode::NOT_FOUND }),
+        )
+        .route(
+            pith_api::gateway::ANNOUNCE,
+            axum::routing::post(|| async { StatusCode::NO_CONTENT }),
+        );
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(l, app).await });
@@ -97,31 +117,39 @@ async fn real_worker_registers_and_runs_with_released_keys() -> Result<()> {
         platformMask: U256::ZERO,
         egressAllowListHash: B256::ZERO,
     };
-    let (id, _) = dev.programs.send_register(B256::from(pith_crypto::sha256(&code)), cfg).await?;
+    let (id, _) = dev
+        .programs
+        .send_register(B256::from(pith_crypto::sha256(&code)), cfg)
+        .await?;
     let program = B256::from(id.to_be_bytes::<32>());
 
-    let worker_config = |name: &str, binary: Option<[u8; 48]>, operator: usize| pith_worker::Config {
-        state_dir: net.dir.path().join(name),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        public_url: None,
-        rpc_url: net.anvil.url(),
-        deployment: d.clone(),
-        kms_urls: vec![format!("http://{}", kms.addr)],
-        gateway_url: Some(gateway.clone()),
-        operator: Some(net.signer(operator)),
-        storage: net.dir.path().join("storage.sqlite"),
-        dev_ca_dir: Some(net.dev_ca.clone()),
-        collateral: std::sync::Arc::new(pith_attest::NoCollateral),
-        danger_binary_sha384: binary,
-        heartbeat: Duration::from_millis(500),
-        usage_interval: Duration::from_secs(60),
-        pool: pith_sandbox::pool::PoolConfig::default(),
-        model: None,
-    };
+    let worker_config =
+        |name: &str, binary: Option<[u8; 48]>, operator: usize| pith_worker::Config {
+            state_dir: net.dir.path().join(name),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public_url: None,
+            rpc_url: net.anvil.url(),
+            deployment: d.clone(),
+            kms_urls: vec![format!("http://{}", kms.addr)],
+            gateway_url: Some(gateway.clone()),
+            operator: Some(net.signer(operator)),
+            storage: net.dir.path().join("storage.sqlite"),
+            dev_ca_dir: Some(net.dev_ca.clone()),
+            collateral: std::sync::Arc::new(pith_attest::NoCollateral),
+            danger_binary_sha384: binary,
+            heartbeat: Duration::from_millis(500),
+            usage_interval: Duration::from_secs(60),
+            pool: pith_sandbox::pool::PoolConfig::default(),
+            model: None,
+        };
     let good_stop = CancellationToken::new();
     let good = pith_worker::start(worker_config("w-good", None, 2), good_stop.clone()).await?;
     let bad_stop = CancellationToken::new();
-    let bad = pith_worker::start(worker_config("w-bad", Some([0xee; 48]), 3), bad_stop.clone()).await?;
+    let bad = pith_worker::start(
+        worker_config("w-bad", Some([0xee; 48]), 3),
+        bad_stop.clone(),
+    )
+    .await?;
     let good_client = pith_api::worker::Client::new(&format!("http://{}", good.addr));
     let bad_client = pith_api::worker::Client::new(&format!("http://{}", bad.addr));
     let mut registered = false;
@@ -136,8 +164,16 @@ async fn real_worker_registers_and_runs_with_released_keys() -> Result<()> {
 
     // The certified configuration from the KMS; the worker fetches the keys on first use.
     let key = program_key(kms.addr, program).await;
-    let request = pith_crypto::envelope::Request::new("POST", "/", vec![], b"kms".to_vec(), [3; 16], now() + 60);
-    let (wire, session) = pith_crypto::envelope::ClientSession::encapsulate(&key.ohttp_keys, &request)?;
+    let request = pith_crypto::envelope::Request::new(
+        "POST",
+        "/",
+        vec![],
+        b"kms".to_vec(),
+        [3; 16],
+        now() + 60,
+    );
+    let (wire, session) =
+        pith_crypto::envelope::ClientSession::encapsulate(&key.ohttp_keys, &request)?;
     let answer = good_client.invoke(program, wire).await?;
     let (response, _) = session.decapsulate(&answer.ohttp_res)?;
     assert_eq!(response.body, b"hello kms");
@@ -148,7 +184,14 @@ async fn real_worker_registers_and_runs_with_released_keys() -> Result<()> {
     // KEY_REFRESH_INTERVAL after its last release) and still answers requests to the old one.
     let (old_wire, old_session) = pith_crypto::envelope::ClientSession::encapsulate(
         &key.ohttp_keys,
-        &pith_crypto::envelope::Request::new("POST", "/", vec![], b"old".to_vec(), [5; 16], now() + 120),
+        &pith_crypto::envelope::Request::new(
+            "POST",
+            "/",
+            vec![],
+            b"old".to_vec(),
+            [5; 16],
+            now() + 120,
+        ),
     )?;
     assert_eq!(net.rotate_kms_key(&d).await?, 1);
     let k = kms.kms.clone();
@@ -156,19 +199,45 @@ async fn real_worker_registers_and_runs_with_released_keys() -> Result<()> {
     let key1 = program_key(kms.addr, program).await;
     assert_eq!(key1.certificate.epoch, 1);
     tokio::time::sleep(pith_worker::node::KEY_REFRESH_INTERVAL).await;
-    let request = pith_crypto::envelope::Request::new("POST", "/", vec![], b"epoch 1".to_vec(), [6; 16], now() + 60);
-    let (wire, session) = pith_crypto::envelope::ClientSession::encapsulate(&key1.ohttp_keys, &request)?;
+    let request = pith_crypto::envelope::Request::new(
+        "POST",
+        "/",
+        vec![],
+        b"epoch 1".to_vec(),
+        [6; 16],
+        now() + 60,
+    );
+    let (wire, session) =
+        pith_crypto::envelope::ClientSession::encapsulate(&key1.ohttp_keys, &request)?;
     assert_eq!(wire[0], 1, "encrypted to the epoch-1 key");
     let answer = good_client.invoke(program, wire).await?;
-    assert_eq!(session.decapsulate(&answer.ohttp_res)?.0.body, b"hello epoch 1");
+    assert_eq!(
+        session.decapsulate(&answer.ohttp_res)?.0.body,
+        b"hello epoch 1"
+    );
     let answer = good_client.invoke(program, old_wire).await?;
-    assert_eq!(old_session.decapsulate(&answer.ohttp_res)?.0.body, b"hello old");
+    assert_eq!(
+        old_session.decapsulate(&answer.ohttp_res)?.0.body,
+        b"hello old"
+    );
 
     // The unallowed worker: not registered after several heartbeats, and gets no keys.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(!bad_client.info().await?.registered);
-    assert!(!PithContracts::new(&d, net.provider().await?).registry.is_active_worker(bad.node.address()).await?);
-    let request = pith_crypto::envelope::Request::new("POST", "/", vec![], b"x".to_vec(), [4; 16], now() + 60);
+    assert!(
+        !PithContracts::new(&d, net.provider().await?)
+            .registry
+            .is_active_worker(bad.node.address())
+            .await?
+    );
+    let request = pith_crypto::envelope::Request::new(
+        "POST",
+        "/",
+        vec![],
+        b"x".to_vec(),
+        [4; 16],
+        now() + 60,
+    );
     let (wire, _) = pith_crypto::envelope::ClientSession::encapsulate(&key.ohttp_keys, &request)?;
     let e = bad_client.invoke(program, wire).await.unwrap_err();
     assert!(e.to_string().contains("KMS refused"), "{e}");

@@ -44,7 +44,11 @@ fn price_server() -> std::net::SocketAddr {
                 }
             }
             let body = r#"{"data":{"base":"ETH","currency":"USD","amount":"3456.789"}}"#;
-            let _ = write!(s, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
         }
     });
     addr
@@ -59,19 +63,35 @@ const OLD_RECEIPT: u8 = 3;
 /// A hostile gateway: forwards everything to `upstream`, and changes the answers of
 /// `POST .../invoke` as `mode` says (a byte of the encrypted response, a field of the
 /// receipt, or an older valid receipt in place of the new one).
-fn hostile_gateway(rt: &tokio::runtime::Runtime, upstream: String, mode: std::sync::Arc<std::sync::atomic::AtomicU8>) -> String {
+fn hostile_gateway(
+    rt: &tokio::runtime::Runtime,
+    upstream: String,
+    mode: std::sync::Arc<std::sync::atomic::AtomicU8>,
+) -> String {
     use std::sync::atomic::Ordering;
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     let client = reqwest::Client::new();
     let old_receipt = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
     let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-        let (client, upstream, mode, old_receipt) = (client.clone(), upstream.clone(), mode.clone(), old_receipt.clone());
+        let (client, upstream, mode, old_receipt) = (
+            client.clone(),
+            upstream.clone(),
+            mode.clone(),
+            old_receipt.clone(),
+        );
         async move {
             let (parts, body) = req.into_parts();
             let bytes = axum::body::to_bytes(body, 1 << 24).await.unwrap();
-            let url = format!("{upstream}{}", parts.uri.path_and_query().map_or("/", |p| p.as_str()));
-            let mut rb = client.request(parts.method.clone(), url).body(bytes.to_vec());
+            let url = format!(
+                "{upstream}{}",
+                parts.uri.path_and_query().map_or("/", |p| p.as_str())
+            );
+            let mut rb = client
+                .request(parts.method.clone(), url)
+                .body(bytes.to_vec());
             for (k, v) in &parts.headers {
                 if k != "host" && k != "content-length" {
                     rb = rb.header(k, v);
@@ -82,17 +102,24 @@ fn hostile_gateway(rt: &tokio::runtime::Runtime, upstream: String, mode: std::sy
             let mut headers = resp.headers().clone();
             let mut body = resp.bytes().await.unwrap().to_vec();
             if parts.uri.path().ends_with("/invoke") && status.is_success() {
-                let receipt = headers.get("pith-receipt").map(|v| v.to_str().unwrap().to_owned());
+                let receipt = headers
+                    .get("pith-receipt")
+                    .map(|v| v.to_str().unwrap().to_owned());
                 match mode.load(Ordering::SeqCst) {
                     FLIP_RESPONSE_BYTE => {
                         let i = body.len() / 2;
                         body[i] ^= 0x01;
                     }
                     EDIT_RECEIPT => {
-                        let mut r: pith_crypto::receipt::SignedReceipt =
-                            serde_json::from_slice(&pith_api::from_b64url(receipt.as_deref().unwrap()).unwrap()).unwrap();
+                        let mut r: pith_crypto::receipt::SignedReceipt = serde_json::from_slice(
+                            &pith_api::from_b64url(receipt.as_deref().unwrap()).unwrap(),
+                        )
+                        .unwrap();
                         r.cpu_micros += 1_000_000; // bill the user for a second of CPU
-                        headers.insert("pith-receipt", pith_api::worker::encode_receipt(&r).parse().unwrap());
+                        headers.insert(
+                            "pith-receipt",
+                            pith_api::worker::encode_receipt(&r).parse().unwrap(),
+                        );
                     }
                     OLD_RECEIPT => {
                         if let Some(old) = old_receipt.lock().unwrap().clone() {
@@ -127,15 +154,26 @@ impl Proxy {
     fn start(net: &Net, program: &str, gateway: Option<&str>) -> Self {
         use std::io::BufRead;
         let mut cmd = std::process::Command::new(common::pith_bin());
-        cmd.args(["proxy", "--program", program, "--port", "0", "--dir"]).arg(net.path());
+        cmd.args(["proxy", "--program", program, "--port", "0", "--dir"])
+            .arg(net.path());
         if let Some(g) = gateway {
             cmd.args(["--gateway", g]);
         }
         let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.trim().rsplit("http://").next().unwrap_or_default().to_owned();
-        assert!(line.contains("listening on http://"), "pith proxy said {line:?}");
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            line.contains("listening on http://"),
+            "pith proxy said {line:?}"
+        );
         Self { child, addr }
     }
 
@@ -148,12 +186,18 @@ impl Proxy {
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-        let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
         (status, head.to_owned(), body.to_owned())
     }
 
     fn get(&self, path: &str) -> (u16, String, String) {
-        self.request(&format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n"))
+        self.request(&format!(
+            "GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n"
+        ))
     }
 }
 
@@ -166,7 +210,11 @@ impl Drop for Proxy {
 
 fn program_u256(id: &serde_json::Value) -> U256 {
     let s = id.as_str().unwrap();
-    if let Some(h) = s.strip_prefix("0x") { U256::from_str_radix(h, 16).unwrap() } else { s.parse().unwrap() }
+    if let Some(h) = s.strip_prefix("0x") {
+        U256::from_str_radix(h, 16).unwrap()
+    } else {
+        s.parse().unwrap()
+    }
 }
 
 #[test]
@@ -210,14 +258,24 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
     // deploy hello with a deposit.
     let deployed = net.pith_json(&["deploy", "examples/hello", "--deposit", "100"]);
     let pid = deployed["program_id"].as_str().unwrap().to_owned();
-    assert!(pid.starts_with("0x") && deployed["code_hash"].as_str().unwrap().starts_with("0x"), "{deployed}");
+    assert!(
+        pid.starts_with("0x") && deployed["code_hash"].as_str().unwrap().starts_with("0x"),
+        "{deployed}"
+    );
     let program = program_u256(&deployed["program_id"]);
     let deposit0 = rt.block_on(chain.billing.deposit_of(program)).unwrap();
     assert!(deposit0 > U256::ZERO);
 
     // call through the gateway, several times so both workers serve.
     let archive = net.path().join("archive");
-    let called = net.pith_json(&["call", &pid, "--path", "/?name=e2e", "--save", archive.to_str().unwrap()]);
+    let called = net.pith_json(&[
+        "call",
+        &pid,
+        "--path",
+        "/?name=e2e",
+        "--save",
+        archive.to_str().unwrap(),
+    ]);
     assert_eq!(called["status"], 200, "{called}");
     assert_eq!(called["body"], "hello, e2e\n", "{called}");
     assert_eq!(called["verified"], true, "{called}");
@@ -260,11 +318,26 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
             }
         }
     }
-    let mut r: serde_json::Value = serde_json::from_slice(&std::fs::read(bad_archive.join("receipt.json")).unwrap()).unwrap();
+    let mut r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bad_archive.join("receipt.json")).unwrap()).unwrap();
     tamper_one_hash(&mut r).unwrap();
-    std::fs::write(bad_archive.join("receipt.json"), serde_json::to_vec(&r).unwrap()).unwrap();
-    let off_bad = net.pith(&["verify", "--offline", bad_archive.to_str().unwrap(), "--json"]);
-    assert_eq!(off_bad.status.code(), Some(1), "tampered archive: {}", out_text(&off_bad));
+    std::fs::write(
+        bad_archive.join("receipt.json"),
+        serde_json::to_vec(&r).unwrap(),
+    )
+    .unwrap();
+    let off_bad = net.pith(&[
+        "verify",
+        "--offline",
+        bad_archive.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(
+        off_bad.status.code(),
+        Some(1),
+        "tampered archive: {}",
+        out_text(&off_bad)
+    );
     let worker_addr = status["workers"][0]["address"].as_str().unwrap();
     let vw = net.pith_json(&["verify", worker_addr]);
     assert_eq!(vw["verified"], true, "{vw}");
@@ -276,29 +349,68 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
     let bad_file = net.path().join("tampered.json");
     std::fs::write(&bad_file, serde_json::to_vec(&tampered).unwrap()).unwrap();
     let bad = net.pith(&["verify", bad_file.to_str().unwrap(), "--json"]);
-    assert_eq!(bad.status.code(), Some(1), "tampered {field}: {}", out_text(&bad));
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "tampered {field}: {}",
+        out_text(&bad)
+    );
 
     // a hostile gateway: a changed response, an edited receipt, an old receipt in place of
     // the new one all fail `pith call`'s verification (exit 1, or an error), never a
     // verified answer.
     let mode = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(PASS));
     let hostile = hostile_gateway(&rt, net.gateway(), mode.clone());
-    let via = |name: &str| net.pith(&["call", &pid, "--path", &format!("/?name={name}"), "--gateway", &hostile, "--json"]);
+    let via = |name: &str| {
+        net.pith(&[
+            "call",
+            &pid,
+            "--path",
+            &format!("/?name={name}"),
+            "--gateway",
+            &hostile,
+            "--json",
+        ])
+    };
     let ok = via("honest");
-    assert!(ok.status.success(), "through an honest proxy: {}", out_text(&ok));
-    for (m, what) in [(FLIP_RESPONSE_BYTE, "flipped response byte"), (EDIT_RECEIPT, "edited receipt"), (OLD_RECEIPT, "old receipt")] {
+    assert!(
+        ok.status.success(),
+        "through an honest proxy: {}",
+        out_text(&ok)
+    );
+    for (m, what) in [
+        (FLIP_RESPONSE_BYTE, "flipped response byte"),
+        (EDIT_RECEIPT, "edited receipt"),
+        (OLD_RECEIPT, "old receipt"),
+    ] {
         mode.store(m, std::sync::atomic::Ordering::SeqCst);
         let o = via(what);
         assert!(!o.status.success(), "{what} accepted: {}", out_text(&o));
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
+        let v: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
         assert_ne!(v["verified"], true, "{what}: {}", out_text(&o));
-        eprintln!("{what}: exit {:?}; {}{}", o.status.code(), String::from_utf8_lossy(&o.stderr).trim(), v["checks"].as_array().map(|c| c.iter().filter(|c| c["ok"] == false).map(|c| format!(" failed {}", c["name"])).collect::<String>()).unwrap_or_default());
+        eprintln!(
+            "{what}: exit {:?}; {}{}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).trim(),
+            v["checks"]
+                .as_array()
+                .map(|c| c
+                    .iter()
+                    .filter(|c| c["ok"] == false)
+                    .map(|c| format!(" failed {}", c["name"]))
+                    .collect::<String>())
+                .unwrap_or_default()
+        );
     }
 
     // env.ai: a program asks the workers' model; the receipt names the model's file hash,
     // and `pith verify` finds that hash bound in the serving worker's registered evidence.
     if let Some(model) = &model {
-        let file_hash = format!("0x{}", hex::encode(pith_crypto::sha256(&std::fs::read(model).unwrap())));
+        let file_hash = format!(
+            "0x{}",
+            hex::encode(pith_crypto::sha256(&std::fs::read(model).unwrap()))
+        );
         let src = net.path().join("ask.js");
         std::fs::write(
             &src,
@@ -317,7 +429,12 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
         let v = net.pith_json(&["verify", ai_receipt.to_str().unwrap()]);
         assert_eq!(v["verified"], true, "{v}");
         let checks = v["checks"].as_array().unwrap();
-        assert!(checks.iter().any(|k| k["name"] == "model" && k["ok"] == true), "{v}");
+        assert!(
+            checks
+                .iter()
+                .any(|k| k["name"] == "model" && k["ok"] == true),
+            "{v}"
+        );
     }
 
     // pith proxy: plain HTTP in, an encrypted call through the gateway out, the answer
@@ -326,16 +443,31 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
     let honest = Proxy::start(&net, &pid, None);
     let (code, head, body) = honest.get("/?name=proxy&x=1");
     assert_eq!((code, body.as_str()), (200, "hello, proxy\n"), "{head}");
-    assert!(head.to_ascii_lowercase().contains("\npith-receipt: "), "{head}");
-    assert!(head.to_ascii_lowercase().contains("content-type: text/plain"), "{head}");
-    let (code, _, body) = honest.request("GET / HTTP/1.1\r\nhost: x\r\npith-expiry: 1\r\nconnection: close\r\n\r\n");
+    assert!(
+        head.to_ascii_lowercase().contains("\npith-receipt: "),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain"),
+        "{head}"
+    );
+    let (code, _, body) =
+        honest.request("GET / HTTP/1.1\r\nhost: x\r\npith-expiry: 1\r\nconnection: close\r\n\r\n");
     assert_eq!(code, 400, "a reserved pith-* header: {body}");
     let via_hostile = Proxy::start(&net, &pid, Some(&hostile));
-    for (m, what) in [(FLIP_RESPONSE_BYTE, "flipped response byte"), (EDIT_RECEIPT, "edited receipt"), (OLD_RECEIPT, "old receipt")] {
+    for (m, what) in [
+        (FLIP_RESPONSE_BYTE, "flipped response byte"),
+        (EDIT_RECEIPT, "edited receipt"),
+        (OLD_RECEIPT, "old receipt"),
+    ] {
         mode.store(m, std::sync::atomic::Ordering::SeqCst);
         let (code, _, body) = via_hostile.get("/?name=hostile");
         assert_eq!(code, 502, "{what} passed on: {body}");
-        assert!(!body.contains("hello, hostile"), "{what}: the answer leaked: {body}");
+        assert!(
+            !body.contains("hello, hostile"),
+            "{what}: the answer leaked: {body}"
+        );
     }
     mode.store(PASS, std::sync::atomic::Ordering::SeqCst);
     drop((honest, via_hostile));
@@ -356,20 +488,41 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
     ]);
     let oracle_program = program_u256(&oracle["program_id"]);
     // the same program without the allow-list is refused egress (EgressDenied, 500).
-    let closed = net.pith_json(&["deploy", "examples/price-oracle", "--secret", &format!("PRICE_URL={price_url}")]);
+    let closed = net.pith_json(&[
+        "deploy",
+        "examples/price-oracle",
+        "--secret",
+        &format!("PRICE_URL={price_url}"),
+    ]);
     let denied = net.pith(&["call", closed["program_id"].as_str().unwrap(), "--json"]);
-    assert!(String::from_utf8_lossy(&denied.stdout).contains("egress"), "no allow-list, no egress: {}", out_text(&denied));
+    assert!(
+        String::from_utf8_lossy(&denied.stdout).contains("egress"),
+        "no allow-list, no egress: {}",
+        out_text(&denied)
+    );
     let developer = net.signer(1);
     let dev_provider = signing_provider(&net.rpc(), developer.clone()).unwrap();
     let answer = rt.block_on(async {
-        let consumer = OracleConsumer::deploy(dev_provider.clone(), d.contracts.oracle_anchor).await.unwrap();
+        let consumer = OracleConsumer::deploy(dev_provider.clone(), d.contracts.oracle_anchor)
+            .await
+            .unwrap();
         let fee = chain.oracle_anchor.min_fee().await.unwrap();
         if fee > 0 {
             let pha = PithContracts::new(&d, dev_provider.clone());
-            pha.pha.send_approve(*consumer.address(), U256::from(fee)).await.unwrap();
+            pha.pha
+                .send_approve(*consumer.address(), U256::from(fee))
+                .await
+                .unwrap();
         }
         let gas = chain.oracle_anchor.max_callback_gas().await.unwrap();
-        let tx = consumer.ask(oracle_program, Bytes::from_static(b"ETH-USD"), gas, fee).send().await.unwrap().get_receipt().await.unwrap();
+        let tx = consumer
+            .ask(oracle_program, Bytes::from_static(b"ETH-USD"), gas, fee)
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
         assert!(tx.status(), "ask reverted");
         let id = consumer.lastRequestId().call().await.unwrap();
         let deadline = tokio::time::Instant::now() + GUARD;
@@ -378,24 +531,41 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
             if !r.is_empty() {
                 break r;
             }
-            assert!(tokio::time::Instant::now() < deadline, "oracle request {id} never answered:\n{}", net.logs());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "oracle request {id} never answered:\n{}",
+                net.logs()
+            );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     });
-    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap_or_else(|e| panic!("oracle answer is not JSON ({e}): {}", String::from_utf8_lossy(&answer)));
+    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap_or_else(|e| {
+        panic!(
+            "oracle answer is not JSON ({e}): {}",
+            String::from_utf8_lossy(&answer)
+        )
+    });
     assert_eq!(answer["report"]["pair"], "ETH-USD", "{answer}");
     assert_eq!(answer["report"]["price"], "345678900000", "{answer}");
     // the report is signed by the program's derived key (EIP-712 PriceReport).
     let report = PriceReport {
         pair: "ETH-USD".into(),
         price: U256::from(345_678_900_000u64),
-        timestamp: answer["report"]["timestamp"].as_str().unwrap().parse().unwrap(),
+        timestamp: answer["report"]["timestamp"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap(),
     };
     let domain = alloy::sol_types::eip712_domain! { name: "PithPriceOracle", version: "1", chain_id: 31337, };
     let digest = alloy::sol_types::SolStruct::eip712_signing_hash(&report, &domain);
     let sig: alloy::primitives::Signature = answer["signature"].as_str().unwrap().parse().unwrap();
     let signer = sig.recover_address_from_prehash(&digest).unwrap();
-    assert_eq!(format!("{signer:#x}"), answer["signer"].as_str().unwrap().to_lowercase(), "{answer}");
+    assert_eq!(
+        format!("{signer:#x}"),
+        answer["signer"].as_str().unwrap().to_lowercase(),
+        "{answer}"
+    );
 
     // env.chain from the program's own address: deployed with --fund, it reads the PHA
     // token (eth_call) and sends ETH to an address the caller names; the transaction is
@@ -414,13 +584,26 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
 "#,
     )
     .unwrap();
-    let chainy = net.pith_json(&["deploy", chain_js.to_str().unwrap(), "--secret", &format!("PHA={:#x}", d.contracts.pha), "--fund", "1"]);
+    let chainy = net.pith_json(&[
+        "deploy",
+        chain_js.to_str().unwrap(),
+        "--secret",
+        &format!("PHA={:#x}", d.contracts.pha),
+        "--fund",
+        "1",
+    ]);
     let program_address: Address = chainy["program_address"].as_str().unwrap().parse().unwrap();
     let recipient = Address::repeat_byte(0x5e);
-    let called = net.pith_json(&["call", chainy["program_id"].as_str().unwrap(), "--path", &format!("/?to={recipient:#x}")]);
+    let called = net.pith_json(&[
+        "call",
+        chainy["program_id"].as_str().unwrap(),
+        "--path",
+        &format!("/?to={recipient:#x}"),
+    ]);
     assert_eq!(called["status"], 200, "{called}");
     let out: serde_json::Value = serde_json::from_str(called["body"].as_str().unwrap()).unwrap();
-    let supply = U256::from_str_radix(out["supply"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    let supply =
+        U256::from_str_radix(out["supply"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
     assert!(supply > U256::ZERO, "{out}");
     let tx_hash: alloy::primitives::B256 = out["tx"].as_str().unwrap().parse().unwrap();
     let (from, got) = rt.block_on(async {
@@ -430,11 +613,17 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
             if let Some(r) = reader.get_transaction_receipt(tx_hash).await.unwrap() {
                 break (r.from, reader.get_balance(recipient).await.unwrap());
             }
-            assert!(tokio::time::Instant::now() < deadline, "program transaction {tx_hash} never mined");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "program transaction {tx_hash} never mined"
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     });
-    assert_eq!(from, program_address, "the transaction is from the program's own address");
+    assert_eq!(
+        from, program_address,
+        "the transaction is from the program's own address"
+    );
     assert_eq!(got, U256::from(1_000_000_000_000_000u64));
 
     // Billing settles the usage: a usage batch from a worker, the deposit charged.
@@ -454,7 +643,11 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
         let after: Vec<U256> = operators.iter().map(|o| pool_value(*o)).collect();
         after.iter().zip(&before).any(|(a, b)| a > b).then_some(())
     });
-    assert_eq!(served_by.len(), 2, "the gateway spreads calls over both workers: {served_by:?}");
+    assert_eq!(
+        served_by.len(),
+        2,
+        "the gateway spreads calls over both workers: {served_by:?}"
+    );
 }
 
 /// Change one 32-byte hex field of a receipt (response hash, request hash or code hash).
@@ -462,7 +655,14 @@ fn tamper_one_hash(v: &mut serde_json::Value) -> Option<String> {
     fn walk(v: &mut serde_json::Value, path: &str) -> Option<String> {
         match v {
             serde_json::Value::Object(m) => {
-                for key in ["responseHash", "response_hash", "requestHash", "request_hash", "codeHash", "code_hash"] {
+                for key in [
+                    "responseHash",
+                    "response_hash",
+                    "requestHash",
+                    "request_hash",
+                    "codeHash",
+                    "code_hash",
+                ] {
                     if let Some(serde_json::Value::String(s)) = m.get_mut(key)
                         && s.len() == 66
                     {

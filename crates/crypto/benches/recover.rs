@@ -14,11 +14,20 @@ fn bench(c: &mut Criterion) {
     let hash = B256::repeat_byte(0x17);
     let sig = pith_crypto::receipt::sign_hash(&key, &hash).unwrap();
     let mut g = c.benchmark_group("receipt_signature");
-    g.bench_function("recover_libsecp256k1", |b| b.iter(|| pith_crypto::receipt::recover(black_box(&hash), black_box(&sig)).unwrap()));
-    g.bench_function("recover_k256_baseline", |b| {
-        b.iter(|| Signature::try_from(black_box(&sig[..])).unwrap().recover_address_from_prehash(black_box(&hash)).unwrap())
+    g.bench_function("recover_libsecp256k1", |b| {
+        b.iter(|| pith_crypto::receipt::recover(black_box(&hash), black_box(&sig)).unwrap())
     });
-    g.bench_function("sign_k256", |b| b.iter(|| pith_crypto::receipt::sign_hash(black_box(&key), black_box(&hash)).unwrap()));
+    g.bench_function("recover_k256_baseline", |b| {
+        b.iter(|| {
+            Signature::try_from(black_box(&sig[..]))
+                .unwrap()
+                .recover_address_from_prehash(black_box(&hash))
+                .unwrap()
+        })
+    });
+    g.bench_function("sign_k256", |b| {
+        b.iter(|| pith_crypto::receipt::sign_hash(black_box(&key), black_box(&hash)).unwrap())
+    });
     g.finish();
 }
 

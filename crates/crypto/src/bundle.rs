@@ -32,34 +32,55 @@ fn check_epochs(epochs: impl Iterator<Item = u32>, what: &'static str) -> Result
     let mut n = 0usize;
     for e in epochs {
         if last.is_some_and(|l| e <= l) {
-            return Err(CryptoError::malformed(what, "epochs not strictly increasing"));
+            return Err(CryptoError::malformed(
+                what,
+                "epochs not strictly increasing",
+            ));
         }
         last = Some(e);
         n = n.saturating_add(1);
     }
     if n == 0 || n > MAX_EPOCHS {
-        return Err(CryptoError::malformed(what, format!("must hold 1..={MAX_EPOCHS} epochs")));
+        return Err(CryptoError::malformed(
+            what,
+            format!("must hold 1..={MAX_EPOCHS} epochs"),
+        ));
     }
     Ok(n)
 }
 
 fn header<'a>(bytes: &'a [u8], magic: &[u8; 8], what: &'static str) -> Result<&'a [u8]> {
-    let rest = bytes.strip_prefix(magic.as_slice()).ok_or_else(|| CryptoError::malformed(what, "bad magic"))?;
-    let (version, rest) = rest.split_first().ok_or_else(|| CryptoError::malformed(what, "truncated header"))?;
+    let rest = bytes
+        .strip_prefix(magic.as_slice())
+        .ok_or_else(|| CryptoError::malformed(what, "bad magic"))?;
+    let (version, rest) = rest
+        .split_first()
+        .ok_or_else(|| CryptoError::malformed(what, "truncated header"))?;
     if *version != VERSION {
-        return Err(CryptoError::malformed(what, format!("unknown version {version}")));
+        return Err(CryptoError::malformed(
+            what,
+            format!("unknown version {version}"),
+        ));
     }
     Ok(rest)
 }
 
 fn count<'a>(rest: &'a [u8], record_len: usize, what: &'static str) -> Result<(usize, &'a [u8])> {
-    let (n, rest) = rest.split_first_chunk::<2>().ok_or_else(|| CryptoError::malformed(what, "truncated count"))?;
+    let (n, rest) = rest
+        .split_first_chunk::<2>()
+        .ok_or_else(|| CryptoError::malformed(what, "truncated count"))?;
     let n = usize::from(u16::from_be_bytes(*n));
     if n == 0 || n > MAX_EPOCHS {
-        return Err(CryptoError::malformed(what, format!("must hold 1..={MAX_EPOCHS} epochs")));
+        return Err(CryptoError::malformed(
+            what,
+            format!("must hold 1..={MAX_EPOCHS} epochs"),
+        ));
     }
     if Some(rest.len()) != n.checked_mul(record_len) {
-        return Err(CryptoError::malformed(what, "length does not match the record count"));
+        return Err(CryptoError::malformed(
+            what,
+            "length does not match the record count",
+        ));
     }
     Ok((n, rest))
 }
@@ -85,7 +106,10 @@ impl ProgramKeyBundle {
     /// A bundle of `keys` (all of `program`, strictly increasing epochs, 1..=[`MAX_EPOCHS`]).
     pub fn new(program: ProgramId, keys: Vec<ProgramKeys>) -> Result<Self> {
         if keys.iter().any(|k| k.program() != program) {
-            return Err(CryptoError::malformed(Self::WHAT, "keys of another program"));
+            return Err(CryptoError::malformed(
+                Self::WHAT,
+                "keys of another program",
+            ));
         }
         check_epochs(keys.iter().map(ProgramKeys::epoch), Self::WHAT)?;
         Ok(Self { program, keys })
@@ -93,7 +117,10 @@ impl ProgramKeyBundle {
 
     /// Derive `program`'s keys for every master key (sorted by epoch by the caller).
     pub fn derive(program: ProgramId, masters: &[MasterKey]) -> Result<Self> {
-        Self::new(program, crate::keytree::program_key_epochs(&program, masters)?)
+        Self::new(
+            program,
+            crate::keytree::program_key_epochs(&program, masters)?,
+        )
     }
 
     /// The program.
@@ -125,7 +152,11 @@ impl ProgramKeyBundle {
         out.push(VERSION);
         out.extend_from_slice(&self.program.0);
         // `new` bounds the count by MAX_EPOCHS, which fits in u16.
-        out.extend_from_slice(&u16::try_from(self.keys.len()).unwrap_or(u16::MAX).to_be_bytes());
+        out.extend_from_slice(
+            &u16::try_from(self.keys.len())
+                .unwrap_or(u16::MAX)
+                .to_be_bytes(),
+        );
         for k in &self.keys {
             let parts = k.to_parts();
             out.extend_from_slice(&k.epoch().to_be_bytes());
@@ -140,7 +171,9 @@ impl ProgramKeyBundle {
     /// Parse an encoding strictly (see the module docs).
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let rest = header(bytes, PROGRAM_BUNDLE_MAGIC, Self::WHAT)?;
-        let (program, rest) = rest.split_first_chunk::<32>().ok_or_else(|| CryptoError::malformed(Self::WHAT, "truncated header"))?;
+        let (program, rest) = rest
+            .split_first_chunk::<32>()
+            .ok_or_else(|| CryptoError::malformed(Self::WHAT, "truncated header"))?;
         let program = ProgramId(*program);
         let (n, mut rest) = count(rest, PROGRAM_RECORD_LEN, Self::WHAT)?;
         let mut keys = Vec::with_capacity(n);
@@ -151,8 +184,17 @@ impl ProgramKeyBundle {
             let (sig, r) = r.split_first_chunk::<32>().ok_or_else(bad)?;
             let (sto, r) = r.split_first_chunk::<32>().ok_or_else(bad)?;
             let (user, r) = r.split_first_chunk::<32>().ok_or_else(bad)?;
-            let parts = ProgramKeyParts { encryption_ikm: *enc, signing: *sig, storage: *sto, user_root: *user };
-            keys.push(ProgramKeys::from_parts(program, u32::from_be_bytes(*epoch), &parts)?);
+            let parts = ProgramKeyParts {
+                encryption_ikm: *enc,
+                signing: *sig,
+                storage: *sto,
+                user_root: *user,
+            };
+            keys.push(ProgramKeys::from_parts(
+                program,
+                u32::from_be_bytes(*epoch),
+                &parts,
+            )?);
             rest = r;
         }
         if !rest.is_empty() {
@@ -169,7 +211,9 @@ pub struct MasterKeyBundle {
 
 impl std::fmt::Debug for MasterKeyBundle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MasterKeyBundle").field("epochs", &self.epochs()).finish_non_exhaustive()
+        f.debug_struct("MasterKeyBundle")
+            .field("epochs", &self.epochs())
+            .finish_non_exhaustive()
     }
 }
 
@@ -199,11 +243,16 @@ impl MasterKeyBundle {
 
     /// The binary encoding (zeroized on drop).
     pub fn encode(&self) -> Zeroizing<Vec<u8>> {
-        let mut out =
-            Zeroizing::new(Vec::with_capacity(11usize.saturating_add(self.keys.len().saturating_mul(MASTER_RECORD_LEN))));
+        let mut out = Zeroizing::new(Vec::with_capacity(
+            11usize.saturating_add(self.keys.len().saturating_mul(MASTER_RECORD_LEN)),
+        ));
         out.extend_from_slice(MASTER_BUNDLE_MAGIC);
         out.push(VERSION);
-        out.extend_from_slice(&u16::try_from(self.keys.len()).unwrap_or(u16::MAX).to_be_bytes());
+        out.extend_from_slice(
+            &u16::try_from(self.keys.len())
+                .unwrap_or(u16::MAX)
+                .to_be_bytes(),
+        );
         for k in &self.keys {
             out.extend_from_slice(&k.epoch().to_be_bytes());
             out.extend_from_slice(k.expose_secret());
@@ -231,14 +280,22 @@ impl MasterKeyBundle {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
     use crate::keytree::address_of;
     use crate::transport::{self, Purpose};
 
     fn masters() -> Vec<MasterKey> {
-        vec![MasterKey::from_bytes([1; 32], 0), MasterKey::from_bytes([2; 32], 1), MasterKey::from_bytes([3; 32], 5)]
+        vec![
+            MasterKey::from_bytes([1; 32], 0),
+            MasterKey::from_bytes([2; 32], 1),
+            MasterKey::from_bytes([3; 32], 5),
+        ]
     }
 
     #[test]
@@ -253,8 +310,14 @@ mod tests {
         for (a, b) in b.keys().iter().zip(d.keys()) {
             assert_eq!(a.encryption_ikm(), b.encryption_ikm());
             assert_eq!(a.address(), b.address());
-            assert_eq!(a.storage_key().expose_secret(), b.storage_key().expose_secret());
-            assert_eq!(address_of(&a.user_key("x").unwrap()), address_of(&b.user_key("x").unwrap()));
+            assert_eq!(
+                a.storage_key().expose_secret(),
+                b.storage_key().expose_secret()
+            );
+            assert_eq!(
+                address_of(&a.user_key("x").unwrap()),
+                address_of(&b.user_key("x").unwrap())
+            );
         }
         // Debug never prints secrets
         let dbg = format!("{d:?}");
@@ -272,8 +335,20 @@ mod tests {
     #[test]
     fn construction_refuses_bad_sets() {
         assert!(MasterKeyBundle::new(vec![]).is_err());
-        assert!(MasterKeyBundle::new(vec![MasterKey::from_bytes([1; 32], 2), MasterKey::from_bytes([1; 32], 1)]).is_err());
-        assert!(MasterKeyBundle::new(vec![MasterKey::from_bytes([1; 32], 2), MasterKey::from_bytes([1; 32], 2)]).is_err());
+        assert!(
+            MasterKeyBundle::new(vec![
+                MasterKey::from_bytes([1; 32], 2),
+                MasterKey::from_bytes([1; 32], 1)
+            ])
+            .is_err()
+        );
+        assert!(
+            MasterKeyBundle::new(vec![
+                MasterKey::from_bytes([1; 32], 2),
+                MasterKey::from_bytes([1; 32], 2)
+            ])
+            .is_err()
+        );
         let m = MasterKey::from_bytes([1; 32], 1);
         let other = m.program_keys(&ProgramId([2; 32])).unwrap();
         assert!(ProgramKeyBundle::new(ProgramId([1; 32]), vec![other]).is_err());
@@ -281,14 +356,23 @@ mod tests {
 
     #[test]
     fn strict_parsing() {
-        let p = ProgramKeyBundle::derive(ProgramId([9; 32]), &masters()).unwrap().encode().to_vec();
+        let p = ProgramKeyBundle::derive(ProgramId([9; 32]), &masters())
+            .unwrap()
+            .encode()
+            .to_vec();
         let m = MasterKeyBundle::new(masters()).unwrap().encode().to_vec();
         // every truncation and one trailing byte
         for n in 0..p.len() {
-            assert!(ProgramKeyBundle::decode(&p[..n]).is_err(), "program truncated to {n}");
+            assert!(
+                ProgramKeyBundle::decode(&p[..n]).is_err(),
+                "program truncated to {n}"
+            );
         }
         for n in 0..m.len() {
-            assert!(MasterKeyBundle::decode(&m[..n]).is_err(), "master truncated to {n}");
+            assert!(
+                MasterKeyBundle::decode(&m[..n]).is_err(),
+                "master truncated to {n}"
+            );
         }
         let mut t = p.clone();
         t.push(0);

@@ -77,7 +77,8 @@ impl KeyCertificate {
     }
 
     fn hash(&self) -> B256 {
-        self.typed().eip712_signing_hash(&kms_domain(self.chain_id, self.verifying_contract))
+        self.typed()
+            .eip712_signing_hash(&kms_domain(self.chain_id, self.verifying_contract))
     }
 
     /// Certify `ohttp_keys` and the program's address for `program_id` with the KMS key.
@@ -111,16 +112,24 @@ impl KeyCertificate {
     /// KMS address that signed it (the caller checks it against the Registry's KMS set).
     pub fn verify(&self, ohttp_keys: &[u8], now: u64) -> Result<Address> {
         if B256::from(keccak256(ohttp_keys)) != self.key_config_hash {
-            return Err(CryptoError::BadSignature("key configuration does not match its certificate".into()));
+            return Err(CryptoError::BadSignature(
+                "key configuration does not match its certificate".into(),
+            ));
         }
         if now > self.not_after {
-            return Err(CryptoError::Expired(format!("key certificate expired at {}", self.not_after)));
+            return Err(CryptoError::Expired(format!(
+                "key certificate expired at {}",
+                self.not_after
+            )));
         }
         let sig = hex::decode(self.signature.strip_prefix("0x").unwrap_or(&self.signature))
             .map_err(|_| CryptoError::malformed("key certificate", "signature is not hex"))?;
         let signer = recover(&self.hash(), &sig)?;
         if signer != self.kms {
-            return Err(CryptoError::BadSignature(format!("signed by {signer}, certificate names {}", self.kms)));
+            return Err(CryptoError::BadSignature(format!(
+                "signed by {signer}, certificate names {}",
+                self.kms
+            )));
         }
         Ok(signer)
     }
@@ -135,7 +144,17 @@ mod tests {
     fn issue_verify_and_negatives() {
         let kms = SigningKey::from_slice(&[9u8; 32]).unwrap();
         let cfg = b"config-bytes";
-        let c = KeyCertificate::issue(&kms, 1, Address::repeat_byte(1), B256::repeat_byte(2), 3, cfg, Address::repeat_byte(5), 100).unwrap();
+        let c = KeyCertificate::issue(
+            &kms,
+            1,
+            Address::repeat_byte(1),
+            B256::repeat_byte(2),
+            3,
+            cfg,
+            Address::repeat_byte(5),
+            100,
+        )
+        .unwrap();
         assert_eq!(c.verify(cfg, 50).unwrap(), crate::keytree::address_of(&kms));
         assert!(c.verify(b"other", 50).is_err());
         assert!(c.verify(cfg, 101).is_err());

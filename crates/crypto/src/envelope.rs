@@ -24,8 +24,8 @@ use ohttp::{KeyConfig, SymmetricSuite};
 
 use crate::domain::{EXPIRY_HEADER, NONCE_HEADER};
 use crate::error::{CryptoError, Result};
-use crate::keytree::ProgramKeys;
 use crate::keccak256;
+use crate::keytree::ProgramKeys;
 
 /// Largest request expiry accepted, counted from the verifier's clock (seconds).
 pub const MAX_REQUEST_TTL_SECS: u64 = 300;
@@ -40,14 +40,17 @@ fn suites() -> Vec<SymmetricSuite> {
 
 /// The OHTTP key configuration of `keys` (with its private key: server side only).
 pub fn key_config(keys: &ProgramKeys) -> Result<KeyConfig> {
-    let key_id = u8::try_from(keys.epoch() % 256).map_err(|e| CryptoError::Internal(e.to_string()))?;
+    let key_id =
+        u8::try_from(keys.epoch() % 256).map_err(|e| CryptoError::Internal(e.to_string()))?;
     KeyConfig::derive(key_id, Kem::X25519Sha256, suites(), keys.encryption_ikm())
         .map_err(|e| CryptoError::Internal(format!("derive key config: {e}")))
 }
 
 fn ohttp_err(e: ohttp::Error) -> CryptoError {
     match e {
-        ohttp::Error::KeyId => CryptoError::UnknownKey("request is for another key configuration".into()),
+        ohttp::Error::KeyId => {
+            CryptoError::UnknownKey("request is for another key configuration".into())
+        }
         ohttp::Error::Truncated | ohttp::Error::Unsupported | ohttp::Error::Format => {
             CryptoError::malformed("oblivious http message", e.to_string())
         }
@@ -73,8 +76,22 @@ pub struct Request {
 impl Request {
     /// A request. `headers` must not contain `pith-nonce` or `pith-expiry` (they are set from
     /// `nonce` and `expiry`).
-    pub fn new(method: &str, path: &str, headers: Vec<(String, String)>, body: Vec<u8>, nonce: [u8; 16], expiry: u64) -> Self {
-        Self { method: method.to_string(), path: path.to_string(), headers, body, nonce: nonce.to_vec(), expiry }
+    pub fn new(
+        method: &str,
+        path: &str,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        nonce: [u8; 16],
+        expiry: u64,
+    ) -> Self {
+        Self {
+            method: method.to_string(),
+            path: path.to_string(),
+            headers,
+            body,
+            nonce: nonce.to_vec(),
+            expiry,
+        }
     }
     /// HTTP method.
     pub fn method(&self) -> &str {
@@ -105,7 +122,10 @@ impl Request {
     /// [`MAX_REQUEST_TTL_SECS`] ahead (which bounds how long a replay cache must remember).
     pub fn check_fresh(&self, now: u64) -> Result<()> {
         if self.expiry < now {
-            return Err(CryptoError::Expired(format!("expired at {}, now {now}", self.expiry)));
+            return Err(CryptoError::Expired(format!(
+                "expired at {}, now {now}",
+                self.expiry
+            )));
         }
         if self.expiry.saturating_sub(now) > MAX_REQUEST_TTL_SECS {
             return Err(CryptoError::Expired(format!(
@@ -118,19 +138,34 @@ impl Request {
 
     /// Binary HTTP (known-length) encoding, including the envelope fields.
     pub fn to_bhttp(&self) -> Result<Vec<u8>> {
-        let mut m = Message::request(self.method.as_bytes().to_vec(), b"https".to_vec(), b"pith".to_vec(), self.path.as_bytes().to_vec());
+        let mut m = Message::request(
+            self.method.as_bytes().to_vec(),
+            b"https".to_vec(),
+            b"pith".to_vec(),
+            self.path.as_bytes().to_vec(),
+        );
         for (k, v) in &self.headers {
             let name = k.to_ascii_lowercase();
             if name == NONCE_HEADER || name == EXPIRY_HEADER {
-                return Err(CryptoError::malformed("request", format!("header {name} is reserved")));
+                return Err(CryptoError::malformed(
+                    "request",
+                    format!("header {name} is reserved"),
+                ));
             }
             m.put_header(name.into_bytes(), v.as_bytes().to_vec());
         }
-        m.put_header(NONCE_HEADER.as_bytes().to_vec(), hex::encode(&self.nonce).into_bytes());
-        m.put_header(EXPIRY_HEADER.as_bytes().to_vec(), self.expiry.to_string().into_bytes());
+        m.put_header(
+            NONCE_HEADER.as_bytes().to_vec(),
+            hex::encode(&self.nonce).into_bytes(),
+        );
+        m.put_header(
+            EXPIRY_HEADER.as_bytes().to_vec(),
+            self.expiry.to_string().into_bytes(),
+        );
         m.write_content(&self.body);
         let mut out = Vec::with_capacity(self.body.len().saturating_add(128));
-        m.write_bhttp(Mode::KnownLength, &mut out).map_err(bhttp_err("request"))?;
+        m.write_bhttp(Mode::KnownLength, &mut out)
+            .map_err(bhttp_err("request"))?;
         Ok(out)
     }
 
@@ -142,7 +177,8 @@ impl Request {
             return Err(CryptoError::malformed("request", "not a request"));
         };
         let text = |b: &[u8], what: &'static str| {
-            String::from_utf8(b.to_vec()).map_err(|_| CryptoError::malformed("request", format!("{what} is not UTF-8")))
+            String::from_utf8(b.to_vec())
+                .map_err(|_| CryptoError::malformed("request", format!("{what} is not UTF-8")))
         };
         let mut headers = Vec::new();
         let mut nonce = None;
@@ -151,14 +187,23 @@ impl Request {
             let name = text(f.name(), "header name")?.to_ascii_lowercase();
             let value = text(f.value(), "header value")?;
             if name == NONCE_HEADER {
-                let n = hex::decode(&value).map_err(|_| CryptoError::malformed("request", "pith-nonce is not hex"))?;
+                let n = hex::decode(&value)
+                    .map_err(|_| CryptoError::malformed("request", "pith-nonce is not hex"))?;
                 if !(16..=32).contains(&n.len()) || nonce.replace(n).is_some() {
-                    return Err(CryptoError::malformed("request", "pith-nonce must appear once, 16..=32 bytes"));
+                    return Err(CryptoError::malformed(
+                        "request",
+                        "pith-nonce must appear once, 16..=32 bytes",
+                    ));
                 }
             } else if name == EXPIRY_HEADER {
-                let e: u64 = value.parse().map_err(|_| CryptoError::malformed("request", "pith-expiry is not a number"))?;
+                let e: u64 = value.parse().map_err(|_| {
+                    CryptoError::malformed("request", "pith-expiry is not a number")
+                })?;
                 if expiry.replace(e).is_some() {
-                    return Err(CryptoError::malformed("request", "pith-expiry must appear once"));
+                    return Err(CryptoError::malformed(
+                        "request",
+                        "pith-expiry must appear once",
+                    ));
                 }
             } else {
                 headers.push((name, value));
@@ -170,7 +215,8 @@ impl Request {
             headers,
             body: m.content().to_vec(),
             nonce: nonce.ok_or_else(|| CryptoError::malformed("request", "missing pith-nonce"))?,
-            expiry: expiry.ok_or_else(|| CryptoError::malformed("request", "missing pith-expiry"))?,
+            expiry: expiry
+                .ok_or_else(|| CryptoError::malformed("request", "missing pith-expiry"))?,
         })
     }
 }
@@ -178,9 +224,13 @@ impl Request {
 fn read_exact_message(bytes: &[u8], what: &'static str) -> Result<Message> {
     let mut cursor = Cursor::new(bytes);
     let m = Message::read_bhttp(&mut cursor).map_err(bhttp_err(what))?;
-    let used = usize::try_from(cursor.position()).map_err(|e| CryptoError::Internal(e.to_string()))?;
+    let used =
+        usize::try_from(cursor.position()).map_err(|e| CryptoError::Internal(e.to_string()))?;
     // RFC 9292 allows zero padding after a message; anything else is trailing garbage.
-    if bytes.get(used..).is_some_and(|rest| rest.iter().any(|&b| b != 0)) {
+    if bytes
+        .get(used..)
+        .is_some_and(|rest| rest.iter().any(|&b| b != 0))
+    {
         return Err(CryptoError::malformed(what, "trailing bytes"));
     }
     Ok(m)
@@ -200,28 +250,39 @@ pub struct Response {
 impl Response {
     /// Binary HTTP (known-length) encoding.
     pub fn to_bhttp(&self) -> Result<Vec<u8>> {
-        let status = StatusCode::try_from(self.status).map_err(|_| CryptoError::malformed("response", "bad status"))?;
+        let status = StatusCode::try_from(self.status)
+            .map_err(|_| CryptoError::malformed("response", "bad status"))?;
         let mut m = Message::response(status);
         for (k, v) in &self.headers {
             m.put_header(k.to_ascii_lowercase().into_bytes(), v.as_bytes().to_vec());
         }
         m.write_content(&self.body);
         let mut out = Vec::with_capacity(self.body.len().saturating_add(64));
-        m.write_bhttp(Mode::KnownLength, &mut out).map_err(bhttp_err("response"))?;
+        m.write_bhttp(Mode::KnownLength, &mut out)
+            .map_err(bhttp_err("response"))?;
         Ok(out)
     }
 
     /// Parse a Binary HTTP response.
     pub fn from_bhttp(bytes: &[u8]) -> Result<Self> {
         let m = read_exact_message(bytes, "response")?;
-        let status = m.control().status().ok_or_else(|| CryptoError::malformed("response", "not a response"))?;
+        let status = m
+            .control()
+            .status()
+            .ok_or_else(|| CryptoError::malformed("response", "not a response"))?;
         let mut headers = Vec::new();
         for f in m.header().iter() {
-            let name = String::from_utf8(f.name().to_vec()).map_err(|_| CryptoError::malformed("response", "header name"))?;
-            let value = String::from_utf8(f.value().to_vec()).map_err(|_| CryptoError::malformed("response", "header value"))?;
+            let name = String::from_utf8(f.name().to_vec())
+                .map_err(|_| CryptoError::malformed("response", "header name"))?;
+            let value = String::from_utf8(f.value().to_vec())
+                .map_err(|_| CryptoError::malformed("response", "header value"))?;
             headers.push((name.to_ascii_lowercase(), value));
         }
-        Ok(Self { status: status.code(), headers, body: m.content().to_vec() })
+        Ok(Self {
+            status: status.code(),
+            headers,
+            body: m.content().to_vec(),
+        })
     }
 }
 
@@ -233,7 +294,9 @@ pub struct ClientSession {
 
 impl std::fmt::Debug for ClientSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientSession").field("request_hash", &hex::encode(self.request_hash)).finish_non_exhaustive()
+        f.debug_struct("ClientSession")
+            .field("request_hash", &hex::encode(self.request_hash))
+            .finish_non_exhaustive()
     }
 }
 
@@ -243,9 +306,16 @@ impl ClientSession {
     /// decapsulates the response.
     pub fn encapsulate(ohttp_keys: &[u8], request: &Request) -> Result<(Vec<u8>, Self)> {
         let bhttp = request.to_bhttp()?;
-        let client = ohttp::ClientRequest::from_encoded_config_list(ohttp_keys).map_err(ohttp_err)?;
+        let client =
+            ohttp::ClientRequest::from_encoded_config_list(ohttp_keys).map_err(ohttp_err)?;
         let (wire, response) = client.encapsulate(&bhttp).map_err(ohttp_err)?;
-        Ok((wire, Self { response, request_hash: keccak256(&bhttp) }))
+        Ok((
+            wire,
+            Self {
+                response,
+                request_hash: keccak256(&bhttp),
+            },
+        ))
     }
 
     /// keccak256 of the Binary HTTP request (what the receipt's `requestHash` must be).
@@ -268,14 +338,18 @@ pub struct ProgramServer {
 impl std::fmt::Debug for ProgramServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let epochs: Vec<u32> = self.servers.values().map(|(e, _)| *e).collect();
-        f.debug_struct("ProgramServer").field("epochs", &epochs).finish()
+        f.debug_struct("ProgramServer")
+            .field("epochs", &epochs)
+            .finish()
     }
 }
 
 impl ProgramServer {
     /// A server holding the key of `keys`' epoch.
     pub fn new(keys: &ProgramKeys) -> Result<Self> {
-        let mut s = Self { servers: BTreeMap::new() };
+        let mut s = Self {
+            servers: BTreeMap::new(),
+        };
         s.add_epoch(keys)?;
         Ok(s)
     }
@@ -283,7 +357,8 @@ impl ProgramServer {
     /// Also accept requests to another epoch's key (kept after a rotation).
     pub fn add_epoch(&mut self, keys: &ProgramKeys) -> Result<()> {
         let config = key_config(keys)?;
-        let id = u8::try_from(keys.epoch() % 256).map_err(|e| CryptoError::Internal(e.to_string()))?;
+        let id =
+            u8::try_from(keys.epoch() % 256).map_err(|e| CryptoError::Internal(e.to_string()))?;
         let server = ohttp::Server::new(config).map_err(ohttp_err)?;
         self.servers.insert(id, (keys.epoch(), server));
         Ok(())
@@ -303,14 +378,21 @@ impl ProgramServer {
     /// Decapsulate a `message/ohttp-req`. The caller checks freshness
     /// ([`Request::check_fresh`]) and replay (the nonce) before running anything.
     pub fn decapsulate(&self, wire: &[u8]) -> Result<(Request, ServerReply)> {
-        let key_id = *wire.first().ok_or_else(|| CryptoError::malformed("oblivious http message", "empty"))?;
-        let (_, server) = self
-            .servers
-            .get(&key_id)
-            .ok_or_else(|| CryptoError::UnknownKey(format!("no key with id {key_id} for this program")))?;
+        let key_id = *wire
+            .first()
+            .ok_or_else(|| CryptoError::malformed("oblivious http message", "empty"))?;
+        let (_, server) = self.servers.get(&key_id).ok_or_else(|| {
+            CryptoError::UnknownKey(format!("no key with id {key_id} for this program"))
+        })?;
         let (bhttp, response) = server.decapsulate(wire).map_err(ohttp_err)?;
         let request = Request::from_bhttp(&bhttp)?;
-        Ok((request, ServerReply { response, request_hash: keccak256(&bhttp) }))
+        Ok((
+            request,
+            ServerReply {
+                response,
+                request_hash: keccak256(&bhttp),
+            },
+        ))
     }
 }
 
@@ -322,7 +404,9 @@ pub struct ServerReply {
 
 impl std::fmt::Debug for ServerReply {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerReply").field("request_hash", &hex::encode(self.request_hash)).finish_non_exhaustive()
+        f.debug_struct("ServerReply")
+            .field("request_hash", &hex::encode(self.request_hash))
+            .finish_non_exhaustive()
     }
 }
 
@@ -342,17 +426,30 @@ impl ServerReply {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
     use crate::keytree::{MasterKey, ProgramId};
 
     fn keys(epoch: u32, program: u8) -> ProgramKeys {
-        MasterKey::from_bytes([5; 32], epoch).program_keys(&ProgramId([program; 32])).unwrap()
+        MasterKey::from_bytes([5; 32], epoch)
+            .program_keys(&ProgramId([program; 32]))
+            .unwrap()
     }
 
     fn request() -> Request {
-        Request::new("POST", "/v1/x?y=1", vec![("content-type".into(), "text/plain".into())], b"hello".to_vec(), [3; 16], 1_000)
+        Request::new(
+            "POST",
+            "/v1/x?y=1",
+            vec![("content-type".into(), "text/plain".into())],
+            b"hello".to_vec(),
+            [3; 16],
+            1_000,
+        )
     }
 
     #[test]
@@ -363,7 +460,11 @@ mod tests {
         let (got, reply) = server.decapsulate(&wire).unwrap();
         assert_eq!(got, request());
         assert_eq!(reply.request_hash(), session.request_hash());
-        let resp = Response { status: 201, headers: vec![("x-a".into(), "b".into())], body: vec![0, 1, 2, 255] };
+        let resp = Response {
+            status: 201,
+            headers: vec![("x-a".into(), "b".into())],
+            body: vec![0, 1, 2, 255],
+        };
         let (rwire, rhash) = reply.encapsulate(&resp).unwrap();
         let (back, chash) = session.decapsulate(&rwire).unwrap();
         assert_eq!(back, resp);
@@ -374,16 +475,21 @@ mod tests {
     fn wrong_program_key_is_a_clear_error() {
         let a = ProgramServer::new(&keys(1, 1)).unwrap();
         let b = ProgramServer::new(&keys(1, 2)).unwrap();
-        let (wire, _) = ClientSession::encapsulate(&a.encoded_key_configs().unwrap(), &request()).unwrap();
+        let (wire, _) =
+            ClientSession::encapsulate(&a.encoded_key_configs().unwrap(), &request()).unwrap();
         assert!(matches!(b.decapsulate(&wire), Err(CryptoError::Decrypt(_))));
         let c = ProgramServer::new(&keys(2, 1)).unwrap();
-        assert!(matches!(c.decapsulate(&wire), Err(CryptoError::UnknownKey(_))));
+        assert!(matches!(
+            c.decapsulate(&wire),
+            Err(CryptoError::UnknownKey(_))
+        ));
     }
 
     #[test]
     fn tampering_fails_and_never_panics() {
         let server = ProgramServer::new(&keys(1, 1)).unwrap();
-        let (wire, _) = ClientSession::encapsulate(&server.encoded_key_configs().unwrap(), &request()).unwrap();
+        let (wire, _) =
+            ClientSession::encapsulate(&server.encoded_key_configs().unwrap(), &request()).unwrap();
         for i in 0..wire.len() {
             let mut w = wire.clone();
             w[i] ^= 0x01;
@@ -397,12 +503,15 @@ mod tests {
     #[test]
     fn old_epochs_still_decrypt_after_rotation() {
         let old = ProgramServer::new(&keys(1, 1)).unwrap();
-        let (wire, _) = ClientSession::encapsulate(&old.encoded_key_configs().unwrap(), &request()).unwrap();
+        let (wire, _) =
+            ClientSession::encapsulate(&old.encoded_key_configs().unwrap(), &request()).unwrap();
         let mut rotated = ProgramServer::new(&keys(2, 1)).unwrap();
         rotated.add_epoch(&keys(1, 1)).unwrap();
         assert!(rotated.decapsulate(&wire).is_ok());
         // new clients use the newest key
-        let (wire2, _) = ClientSession::encapsulate(&rotated.encoded_key_configs().unwrap(), &request()).unwrap();
+        let (wire2, _) =
+            ClientSession::encapsulate(&rotated.encoded_key_configs().unwrap(), &request())
+                .unwrap();
         assert_eq!(wire2[0], 2);
     }
 
@@ -417,9 +526,21 @@ mod tests {
 
     #[test]
     fn envelope_fields_are_required_and_reserved() {
-        let bad = Request::new("GET", "/", vec![("pith-nonce".into(), "00".into())], vec![], [0; 16], 1);
+        let bad = Request::new(
+            "GET",
+            "/",
+            vec![("pith-nonce".into(), "00".into())],
+            vec![],
+            [0; 16],
+            1,
+        );
         assert!(bad.to_bhttp().is_err());
-        let mut m = Message::request(b"GET".to_vec(), b"https".to_vec(), b"pith".to_vec(), b"/".to_vec());
+        let mut m = Message::request(
+            b"GET".to_vec(),
+            b"https".to_vec(),
+            b"pith".to_vec(),
+            b"/".to_vec(),
+        );
         m.put_header(b"pith-expiry".to_vec(), b"5".to_vec());
         let mut bytes = Vec::new();
         m.write_bhttp(Mode::KnownLength, &mut bytes).unwrap();

@@ -32,7 +32,10 @@ pub enum CryptoError {
 
 impl CryptoError {
     pub(crate) fn malformed(what: &'static str, detail: impl Into<String>) -> Self {
-        Self::Malformed { what, detail: detail.into() }
+        Self::Malformed {
+            what,
+            detail: detail.into(),
+        }
     }
 }
 

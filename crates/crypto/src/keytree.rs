@@ -30,9 +30,9 @@ use k256::ecdsa::SigningKey;
 use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::Address;
 use crate::domain;
 use crate::error::{CryptoError, Result};
-use crate::Address;
 
 /// A program identifier (the `bytes32` id in the Programs contract).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -62,14 +62,19 @@ pub struct MasterKey {
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MasterKey").field("epoch", &self.epoch).finish_non_exhaustive()
+        f.debug_struct("MasterKey")
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
     }
 }
 
 impl MasterKey {
     /// A master key from its 32 secret bytes and its epoch.
     pub fn from_bytes(mut secret: [u8; 32], epoch: u32) -> Self {
-        let key = Self { secret: Zeroizing::new(secret), epoch };
+        let key = Self {
+            secret: Zeroizing::new(secret),
+            epoch,
+        };
         secret.zeroize();
         key
     }
@@ -109,7 +114,11 @@ impl MasterKey {
 
     /// `program`'s keys of this epoch with its identity (signing key, user-key root) from
     /// `identity`, the genesis master key (see the module documentation).
-    pub fn program_keys_with_identity(&self, program: &ProgramId, identity: &MasterKey) -> Result<ProgramKeys> {
+    pub fn program_keys_with_identity(
+        &self,
+        program: &ProgramId,
+        identity: &MasterKey,
+    ) -> Result<ProgramKeys> {
         Ok(ProgramKeys {
             program: *program,
             epoch: self.epoch,
@@ -130,19 +139,39 @@ impl MasterKey {
 /// `program`'s keys for every master key held (`masters` sorted by strictly increasing
 /// epoch): each epoch's encryption and storage keys, and in every epoch the identity of the
 /// genesis (first) master key. What the KMS certifies and releases.
-pub fn program_key_epochs<M: std::borrow::Borrow<MasterKey>>(program: &ProgramId, masters: &[M]) -> Result<Vec<ProgramKeys>> {
-    let genesis: &MasterKey = masters.first().ok_or_else(|| CryptoError::malformed("master keys", "none held"))?.borrow();
-    if masters.windows(2).any(|w| w.first().map(|m| m.borrow().epoch()) >= w.get(1).map(|m| m.borrow().epoch())) {
-        return Err(CryptoError::malformed("master keys", "epochs not strictly increasing"));
+pub fn program_key_epochs<M: std::borrow::Borrow<MasterKey>>(
+    program: &ProgramId,
+    masters: &[M],
+) -> Result<Vec<ProgramKeys>> {
+    let genesis: &MasterKey = masters
+        .first()
+        .ok_or_else(|| CryptoError::malformed("master keys", "none held"))?
+        .borrow();
+    if masters
+        .windows(2)
+        .any(|w| w.first().map(|m| m.borrow().epoch()) >= w.get(1).map(|m| m.borrow().epoch()))
+    {
+        return Err(CryptoError::malformed(
+            "master keys",
+            "epochs not strictly increasing",
+        ));
     }
-    masters.iter().map(|m| m.borrow().program_keys_with_identity(program, genesis)).collect()
+    masters
+        .iter()
+        .map(|m| m.borrow().program_keys_with_identity(program, genesis))
+        .collect()
 }
 
 /// HKDF-Expand with the key-tree info layout:
 /// `label ‖ 0x00 ‖ be32(epoch) ‖ (be16(len(c)) ‖ c)*`.
 /// With `epoch` `None` (user keys: the user-key root already binds the master key and its
 /// epoch), the `be32(epoch)` field is absent.
-fn expand(hk: &Hkdf<Sha256>, label: &str, epoch: Option<u32>, context: &[&[u8]]) -> Result<Zeroizing<[u8; 32]>> {
+fn expand(
+    hk: &Hkdf<Sha256>,
+    label: &str,
+    epoch: Option<u32>,
+    context: &[&[u8]],
+) -> Result<Zeroizing<[u8; 32]>> {
     let mut info = Zeroizing::new(Vec::with_capacity(64));
     info.extend_from_slice(label.as_bytes());
     info.push(0);
@@ -150,8 +179,9 @@ fn expand(hk: &Hkdf<Sha256>, label: &str, epoch: Option<u32>, context: &[&[u8]])
         info.extend_from_slice(&epoch.to_be_bytes());
     }
     for part in context {
-        let len = u16::try_from(part.len())
-            .map_err(|_| CryptoError::malformed("derivation context", "component over 65535 bytes"))?;
+        let len = u16::try_from(part.len()).map_err(|_| {
+            CryptoError::malformed("derivation context", "component over 65535 bytes")
+        })?;
         info.extend_from_slice(&len.to_be_bytes());
         info.extend_from_slice(part);
     }
@@ -163,7 +193,12 @@ fn expand(hk: &Hkdf<Sha256>, label: &str, epoch: Option<u32>, context: &[&[u8]])
 
 /// The first counter (appended as one more context component) whose output is a valid
 /// secp256k1 scalar.
-fn secp256k1_from(hk: &Hkdf<Sha256>, label: &str, epoch: Option<u32>, context: &[&[u8]]) -> Result<SigningKey> {
+fn secp256k1_from(
+    hk: &Hkdf<Sha256>,
+    label: &str,
+    epoch: Option<u32>,
+    context: &[&[u8]],
+) -> Result<SigningKey> {
     for counter in 0u8..=255 {
         let mut ctx: Vec<&[u8]> = context.to_vec();
         let c = [counter];
@@ -173,7 +208,9 @@ fn secp256k1_from(hk: &Hkdf<Sha256>, label: &str, epoch: Option<u32>, context: &
             return Ok(key);
         }
     }
-    Err(CryptoError::Internal("no valid secp256k1 scalar in 256 tries".into()))
+    Err(CryptoError::Internal(
+        "no valid secp256k1 scalar in 256 tries".into(),
+    ))
 }
 
 /// The keys of one program in one epoch, as released by the KMS to an attested worker.
@@ -199,8 +236,9 @@ impl std::fmt::Debug for ProgramKeys {
 impl ProgramKeys {
     /// Rebuild from the released parts (the wire format of key release, [`crate::bundle`]).
     pub fn from_parts(program: ProgramId, epoch: u32, parts: &ProgramKeyParts) -> Result<Self> {
-        let signing_key = SigningKey::from_slice(&parts.signing)
-            .map_err(|_| CryptoError::malformed("program signing key", "not a valid secp256k1 scalar"))?;
+        let signing_key = SigningKey::from_slice(&parts.signing).map_err(|_| {
+            CryptoError::malformed("program signing key", "not a valid secp256k1 scalar")
+        })?;
         Ok(Self {
             program,
             epoch,
@@ -322,7 +360,10 @@ mod tests {
         let next = MasterKey::from_bytes([1; 32], 2).program_keys(&p).unwrap();
         assert_ne!(a.encryption_ikm(), next.encryption_ikm());
         let m2 = MasterKey::from_bytes([4; 32], 1).program_keys(&p).unwrap();
-        assert_ne!(a.storage_key().expose_secret(), m2.storage_key().expose_secret());
+        assert_ne!(
+            a.storage_key().expose_secret(),
+            m2.storage_key().expose_secret()
+        );
         // user keys differ per path and from the program key
         let u1 = m.user_key(&p, "a").unwrap();
         let u2 = m.user_key(&p, "b").unwrap();
@@ -343,8 +384,17 @@ mod tests {
         let p = ProgramId([7; 32]);
         let genesis = MasterKey::from_bytes([1; 32], 0);
         let rotated = MasterKey::from_bytes([9; 32], 3);
-        let epochs = program_key_epochs(&p, &[MasterKey::from_bytes([1; 32], 0), MasterKey::from_bytes([9; 32], 3)]).unwrap();
-        let [e0, e3] = epochs.as_slice() else { panic!("two epochs") };
+        let epochs = program_key_epochs(
+            &p,
+            &[
+                MasterKey::from_bytes([1; 32], 0),
+                MasterKey::from_bytes([9; 32], 3),
+            ],
+        )
+        .unwrap();
+        let [e0, e3] = epochs.as_slice() else {
+            panic!("two epochs")
+        };
         let alone = genesis.program_keys(&p).unwrap();
         // epoch 0 is exactly the genesis derivation
         assert_eq!(e0.address(), alone.address());
@@ -352,18 +402,39 @@ mod tests {
         // after a rotation: same address and user keys, new encryption and storage keys
         assert_eq!(e3.epoch(), 3);
         assert_eq!(e3.address(), alone.address());
-        assert_eq!(address_of(&e3.user_key("oracle/price").unwrap()), address_of(&alone.user_key("oracle/price").unwrap()));
+        assert_eq!(
+            address_of(&e3.user_key("oracle/price").unwrap()),
+            address_of(&alone.user_key("oracle/price").unwrap())
+        );
         let fresh = rotated.program_keys(&p).unwrap();
         assert_eq!(e3.encryption_ikm(), fresh.encryption_ikm());
-        assert_eq!(e3.storage_key().expose_secret(), fresh.storage_key().expose_secret());
+        assert_eq!(
+            e3.storage_key().expose_secret(),
+            fresh.storage_key().expose_secret()
+        );
         assert_ne!(e3.encryption_ikm(), e0.encryption_ikm());
-        assert_ne!(e3.storage_key().expose_secret(), e0.storage_key().expose_secret());
+        assert_ne!(
+            e3.storage_key().expose_secret(),
+            e0.storage_key().expose_secret()
+        );
         // rebuilt from released parts, a worker derives the same identity in every epoch
         let rebuilt = ProgramKeys::from_parts(p, 3, &e3.to_parts()).unwrap();
-        assert_eq!(address_of(&rebuilt.user_key("x").unwrap()), address_of(&e0.user_key("x").unwrap()));
+        assert_eq!(
+            address_of(&rebuilt.user_key("x").unwrap()),
+            address_of(&e0.user_key("x").unwrap())
+        );
         // misuse is an error, not a panic
         assert!(program_key_epochs::<MasterKey>(&p, &[]).is_err());
-        assert!(program_key_epochs(&p, &[MasterKey::from_bytes([9; 32], 3), MasterKey::from_bytes([1; 32], 0)]).is_err());
+        assert!(
+            program_key_epochs(
+                &p,
+                &[
+                    MasterKey::from_bytes([9; 32], 3),
+                    MasterKey::from_bytes([1; 32], 0)
+                ]
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -378,7 +449,8 @@ mod tests {
 
     // Computed independently of this crate (Python: hmac/hashlib HKDF per RFC 5869, then
     // python-ecdsa + pycryptodome keccak for the address); see docs/protocol.md.
-    const VECTOR_ENCRYPTION_IKM: &str = "ed0f8e3fba9d700e39d165d2d1b4e5c5e780cb3777f6f5456c42da9e14247278";
+    const VECTOR_ENCRYPTION_IKM: &str =
+        "ed0f8e3fba9d700e39d165d2d1b4e5c5e780cb3777f6f5456c42da9e14247278";
     const VECTOR_ADDRESS: &str = "0x7c6d09129c2581de98e54cdec391da837c9b927d";
 
     #[test]

@@ -63,12 +63,15 @@ pub fn sign_hash(key: &SigningKey, hash: &B256) -> Result<[u8; 65]> {
 /// Recovery runs in libsecp256k1 (the `secp256k1` crate): it is on the hot path of every
 /// client's receipt check; a test checks it against the pure-Rust k256 recovery.
 pub fn recover(hash: &B256, signature: &[u8]) -> Result<Address> {
-    let sig = Signature::try_from(signature).map_err(|e| CryptoError::BadSignature(format!("not a 65-byte signature: {e}")))?;
+    let sig = Signature::try_from(signature)
+        .map_err(|e| CryptoError::BadSignature(format!("not a 65-byte signature: {e}")))?;
     if sig.normalize_s().is_some() {
         return Err(CryptoError::BadSignature("high-s signature".into()));
     }
     let bytes = sig.as_bytes();
-    let compact = bytes.get(..64).ok_or_else(|| CryptoError::BadSignature("short signature".into()))?;
+    let compact = bytes
+        .get(..64)
+        .ok_or_else(|| CryptoError::BadSignature("short signature".into()))?;
     let recid = secp256k1::ecdsa::RecoveryId::try_from(i32::from(sig.v()))
         .map_err(|e| CryptoError::BadSignature(format!("recovery id: {e}")))?;
     let rs = secp256k1::ecdsa::RecoverableSignature::from_compact(compact, recid)
@@ -160,7 +163,9 @@ impl SignedReceipt {
     pub fn sign(fields: ReceiptFields, worker_key: &SigningKey) -> Result<Self> {
         let r = fields.receipt;
         if address_of(worker_key) != r.worker {
-            return Err(CryptoError::BadSignature("receipt worker is not the signing key's address".into()));
+            return Err(CryptoError::BadSignature(
+                "receipt worker is not the signing key's address".into(),
+            ));
         }
         let mut out = Self {
             chain_id: fields.chain_id,
@@ -184,7 +189,8 @@ impl SignedReceipt {
 
     /// The EIP-712 signing hash.
     pub fn signing_hash(&self) -> B256 {
-        self.typed().eip712_signing_hash(&receipt_domain(self.chain_id, self.verifying_contract))
+        self.typed()
+            .eip712_signing_hash(&receipt_domain(self.chain_id, self.verifying_contract))
     }
 
     /// Check that the signature was made by `self.worker`. (Whether that worker is
@@ -192,7 +198,10 @@ impl SignedReceipt {
     pub fn verify_signature(&self) -> Result<()> {
         let signer = recover(&self.signing_hash(), &self.signature)?;
         if signer != self.worker {
-            return Err(CryptoError::BadSignature(format!("signed by {signer}, receipt names {}", self.worker)));
+            return Err(CryptoError::BadSignature(format!(
+                "signed by {signer}, receipt names {}",
+                self.worker
+            )));
         }
         Ok(())
     }
@@ -216,14 +225,19 @@ mod tests {
             let hash = B256::from(h);
             let sig = sign_hash(&key, &hash).unwrap();
             let ours = recover(&hash, &sig).unwrap();
-            let k256 = Signature::try_from(&sig[..]).unwrap().recover_address_from_prehash(&hash).unwrap();
+            let k256 = Signature::try_from(&sig[..])
+                .unwrap()
+                .recover_address_from_prehash(&hash)
+                .unwrap();
             assert_eq!(ours, k256);
             assert_eq!(ours, address_of(&key));
             // a flipped bit of r or s: both backends give another address or an error
             let mut bad = sig;
             bad[(h[0] % 64) as usize] ^= 1 << (h[1] % 8);
             let a = recover(&hash, &bad).ok();
-            let b = Signature::try_from(&bad[..]).ok().and_then(|s| s.recover_address_from_prehash(&hash).ok());
+            let b = Signature::try_from(&bad[..])
+                .ok()
+                .and_then(|s| s.recover_address_from_prehash(&hash).ok());
             if a.is_some() && b.is_some() {
                 assert_eq!(a, b);
             }

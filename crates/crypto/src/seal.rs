@@ -19,7 +19,8 @@ use crate::keytree::{ProgramId, StorageKey};
 const NONCE_LEN: usize = 24;
 
 fn associated_data(program: &ProgramId, key: &[u8], version: u64) -> Result<Vec<u8>> {
-    let len = u16::try_from(key.len()).map_err(|_| CryptoError::malformed("storage key", "over 65535 bytes"))?;
+    let len = u16::try_from(key.len())
+        .map_err(|_| CryptoError::malformed("storage key", "over 65535 bytes"))?;
     let mut ad = Vec::with_capacity(SEAL_AD.len().saturating_add(key.len()).saturating_add(42));
     ad.extend_from_slice(SEAL_AD);
     ad.extend_from_slice(&program.0);
@@ -43,7 +44,13 @@ pub fn seal(
     rng.fill_bytes(&mut nonce);
     let ad = associated_data(program, key, version)?;
     let ct = cipher
-            .encrypt(&XNonce::from(nonce), Payload { msg: value, aad: &ad })
+        .encrypt(
+            &XNonce::from(nonce),
+            Payload {
+                msg: value,
+                aad: &ad,
+            },
+        )
         .map_err(|_| CryptoError::Internal("seal failed".into()))?;
     let mut out = Vec::with_capacity(NONCE_LEN.saturating_add(ct.len()));
     out.extend_from_slice(&nonce);
@@ -52,7 +59,13 @@ pub fn seal(
 }
 
 /// Open a value sealed with [`seal`] under the same program, key and version.
-pub fn open(storage_key: &StorageKey, program: &ProgramId, key: &[u8], version: u64, sealed: &[u8]) -> Result<Vec<u8>> {
+pub fn open(
+    storage_key: &StorageKey,
+    program: &ProgramId,
+    key: &[u8],
+    version: u64,
+    sealed: &[u8],
+) -> Result<Vec<u8>> {
     let (nonce, ct) = sealed
         .split_at_checked(NONCE_LEN)
         .ok_or_else(|| CryptoError::malformed("sealed value", "shorter than its nonce"))?;
@@ -63,7 +76,11 @@ pub fn open(storage_key: &StorageKey, program: &ProgramId, key: &[u8], version: 
     let ad = associated_data(program, key, version)?;
     cipher
         .decrypt(&XNonce::from(nonce), Payload { msg: ct, aad: &ad })
-        .map_err(|_| CryptoError::Decrypt("sealed value does not open under this program, key and version".into()))
+        .map_err(|_| {
+            CryptoError::Decrypt(
+                "sealed value does not open under this program, key and version".into(),
+            )
+        })
 }
 
 #[cfg(test)]

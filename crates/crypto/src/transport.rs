@@ -58,7 +58,13 @@ impl Purpose {
 /// The HPKE `info` of a purpose and context.
 pub fn info(purpose: Purpose, context: &[u8]) -> Vec<u8> {
     let label = purpose.label().as_bytes();
-    let mut info = Vec::with_capacity(domain::TRANSPORT_INFO.len().saturating_add(label.len()).saturating_add(context.len()).saturating_add(2));
+    let mut info = Vec::with_capacity(
+        domain::TRANSPORT_INFO
+            .len()
+            .saturating_add(label.len())
+            .saturating_add(context.len())
+            .saturating_add(2),
+    );
     info.extend_from_slice(domain::TRANSPORT_INFO);
     info.push(0);
     info.extend_from_slice(label);
@@ -83,7 +89,8 @@ pub fn replication_context(responder: &crate::Address, requester: &crate::Addres
 
 /// The X25519 public key of a transport secret (the same as `x25519_dalek`'s, after clamping).
 pub fn public_key(secret: &[u8; 32]) -> Result<[u8; 32]> {
-    let sk = <KemT as Kem>::PrivateKey::from_bytes(secret).map_err(|e| CryptoError::Internal(format!("x25519 key: {e}")))?;
+    let sk = <KemT as Kem>::PrivateKey::from_bytes(secret)
+        .map_err(|e| CryptoError::Internal(format!("x25519 key: {e}")))?;
     let pk = KemT::sk_to_pk(&sk);
     let mut out = [0u8; 32];
     out.copy_from_slice(&pk.to_bytes());
@@ -111,8 +118,19 @@ impl<R: rand_core::CryptoRngCore> hpke::rand_core::TryCryptoRng for Rng<'_, R> {
 
 /// Seal `plaintext` to `recipient` (X25519 public key) for `purpose` and `context`, with the
 /// OS random source.
-pub fn seal(recipient: &[u8; 32], purpose: Purpose, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
-    seal_with_rng(recipient, purpose, context, plaintext, &mut rand_core::OsRng)
+pub fn seal(
+    recipient: &[u8; 32],
+    purpose: Purpose,
+    context: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
+    seal_with_rng(
+        recipient,
+        purpose,
+        context,
+        plaintext,
+        &mut rand_core::OsRng,
+    )
 }
 
 /// [`seal`] with a caller-provided CSPRNG (the ephemeral key).
@@ -145,30 +163,60 @@ pub fn seal_with_rng(
 /// Open a message sealed with [`seal`] with the recipient's X25519 secret. Fails with
 /// [`CryptoError::Malformed`] for bad framing and [`CryptoError::Decrypt`] for a wrong key,
 /// purpose or context, or any tampering.
-pub fn open(secret: &[u8; 32], purpose: Purpose, context: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    let (version, rest) = sealed.split_first().ok_or_else(|| CryptoError::malformed("sealed transport message", "empty"))?;
+pub fn open(
+    secret: &[u8; 32],
+    purpose: Purpose,
+    context: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    let (version, rest) = sealed
+        .split_first()
+        .ok_or_else(|| CryptoError::malformed("sealed transport message", "empty"))?;
     if *version != VERSION {
-        return Err(CryptoError::malformed("sealed transport message", format!("unknown version {version}")));
+        return Err(CryptoError::malformed(
+            "sealed transport message",
+            format!("unknown version {version}"),
+        ));
     }
-    let (enc, ct) = rest
-        .split_first_chunk::<ENC_LEN>()
-        .ok_or_else(|| CryptoError::malformed("sealed transport message", "shorter than its encapsulated key"))?;
+    let (enc, ct) = rest.split_first_chunk::<ENC_LEN>().ok_or_else(|| {
+        CryptoError::malformed(
+            "sealed transport message",
+            "shorter than its encapsulated key",
+        )
+    })?;
     if ct.len() < TAG_LEN {
-        return Err(CryptoError::malformed("sealed transport message", "shorter than its tag"));
+        return Err(CryptoError::malformed(
+            "sealed transport message",
+            "shorter than its tag",
+        ));
     }
     let enc = <KemT as Kem>::EncappedKey::from_bytes(enc)
         .map_err(|e| CryptoError::malformed("sealed transport message", e.to_string()))?;
-    let sk = <KemT as Kem>::PrivateKey::from_bytes(secret).map_err(|e| CryptoError::Internal(format!("x25519 key: {e}")))?;
+    let sk = <KemT as Kem>::PrivateKey::from_bytes(secret)
+        .map_err(|e| CryptoError::Internal(format!("x25519 key: {e}")))?;
     let info = info(purpose, context);
-    hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, KemT>(&OpModeR::Base, &sk, &enc, &info, ct, &[VERSION])
-        .map(Zeroizing::new)
-        .map_err(|_| {
-            CryptoError::Decrypt("key transport message does not open with this key, purpose and context".into())
-        })
+    hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, KemT>(
+        &OpModeR::Base,
+        &sk,
+        &enc,
+        &info,
+        ct,
+        &[VERSION],
+    )
+    .map(Zeroizing::new)
+    .map_err(|_| {
+        CryptoError::Decrypt(
+            "key transport message does not open with this key, purpose and context".into(),
+        )
+    })
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
     use rand_core::{OsRng, RngCore};
@@ -186,7 +234,12 @@ mod tests {
             let msg = vec![0xa5u8; len];
             let sealed = seal(&pk, Purpose::ProgramKeys, b"ctx", &msg).unwrap();
             assert_eq!(sealed.len(), len + OVERHEAD);
-            assert_eq!(open(&sk, Purpose::ProgramKeys, b"ctx", &sealed).unwrap().as_slice(), msg.as_slice());
+            assert_eq!(
+                open(&sk, Purpose::ProgramKeys, b"ctx", &sealed)
+                    .unwrap()
+                    .as_slice(),
+                msg.as_slice()
+            );
         }
         // two seals of the same plaintext differ (fresh ephemeral key)
         let a = seal(&pk, Purpose::MasterKeys, b"c", b"m").unwrap();
@@ -198,8 +251,15 @@ mod tests {
     fn public_key_matches_x25519() {
         // hpke's X25519 and the classic scalar multiplication by the base point agree
         // (RFC 7748 section 6.1 Alice's key pair).
-        let sk: [u8; 32] = hex::decode("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a").unwrap().try_into().unwrap();
-        assert_eq!(hex::encode(public_key(&sk).unwrap()), "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
+        let sk: [u8; 32] =
+            hex::decode("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        assert_eq!(
+            hex::encode(public_key(&sk).unwrap()),
+            "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"
+        );
     }
 
     #[test]
@@ -207,10 +267,22 @@ mod tests {
         let (sk, pk) = keypair();
         let (other_sk, _) = keypair();
         let sealed = seal(&pk, Purpose::ProgramKeys, b"program|worker", b"secret").unwrap();
-        assert!(matches!(open(&other_sk, Purpose::ProgramKeys, b"program|worker", &sealed), Err(CryptoError::Decrypt(_))));
-        assert!(matches!(open(&sk, Purpose::MasterKeys, b"program|worker", &sealed), Err(CryptoError::Decrypt(_))));
-        assert!(matches!(open(&sk, Purpose::ProgramKeys, b"program|worker2", &sealed), Err(CryptoError::Decrypt(_))));
-        assert!(matches!(open(&sk, Purpose::ProgramKeys, b"", &sealed), Err(CryptoError::Decrypt(_))));
+        assert!(matches!(
+            open(&other_sk, Purpose::ProgramKeys, b"program|worker", &sealed),
+            Err(CryptoError::Decrypt(_))
+        ));
+        assert!(matches!(
+            open(&sk, Purpose::MasterKeys, b"program|worker", &sealed),
+            Err(CryptoError::Decrypt(_))
+        ));
+        assert!(matches!(
+            open(&sk, Purpose::ProgramKeys, b"program|worker2", &sealed),
+            Err(CryptoError::Decrypt(_))
+        ));
+        assert!(matches!(
+            open(&sk, Purpose::ProgramKeys, b"", &sealed),
+            Err(CryptoError::Decrypt(_))
+        ));
     }
 
     #[test]
@@ -221,22 +293,40 @@ mod tests {
             for bit in [0x01u8, 0x80] {
                 let mut t = sealed.clone();
                 t[i] ^= bit;
-                assert!(open(&sk, Purpose::ProgramKeys, b"c", &t).is_err(), "byte {i} bit {bit:#x}");
+                assert!(
+                    open(&sk, Purpose::ProgramKeys, b"c", &t).is_err(),
+                    "byte {i} bit {bit:#x}"
+                );
             }
         }
         for n in 0..sealed.len() {
-            assert!(open(&sk, Purpose::ProgramKeys, b"c", &sealed[..n]).is_err(), "truncated to {n}");
+            assert!(
+                open(&sk, Purpose::ProgramKeys, b"c", &sealed[..n]).is_err(),
+                "truncated to {n}"
+            );
         }
         let mut longer = sealed.clone();
         longer.push(0);
         assert!(open(&sk, Purpose::ProgramKeys, b"c", &longer).is_err());
-        assert!(matches!(open(&sk, Purpose::ProgramKeys, b"c", &[]), Err(CryptoError::Malformed { .. })));
-        assert!(matches!(open(&sk, Purpose::ProgramKeys, b"c", &[2]), Err(CryptoError::Malformed { .. })));
+        assert!(matches!(
+            open(&sk, Purpose::ProgramKeys, b"c", &[]),
+            Err(CryptoError::Malformed { .. })
+        ));
+        assert!(matches!(
+            open(&sk, Purpose::ProgramKeys, b"c", &[2]),
+            Err(CryptoError::Malformed { .. })
+        ));
     }
 
     #[test]
     fn info_layout() {
-        assert_eq!(info(Purpose::ProgramKeys, b"xy"), b"pith/v1/key-transport\0program-keys\0xy".to_vec());
-        assert_eq!(info(Purpose::MasterKeys, b""), b"pith/v1/key-transport\0master-keys\0".to_vec());
+        assert_eq!(
+            info(Purpose::ProgramKeys, b"xy"),
+            b"pith/v1/key-transport\0program-keys\0xy".to_vec()
+        );
+        assert_eq!(
+            info(Purpose::MasterKeys, b""),
+            b"pith/v1/key-transport\0master-keys\0".to_vec()
+        );
     }
 }

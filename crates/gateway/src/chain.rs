@@ -55,7 +55,10 @@ pub struct ChainView {
 impl ChainView {
     /// Reads of `deployment` through `provider`.
     pub fn new(deployment: Deployment, provider: DynProvider) -> Self {
-        Self { contracts: PithContracts::new(&deployment, provider), deployment }
+        Self {
+            contracts: PithContracts::new(&deployment, provider),
+            deployment,
+        }
     }
 
     /// The deployment.
@@ -75,7 +78,10 @@ impl ChainView {
 
     /// A worker's registration (all zero when unknown) and whether it is active.
     pub async fn worker(&self, worker: Address) -> Result<ChainWorker, Error> {
-        let (info, active) = tokio::try_join!(self.contracts.registry.worker_info(worker), self.contracts.registry.is_active_worker(worker))?;
+        let (info, active) = tokio::try_join!(
+            self.contracts.registry.worker_info(worker),
+            self.contracts.registry.is_active_worker(worker)
+        )?;
         Ok(ChainWorker {
             operator: info.operator,
             platform: info.platform,
@@ -114,7 +120,11 @@ impl ChainView {
             .programCount()
             .call()
             .await
-            .map_err(|e| Error::Contract { contract: "Programs", function: "programCount", message: e.to_string() })
+            .map_err(|e| Error::Contract {
+                contract: "Programs",
+                function: "programCount",
+                message: e.to_string(),
+            })
     }
 
     /// A program, or `None` when no program has this id.
@@ -126,7 +136,11 @@ impl ChainView {
             .program(id)
             .call()
             .await
-            .map_err(|e| Error::Contract { contract: "Programs", function: "program", message: e.to_string() })?;
+            .map_err(|e| Error::Contract {
+                contract: "Programs",
+                function: "program",
+                message: e.to_string(),
+            })?;
         if p.owner == Address::ZERO {
             return Ok(None);
         }
@@ -137,32 +151,61 @@ impl ChainView {
             .deposits(id)
             .call()
             .await
-            .map_err(|e| Error::Contract { contract: "Billing", function: "deposits", message: e.to_string() })?;
-        Ok(Some(ChainProgram { id, owner: p.owner, code_hash: p.codeHash, config: p.config, deposit }))
+            .map_err(|e| Error::Contract {
+                contract: "Billing",
+                function: "deposits",
+                message: e.to_string(),
+            })?;
+        Ok(Some(ChainProgram {
+            id,
+            owner: p.owner,
+            code_hash: p.codeHash,
+            config: p.config,
+            deposit,
+        }))
     }
 
     /// The evidence bytes of `worker`'s current registration, read from the calldata of the
     /// `registerWorker` transaction whose event carries the registered evidence hash, and
     /// checked: `keccak256(bytes) == evidence_hash`. `None` when no such transaction is found
     /// (or it did not call the Registry directly, e.g. through a multisig).
-    pub async fn registered_evidence(&self, worker: Address, evidence_hash: B256) -> Result<Option<Vec<u8>>, Error> {
+    pub async fn registered_evidence(
+        &self,
+        worker: Address,
+        evidence_hash: B256,
+    ) -> Result<Option<Vec<u8>>, Error> {
         let filter = Filter::new()
             .address(self.deployment.contracts.registry)
             .event_signature(Registry::WorkerRegistered::SIGNATURE_HASH)
             .topic1(worker.into_word())
             .from_block(self.deployment.deploy_block);
-        let logs = self.provider().get_logs(&filter).await.map_err(|e| Error::Rpc(e.to_string()))?;
+        let logs = self
+            .provider()
+            .get_logs(&filter)
+            .await
+            .map_err(|e| Error::Rpc(e.to_string()))?;
         for log in logs.iter().rev() {
-            let Ok(ev) = Registry::WorkerRegistered::decode_log_data(log.data()) else { continue };
+            let Ok(ev) = Registry::WorkerRegistered::decode_log_data(log.data()) else {
+                continue;
+            };
             if ev.evidenceHash != evidence_hash {
                 continue;
             }
-            let Some(tx_hash) = log.transaction_hash else { continue };
-            let Some(tx) = self.provider().get_transaction_by_hash(tx_hash).await.map_err(|e| Error::Rpc(e.to_string()))? else {
+            let Some(tx_hash) = log.transaction_hash else {
+                continue;
+            };
+            let Some(tx) = self
+                .provider()
+                .get_transaction_by_hash(tx_hash)
+                .await
+                .map_err(|e| Error::Rpc(e.to_string()))?
+            else {
                 continue;
             };
             let input = alloy::consensus::Transaction::input(&tx);
-            let Ok(call) = Registry::registerWorkerCall::abi_decode(input) else { continue };
+            let Ok(call) = Registry::registerWorkerCall::abi_decode(input) else {
+                continue;
+            };
             if call.reg.worker == worker && keccak256(&call.evidence) == evidence_hash {
                 return Ok(Some(call.evidence.to_vec()));
             }

@@ -27,19 +27,38 @@ pub struct KmsKeys {
 }
 
 /// Check a key answer from a KMS against the chain. Returns the KMS address that signed it.
-pub fn check_key(info: &ProgramKeyInfo, program: B256, chain_id: u64, registry: Address, members: &[Address], now: u64) -> Result<Address, ApiError> {
+pub fn check_key(
+    info: &ProgramKeyInfo,
+    program: B256,
+    chain_id: u64,
+    registry: Address,
+    members: &[Address],
+    now: u64,
+) -> Result<Address, ApiError> {
     let cert = &info.certificate;
     if info.program_id != program || cert.program_id != program {
-        return Err(ApiError::new(ErrorKind::Unauthorized, "key certificate names another program"));
+        return Err(ApiError::new(
+            ErrorKind::Unauthorized,
+            "key certificate names another program",
+        ));
     }
     if cert.chain_id != chain_id || cert.verifying_contract != registry {
-        return Err(ApiError::new(ErrorKind::Unauthorized, "key certificate is for another chain or Registry"));
+        return Err(ApiError::new(
+            ErrorKind::Unauthorized,
+            "key certificate is for another chain or Registry",
+        ));
     }
-    let signer = cert
-        .verify(&info.ohttp_keys, now)
-        .map_err(|e| ApiError::new(ErrorKind::Unauthorized, format!("key certificate does not verify: {e}")))?;
+    let signer = cert.verify(&info.ohttp_keys, now).map_err(|e| {
+        ApiError::new(
+            ErrorKind::Unauthorized,
+            format!("key certificate does not verify: {e}"),
+        )
+    })?;
     if !members.contains(&signer) {
-        return Err(ApiError::new(ErrorKind::Unauthorized, format!("key certificate signer {signer} is not a KMS committee member")));
+        return Err(ApiError::new(
+            ErrorKind::Unauthorized,
+            format!("key certificate signer {signer} is not a KMS committee member"),
+        ));
     }
     Ok(signer)
 }
@@ -47,7 +66,12 @@ pub fn check_key(info: &ProgramKeyInfo, program: B256, chain_id: u64, registry: 
 impl KmsKeys {
     /// Keys from the KMS nodes at `urls` (tried in order).
     pub fn new(urls: Vec<String>, http: reqwest::Client) -> Self {
-        Self { urls, http, cache: Mutex::new(HashMap::new()), infos: Mutex::new(HashMap::new()) }
+        Self {
+            urls,
+            http,
+            cache: Mutex::new(HashMap::new()),
+            infos: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The configured KMS URLs.
@@ -56,12 +80,20 @@ impl KmsKeys {
     }
 
     /// The checked key of `program`, from the cache or the KMS.
-    pub async fn key(&self, program: B256, chain: &ChainView, now: u64) -> Result<ProgramKeyInfo, ApiError> {
+    pub async fn key(
+        &self,
+        program: B256,
+        chain: &ChainView,
+        now: u64,
+    ) -> Result<ProgramKeyInfo, ApiError> {
         if let Some(k) = self.cached(program, now) {
             return Ok(k);
         }
         if self.urls.is_empty() {
-            return Err(ApiError::new(ErrorKind::Unavailable, "the gateway has no KMS configured"));
+            return Err(ApiError::new(
+                ErrorKind::Unavailable,
+                "the gateway has no KMS configured",
+            ));
         }
         let members = chain
             .kms_members()
@@ -72,9 +104,18 @@ impl KmsKeys {
         for url in &self.urls {
             let path = pith_api::kms::PROGRAM_KEY.replace("{id}", &program.to_string());
             match self.fetch(url, &path).await {
-                Ok(info) => match check_key(&info, program, d.chain_id, d.contracts.registry, &members, now) {
+                Ok(info) => match check_key(
+                    &info,
+                    program,
+                    d.chain_id,
+                    d.contracts.registry,
+                    &members,
+                    now,
+                ) {
                     Ok(_) => {
-                        let until = now.saturating_add(KEY_CACHE_SECS).min(info.certificate.not_after);
+                        let until = now
+                            .saturating_add(KEY_CACHE_SECS)
+                            .min(info.certificate.not_after);
                         if let Ok(mut c) = self.cache.lock() {
                             c.insert(program, (info.clone(), until));
                         }
@@ -100,7 +141,9 @@ impl KmsKeys {
     /// A still-valid cached key.
     pub fn cached(&self, program: B256, now: u64) -> Option<ProgramKeyInfo> {
         let c = self.cache.lock().ok()?;
-        c.get(&program).filter(|(_, until)| now < *until).map(|(k, _)| k.clone())
+        c.get(&program)
+            .filter(|(_, until)| now < *until)
+            .map(|(k, _)| k.clone())
     }
 
     async fn fetch(&self, base: &str, path: &str) -> Result<ProgramKeyInfo, ApiError> {
@@ -113,14 +156,25 @@ impl KmsKeys {
             .await
             .map_err(|e| ApiError::new(ErrorKind::Unavailable, format!("KMS {base}: {e}")))?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| ApiError::new(ErrorKind::Unavailable, format!("KMS {base}: {e}")))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| ApiError::new(ErrorKind::Unavailable, format!("KMS {base}: {e}")))?;
         if !status.is_success() {
             return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
                 Ok(b) => b.error,
-                Err(_) => ApiError::new(ErrorKind::Unavailable, format!("KMS {base} answered {status}")),
+                Err(_) => ApiError::new(
+                    ErrorKind::Unavailable,
+                    format!("KMS {base} answered {status}"),
+                ),
             });
         }
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::new(ErrorKind::Unavailable, format!("KMS {base}: bad key answer: {e}")))
+        serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::new(
+                ErrorKind::Unavailable,
+                format!("KMS {base}: bad key answer: {e}"),
+            )
+        })
     }
 
     /// The KMS nodes' addresses (`GET /v1/kms/info`, remembered once known); nodes that do
@@ -134,7 +188,13 @@ impl KmsKeys {
                 None => {
                     let u = format!("{}{}", url.trim_end_matches('/'), pith_api::kms::INFO);
                     let info = async {
-                        let r = self.http.get(&u).timeout(Duration::from_secs(2)).send().await.ok()?;
+                        let r = self
+                            .http
+                            .get(&u)
+                            .timeout(Duration::from_secs(2))
+                            .send()
+                            .await
+                            .ok()?;
                         if !r.status().is_success() {
                             return None;
                         }
@@ -151,7 +211,10 @@ impl KmsKeys {
                 }
             };
             if let Some(address) = address {
-                out.push(pith_api::network::Endpoint { address, url: url.clone() });
+                out.push(pith_api::network::Endpoint {
+                    address,
+                    url: url.clone(),
+                });
             }
         }
         out
@@ -171,17 +234,62 @@ mod tests {
         let registry = Address::repeat_byte(0x42);
         let program = B256::repeat_byte(1);
         let keys = b"ohttp-keys".to_vec();
-        let cert = KeyCertificate::issue(&kms, 31337, registry, program, 1, &keys, Address::repeat_byte(3), 1_000).unwrap();
-        let info = ProgramKeyInfo { program_id: program, ohttp_keys: keys.clone(), certificate: cert };
-        assert_eq!(check_key(&info, program, 31337, registry, &[kms_addr], 10).unwrap(), kms_addr);
+        let cert = KeyCertificate::issue(
+            &kms,
+            31337,
+            registry,
+            program,
+            1,
+            &keys,
+            Address::repeat_byte(3),
+            1_000,
+        )
+        .unwrap();
+        let info = ProgramKeyInfo {
+            program_id: program,
+            ohttp_keys: keys.clone(),
+            certificate: cert,
+        };
+        assert_eq!(
+            check_key(&info, program, 31337, registry, &[kms_addr], 10).unwrap(),
+            kms_addr
+        );
         // Not a committee member.
-        let e = check_key(&info, program, 31337, registry, &[Address::repeat_byte(9)], 10).unwrap_err();
+        let e = check_key(
+            &info,
+            program,
+            31337,
+            registry,
+            &[Address::repeat_byte(9)],
+            10,
+        )
+        .unwrap_err();
         assert!(e.message.contains("not a KMS committee member"), "{e}");
         // Another program.
-        assert!(check_key(&info, B256::repeat_byte(2), 31337, registry, &[kms_addr], 10).is_err());
+        assert!(
+            check_key(
+                &info,
+                B256::repeat_byte(2),
+                31337,
+                registry,
+                &[kms_addr],
+                10
+            )
+            .is_err()
+        );
         // Another chain / registry.
         assert!(check_key(&info, program, 1, registry, &[kms_addr], 10).is_err());
-        assert!(check_key(&info, program, 31337, Address::repeat_byte(1), &[kms_addr], 10).is_err());
+        assert!(
+            check_key(
+                &info,
+                program,
+                31337,
+                Address::repeat_byte(1),
+                &[kms_addr],
+                10
+            )
+            .is_err()
+        );
         // Expired.
         assert!(check_key(&info, program, 31337, registry, &[kms_addr], 1_001).is_err());
         // Key configuration swapped under the certificate.
@@ -190,9 +298,23 @@ mod tests {
         assert!(check_key(&swapped, program, 31337, registry, &[kms_addr], 10).is_err());
         // Signature by another key under the member's name.
         let other = k256::ecdsa::SigningKey::from_slice(&[6u8; 32]).unwrap();
-        let mut forged = KeyCertificate::issue(&other, 31337, registry, program, 1, &keys, Address::repeat_byte(3), 1_000).unwrap();
+        let mut forged = KeyCertificate::issue(
+            &other,
+            31337,
+            registry,
+            program,
+            1,
+            &keys,
+            Address::repeat_byte(3),
+            1_000,
+        )
+        .unwrap();
         forged.kms = kms_addr;
-        let forged = ProgramKeyInfo { program_id: program, ohttp_keys: keys, certificate: forged };
+        let forged = ProgramKeyInfo {
+            program_id: program,
+            ohttp_keys: keys,
+            certificate: forged,
+        };
         assert!(check_key(&forged, program, 31337, registry, &[kms_addr], 10).is_err());
     }
 }

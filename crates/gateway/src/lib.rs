@@ -100,7 +100,11 @@ pub struct GatewayConfig {
 
 impl GatewayConfig {
     /// The defaults for a gateway on `deployment` read through `rpc_url`.
-    pub fn new(state_dir: impl Into<PathBuf>, rpc_url: impl Into<String>, deployment: Deployment) -> Self {
+    pub fn new(
+        state_dir: impl Into<PathBuf>,
+        rpc_url: impl Into<String>,
+        deployment: Deployment,
+    ) -> Self {
         Self {
             state_dir: state_dir.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -136,13 +140,16 @@ impl Gateway {
     /// Open the state, bind the listener, and start serving and the background tasks
     /// (chain watcher, health checks, receipt writer).
     pub async fn start(config: GatewayConfig) -> Result<Self, GatewayError> {
-        std::fs::create_dir_all(&config.state_dir)
-            .map_err(|source| GatewayError::Io { path: config.state_dir.display().to_string(), source })?;
+        std::fs::create_dir_all(&config.state_dir).map_err(|source| GatewayError::Io {
+            path: config.state_dir.display().to_string(),
+            source,
+        })?;
         let store = store::Store::open(&config.state_dir.join("gateway.redb"))?;
         let provider = pith_chain::client::read_provider(&config.rpc_url)?;
         let chain = chain::ChainView::new(config.deployment.clone(), provider.clone());
         let cancel = CancellationToken::new();
-        let (state, receipt_rx) = routes::AppState::new(config.clone(), store.clone(), chain.clone())?;
+        let (state, receipt_rx) =
+            routes::AppState::new(config.clone(), store.clone(), chain.clone())?;
         let state = Arc::new(state);
         for (addr, block) in store.workers()? {
             state.workers.saw_registration(addr, block);
@@ -150,20 +157,33 @@ impl Gateway {
 
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
-            .map_err(|source| GatewayError::Io { path: config.listen.to_string(), source })?;
-        let addr = listener.local_addr().map_err(|source| GatewayError::Io { path: config.listen.to_string(), source })?;
+            .map_err(|source| GatewayError::Io {
+                path: config.listen.to_string(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| GatewayError::Io {
+            path: config.listen.to_string(),
+            source,
+        })?;
 
         let mut tasks = tokio::task::JoinSet::new();
         let app = routes::router(state.clone());
         let c = cancel.clone();
         tasks.spawn(async move {
-            let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async move { c.cancelled().await });
+            let serve = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { c.cancelled().await });
             if let Err(e) = serve.await {
                 tracing::error!(target: "pith_gateway", error = %e, "server stopped");
             }
         });
-        tasks.spawn(routes::receipt_writer(state.clone(), receipt_rx, cancel.clone()));
+        tasks.spawn(routes::receipt_writer(
+            state.clone(),
+            receipt_rx,
+            cancel.clone(),
+        ));
         tasks.spawn(health_loop(state.clone(), cancel.clone()));
         let watcher_cfg = WatcherConfig::new()
             .confirmations(1)
@@ -171,11 +191,24 @@ impl Gateway {
             .cursor_file(config.state_dir.join("watcher-cursor.json"));
         let filter = alloy::rpc::types::Filter::new()
             .address(config.deployment.contracts.registry)
-            .event_signature(vec![Registry::WorkerRegistered::SIGNATURE_HASH, Registry::WorkerRevoked::SIGNATURE_HASH]);
-        let watcher = EventWatcher::new(provider, filter, config.deployment.deploy_block, watcher_cfg)?;
+            .event_signature(vec![
+                Registry::WorkerRegistered::SIGNATURE_HASH,
+                Registry::WorkerRevoked::SIGNATURE_HASH,
+            ]);
+        let watcher = EventWatcher::new(
+            provider,
+            filter,
+            config.deployment.deploy_block,
+            watcher_cfg,
+        )?;
         tasks.spawn(watch_loop(state.clone(), watcher, cancel.clone()));
         tracing::info!(target: "pith_gateway", %addr, "gateway listening");
-        Ok(Self { addr, cancel, tasks, state })
+        Ok(Self {
+            addr,
+            cancel,
+            tasks,
+            state,
+        })
     }
 
     /// The bound address.
@@ -230,11 +263,18 @@ async fn health_loop(state: Arc<routes::AppState>, cancel: CancellationToken) {
     let cfg = &state.config;
     let mut last_refresh: Option<tokio::time::Instant> = None;
     loop {
-        if last_refresh.is_none_or(|t| t.elapsed() >= cfg.chain_refresh) || state.refresh_chain_now.swap(false, std::sync::atomic::Ordering::Relaxed) {
+        if last_refresh.is_none_or(|t| t.elapsed() >= cfg.chain_refresh)
+            || state
+                .refresh_chain_now
+                .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
             state.workers.refresh_chain(&state.chain).await;
             last_refresh = Some(tokio::time::Instant::now());
         }
-        state.workers.check_health(&state.http, cfg.health_timeout).await;
+        state
+            .workers
+            .check_health(&state.http, cfg.health_timeout)
+            .await;
         tokio::select! {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(cfg.health_interval) => {}
@@ -243,7 +283,11 @@ async fn health_loop(state: Arc<routes::AppState>, cancel: CancellationToken) {
     }
 }
 
-async fn watch_loop<P: alloy::providers::Provider>(state: Arc<routes::AppState>, mut watcher: EventWatcher<P>, cancel: CancellationToken) {
+async fn watch_loop<P: alloy::providers::Provider>(
+    state: Arc<routes::AppState>,
+    mut watcher: EventWatcher<P>,
+    cancel: CancellationToken,
+) {
     loop {
         match watcher.poll().await {
             Ok(events) => {
@@ -251,11 +295,16 @@ async fn watch_loop<P: alloy::providers::Provider>(state: Arc<routes::AppState>,
                 for ev in events {
                     match ev {
                         WatchEvent::Log(log) => {
-                            if let Ok(reg) = Registry::WorkerRegistered::decode_log_data(log.data()) {
+                            if let Ok(reg) = Registry::WorkerRegistered::decode_log_data(log.data())
+                            {
                                 let block = log.block_number.unwrap_or(0);
                                 let store = state.store.clone();
                                 let w = reg.worker;
-                                match tokio::task::spawn_blocking(move || store.put_worker(&w, block)).await {
+                                match tokio::task::spawn_blocking(move || {
+                                    store.put_worker(&w, block)
+                                })
+                                .await
+                                {
                                     Ok(Ok(())) => {}
                                     other => {
                                         tracing::error!(target: "pith_gateway", ?other, "could not persist a worker");
@@ -264,16 +313,22 @@ async fn watch_loop<P: alloy::providers::Provider>(state: Arc<routes::AppState>,
                                 }
                                 state.workers.saw_registration(reg.worker, block);
                                 tracing::info!(target: "pith_gateway", worker = %reg.worker, block, "worker registration seen");
-                            } else if let Ok(rev) = Registry::WorkerRevoked::decode_log_data(log.data()) {
+                            } else if let Ok(rev) =
+                                Registry::WorkerRevoked::decode_log_data(log.data())
+                            {
                                 tracing::info!(target: "pith_gateway", worker = %rev.worker, "worker revocation seen");
                             }
-                            state.refresh_chain_now.store(true, std::sync::atomic::Ordering::Relaxed);
+                            state
+                                .refresh_chain_now
+                                .store(true, std::sync::atomic::Ordering::Relaxed);
                             state.wake_health.notify_one();
                         }
                         WatchEvent::Removed(_) => {
                             // Registration state is re-read from the Registry; a retracted event
                             // only means the next read sees the canonical chain.
-                            state.refresh_chain_now.store(true, std::sync::atomic::Ordering::Relaxed);
+                            state
+                                .refresh_chain_now
+                                .store(true, std::sync::atomic::Ordering::Relaxed);
                             state.wake_health.notify_one();
                         }
                     }
@@ -295,5 +350,8 @@ async fn watch_loop<P: alloy::providers::Provider>(state: Arc<routes::AppState>,
 
 /// Unix seconds now.
 pub(crate) fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

@@ -19,7 +19,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Upper bounds of the latency histogram buckets, seconds.
-pub const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+pub const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
 
 #[derive(Debug, Default, Clone)]
 struct Histogram {
@@ -64,7 +66,8 @@ impl Metrics {
     /// Count a finished request and its latency.
     pub fn observe_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
         if let Ok(mut m) = self.requests.lock() {
-            *m.entry((route.to_string(), method.to_string(), status)).or_default() += 1;
+            *m.entry((route.to_string(), method.to_string(), status))
+                .or_default() += 1;
         }
         if let Ok(mut m) = self.latency.lock() {
             let h = m.entry(route.to_string()).or_default();
@@ -110,13 +113,17 @@ impl Metrics {
 
     /// Failovers so far (both reasons).
     pub fn failovers(&self) -> u64 {
-        self.failovers_connect.load(Ordering::Relaxed) + self.failovers_draining.load(Ordering::Relaxed)
+        self.failovers_connect.load(Ordering::Relaxed)
+            + self.failovers_draining.load(Ordering::Relaxed)
     }
 
     /// The text exposition, with the workers' gauges as they are now.
     pub fn render(&self, workers: &[WorkerGauge]) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# HELP pith_gateway_requests_total HTTP requests answered, by route template, method and status.");
+        let _ = writeln!(
+            out,
+            "# HELP pith_gateway_requests_total HTTP requests answered, by route template, method and status."
+        );
         let _ = writeln!(out, "# TYPE pith_gateway_requests_total counter");
         if let Ok(m) = self.requests.lock() {
             for ((route, method, status), n) in m.iter() {
@@ -128,44 +135,104 @@ impl Metrics {
                 );
             }
         }
-        let _ = writeln!(out, "# HELP pith_gateway_request_duration_seconds Time to answer a request, by route template.");
-        let _ = writeln!(out, "# TYPE pith_gateway_request_duration_seconds histogram");
+        let _ = writeln!(
+            out,
+            "# HELP pith_gateway_request_duration_seconds Time to answer a request, by route template."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE pith_gateway_request_duration_seconds histogram"
+        );
         if let Ok(m) = self.latency.lock() {
             for (route, h) in m.iter() {
                 let r = escape(route);
                 for (bound, c) in BUCKETS.iter().zip(h.counts.iter()) {
-                    let _ = writeln!(out, "pith_gateway_request_duration_seconds_bucket{{route=\"{r}\",le=\"{bound}\"}} {c}");
+                    let _ = writeln!(
+                        out,
+                        "pith_gateway_request_duration_seconds_bucket{{route=\"{r}\",le=\"{bound}\"}} {c}"
+                    );
                 }
-                let _ = writeln!(out, "pith_gateway_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}", h.count);
-                let _ = writeln!(out, "pith_gateway_request_duration_seconds_sum{{route=\"{r}\"}} {}", h.sum);
-                let _ = writeln!(out, "pith_gateway_request_duration_seconds_count{{route=\"{r}\"}} {}", h.count);
+                let _ = writeln!(
+                    out,
+                    "pith_gateway_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}",
+                    h.count
+                );
+                let _ = writeln!(
+                    out,
+                    "pith_gateway_request_duration_seconds_sum{{route=\"{r}\"}} {}",
+                    h.sum
+                );
+                let _ = writeln!(
+                    out,
+                    "pith_gateway_request_duration_seconds_count{{route=\"{r}\"}} {}",
+                    h.count
+                );
             }
         }
-        let _ = writeln!(out, "# HELP pith_gateway_worker_healthy Whether the worker passes the gateway's health checks.");
+        let _ = writeln!(
+            out,
+            "# HELP pith_gateway_worker_healthy Whether the worker passes the gateway's health checks."
+        );
         let _ = writeln!(out, "# TYPE pith_gateway_worker_healthy gauge");
         for w in workers {
-            let _ = writeln!(out, "pith_gateway_worker_healthy{{worker=\"{}\"}} {}", w.address, u8::from(w.healthy));
+            let _ = writeln!(
+                out,
+                "pith_gateway_worker_healthy{{worker=\"{}\"}} {}",
+                w.address,
+                u8::from(w.healthy)
+            );
         }
-        let _ = writeln!(out, "# HELP pith_gateway_worker_in_flight Invocations relayed to the worker and not yet answered.");
+        let _ = writeln!(
+            out,
+            "# HELP pith_gateway_worker_in_flight Invocations relayed to the worker and not yet answered."
+        );
         let _ = writeln!(out, "# TYPE pith_gateway_worker_in_flight gauge");
         for w in workers {
-            let _ = writeln!(out, "pith_gateway_worker_in_flight{{worker=\"{}\"}} {}", w.address, w.in_flight);
+            let _ = writeln!(
+                out,
+                "pith_gateway_worker_in_flight{{worker=\"{}\"}} {}",
+                w.address, w.in_flight
+            );
         }
-        let _ = writeln!(out, "# HELP pith_gateway_failovers_total Invocations moved to another worker because the first never received them.");
+        let _ = writeln!(
+            out,
+            "# HELP pith_gateway_failovers_total Invocations moved to another worker because the first never received them."
+        );
         let _ = writeln!(out, "# TYPE pith_gateway_failovers_total counter");
-        let _ = writeln!(out, "pith_gateway_failovers_total{{reason=\"connect\"}} {}", self.failovers_connect.load(Ordering::Relaxed));
-        let _ = writeln!(out, "pith_gateway_failovers_total{{reason=\"draining\"}} {}", self.failovers_draining.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP pith_gateway_rate_limited_total Requests refused by the per-IP rate limit.");
+        let _ = writeln!(
+            out,
+            "pith_gateway_failovers_total{{reason=\"connect\"}} {}",
+            self.failovers_connect.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "pith_gateway_failovers_total{{reason=\"draining\"}} {}",
+            self.failovers_draining.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP pith_gateway_rate_limited_total Requests refused by the per-IP rate limit."
+        );
         let _ = writeln!(out, "# TYPE pith_gateway_rate_limited_total counter");
-        let _ = writeln!(out, "pith_gateway_rate_limited_total {}", self.rate_limited.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP pith_gateway_invocations_total Invocations by outcome.");
+        let _ = writeln!(
+            out,
+            "pith_gateway_rate_limited_total {}",
+            self.rate_limited.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP pith_gateway_invocations_total Invocations by outcome."
+        );
         let _ = writeln!(out, "# TYPE pith_gateway_invocations_total counter");
         if let Ok(m) = self.invocations.lock() {
             for (k, n) in m.iter() {
                 let _ = writeln!(out, "pith_gateway_invocations_total{{outcome=\"{k}\"}} {n}");
             }
         }
-        let _ = writeln!(out, "# HELP pith_gateway_receipts_total Worker receipts by outcome of the gateway's check.");
+        let _ = writeln!(
+            out,
+            "# HELP pith_gateway_receipts_total Worker receipts by outcome of the gateway's check."
+        );
         let _ = writeln!(out, "# TYPE pith_gateway_receipts_total counter");
         if let Ok(m) = self.receipts.lock() {
             for (k, n) in m.iter() {
@@ -177,7 +244,9 @@ impl Metrics {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -190,10 +259,20 @@ mod tests {
         m.observe_request("/v1/health", "GET", 200, Duration::from_micros(700));
         m.observe_request("/v1/health", "GET", 200, Duration::from_millis(30));
         let text = m.render(&[]);
-        assert!(text.contains("pith_gateway_requests_total{route=\"/v1/health\",method=\"GET\",status=\"200\"} 2"));
-        assert!(text.contains("pith_gateway_request_duration_seconds_bucket{route=\"/v1/health\",le=\"0.0005\"} 0"));
-        assert!(text.contains("pith_gateway_request_duration_seconds_bucket{route=\"/v1/health\",le=\"0.001\"} 1"));
-        assert!(text.contains("pith_gateway_request_duration_seconds_bucket{route=\"/v1/health\",le=\"0.05\"} 2"));
-        assert!(text.contains("pith_gateway_request_duration_seconds_bucket{route=\"/v1/health\",le=\"+Inf\"} 2"));
+        assert!(text.contains(
+            "pith_gateway_requests_total{route=\"/v1/health\",method=\"GET\",status=\"200\"} 2"
+        ));
+        assert!(text.contains(
+            "pith_gateway_request_duration_seconds_bucket{route=\"/v1/health\",le=\"0.0005\"} 0"
+        ));
+        assert!(text.contains(
+            "pith_gateway_request_duration_seconds_bucket{route=\"/v1/health\",le=\"0.001\"} 1"
+        ));
+        assert!(text.contains(
+            "pith_gateway_request_duration_seconds_bucket{route=\"/v1/health\",le=\"0.05\"} 2"
+        ));
+        assert!(text.contains(
+            "pith_gateway_request_duration_seconds_bucket{route=\"/v1/health\",le=\"+Inf\"} 2"
+        ));
     }
 }

@@ -20,7 +20,10 @@ fn path_param(name: &str, desc: &str) -> Value {
 }
 
 fn program_id() -> Value {
-    path_param("id", "Program id: 0x + 64 hex digits (uint256 as 32 bytes), or a decimal number")
+    path_param(
+        "id",
+        "Program id: 0x + 64 hex digits (uint256 as 32 bytes), or a decimal number",
+    )
 }
 
 fn r(name: &str) -> Value {
@@ -263,7 +266,10 @@ fn explorer_paths() -> Value {
 /// The document.
 pub fn document() -> Value {
     let mut doc = base_document();
-    if let (Some(paths), Value::Object(more)) = (doc.get_mut("paths").and_then(Value::as_object_mut), explorer_paths()) {
+    if let (Some(paths), Value::Object(more)) = (
+        doc.get_mut("paths").and_then(Value::as_object_mut),
+        explorer_paths(),
+    ) {
         paths.extend(more);
     }
     doc
@@ -365,13 +371,18 @@ mod tests {
         let paths = doc["paths"].as_object().unwrap_or_else(|| panic!("paths"));
         let mut documented = 0;
         for (method, path) in crate::routes::ROUTES {
-            assert!(paths.get(*path).and_then(|p| p.get(*method)).is_some(), "{method} {path} missing from the OpenAPI document");
+            assert!(
+                paths.get(*path).and_then(|p| p.get(*method)).is_some(),
+                "{method} {path} missing from the OpenAPI document"
+            );
         }
         for (path, item) in paths {
             for method in item.as_object().unwrap_or_else(|| panic!("item")).keys() {
                 documented += 1;
                 assert!(
-                    crate::routes::ROUTES.iter().any(|(m, p)| m == method && p == path),
+                    crate::routes::ROUTES
+                        .iter()
+                        .any(|(m, p)| m == method && p == path),
                     "{method} {path} documented but not routed"
                 );
             }
@@ -380,8 +391,14 @@ mod tests {
         // Every $ref resolves.
         let text = doc.to_string();
         for piece in text.split("#/components/schemas/").skip(1) {
-            let name: String = piece.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
-            assert!(doc["components"]["schemas"].get(&name).is_some(), "dangling $ref {name}");
+            let name: String = piece
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            assert!(
+                doc["components"]["schemas"].get(&name).is_some(),
+                "dangling $ref {name}"
+            );
         }
     }
 }

@@ -26,17 +26,28 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// `rate` requests per second per IP, bursts up to `burst` (at least 1).
     pub fn new(rate: f64, burst: f64) -> Self {
-        Self { rate: rate.max(0.0), burst: burst.max(1.0), buckets: Mutex::new(HashMap::new()) }
+        Self {
+            rate: rate.max(0.0),
+            burst: burst.max(1.0),
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Take a token for `ip` at `now`; false when the bucket is empty.
     pub fn allow(&self, ip: IpAddr, now: Instant) -> bool {
-        let Ok(mut buckets) = self.buckets.lock() else { return true };
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return true;
+        };
         if buckets.len() >= MAX_TRACKED && !buckets.contains_key(&ip) {
             let (rate, burst) = (self.rate, self.burst);
-            buckets.retain(|_, b| b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * rate < burst);
+            buckets.retain(|_, b| {
+                b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * rate < burst
+            });
         }
-        let b = buckets.entry(ip).or_insert(Bucket { tokens: self.burst, last: now });
+        let b = buckets.entry(ip).or_insert(Bucket {
+            tokens: self.burst,
+            last: now,
+        });
         let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
         b.tokens = (b.tokens + elapsed * self.rate).min(self.burst);
         b.last = now;
@@ -62,9 +73,18 @@ mod tests {
         let b = IpAddr::from([127, 0, 0, 2]);
         assert!(l.allow(a, t0));
         assert!(l.allow(a, t0));
-        assert!(!l.allow(a, t0), "third request in the same instant is over the burst");
+        assert!(
+            !l.allow(a, t0),
+            "third request in the same instant is over the burst"
+        );
         assert!(l.allow(b, t0), "another IP has its own bucket");
-        assert!(!l.allow(a, t0 + Duration::from_millis(100)), "0.2 tokens is not enough");
-        assert!(l.allow(a, t0 + Duration::from_millis(600)), "refilled at 2/s");
+        assert!(
+            !l.allow(a, t0 + Duration::from_millis(100)),
+            "0.2 tokens is not enough"
+        );
+        assert!(
+            l.allow(a, t0 + Duration::from_millis(600)),
+            "refilled at 2/s"
+        );
     }
 }

@@ -15,7 +15,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
-use pith_api::gateway::{self as api, Announce, CodeUploaded, NetworkInfo, ProgramConfig, ProgramEntry};
+use pith_api::gateway::{
+    self as api, Announce, CodeUploaded, NetworkInfo, ProgramConfig, ProgramEntry,
+};
 use pith_api::{ErrorBody, ErrorKind, headers, media};
 use pith_crypto::receipt::SignedReceipt;
 use pith_crypto::{Address, B256};
@@ -108,7 +110,11 @@ pub struct AppState {
 
 impl AppState {
     /// State for `config`; also returns the receiving end of the receipt queue.
-    pub fn new(config: GatewayConfig, store: Store, chain: ChainView) -> Result<(Self, mpsc::Receiver<SignedReceipt>), GatewayError> {
+    pub fn new(
+        config: GatewayConfig,
+        store: Store,
+        chain: ChainView,
+    ) -> Result<(Self, mpsc::Receiver<SignedReceipt>), GatewayError> {
         let http = reqwest::Client::builder()
             .pool_idle_timeout(std::time::Duration::from_secs(30))
             .connect_timeout(std::time::Duration::from_secs(2))
@@ -137,7 +143,11 @@ impl AppState {
     }
 
     fn calls_of(&self, program: &B256) -> u64 {
-        self.calls.lock().ok().and_then(|m| m.get(program).copied()).unwrap_or(0)
+        self.calls
+            .lock()
+            .ok()
+            .and_then(|m| m.get(program).copied())
+            .unwrap_or(0)
     }
 }
 
@@ -186,7 +196,9 @@ fn method_router(method: &str, path: &str) -> Option<MethodRouter<Arc<AppState>>
 pub fn router(state: Arc<AppState>) -> Router {
     let mut by_path: Vec<(&str, MethodRouter<Arc<AppState>>)> = Vec::new();
     for (method, path) in ROUTES {
-        let Some(mr) = method_router(method, path) else { continue };
+        let Some(mr) = method_router(method, path) else {
+            continue;
+        };
         match by_path.iter_mut().find(|(p, _)| p == path) {
             Some((_, existing)) => *existing = std::mem::take(existing).merge(mr),
             None => by_path.push((path, mr)),
@@ -207,7 +219,8 @@ async fn not_found() -> Failure {
 }
 
 async fn method_not_allowed() -> Response {
-    let mut r = Failure::new(ErrorKind::BadRequest, "method not allowed on this route").into_response();
+    let mut r =
+        Failure::new(ErrorKind::BadRequest, "method not allowed on this route").into_response();
     *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
     r
 }
@@ -215,22 +228,39 @@ async fn method_not_allowed() -> Response {
 /// Rate limit per client IP (not on `/metrics` and `/v1/health`), then count the answer.
 async fn observe(State(state): S, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
     let method = req.method().as_str().to_string();
     if let Some(limiter) = &state.limiter {
         let exempt = route == api::METRICS || route == api::HEALTH;
-        let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let ip = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
         if let (false, Some(ip)) = (exempt, ip) {
             if !limiter.allow(ip, start) {
                 state.metrics.rate_limited();
-                let resp = Failure::new(ErrorKind::RateLimited, "too many requests from this address").into_response();
-                state.metrics.observe_request(&route, &method, resp.status().as_u16(), start.elapsed());
+                let resp = Failure::new(
+                    ErrorKind::RateLimited,
+                    "too many requests from this address",
+                )
+                .into_response();
+                state.metrics.observe_request(
+                    &route,
+                    &method,
+                    resp.status().as_u16(),
+                    start.elapsed(),
+                );
                 return resp;
             }
         }
     }
     let resp = next.run(req).await;
-    state.metrics.observe_request(&route, &method, resp.status().as_u16(), start.elapsed());
+    state
+        .metrics
+        .observe_request(&route, &method, resp.status().as_u16(), start.elapsed());
     resp
 }
 
@@ -238,43 +268,72 @@ async fn observe(State(state): S, req: Request, next: Next) -> Response {
 
 /// Read a body of at most `limit` bytes (checked on `content-length` first, then while
 /// reading).
-pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Failure> {
-    let too_large = || Failure::new(ErrorKind::TooLarge, format!("body larger than {limit} bytes"));
-    if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()) {
+pub(crate) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, Failure> {
+    let too_large = || {
+        Failure::new(
+            ErrorKind::TooLarge,
+            format!("body larger than {limit} bytes"),
+        )
+    };
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
         if len > limit as u64 {
             return Err(too_large());
         }
     }
-    axum::body::to_bytes(body, limit).await.map_err(|_| too_large())
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())
 }
 
 /// A program id from a path: `0x` + 64 hex digits, or a decimal number.
 pub fn parse_program_id(s: &str) -> Result<B256, Failure> {
     if let Some(hex) = s.strip_prefix("0x") {
-        let bytes = hex::decode(hex).map_err(|_| Failure::new(ErrorKind::BadRequest, "program id is not hex"))?;
-        let arr: [u8; 32] = bytes.try_into().map_err(|_| Failure::new(ErrorKind::BadRequest, "program id is not 32 bytes"))?;
+        let bytes = hex::decode(hex)
+            .map_err(|_| Failure::new(ErrorKind::BadRequest, "program id is not hex"))?;
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| Failure::new(ErrorKind::BadRequest, "program id is not 32 bytes"))?;
         return Ok(B256::from(arr));
     }
-    let n: U256 = s.parse().map_err(|_| Failure::new(ErrorKind::BadRequest, "program id is neither 0x-hex nor decimal"))?;
+    let n: U256 = s.parse().map_err(|_| {
+        Failure::new(
+            ErrorKind::BadRequest,
+            "program id is neither 0x-hex nor decimal",
+        )
+    })?;
     Ok(B256::from(n.to_be_bytes::<32>()))
 }
 
 fn parse_hash(s: &str, what: &str) -> Result<B256, Failure> {
     let hex = s.strip_prefix("0x").unwrap_or(s);
-    let bytes = hex::decode(hex).map_err(|_| Failure::new(ErrorKind::BadRequest, format!("{what} is not hex")))?;
-    let arr: [u8; 32] = bytes.try_into().map_err(|_| Failure::new(ErrorKind::BadRequest, format!("{what} is not 32 bytes")))?;
+    let bytes = hex::decode(hex)
+        .map_err(|_| Failure::new(ErrorKind::BadRequest, format!("{what} is not hex")))?;
+    let arr: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| Failure::new(ErrorKind::BadRequest, format!("{what} is not 32 bytes")))?;
     Ok(B256::from(arr))
 }
 
 fn parse_address(s: &str) -> Result<Address, Failure> {
-    s.parse().map_err(|_| Failure::new(ErrorKind::BadRequest, "not a 20-byte 0x-hex address"))
+    s.parse()
+        .map_err(|_| Failure::new(ErrorKind::BadRequest, "not a 20-byte 0x-hex address"))
 }
 
 fn bytes_response(content_type: &'static str, body: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static) -> Result<T, Failure> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, Failure> {
     Ok(tokio::task::spawn_blocking(f).await??)
 }
 
@@ -283,10 +342,19 @@ async fn chain_program(state: &AppState, id: B256) -> Result<ChainProgram, Failu
         .chain
         .program(U256::from_be_bytes(id.0))
         .await?
-        .ok_or_else(|| Failure::new(ErrorKind::UnknownProgram, format!("no program {id} on chain")))
+        .ok_or_else(|| {
+            Failure::new(
+                ErrorKind::UnknownProgram,
+                format!("no program {id} on chain"),
+            )
+        })
 }
 
-fn program_entry(state: &AppState, p: &ChainProgram, key: Option<pith_api::kms::ProgramKeyInfo>) -> ProgramEntry {
+fn program_entry(
+    state: &AppState,
+    p: &ChainProgram,
+    key: Option<pith_api::kms::ProgramKeyInfo>,
+) -> ProgramEntry {
     let id = B256::from(p.id.to_be_bytes::<32>());
     let key_address = key.as_ref().map(|k| k.certificate.program_address);
     ProgramEntry {
@@ -320,7 +388,14 @@ async fn openapi() -> Response {
 
 async fn metrics(State(state): S) -> Response {
     let text = state.metrics.render(&state.workers.gauges());
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 async fn health() -> Response {
@@ -329,7 +404,8 @@ async fn health() -> Response {
 
 async fn network(State(state): S) -> Result<Response, Failure> {
     let d = state.chain.deployment();
-    let deployment = serde_json::to_value(d).map_err(|e| Failure::new(ErrorKind::Internal, e.to_string()))?;
+    let deployment =
+        serde_json::to_value(d).map_err(|e| Failure::new(ErrorKind::Internal, e.to_string()))?;
     Ok(axum::Json(NetworkInfo {
         chain_id: d.chain_id,
         rpc_url: state.config.rpc_url.clone(),
@@ -351,7 +427,11 @@ async fn upload_code(State(state): S, headers: HeaderMap, body: Body) -> Result<
     let store = state.store.clone();
     let code_hash = blocking(move || store.put_code(&bytes)).await?;
     tracing::info!(target: "pith_gateway", %code_hash, size, "code stored");
-    Ok((StatusCode::CREATED, axum::Json(CodeUploaded { code_hash, size })).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CodeUploaded { code_hash, size }),
+    )
+        .into_response())
 }
 
 async fn code(State(state): S, Path(hash): Path<String>) -> Result<Response, Failure> {
@@ -359,7 +439,10 @@ async fn code(State(state): S, Path(hash): Path<String>) -> Result<Response, Fai
     let store = state.store.clone();
     match blocking(move || store.code(&hash)).await? {
         Some(code) => Ok(bytes_response("application/octet-stream", code)),
-        None => Err(Failure::new(ErrorKind::NotFound, format!("no code with sha256 {hash}"))),
+        None => Err(Failure::new(
+            ErrorKind::NotFound,
+            format!("no code with sha256 {hash}"),
+        )),
     }
 }
 
@@ -396,18 +479,32 @@ async fn program(State(state): S, Path(id): Path<String>) -> Result<Response, Fa
 async fn ohttp_keys(State(state): S, Path(id): Path<String>) -> Result<Response, Failure> {
     let id = parse_program_id(&id)?;
     chain_program(&state, id).await?;
-    let info = state.kms.key(id, &state.chain, now_secs()).await.map_err(|e| match e.kind {
-        ErrorKind::Unauthorized => Failure::new(ErrorKind::Unavailable, format!("no KMS served a key that checks: {}", e.message)),
-        _ => Failure(e),
-    })?;
-    let cert = serde_json::to_vec(&info.certificate).map_err(|e| Failure::new(ErrorKind::Internal, e.to_string()))?;
-    let cert = HeaderValue::from_str(&pith_api::b64url(&cert)).map_err(|e| Failure::new(ErrorKind::Internal, e.to_string()))?;
+    let info = state
+        .kms
+        .key(id, &state.chain, now_secs())
+        .await
+        .map_err(|e| match e.kind {
+            ErrorKind::Unauthorized => Failure::new(
+                ErrorKind::Unavailable,
+                format!("no KMS served a key that checks: {}", e.message),
+            ),
+            _ => Failure(e),
+        })?;
+    let cert = serde_json::to_vec(&info.certificate)
+        .map_err(|e| Failure::new(ErrorKind::Internal, e.to_string()))?;
+    let cert = HeaderValue::from_str(&pith_api::b64url(&cert))
+        .map_err(|e| Failure::new(ErrorKind::Internal, e.to_string()))?;
     let mut resp = bytes_response(media::OHTTP_KEYS, info.ohttp_keys);
     resp.headers_mut().insert(headers::KEY_CERTIFICATE, cert);
     Ok(resp)
 }
 
-async fn put_secrets(State(state): S, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Result<Response, Failure> {
+async fn put_secrets(
+    State(state): S,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Failure> {
     let id = parse_program_id(&id)?;
     let bytes = read_body(&headers, body, state.config.max_secrets_bytes).await?;
     if bytes.is_empty() {
@@ -424,7 +521,10 @@ async fn get_secrets(State(state): S, Path(id): Path<String>) -> Result<Response
     let store = state.store.clone();
     match blocking(move || store.secrets(&id)).await? {
         Some(b) => Ok(bytes_response(media::OHTTP_REQ, b)),
-        None => Err(Failure::new(ErrorKind::NotFound, format!("no secrets uploaded for program {id}"))),
+        None => Err(Failure::new(
+            ErrorKind::NotFound,
+            format!("no secrets uploaded for program {id}"),
+        )),
     }
 }
 
@@ -434,25 +534,51 @@ struct LogsQuery {
     signature: String,
 }
 
-async fn logs(State(state): S, Path(id): Path<String>, Query(q): Query<LogsQuery>) -> Result<Response, Failure> {
+async fn logs(
+    State(state): S,
+    Path(id): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> Result<Response, Failure> {
     let id = parse_program_id(&id)?;
     if !pith_api::binding::fresh(q.timestamp, now_secs()) {
-        return Err(Failure::new(ErrorKind::Expired, "logs query timestamp is not within the allowed clock skew"));
+        return Err(Failure::new(
+            ErrorKind::Expired,
+            "logs query timestamp is not within the allowed clock skew",
+        ));
     }
     let sig = hex::decode(q.signature.strip_prefix("0x").unwrap_or(&q.signature))
         .map_err(|_| Failure::new(ErrorKind::BadRequest, "signature is not hex"))?;
-    let digest = pith_api::binding::message_digest(pith_api::binding::LOGS_TAG, &[id.as_slice()], q.timestamp);
-    let signer = pith_crypto::receipt::recover(&digest, &sig).map_err(|e| Failure::new(ErrorKind::Unauthorized, format!("signature: {e}")))?;
+    let digest = pith_api::binding::message_digest(
+        pith_api::binding::LOGS_TAG,
+        &[id.as_slice()],
+        q.timestamp,
+    );
+    let signer = pith_crypto::receipt::recover(&digest, &sig)
+        .map_err(|e| Failure::new(ErrorKind::Unauthorized, format!("signature: {e}")))?;
     let p = chain_program(&state, id).await?;
     if signer != p.owner {
-        return Err(Failure::new(ErrorKind::Unauthorized, format!("signed by {signer}, not by the program owner")));
+        return Err(Failure::new(
+            ErrorKind::Unauthorized,
+            format!("signed by {signer}, not by the program owner"),
+        ));
     }
-    let path = format!("{}?timestamp={}&signature={}", pith_api::worker::LOGS.replace("{id}", &id.to_string()), q.timestamp, q.signature);
+    let path = format!(
+        "{}?timestamp={}&signature={}",
+        pith_api::worker::LOGS.replace("{id}", &id.to_string()),
+        q.timestamp,
+        q.signature
+    );
     let mut entries = Vec::new();
     for (addr, url) in state.workers.routable() {
         let u = format!("{}{}", url.trim_end_matches('/'), path);
         let r = async {
-            let resp = state.http.get(&u).timeout(std::time::Duration::from_secs(5)).send().await.ok()?;
+            let resp = state
+                .http
+                .get(&u)
+                .timeout(std::time::Duration::from_secs(5))
+                .send()
+                .await
+                .ok()?;
             if !resp.status().is_success() {
                 return None;
             }
@@ -468,7 +594,11 @@ async fn logs(State(state): S, Path(id): Path<String>, Query(q): Query<LogsQuery
     entries.sort_by_key(|e| e.time_ms);
     let skip = entries.len().saturating_sub(MAX_LOG_ENTRIES);
     let entries = entries.split_off(skip);
-    Ok(axum::Json(pith_api::worker::ProgramLogs { program_id: id, entries }).into_response())
+    Ok(axum::Json(pith_api::worker::ProgramLogs {
+        program_id: id,
+        entries,
+    })
+    .into_response())
 }
 
 // ------------------------------------------------------------------------- invoke
@@ -478,7 +608,12 @@ fn never_delivered(e: &reqwest::Error) -> bool {
     e.is_connect()
 }
 
-async fn invoke(State(state): S, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Result<Response, Failure> {
+async fn invoke(
+    State(state): S,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Failure> {
     let program = parse_program_id(&id)?;
     let body = read_body(&headers, body, state.config.max_invoke_bytes).await?;
     let path = pith_api::worker::INVOKE.replace("{id}", &program.to_string());
@@ -486,11 +621,18 @@ async fn invoke(State(state): S, Path(id): Path<String>, headers: HeaderMap, bod
     loop {
         if tried.len() >= state.config.max_attempts.max(1) {
             state.metrics.invocation("no_worker");
-            return Err(Failure::new(ErrorKind::NoWorker, format!("{} workers refused before delivery", tried.len())));
+            return Err(Failure::new(
+                ErrorKind::NoWorker,
+                format!("{} workers refused before delivery", tried.len()),
+            ));
         }
         let Some(pick) = state.workers.pick(&tried) else {
             state.metrics.invocation("no_worker");
-            let msg = if tried.is_empty() { "no healthy registered worker" } else { "no other healthy worker after a refusal before delivery" };
+            let msg = if tried.is_empty() {
+                "no healthy registered worker"
+            } else {
+                "no other healthy worker after a refusal before delivery"
+            };
             return Err(Failure::new(ErrorKind::NoWorker, msg));
         };
         tried.push(pick.address);
@@ -518,7 +660,10 @@ async fn invoke(State(state): S, Path(id): Path<String>, headers: HeaderMap, bod
                 state.metrics.invocation("failed_after_delivery");
                 return Err(Failure::new(
                     ErrorKind::Unavailable,
-                    format!("worker {} failed after the request was sent; not retried since it may have run", pick.address),
+                    format!(
+                        "worker {} failed after the request was sent; not retried since it may have run",
+                        pick.address
+                    ),
                 ));
             }
         };
@@ -529,7 +674,10 @@ async fn invoke(State(state): S, Path(id): Path<String>, headers: HeaderMap, bod
             Err(e) => {
                 tracing::warn!(target: "pith_gateway", worker = %pick.address, error = %e, "worker answer broke off");
                 state.metrics.invocation("failed_after_delivery");
-                return Err(Failure::new(ErrorKind::Unavailable, format!("worker {}'s answer broke off", pick.address)));
+                return Err(Failure::new(
+                    ErrorKind::Unavailable,
+                    format!("worker {}'s answer broke off", pick.address),
+                ));
             }
         };
         if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -546,7 +694,11 @@ async fn invoke(State(state): S, Path(id): Path<String>, headers: HeaderMap, bod
             *m.entry(program).or_default() += 1;
         }
         let mut out = Response::builder().status(status);
-        for name in [header::CONTENT_TYPE.as_str(), headers::RECEIPT, headers::WORKER] {
+        for name in [
+            header::CONTENT_TYPE.as_str(),
+            headers::RECEIPT,
+            headers::WORKER,
+        ] {
             if let Some(v) = resp_headers.get(name) {
                 out = out.header(name, v);
             }
@@ -556,20 +708,27 @@ async fn invoke(State(state): S, Path(id): Path<String>, headers: HeaderMap, bod
         }
         if status.is_success() {
             state.metrics.invocation("ok");
-            match resp_headers.get(headers::RECEIPT).and_then(|v| v.to_str().ok()) {
-                Some(h) => match check_receipt(h, pick.address, program, state.chain.deployment()) {
-                    Ok(r) => queue_receipt(&state, r).await,
-                    Err(reason) => {
-                        tracing::warn!(target: "pith_gateway", worker = %pick.address, %reason, "receipt rejected; not stored");
-                        state.metrics.receipt("rejected");
+            match resp_headers
+                .get(headers::RECEIPT)
+                .and_then(|v| v.to_str().ok())
+            {
+                Some(h) => {
+                    match check_receipt(h, pick.address, program, state.chain.deployment()) {
+                        Ok(r) => queue_receipt(&state, r).await,
+                        Err(reason) => {
+                            tracing::warn!(target: "pith_gateway", worker = %pick.address, %reason, "receipt rejected; not stored");
+                            state.metrics.receipt("rejected");
+                        }
                     }
-                },
+                }
                 None => state.metrics.receipt("missing"),
             }
         } else {
             state.metrics.invocation("refused");
         }
-        return out.body(Body::from(bytes)).map_err(|e| Failure::new(ErrorKind::Internal, e.to_string()));
+        return out
+            .body(Body::from(bytes))
+            .map_err(|e| Failure::new(ErrorKind::Internal, e.to_string()));
     }
 }
 
@@ -587,14 +746,26 @@ impl Drop for InFlight {
 /// signature is the largest single cost of an invocation in the gateway, receipts are read
 /// back rarely, and the client checks the signature of the receipt it gets in any case. A
 /// stored receipt whose signature does not recover to the worker it names is never served.
-pub fn check_receipt(header: &str, answered_by: Address, program: B256, d: &pith_chain::Deployment) -> Result<SignedReceipt, String> {
+pub fn check_receipt(
+    header: &str,
+    answered_by: Address,
+    program: B256,
+    d: &pith_chain::Deployment,
+) -> Result<SignedReceipt, String> {
     let json = pith_api::from_b64url(header).map_err(|e| e.message)?;
-    let r: SignedReceipt = serde_json::from_slice(&json).map_err(|e| format!("receipt JSON: {e}"))?;
+    let r: SignedReceipt =
+        serde_json::from_slice(&json).map_err(|e| format!("receipt JSON: {e}"))?;
     if r.worker != answered_by {
-        return Err(format!("receipt names worker {}, but {answered_by} answered", r.worker));
+        return Err(format!(
+            "receipt names worker {}, but {answered_by} answered",
+            r.worker
+        ));
     }
     if r.program_id != program {
-        return Err(format!("receipt is for program {}, not {program}", r.program_id));
+        return Err(format!(
+            "receipt is for program {}, not {program}",
+            r.program_id
+        ));
     }
     if r.chain_id != d.chain_id || r.verifying_contract != d.contracts.registry {
         return Err("receipt is for another chain or Registry".into());
@@ -613,7 +784,11 @@ async fn queue_receipt(state: &AppState, r: SignedReceipt) {
 
 /// Write queued receipts in batches (one database transaction per batch) until cancelled,
 /// then flush what is queued.
-pub async fn receipt_writer(state: Arc<AppState>, mut rx: mpsc::Receiver<SignedReceipt>, cancel: CancellationToken) {
+pub async fn receipt_writer(
+    state: Arc<AppState>,
+    mut rx: mpsc::Receiver<SignedReceipt>,
+    cancel: CancellationToken,
+) {
     loop {
         let first = tokio::select! {
             r = rx.recv() => r,
@@ -668,7 +843,11 @@ async fn receipts(State(state): S, Query(q): Query<ReceiptsQuery>) -> Result<Res
 
 async fn receipt(State(state): S, Path(hash): Path<String>) -> Result<Response, Failure> {
     let hash = parse_hash(&hash, "request hash")?;
-    let pending = state.pending_receipts.lock().ok().and_then(|p| p.get(&hash).cloned());
+    let pending = state
+        .pending_receipts
+        .lock()
+        .ok()
+        .and_then(|p| p.get(&hash).cloned());
     let found = match pending {
         Some(r) => Some(r),
         None => {
@@ -678,7 +857,10 @@ async fn receipt(State(state): S, Path(hash): Path<String>) -> Result<Response, 
     };
     match found {
         Some(r) if served(&state, &r) => Ok(axum::Json(r).into_response()),
-        _ => Err(Failure::new(ErrorKind::NotFound, format!("no receipt for request {hash}"))),
+        _ => Err(Failure::new(
+            ErrorKind::NotFound,
+            format!("no receipt for request {hash}"),
+        )),
     }
 }
 
@@ -707,27 +889,46 @@ async fn worker(State(state): S, Path(address): Path<String>) -> Result<Response
         .workers
         .entry(address)
         .map(|e| axum::Json(e).into_response())
-        .ok_or_else(|| Failure::new(ErrorKind::NotFound, format!("worker {address} is not known to this gateway")))
+        .ok_or_else(|| {
+            Failure::new(
+                ErrorKind::NotFound,
+                format!("worker {address} is not known to this gateway"),
+            )
+        })
 }
 
-async fn worker_evidence(State(state): S, Path(address): Path<String>) -> Result<Response, Failure> {
+async fn worker_evidence(
+    State(state): S,
+    Path(address): Path<String>,
+) -> Result<Response, Failure> {
     let address = parse_address(&address)?;
     let cw = state.chain.worker(address).await?;
     if cw.operator == Address::ZERO {
-        return Err(Failure::new(ErrorKind::NotFound, format!("worker {address} was never registered")));
+        return Err(Failure::new(
+            ErrorKind::NotFound,
+            format!("worker {address} was never registered"),
+        ));
     }
-    match state.chain.registered_evidence(address, cw.evidence_hash).await? {
+    match state
+        .chain
+        .registered_evidence(address, cw.evidence_hash)
+        .await?
+    {
         Some(bytes) => Ok(bytes_response("application/octet-stream", bytes)),
         None => Err(Failure::new(
             ErrorKind::NotFound,
-            format!("no registerWorker call with evidence hash {} found for {address}", cw.evidence_hash),
+            format!(
+                "no registerWorker call with evidence hash {} found for {address}",
+                cw.evidence_hash
+            ),
         )),
     }
 }
 
 async fn announce(State(state): S, headers: HeaderMap, body: Body) -> Result<Response, Failure> {
     let bytes = read_body(&headers, body, crate::MAX_ANNOUNCE_BYTES).await?;
-    let a: Announce = serde_json::from_slice(&bytes).map_err(|e| Failure::new(ErrorKind::BadRequest, format!("announcement JSON: {e}")))?;
+    let a: Announce = serde_json::from_slice(&bytes)
+        .map_err(|e| Failure::new(ErrorKind::BadRequest, format!("announcement JSON: {e}")))?;
     state.workers.announce(&a, now_secs(), &state.chain).await?;
     state.wake_health.notify_one();
     tracing::debug!(target: "pith_gateway", worker = %a.worker, url = %a.url, "announcement accepted");

@@ -23,7 +23,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 const CODE: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("code");
 const RECEIPTS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("receipts");
 const RECEIPT_ORDER: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("receipt_order");
-const RECEIPT_BY_PROGRAM: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("receipt_by_program");
+const RECEIPT_BY_PROGRAM: TableDefinition<'_, &[u8], &[u8]> =
+    TableDefinition::new("receipt_by_program");
 const SECRETS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("secrets");
 const WORKERS: TableDefinition<'_, &[u8], u64> = TableDefinition::new("workers");
 
@@ -95,10 +96,14 @@ impl Store {
     pub fn code(&self, hash: &B256) -> Result<Option<Vec<u8>>> {
         let r = self.db.begin_read().map_err(db_err)?;
         let t = r.open_table(CODE).map_err(db_err)?;
-        let Some(v) = t.get(hash.as_slice()).map_err(db_err)? else { return Ok(None) };
+        let Some(v) = t.get(hash.as_slice()).map_err(db_err)? else {
+            return Ok(None);
+        };
         let bytes = v.value().to_vec();
         if pith_crypto::sha256(&bytes) != hash.0 {
-            return Err(StoreError::Corrupt(format!("code {hash} does not hash to its key")));
+            return Err(StoreError::Corrupt(format!(
+                "code {hash} does not hash to its key"
+            )));
         }
         Ok(Some(bytes))
     }
@@ -111,7 +116,11 @@ impl Store {
             let mut by_hash = w.open_table(RECEIPTS).map_err(db_err)?;
             let mut order = w.open_table(RECEIPT_ORDER).map_err(db_err)?;
             let mut by_program = w.open_table(RECEIPT_BY_PROGRAM).map_err(db_err)?;
-            let mut next = order.last().map_err(db_err)?.map(|(k, _)| k.value().saturating_add(1)).unwrap_or(0);
+            let mut next = order
+                .last()
+                .map_err(db_err)?
+                .map(|(k, _)| k.value().saturating_add(1))
+                .unwrap_or(0);
             for r in receipts {
                 let key = r.request_hash.as_slice();
                 if by_hash.get(key).map_err(db_err)?.is_some() {
@@ -120,7 +129,9 @@ impl Store {
                 let json = serde_json::to_vec(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 by_hash.insert(key, json.as_slice()).map_err(db_err)?;
                 order.insert(next, key).map_err(db_err)?;
-                by_program.insert(program_key(&r.program_id, next).as_slice(), key).map_err(db_err)?;
+                by_program
+                    .insert(program_key(&r.program_id, next).as_slice(), key)
+                    .map_err(db_err)?;
                 next = next.saturating_add(1);
             }
         }
@@ -132,8 +143,12 @@ impl Store {
     pub fn receipt(&self, request_hash: &B256) -> Result<Option<SignedReceipt>> {
         let r = self.db.begin_read().map_err(db_err)?;
         let t = r.open_table(RECEIPTS).map_err(db_err)?;
-        let Some(v) = t.get(request_hash.as_slice()).map_err(db_err)? else { return Ok(None) };
-        serde_json::from_slice(v.value()).map(Some).map_err(|e| StoreError::Corrupt(format!("receipt {request_hash}: {e}")))
+        let Some(v) = t.get(request_hash.as_slice()).map_err(db_err)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(v.value())
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("receipt {request_hash}: {e}")))
     }
 
     /// Up to `limit` receipts, newest first, optionally of one program.
@@ -153,7 +168,12 @@ impl Store {
                 let t = r.open_table(RECEIPT_BY_PROGRAM).map_err(db_err)?;
                 let lo = program_key(p, 0);
                 let hi = program_key(p, u64::MAX);
-                for item in t.range(lo.as_slice()..=hi.as_slice()).map_err(db_err)?.rev().take(limit) {
+                for item in t
+                    .range(lo.as_slice()..=hi.as_slice())
+                    .map_err(db_err)?
+                    .rev()
+                    .take(limit)
+                {
                     let (_, v) = item.map_err(db_err)?;
                     hashes.push(v.value().to_vec());
                 }
@@ -162,7 +182,10 @@ impl Store {
         let mut out = Vec::with_capacity(hashes.len());
         for h in hashes {
             if let Some(v) = by_hash.get(h.as_slice()).map_err(db_err)? {
-                out.push(serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(format!("receipt: {e}")))?);
+                out.push(
+                    serde_json::from_slice(v.value())
+                        .map_err(|e| StoreError::Corrupt(format!("receipt: {e}")))?,
+                );
             }
         }
         Ok(out)
@@ -203,7 +226,9 @@ impl Store {
     pub fn secrets(&self, program: &B256) -> Result<Option<Vec<u8>>> {
         let r = self.db.begin_read().map_err(db_err)?;
         let t = r.open_table(SECRETS).map_err(db_err)?;
-        Ok(t.get(program.as_slice()).map_err(db_err)?.map(|v| v.value().to_vec()))
+        Ok(t.get(program.as_slice())
+            .map_err(db_err)?
+            .map(|v| v.value().to_vec()))
     }
 
     /// Remember a worker seen in a registration event, with the event's block.
@@ -223,7 +248,8 @@ impl Store {
         let mut out = Vec::new();
         for item in t.iter().map_err(db_err)? {
             let (k, v) = item.map_err(db_err)?;
-            let addr = Address::try_from(k.value()).map_err(|_| StoreError::Corrupt("worker key is not 20 bytes".into()))?;
+            let addr = Address::try_from(k.value())
+                .map_err(|_| StoreError::Corrupt("worker key is not 20 bytes".into()))?;
             out.push((addr, v.value()));
         }
         Ok(out)
@@ -283,16 +309,39 @@ mod tests {
         s.put_receipts(&[receipt(1, 10), receipt(2, 11)]).unwrap();
         s.put_receipts(&[receipt(1, 12), receipt(1, 10)]).unwrap();
         assert_eq!(s.receipt_count().unwrap(), 3);
-        let all: Vec<_> = s.receipts(None, 10).unwrap().into_iter().map(|r| r.request_hash).collect();
-        assert_eq!(all, [B256::repeat_byte(12), B256::repeat_byte(11), B256::repeat_byte(10)]);
-        let p1: Vec<_> = s.receipts(Some(&B256::repeat_byte(1)), 10).unwrap().into_iter().map(|r| r.request_hash).collect();
+        let all: Vec<_> = s
+            .receipts(None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.request_hash)
+            .collect();
+        assert_eq!(
+            all,
+            [
+                B256::repeat_byte(12),
+                B256::repeat_byte(11),
+                B256::repeat_byte(10)
+            ]
+        );
+        let p1: Vec<_> = s
+            .receipts(Some(&B256::repeat_byte(1)), 10)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.request_hash)
+            .collect();
         assert_eq!(p1, [B256::repeat_byte(12), B256::repeat_byte(10)]);
         assert_eq!(s.receipts(Some(&B256::repeat_byte(1)), 1).unwrap().len(), 1);
-        assert_eq!(s.receipts(Some(&B256::repeat_byte(3)), 10).unwrap().len(), 0);
+        assert_eq!(
+            s.receipts(Some(&B256::repeat_byte(3)), 10).unwrap().len(),
+            0
+        );
         assert_eq!(s.receipt_count_of(&B256::repeat_byte(1)).unwrap(), 2);
         assert_eq!(s.receipt_count_of(&B256::repeat_byte(2)).unwrap(), 1);
         assert_eq!(s.receipt_count_of(&B256::repeat_byte(3)).unwrap(), 0);
-        assert_eq!(s.receipt(&B256::repeat_byte(11)).unwrap().unwrap(), receipt(2, 11));
+        assert_eq!(
+            s.receipt(&B256::repeat_byte(11)).unwrap().unwrap(),
+            receipt(2, 11)
+        );
         assert_eq!(s.receipt(&B256::repeat_byte(99)).unwrap(), None);
     }
 

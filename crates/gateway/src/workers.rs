@@ -69,7 +69,9 @@ impl WorkerState {
     }
 
     fn routable(&self) -> bool {
-        self.health == Health::Healthy && self.url.is_some() && self.chain.as_ref().is_some_and(|c| c.active)
+        self.health == Health::Healthy
+            && self.url.is_some()
+            && self.chain.as_ref().is_some_and(|c| c.active)
     }
 }
 
@@ -109,11 +111,18 @@ pub struct Workers {
 
 fn check_url(url: &str) -> Result<(), ApiError> {
     if url.len() > MAX_URL_LEN {
-        return Err(ApiError::new(ErrorKind::TooLarge, format!("URL longer than {MAX_URL_LEN} bytes")));
+        return Err(ApiError::new(
+            ErrorKind::TooLarge,
+            format!("URL longer than {MAX_URL_LEN} bytes"),
+        ));
     }
-    let parsed = reqwest::Url::parse(url).map_err(|e| ApiError::new(ErrorKind::BadRequest, format!("bad URL: {e}")))?;
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| ApiError::new(ErrorKind::BadRequest, format!("bad URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-        return Err(ApiError::new(ErrorKind::BadRequest, "URL must be http(s) with a host"));
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
+            "URL must be http(s) with a host",
+        ));
     }
     Ok(())
 }
@@ -121,7 +130,11 @@ fn check_url(url: &str) -> Result<(), ApiError> {
 impl Workers {
     /// No workers yet; a worker is unhealthy after `unhealthy_after` failed checks in a row.
     pub fn new(unhealthy_after: u32) -> Self {
-        Self { map: RwLock::new(BTreeMap::new()), next: AtomicUsize::new(0), unhealthy_after: unhealthy_after.max(1) }
+        Self {
+            map: RwLock::new(BTreeMap::new()),
+            next: AtomicUsize::new(0),
+            unhealthy_after: unhealthy_after.max(1),
+        }
     }
 
     /// Add a worker seen in a registration event at `block`.
@@ -135,28 +148,56 @@ impl Workers {
     /// Check and apply an announcement: URL shape, freshness, the worker's signature over
     /// `message_digest(ANNOUNCE_TAG, [worker, url], timestamp)`, not older than the last one
     /// accepted, and the worker active in the Registry.
-    pub async fn announce(&self, a: &Announce, now: u64, chain: &ChainView) -> Result<(), ApiError> {
+    pub async fn announce(
+        &self,
+        a: &Announce,
+        now: u64,
+        chain: &ChainView,
+    ) -> Result<(), ApiError> {
         check_url(&a.url)?;
         if !pith_api::binding::fresh(a.timestamp, now) {
-            return Err(ApiError::new(ErrorKind::Expired, "announcement timestamp is not within the allowed clock skew"));
+            return Err(ApiError::new(
+                ErrorKind::Expired,
+                "announcement timestamp is not within the allowed clock skew",
+            ));
         }
-        let digest = pith_api::binding::message_digest(pith_api::binding::ANNOUNCE_TAG, &[a.worker.as_slice(), a.url.as_bytes()], a.timestamp);
-        let signer = pith_crypto::receipt::recover(&digest, &a.signature)
-            .map_err(|e| ApiError::new(ErrorKind::Unauthorized, format!("announcement signature: {e}")))?;
+        let digest = pith_api::binding::message_digest(
+            pith_api::binding::ANNOUNCE_TAG,
+            &[a.worker.as_slice(), a.url.as_bytes()],
+            a.timestamp,
+        );
+        let signer = pith_crypto::receipt::recover(&digest, &a.signature).map_err(|e| {
+            ApiError::new(
+                ErrorKind::Unauthorized,
+                format!("announcement signature: {e}"),
+            )
+        })?;
         if signer != a.worker {
-            return Err(ApiError::new(ErrorKind::Unauthorized, format!("announcement signed by {signer}, not by {}", a.worker)));
+            return Err(ApiError::new(
+                ErrorKind::Unauthorized,
+                format!("announcement signed by {signer}, not by {}", a.worker),
+            ));
         }
         let cw = chain
             .worker(a.worker)
             .await
             .map_err(|e| ApiError::new(ErrorKind::Unavailable, format!("chain RPC: {e}")))?;
         if !cw.active {
-            return Err(ApiError::new(ErrorKind::PolicyRejected, format!("worker {} is not active in the Registry", a.worker)));
+            return Err(ApiError::new(
+                ErrorKind::PolicyRejected,
+                format!("worker {} is not active in the Registry", a.worker),
+            ));
         }
-        let mut m = self.map.write().map_err(|_| ApiError::new(ErrorKind::Internal, "lock poisoned"))?;
+        let mut m = self
+            .map
+            .write()
+            .map_err(|_| ApiError::new(ErrorKind::Internal, "lock poisoned"))?;
         let w = m.entry(a.worker).or_insert_with(WorkerState::new);
         if w.announced_at.is_some_and(|t| a.timestamp < t) {
-            return Err(ApiError::new(ErrorKind::Replay, "announcement older than the last one accepted"));
+            return Err(ApiError::new(
+                ErrorKind::Replay,
+                "announcement older than the last one accepted",
+            ));
         }
         if w.url.as_deref() != Some(a.url.as_str()) {
             // A new URL is a new endpoint: check it before routing to it.
@@ -171,7 +212,11 @@ impl Workers {
 
     /// Re-read every worker's registration (and its operator's stake) from the chain.
     pub async fn refresh_chain(&self, chain: &ChainView) {
-        let addrs: Vec<Address> = self.map.read().map(|m| m.keys().copied().collect()).unwrap_or_default();
+        let addrs: Vec<Address> = self
+            .map
+            .read()
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default();
         for addr in addrs {
             let cw = match chain.worker(addr).await {
                 Ok(cw) => cw,
@@ -195,21 +240,25 @@ impl Workers {
         let targets: Vec<(Address, String)> = self
             .map
             .read()
-            .map(|m| m.iter().filter_map(|(a, w)| w.url.clone().map(|u| (*a, u))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(a, w)| w.url.clone().map(|u| (*a, u)))
+                    .collect()
+            })
             .unwrap_or_default();
         let checks = targets.into_iter().map(|(addr, url)| {
             let http = http.clone();
             async move {
-            let u = format!("{}{}", url.trim_end_matches('/'), pith_api::worker::HEALTH);
-            let r = async {
-                let resp = http.get(&u).timeout(timeout).send().await.ok()?;
-                let status = resp.status();
-                let body = resp.bytes().await.ok()?;
-                let h: WorkerHealth = serde_json::from_slice(&body).ok()?;
-                Some((status.is_success(), h))
-            }
-            .await;
-            (addr, url, r)
+                let u = format!("{}{}", url.trim_end_matches('/'), pith_api::worker::HEALTH);
+                let r = async {
+                    let resp = http.get(&u).timeout(timeout).send().await.ok()?;
+                    let status = resp.status();
+                    let body = resp.bytes().await.ok()?;
+                    let h: WorkerHealth = serde_json::from_slice(&body).ok()?;
+                    Some((status.is_success(), h))
+                }
+                .await;
+                (addr, url, r)
             }
         });
         let results = futures_join_all(checks).await;
@@ -277,22 +326,31 @@ impl Workers {
     /// A routable worker not in `exclude`: the least in-flight, ties broken round robin.
     pub fn pick(&self, exclude: &[Address]) -> Option<Pick> {
         let m = self.map.read().ok()?;
-        let candidates: Vec<(&Address, &WorkerState)> =
-            m.iter().filter(|(a, w)| w.routable() && !exclude.contains(a)).collect();
+        let candidates: Vec<(&Address, &WorkerState)> = m
+            .iter()
+            .filter(|(a, w)| w.routable() && !exclude.contains(a))
+            .collect();
         if candidates.is_empty() {
             return None;
         }
         let start = self.next.fetch_add(1, Ordering::Relaxed) % candidates.len();
         let mut best: Option<(u64, &Address, &WorkerState)> = None;
         for i in 0..candidates.len() {
-            let Some((a, w)) = candidates.get((start + i) % candidates.len()) else { continue };
+            let Some((a, w)) = candidates.get((start + i) % candidates.len()) else {
+                continue;
+            };
             let load = w.in_flight.load(Ordering::Relaxed);
             if best.as_ref().is_none_or(|(l, _, _)| load < *l) {
                 best = Some((load, a, w));
             }
         }
         best.and_then(|(_, a, w)| {
-            Some(Pick { address: *a, url: w.url.clone()?, in_flight: w.in_flight.clone(), calls: w.calls.clone() })
+            Some(Pick {
+                address: *a,
+                url: w.url.clone()?,
+                in_flight: w.in_flight.clone(),
+                calls: w.calls.clone(),
+            })
         })
     }
 
@@ -300,13 +358,21 @@ impl Workers {
     pub fn routable(&self) -> Vec<(Address, String)> {
         self.map
             .read()
-            .map(|m| m.iter().filter(|(_, w)| w.routable()).filter_map(|(a, w)| Some((*a, w.url.clone()?))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, w)| w.routable())
+                    .filter_map(|(a, w)| Some((*a, w.url.clone()?)))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// Every known worker as the API shows it.
     pub fn entries(&self) -> Vec<WorkerEntry> {
-        self.map.read().map(|m| m.iter().map(|(a, w)| entry(*a, w)).collect()).unwrap_or_default()
+        self.map
+            .read()
+            .map(|m| m.iter().map(|(a, w)| entry(*a, w)).collect())
+            .unwrap_or_default()
     }
 
     /// Every known worker as the explorer shows it: the API entry, its health history and
@@ -316,7 +382,13 @@ impl Workers {
             .read()
             .map(|m| {
                 m.iter()
-                    .map(|(a, w)| (entry(*a, w), w.uptime.clone(), w.chain.as_ref().is_some_and(|c| c.revoked)))
+                    .map(|(a, w)| {
+                        (
+                            entry(*a, w),
+                            w.uptime.clone(),
+                            w.chain.as_ref().is_some_and(|c| c.revoked),
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -324,12 +396,22 @@ impl Workers {
 
     /// One worker as the API shows it.
     pub fn entry(&self, address: Address) -> Option<WorkerEntry> {
-        self.map.read().ok()?.get(&address).map(|w| entry(address, w))
+        self.map
+            .read()
+            .ok()?
+            .get(&address)
+            .map(|w| entry(address, w))
     }
 
     /// The registered evidence hash of a worker, when its registration has been read.
     pub fn evidence_hash(&self, address: Address) -> Option<B256> {
-        self.map.read().ok()?.get(&address)?.chain.as_ref().map(|c| c.evidence_hash)
+        self.map
+            .read()
+            .ok()?
+            .get(&address)?
+            .chain
+            .as_ref()
+            .map(|c| c.evidence_hash)
     }
 
     /// `(address, healthy, in_flight)` of every worker, for the metrics.
@@ -371,7 +453,9 @@ fn entry(address: Address, w: &WorkerState) -> WorkerEntry {
 }
 
 /// Run futures concurrently and collect their outputs in order (a tiny `join_all`).
-async fn futures_join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
+async fn futures_join_all<F: std::future::Future>(
+    futs: impl IntoIterator<Item = F>,
+) -> Vec<F::Output>
 where
     F: Send + 'static,
     F::Output: Send + 'static,

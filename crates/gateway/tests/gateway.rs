@@ -18,7 +18,11 @@ use pith_api::gateway::{Client, ClientError};
 use pith_crypto::envelope::{ClientSession, Request};
 use pith_gateway::{Gateway, GatewayConfig};
 
-async fn gateway(chain: &Chain, dir: &std::path::Path, tweak: impl FnOnce(&mut GatewayConfig)) -> Result<(Gateway, Client)> {
+async fn gateway(
+    chain: &Chain,
+    dir: &std::path::Path,
+    tweak: impl FnOnce(&mut GatewayConfig),
+) -> Result<(Gateway, Client)> {
     let mut cfg = GatewayConfig::new(dir, chain.anvil.url(), chain.deployment.clone());
     cfg.health_interval = Duration::from_millis(200);
     tweak(&mut cfg);
@@ -43,7 +47,10 @@ async fn code_store_health_network_openapi() -> Result<()> {
     assert!(c.health().await?);
     let net = c.network().await?;
     assert_eq!(net.chain_id, chain.deployment.chain_id);
-    assert_eq!(net.deployment["contracts"]["Registry"], serde_json::json!(chain.deployment.contracts.registry));
+    assert_eq!(
+        net.deployment["contracts"]["Registry"],
+        serde_json::json!(chain.deployment.contracts.registry)
+    );
 
     // Code: content-addressed by sha256, idempotent, read back checked.
     let code = b"export default { fetch() { return new Response('hi') } }".to_vec();
@@ -53,12 +60,18 @@ async fn code_store_health_network_openapi() -> Result<()> {
     assert_eq!(c.upload_code(code.clone()).await?.code_hash, up.code_hash);
     assert_eq!(c.code(up.code_hash).await?, code);
     // Negative: unknown hash, malformed hash, oversized upload, empty upload.
-    assert_eq!(kind(&c.code(B256::repeat_byte(7)).await.unwrap_err()), Some(ErrorKind::NotFound));
+    assert_eq!(
+        kind(&c.code(B256::repeat_byte(7)).await.unwrap_err()),
+        Some(ErrorKind::NotFound)
+    );
     let r = reqwest::get(format!("{}/v1/code/0xzz", g.url())).await?;
     assert_eq!(r.status(), 400);
     let e = c.upload_code(vec![0u8; 1025]).await.unwrap_err();
     assert_eq!(kind(&e), Some(ErrorKind::TooLarge), "{e}");
-    assert_eq!(kind(&c.upload_code(Vec::new()).await.unwrap_err()), Some(ErrorKind::BadRequest));
+    assert_eq!(
+        kind(&c.upload_code(Vec::new()).await.unwrap_err()),
+        Some(ErrorKind::BadRequest)
+    );
 
     // OpenAPI: served, and every routed path answers from its own handler (not the
     // router's fallback).
@@ -79,8 +92,14 @@ async fn code_store_health_network_openapi() -> Result<()> {
         };
         assert_ne!(resp.status(), 405, "{method} {path}");
         let body = resp.text().await?;
-        assert!(!body.contains("no such route"), "{method} {path} fell through to the fallback");
-        assert!(doc["paths"][*path][*method].is_object(), "{method} {path} undocumented");
+        assert!(
+            !body.contains("no such route"),
+            "{method} {path} fell through to the fallback"
+        );
+        assert!(
+            doc["paths"][*path][*method].is_object(),
+            "{method} {path} undocumented"
+        );
     }
     // Unknown routes are typed JSON errors.
     let r = http.get(format!("{}/v1/nope", g.url())).send().await?;
@@ -132,13 +151,19 @@ async fn workers_announce_health_and_evidence() -> Result<()> {
     let evidence = b"simulated evidence of worker 1".to_vec();
 
     // Negative: a worker not registered on chain is refused.
-    let e = c.announce(&w1.announce(&s1.url(), now())).await.unwrap_err();
+    let e = c
+        .announce(&w1.announce(&s1.url(), now()))
+        .await
+        .unwrap_err();
     assert_eq!(kind(&e), Some(ErrorKind::PolicyRejected), "{e}");
 
     chain.register_worker(w1.address, &evidence).await?;
     // The chain watcher finds it without an announcement.
     eventually("registered worker listed from the chain", || async {
-        c.workers().await.map(|ws| ws.iter().any(|w| w.address == w1.address && w.registered)).unwrap_or(false)
+        c.workers()
+            .await
+            .map(|ws| ws.iter().any(|w| w.address == w1.address && w.registered))
+            .unwrap_or(false)
     })
     .await;
     let entry = c.worker(w1.address).await?;
@@ -158,46 +183,126 @@ async fn workers_announce_health_and_evidence() -> Result<()> {
         forged.timestamp,
     );
     forged.signature = pith_crypto::receipt::sign_hash(&other, &digest)?.to_vec();
-    assert_eq!(kind(&c.announce(&forged).await.unwrap_err()), Some(ErrorKind::Unauthorized));
+    assert_eq!(
+        kind(&c.announce(&forged).await.unwrap_err()),
+        Some(ErrorKind::Unauthorized)
+    );
     let mut tampered = w1.announce(&s1.url(), now());
     tampered.url = "http://127.0.0.1:1".into();
-    assert_eq!(kind(&c.announce(&tampered).await.unwrap_err()), Some(ErrorKind::Unauthorized));
-    assert_eq!(kind(&c.announce(&w1.announce(&s1.url(), now() - 600)).await.unwrap_err()), Some(ErrorKind::Expired));
-    assert_eq!(kind(&c.announce(&w1.announce("ftp://x", now())).await.unwrap_err()), Some(ErrorKind::BadRequest));
-    let r = reqwest::Client::new().post(format!("{}/v1/workers/announce", g.url())).body("{").send().await?;
+    assert_eq!(
+        kind(&c.announce(&tampered).await.unwrap_err()),
+        Some(ErrorKind::Unauthorized)
+    );
+    assert_eq!(
+        kind(
+            &c.announce(&w1.announce(&s1.url(), now() - 600))
+                .await
+                .unwrap_err()
+        ),
+        Some(ErrorKind::Expired)
+    );
+    assert_eq!(
+        kind(
+            &c.announce(&w1.announce("ftp://x", now()))
+                .await
+                .unwrap_err()
+        ),
+        Some(ErrorKind::BadRequest)
+    );
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/workers/announce", g.url()))
+        .body("{")
+        .send()
+        .await?;
     assert_eq!(r.status(), 400);
 
     // A good announcement: healthy after the next check.
     let t = now();
     c.announce(&w1.announce(&s1.url(), t)).await?;
-    eventually("worker healthy", || async { c.worker(w1.address).await.map(|w| w.healthy).unwrap_or(false) }).await;
-    assert_eq!(c.worker(w1.address).await?.url.as_deref(), Some(s1.url().as_str()));
+    eventually("worker healthy", || async {
+        c.worker(w1.address)
+            .await
+            .map(|w| w.healthy)
+            .unwrap_or(false)
+    })
+    .await;
+    assert_eq!(
+        c.worker(w1.address).await?.url.as_deref(),
+        Some(s1.url().as_str())
+    );
     // An older announcement than the accepted one is refused.
-    assert_eq!(kind(&c.announce(&w1.announce(&s1.url(), t - 5)).await.unwrap_err()), Some(ErrorKind::Replay));
+    assert_eq!(
+        kind(
+            &c.announce(&w1.announce(&s1.url(), t - 5))
+                .await
+                .unwrap_err()
+        ),
+        Some(ErrorKind::Replay)
+    );
 
     // Evidence from the registration calldata, keccak-checked.
     assert_eq!(c.worker_evidence(w1.address).await?, evidence);
-    assert_eq!(kind(&c.worker_evidence(Address::repeat_byte(5)).await.unwrap_err()), Some(ErrorKind::NotFound));
-    assert_eq!(kind(&c.worker(Address::repeat_byte(5)).await.unwrap_err()), Some(ErrorKind::NotFound));
+    assert_eq!(
+        kind(
+            &c.worker_evidence(Address::repeat_byte(5))
+                .await
+                .unwrap_err()
+        ),
+        Some(ErrorKind::NotFound)
+    );
+    assert_eq!(
+        kind(&c.worker(Address::repeat_byte(5)).await.unwrap_err()),
+        Some(ErrorKind::NotFound)
+    );
 
     // Draining: out of routing; healthy again when it says so.
     w1.draining_health.store(true, Ordering::Relaxed);
-    eventually("worker draining", || async { !c.worker(w1.address).await.map(|w| w.healthy).unwrap_or(true) }).await;
+    eventually("worker draining", || async {
+        !c.worker(w1.address)
+            .await
+            .map(|w| w.healthy)
+            .unwrap_or(true)
+    })
+    .await;
     w1.draining_health.store(false, Ordering::Relaxed);
-    eventually("worker back", || async { c.worker(w1.address).await.map(|w| w.healthy).unwrap_or(false) }).await;
+    eventually("worker back", || async {
+        c.worker(w1.address)
+            .await
+            .map(|w| w.healthy)
+            .unwrap_or(false)
+    })
+    .await;
 
     // Down: unhealthy after failed checks; back after a restart on the same port.
     let addr = s1.addr;
     s1.stop().await;
-    eventually("worker unhealthy", || async { !c.worker(w1.address).await.map(|w| w.healthy).unwrap_or(true) }).await;
+    eventually("worker unhealthy", || async {
+        !c.worker(w1.address)
+            .await
+            .map(|w| w.healthy)
+            .unwrap_or(true)
+    })
+    .await;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let app = w1.router();
     let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    eventually("worker rejoins", || async { c.worker(w1.address).await.map(|w| w.healthy).unwrap_or(false) }).await;
+    eventually("worker rejoins", || async {
+        c.worker(w1.address)
+            .await
+            .map(|w| w.healthy)
+            .unwrap_or(false)
+    })
+    .await;
     task.abort();
 
     let metrics = c.metrics().await?;
-    assert!(metrics.contains(&format!("pith_gateway_worker_healthy{{worker=\"{}\"}}", w1.address)), "{metrics}");
+    assert!(
+        metrics.contains(&format!(
+            "pith_gateway_worker_healthy{{worker=\"{}\"}}",
+            w1.address
+        )),
+        "{metrics}"
+    );
     g.shutdown().await;
     chain.anvil.stop().await?;
     Ok(())
@@ -210,10 +315,24 @@ async fn programs_keys_invocation_failover_and_receipts() -> Result<()> {
     }
     let chain = Chain::start().await?;
     let d = chain.deployment.clone();
-    let member = k256::ecdsa::SigningKey::from_slice(&alloy::primitives::hex::decode(chain.anvil.accounts()[9].private_key.trim_start_matches("0x"))?)?;
+    let member = k256::ecdsa::SigningKey::from_slice(&alloy::primitives::hex::decode(
+        chain.anvil.accounts()[9]
+            .private_key
+            .trim_start_matches("0x"),
+    )?)?;
     let outsider = k256::ecdsa::SigningKey::from_slice(&[0x77; 32])?;
-    let good_kms = Server::start(kms_router(Arc::new(StandInKms { signer: member, chain_id: d.chain_id, registry: d.contracts.registry }))).await;
-    let bad_kms = Server::start(kms_router(Arc::new(StandInKms { signer: outsider, chain_id: d.chain_id, registry: d.contracts.registry }))).await;
+    let good_kms = Server::start(kms_router(Arc::new(StandInKms {
+        signer: member,
+        chain_id: d.chain_id,
+        registry: d.contracts.registry,
+    })))
+    .await;
+    let bad_kms = Server::start(kms_router(Arc::new(StandInKms {
+        signer: outsider,
+        chain_id: d.chain_id,
+        registry: d.contracts.registry,
+    })))
+    .await;
 
     let code_hash = B256::from(pith_crypto::sha256(b"program code"));
     let program = chain.register_program(2, code_hash).await?;
@@ -221,7 +340,10 @@ async fn programs_keys_invocation_failover_and_receipts() -> Result<()> {
 
     // Negative: a gateway whose only KMS is not a committee member serves no key.
     let bad_dir = tempfile::tempdir()?;
-    let (bg, bc) = gateway(&chain, bad_dir.path(), |cfg| cfg.kms_urls = vec![bad_kms.url()]).await?;
+    let (bg, bc) = gateway(&chain, bad_dir.path(), |cfg| {
+        cfg.kms_urls = vec![bad_kms.url()]
+    })
+    .await?;
     let e = bc.ohttp_keys(program).await.unwrap_err();
     assert_eq!(kind(&e), Some(ErrorKind::Unavailable), "{e}");
     assert!(e.to_string().contains("not a KMS committee member"), "{e}");
@@ -247,8 +369,18 @@ async fn programs_keys_invocation_failover_and_receipts() -> Result<()> {
     assert_eq!(list[0].config.memory_mib, 64);
     let p = c.program(program).await?;
     assert!(p.key.is_some());
-    assert_eq!(c.program(B256::from(alloy::primitives::U256::from(1).to_be_bytes::<32>())).await?.program_id, program);
-    assert_eq!(kind(&c.program(B256::repeat_byte(0x55)).await.unwrap_err()), Some(ErrorKind::UnknownProgram));
+    assert_eq!(
+        c.program(B256::from(
+            alloy::primitives::U256::from(1).to_be_bytes::<32>()
+        ))
+        .await?
+        .program_id,
+        program
+    );
+    assert_eq!(
+        kind(&c.program(B256::repeat_byte(0x55)).await.unwrap_err()),
+        Some(ErrorKind::UnknownProgram)
+    );
     let (keys, cert) = c.ohttp_keys(program).await?;
     assert_eq!(cert.verify(&keys, now())?, chain.kms.address());
     assert_eq!(keys, program_server(program).encoded_key_configs()?);
@@ -257,14 +389,30 @@ async fn programs_keys_invocation_failover_and_receipts() -> Result<()> {
     c.put_secrets(program, b"sealed-1".to_vec()).await?;
     c.put_secrets(program, b"sealed-2".to_vec()).await?;
     assert_eq!(c.secrets(program).await?, b"sealed-2");
-    assert_eq!(kind(&c.put_secrets(program, vec![1; 257]).await.unwrap_err()), Some(ErrorKind::TooLarge));
-    assert_eq!(kind(&c.put_secrets(B256::repeat_byte(0x55), b"x".to_vec()).await.unwrap_err()), Some(ErrorKind::UnknownProgram));
-    assert_eq!(kind(&c.secrets(B256::repeat_byte(0x55)).await.unwrap_err()), Some(ErrorKind::NotFound));
+    assert_eq!(
+        kind(&c.put_secrets(program, vec![1; 257]).await.unwrap_err()),
+        Some(ErrorKind::TooLarge)
+    );
+    assert_eq!(
+        kind(
+            &c.put_secrets(B256::repeat_byte(0x55), b"x".to_vec())
+                .await
+                .unwrap_err()
+        ),
+        Some(ErrorKind::UnknownProgram)
+    );
+    assert_eq!(
+        kind(&c.secrets(B256::repeat_byte(0x55)).await.unwrap_err()),
+        Some(ErrorKind::NotFound)
+    );
 
     // No worker yet.
     let req = Request::new("POST", "/", vec![], b"hi".to_vec(), [1; 16], now() + 60);
     let (wire, _) = ClientSession::encapsulate(&keys, &req)?;
-    assert_eq!(kind(&c.invoke(program, wire).await.unwrap_err()), Some(ErrorKind::NoWorker));
+    assert_eq!(
+        kind(&c.invoke(program, wire).await.unwrap_err()),
+        Some(ErrorKind::NoWorker)
+    );
 
     // Two workers.
     let wa = StandInWorker::new(0x41, &d);
@@ -272,11 +420,16 @@ async fn programs_keys_invocation_failover_and_receipts() -> Result<()> {
     let sa = Server::start(wa.router()).await;
     let sb = Server::start(wb.router()).await;
     for (w, s) in [(&wa, &sa), (&wb, &sb)] {
-        chain.register_worker(w.address, format!("evidence {}", w.address).as_bytes()).await?;
+        chain
+            .register_worker(w.address, format!("evidence {}", w.address).as_bytes())
+            .await?;
         c.announce(&w.announce(&s.url(), now())).await?;
     }
     eventually("both workers healthy", || async {
-        c.workers().await.map(|ws| ws.iter().filter(|w| w.healthy).count() == 2).unwrap_or(false)
+        c.workers()
+            .await
+            .map(|ws| ws.iter().filter(|w| w.healthy).count() == 2)
+            .unwrap_or(false)
     })
     .await;
 
@@ -296,13 +449,25 @@ async fn programs_keys_invocation_failover_and_receipts() -> Result<()> {
         assert_eq!(Some(r.worker), inv.worker);
         hashes.push(B256::from(request_hash));
     }
-    assert!(wa.invoked.load(Ordering::Relaxed) >= 1 && wb.invoked.load(Ordering::Relaxed) >= 1, "both workers used");
-    eventually("receipts stored", || async { c.receipts(Some(program), Some(100)).await.map(|l| l.len() == 6).unwrap_or(false) }).await;
+    assert!(
+        wa.invoked.load(Ordering::Relaxed) >= 1 && wb.invoked.load(Ordering::Relaxed) >= 1,
+        "both workers used"
+    );
+    eventually("receipts stored", || async {
+        c.receipts(Some(program), Some(100))
+            .await
+            .map(|l| l.len() == 6)
+            .unwrap_or(false)
+    })
+    .await;
     let stored = c.receipt(hashes[0]).await?;
     assert_eq!(stored.request_hash, hashes[0]);
     let newest = c.receipts(None, Some(1)).await?;
     assert_eq!(newest[0].request_hash, hashes[5]);
-    assert_eq!(kind(&c.receipt(B256::repeat_byte(9)).await.unwrap_err()), Some(ErrorKind::NotFound));
+    assert_eq!(
+        kind(&c.receipt(B256::repeat_byte(9)).await.unwrap_err()),
+        Some(ErrorKind::NotFound)
+    );
     assert_eq!(c.program(program).await?.calls, 6);
 
     // A forged receipt is passed through (the client checks it) and never served back.
@@ -313,8 +478,19 @@ async fn programs_keys_invocation_failover_and_receipts() -> Result<()> {
     let inv = c.invoke(program, wire).await?;
     assert!(inv.receipt.expect("receipt").verify_signature().is_err());
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(kind(&c.receipt(B256::from(session.request_hash())).await.unwrap_err()), Some(ErrorKind::NotFound));
-    assert_eq!(c.receipts(Some(program), Some(100)).await?.len(), 6, "a forged receipt is never listed");
+    assert_eq!(
+        kind(
+            &c.receipt(B256::from(session.request_hash()))
+                .await
+                .unwrap_err()
+        ),
+        Some(ErrorKind::NotFound)
+    );
+    assert_eq!(
+        c.receipts(Some(program), Some(100)).await?.len(),
+        6,
+        "a forged receipt is never listed"
+    );
     // A valid receipt of another worker than the one that answered is not stored either.
     wa.set_mode(Mode::OtherWorkersReceipt);
     wb.set_mode(Mode::OtherWorkersReceipt);
@@ -325,7 +501,14 @@ async fn programs_keys_invocation_failover_and_receipts() -> Result<()> {
     r.verify_signature()?;
     assert_ne!(Some(r.worker), inv.worker);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(kind(&c.receipt(B256::from(session.request_hash())).await.unwrap_err()), Some(ErrorKind::NotFound));
+    assert_eq!(
+        kind(
+            &c.receipt(B256::from(session.request_hash()))
+                .await
+                .unwrap_err()
+        ),
+        Some(ErrorKind::NotFound)
+    );
     wa.set_mode(Mode::Normal);
     wb.set_mode(Mode::Normal);
 
@@ -340,10 +523,20 @@ async fn programs_keys_invocation_failover_and_receipts() -> Result<()> {
         assert_eq!(inv.worker, Some(wb.address));
     }
     assert_eq!(wb.invoked.load(Ordering::Relaxed), before_b + 4);
-    assert_eq!(wa.invoked.load(Ordering::Relaxed), before_a, "a draining refusal runs nothing");
+    assert_eq!(
+        wa.invoked.load(Ordering::Relaxed),
+        before_a,
+        "a draining refusal runs nothing"
+    );
     wa.set_mode(Mode::Normal);
     // Back in routing after its next passing health check.
-    eventually("wa healthy again", || async { c.worker(wa.address).await.map(|w| w.healthy).unwrap_or(false) }).await;
+    eventually("wa healthy again", || async {
+        c.worker(wa.address)
+            .await
+            .map(|w| w.healthy)
+            .unwrap_or(false)
+    })
+    .await;
 
     // Failover on a refused connection: wa's server goes away; requests still succeed
     // through wb without waiting for a health check.
@@ -355,7 +548,10 @@ async fn programs_keys_invocation_failover_and_receipts() -> Result<()> {
         assert_eq!(inv.worker, Some(wb.address));
     }
     assert!(g.failovers() >= 2, "failovers counted: {}", g.failovers());
-    assert!(!c.worker(wa.address).await?.healthy, "a refused connection takes the worker out of routing");
+    assert!(
+        !c.worker(wa.address).await?.healthy,
+        "a refused connection takes the worker out of routing"
+    );
 
     // Never retried after delivery: a worker that takes the request and drops the
     // connection without answering fails the request, and the other healthy worker (wb)
@@ -367,7 +563,9 @@ async fn programs_keys_invocation_failover_and_receipts() -> Result<()> {
     let crash_task = tokio::spawn(async move {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         loop {
-            let Ok((mut sock, _)) = crash.accept().await else { return };
+            let Ok((mut sock, _)) = crash.accept().await else {
+                return;
+            };
             let mut buf = vec![0u8; 65536];
             let n = sock.read(&mut buf).await.unwrap_or(0);
             let text = String::from_utf8_lossy(&buf[..n]).to_string();
@@ -388,12 +586,25 @@ async fn programs_keys_invocation_failover_and_receipts() -> Result<()> {
     let wc = StandInWorker::new(0x43, &d);
     chain.register_worker(wc.address, b"evidence c").await?;
     c.announce(&wc.announce(&crash_url, now())).await?;
-    eventually("crashing worker healthy", || async { c.worker(wc.address).await.map(|w| w.healthy).unwrap_or(false) }).await;
+    eventually("crashing worker healthy", || async {
+        c.worker(wc.address)
+            .await
+            .map(|w| w.healthy)
+            .unwrap_or(false)
+    })
+    .await;
     let failovers = g.failovers();
     let mut crashed = 0;
     for i in 0..6u8 {
         let before_b = wb.invoked.load(Ordering::Relaxed);
-        let req = Request::new("POST", "/", vec![], b"x".to_vec(), [0x40 + i; 16], now() + 60);
+        let req = Request::new(
+            "POST",
+            "/",
+            vec![],
+            b"x".to_vec(),
+            [0x40 + i; 16],
+            now() + 60,
+        );
         let (wire, _) = ClientSession::encapsulate(&keys, &req)?;
         match c.invoke(program, wire).await {
             Ok(inv) => {
@@ -403,36 +614,77 @@ async fn programs_keys_invocation_failover_and_receipts() -> Result<()> {
             Err(e) => {
                 assert_eq!(kind(&e), Some(ErrorKind::Unavailable), "{e}");
                 assert!(e.to_string().contains("not retried"), "{e}");
-                assert_eq!(wb.invoked.load(Ordering::Relaxed), before_b, "a delivered request was run again elsewhere");
+                assert_eq!(
+                    wb.invoked.load(Ordering::Relaxed),
+                    before_b,
+                    "a delivered request was run again elsewhere"
+                );
                 crashed += 1;
             }
         }
     }
     assert!(crashed >= 1, "round robin reached the crashing worker");
     assert_eq!(crash_posts.load(Ordering::Relaxed), crashed);
-    assert_eq!(g.failovers(), failovers, "a delivered request is never failed over");
+    assert_eq!(
+        g.failovers(),
+        failovers,
+        "a delivered request is never failed over"
+    );
     crash_task.abort();
 
     // Logs fan-out: owner-signed; others refused.
     let ts = now();
-    let digest = pith_api::binding::message_digest(pith_api::binding::LOGS_TAG, &[program.as_slice()], ts);
+    let digest =
+        pith_api::binding::message_digest(pith_api::binding::LOGS_TAG, &[program.as_slice()], ts);
     let owner_key = k256::ecdsa::SigningKey::from_slice(&owner.to_bytes().0)?;
     let sig = pith_crypto::receipt::sign_hash(&owner_key, &digest)?;
     let logs = c.logs(program, ts, &sig).await?;
-    assert!(logs.entries.iter().any(|e| e.worker == wb.address), "{logs:?}");
-    let stranger = pith_crypto::receipt::sign_hash(&k256::ecdsa::SigningKey::from_slice(&[0x12; 32])?, &digest)?;
-    assert_eq!(kind(&c.logs(program, ts, &stranger).await.unwrap_err()), Some(ErrorKind::Unauthorized));
-    assert_eq!(kind(&c.logs(program, ts - 600, &sig).await.unwrap_err()), Some(ErrorKind::Expired));
+    assert!(
+        logs.entries.iter().any(|e| e.worker == wb.address),
+        "{logs:?}"
+    );
+    let stranger = pith_crypto::receipt::sign_hash(
+        &k256::ecdsa::SigningKey::from_slice(&[0x12; 32])?,
+        &digest,
+    )?;
+    assert_eq!(
+        kind(&c.logs(program, ts, &stranger).await.unwrap_err()),
+        Some(ErrorKind::Unauthorized)
+    );
+    assert_eq!(
+        kind(&c.logs(program, ts - 600, &sig).await.unwrap_err()),
+        Some(ErrorKind::Expired)
+    );
 
     let metrics = c.metrics().await?;
-    assert!(metrics.contains("pith_gateway_failovers_total{reason=\"draining\"}"), "{metrics}");
+    assert!(
+        metrics.contains("pith_gateway_failovers_total{reason=\"draining\"}"),
+        "{metrics}"
+    );
     // the receipt of another worker is rejected on the invocation path; the forged one is
     // stored but its signature fails when read back (once by id, once in the list).
-    assert!(metrics.contains("pith_gateway_receipts_total{outcome=\"rejected\"} 1"), "{metrics}");
-    assert!(metrics.contains("pith_gateway_receipts_total{outcome=\"bad_signature_not_served\"} 2"), "{metrics}");
-    assert!(metrics.contains(&format!("pith_gateway_invocations_total{{outcome=\"failed_after_delivery\"}} {crashed}")), "{metrics}");
-    assert!(!metrics.contains("pith_gateway_failovers_total{reason=\"connect\"} 0"), "{metrics}");
-    assert!(metrics.contains("route=\"/v1/programs/{id}/invoke\""), "{metrics}");
+    assert!(
+        metrics.contains("pith_gateway_receipts_total{outcome=\"rejected\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("pith_gateway_receipts_total{outcome=\"bad_signature_not_served\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "pith_gateway_invocations_total{{outcome=\"failed_after_delivery\"}} {crashed}"
+        )),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("pith_gateway_failovers_total{reason=\"connect\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("route=\"/v1/programs/{id}/invoke\""),
+        "{metrics}"
+    );
 
     // Receipts survive a restart.
     g.shutdown().await;
@@ -458,11 +710,19 @@ async fn rate_limit_per_ip() -> Result<()> {
         kinds.push(c.programs().await.err().and_then(|e| e.kind()));
     }
     assert_eq!(kinds[..2], [None, None]);
-    assert!(kinds[2..].iter().all(|k| *k == Some(ErrorKind::RateLimited)), "{kinds:?}");
+    assert!(
+        kinds[2..]
+            .iter()
+            .all(|k| *k == Some(ErrorKind::RateLimited)),
+        "{kinds:?}"
+    );
     assert!(c.health().await?);
     let m = c.metrics().await?;
     assert!(m.contains("pith_gateway_rate_limited_total 2"), "{m}");
-    assert!(m.contains("route=\"/v1/programs\",method=\"GET\",status=\"429\"} 2"), "{m}");
+    assert!(
+        m.contains("route=\"/v1/programs\",method=\"GET\",status=\"429\"} 2"),
+        "{m}"
+    );
     // Refilled after a second.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     c.programs().await?;

@@ -192,7 +192,10 @@ impl Model {
 
 /// The model file's bytes and their SHA-256 (the hash is of exactly the bytes parsed).
 fn read_hashed(path: &Path) -> Result<(Vec<u8>, [u8; 32]), InferError> {
-    let bytes = std::fs::read(path).map_err(|source| InferError::ModelIo { path: path.to_owned(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| InferError::ModelIo {
+        path: path.to_owned(),
+        source,
+    })?;
     let hash: [u8; 32] = Sha256::digest(&bytes).into();
     Ok((bytes, hash))
 }

@@ -38,23 +38,34 @@ pub struct Identity {
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identity").field("address", &self.address()).finish_non_exhaustive()
+        f.debug_struct("Identity")
+            .field("address", &self.address())
+            .finish_non_exhaustive()
     }
 }
 
 impl Identity {
     fn from_secrets(signing: &[u8; 32], transport: &[u8; 32]) -> Result<Self, KmsError> {
-        let signing = SigningKey::from_slice(signing).map_err(|_| KmsError::State("identity: bad secp256k1 key".into()))?;
-        let enc_public_key =
-            pith_crypto::transport::public_key(transport).map_err(|e| KmsError::State(format!("identity: {e}")))?;
-        Ok(Self { signing, transport: Zeroizing::new(*transport), enc_public_key })
+        let signing = SigningKey::from_slice(signing)
+            .map_err(|_| KmsError::State("identity: bad secp256k1 key".into()))?;
+        let enc_public_key = pith_crypto::transport::public_key(transport)
+            .map_err(|e| KmsError::State(format!("identity: {e}")))?;
+        Ok(Self {
+            signing,
+            transport: Zeroizing::new(*transport),
+            enc_public_key,
+        })
     }
 
     /// Load the sealed identity, or generate and seal one at first start.
     pub fn load_or_create(sealer: &Sealer) -> Result<Self, KmsError> {
         if let Some(bytes) = sealer.read(IDENTITY_FILE)? {
-            let (s, t) = bytes.split_first_chunk::<32>().ok_or_else(|| KmsError::State("identity: truncated".into()))?;
-            let t: &[u8; 32] = t.try_into().map_err(|_| KmsError::State("identity: bad length".into()))?;
+            let (s, t) = bytes
+                .split_first_chunk::<32>()
+                .ok_or_else(|| KmsError::State("identity: truncated".into()))?;
+            let t: &[u8; 32] = t
+                .try_into()
+                .map_err(|_| KmsError::State("identity: bad length".into()))?;
             return Self::from_secrets(s, t);
         }
         let signing = SigningKey::random(&mut OsRng);
@@ -89,6 +100,7 @@ impl Identity {
 
     /// Sign a digest (65 bytes, v = 27/28).
     pub fn sign_digest(&self, digest: &B256) -> Result<[u8; 65], KmsError> {
-        pith_crypto::receipt::sign_hash(&self.signing, digest).map_err(|e| KmsError::Crypto(format!("sign: {e}")))
+        pith_crypto::receipt::sign_hash(&self.signing, digest)
+            .map_err(|e| KmsError::Crypto(format!("sign: {e}")))
     }
 }

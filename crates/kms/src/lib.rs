@@ -53,7 +53,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| KmsError::State(format!("bind {}: {e}", config.listen)))?;
-    let addr = listener.local_addr().map_err(|e| KmsError::State(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| KmsError::State(e.to_string()))?;
     let mut config = config;
     config.listen = addr;
     let kms = Kms::open(config)?;
@@ -73,7 +75,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let app = server::router(kms.clone());
     let stop = shutdown.clone();
     let done = tokio::spawn(async move {
-        let served = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await;
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
         chain_loop.abort();
         let _ = chain_loop.await;
         served.map_err(|e| KmsError::State(format!("server: {e}")))?;

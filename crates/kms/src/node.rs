@@ -10,10 +10,12 @@ use alloy::primitives::U256;
 use alloy::providers::DynProvider;
 use alloy::signers::local::PrivateKeySigner;
 use pith_api::ErrorKind;
-use pith_api::binding::{self, KEY_RELEASE_TAG, KMS_REPORT_TAG, REPLICATE_REPLY_TAG, REPLICATE_TAG, WORKER_REPORT_TAG};
+use pith_api::binding::{
+    self, KEY_RELEASE_TAG, KMS_REPORT_TAG, REPLICATE_REPLY_TAG, REPLICATE_TAG, WORKER_REPORT_TAG,
+};
 use pith_api::kms::{
-    KeyReleaseRequest, KeyReleaseResponse, KmsInfo, ProgramKeyInfo, RegisterWorkerRequest, RegisterWorkerResponse,
-    ReplicateRequest, ReplicateResponse, WorkerRegistration,
+    KeyReleaseRequest, KeyReleaseResponse, KmsInfo, ProgramKeyInfo, RegisterWorkerRequest,
+    RegisterWorkerResponse, ReplicateRequest, ReplicateResponse, WorkerRegistration,
 };
 use pith_attest::sealing::Sealer;
 use pith_chain::bindings::Registry;
@@ -65,7 +67,12 @@ pub struct Config {
 
 impl Config {
     /// Defaults for everything but the paths and URLs.
-    pub fn new(state_dir: PathBuf, listen: std::net::SocketAddr, rpc_url: String, deployment: PathBuf) -> Self {
+    pub fn new(
+        state_dir: PathBuf,
+        listen: std::net::SocketAddr,
+        rpc_url: String,
+        deployment: PathBuf,
+    ) -> Self {
         Self {
             state_dir,
             listen,
@@ -123,13 +130,18 @@ pub struct Kms {
 
 impl std::fmt::Debug for Kms {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Kms").field("address", &self.address()).field("epochs", &self.epochs()).finish_non_exhaustive()
+        f.debug_struct("Kms")
+            .field("address", &self.address())
+            .field("epochs", &self.epochs())
+            .finish_non_exhaustive()
     }
 }
 
 /// Unix seconds now.
 pub fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn program_u256(id: &B256) -> U256 {
@@ -154,7 +166,10 @@ impl Kms {
                     ..Default::default()
                 });
             }
-            Arc::from(pith_attest::provider::detect(&options).map_err(|e| KmsError::Evidence(e.to_string()))?)
+            Arc::from(
+                pith_attest::provider::detect(&options)
+                    .map_err(|e| KmsError::Evidence(e.to_string()))?,
+            )
         };
         let dev_ca = match &config.dev_ca_dir {
             Some(dir) => Some(
@@ -164,7 +179,12 @@ impl Kms {
             None => None,
         };
         let attester = Attester::new(source, dev_ca, config.collateral.clone());
-        let unbound_evidence = attester.own(identity.address(), &identity.enc_public_key(), 0, Address::ZERO)?;
+        let unbound_evidence = attester.own(
+            identity.address(),
+            &identity.enc_public_key(),
+            0,
+            Address::ZERO,
+        )?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -204,7 +224,12 @@ impl Kms {
 
     /// Epochs held, oldest first.
     pub fn epochs(&self) -> Vec<u32> {
-        self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).keys().copied().collect()
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect()
     }
 
     /// The newest epoch held.
@@ -213,22 +238,38 @@ impl Kms {
     }
 
     fn masters(&self) -> Vec<Arc<MasterKey>> {
-        self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).values().cloned().collect()
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// The chain context, once the deployment is known.
     pub fn chain(&self) -> Option<ChainContext> {
-        self.chain.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.chain
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     fn require_chain(&self) -> Result<ChainContext, KmsError> {
-        self.chain().ok_or_else(|| refuse(ErrorKind::Unavailable, "the KMS does not know the deployment yet"))
+        self.chain().ok_or_else(|| {
+            refuse(
+                ErrorKind::Unavailable,
+                "the KMS does not know the deployment yet",
+            )
+        })
     }
 
     fn require_keys(&self) -> Result<Vec<Arc<MasterKey>>, KmsError> {
         let m = self.masters();
         if m.is_empty() {
-            return Err(refuse(ErrorKind::Unavailable, "the KMS holds no master key yet"));
+            return Err(refuse(
+                ErrorKind::Unavailable,
+                "the KMS holds no master key yet",
+            ));
         }
         Ok(m)
     }
@@ -237,14 +278,24 @@ impl Kms {
     /// secret.
     fn hold(&self, key: MasterKey) -> Result<(), KmsError> {
         let epoch = key.epoch();
-        if let Some(existing) = self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&epoch) {
+        if let Some(existing) = self
+            .keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&epoch)
+        {
             if existing.expose_secret() != key.expose_secret() {
-                return Err(KmsError::State(format!("a different master key of epoch {epoch} is already held")));
+                return Err(KmsError::State(format!(
+                    "a different master key of epoch {epoch} is already held"
+                )));
             }
             return Ok(());
         }
         self.store.put(&self.sealer, &key)?;
-        self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(epoch, Arc::new(key));
+        self.keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(epoch, Arc::new(key));
         Ok(())
     }
 
@@ -266,10 +317,13 @@ impl Kms {
         if !self.config.deployment.exists() {
             return Ok(false);
         }
-        let deployment = Deployment::read(&self.config.deployment).map_err(|e| KmsError::State(e.to_string()))?;
-        let read: DynProvider = pith_chain::client::read_provider(&self.config.rpc_url).map_err(chain)?;
+        let deployment = Deployment::read(&self.config.deployment)
+            .map_err(|e| KmsError::State(e.to_string()))?;
+        let read: DynProvider =
+            pith_chain::client::read_provider(&self.config.rpc_url).map_err(chain)?;
         let signer = PrivateKeySigner::from_signing_key(self.identity.signing_key().clone());
-        let write = pith_chain::client::signing_provider(&self.config.rpc_url, signer).map_err(chain)?;
+        let write =
+            pith_chain::client::signing_provider(&self.config.rpc_url, signer).map_err(chain)?;
         let evidence = self.attester.own(
             self.address(),
             &self.identity.enc_public_key(),
@@ -284,27 +338,48 @@ impl Kms {
             posted: false,
         };
         tracing::info!(target: "pith::kms", registry = %ctx.registry(), chain_id = ctx.chain_id(), "deployment known");
-        *self.chain.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(ctx);
+        *self
+            .chain
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(ctx);
         Ok(true)
     }
 
     /// Post the node's evidence on chain (`Registry.postKmsEvidence`) once it is a committee member.
     pub async fn post_evidence(&self) -> Result<bool, KmsError> {
-        let Some(ctx) = self.chain() else { return Ok(false) };
+        let Some(ctx) = self.chain() else {
+            return Ok(false);
+        };
         if ctx.posted {
             return Ok(true);
         }
-        if !ctx.contracts.registry.is_kms_member(self.address()).await.map_err(chain)? {
+        if !ctx
+            .contracts
+            .registry
+            .is_kms_member(self.address())
+            .await
+            .map_err(chain)?
+        {
             return Ok(false);
         }
         let e = &ctx.evidence;
         ctx.signer
             .registry
-            .send_post_kms_evidence(e.platform_id, e.measurement_hash, e.tcb_status, e.bytes.clone().into())
+            .send_post_kms_evidence(
+                e.platform_id,
+                e.measurement_hash,
+                e.tcb_status,
+                e.bytes.clone().into(),
+            )
             .await
             .map_err(chain)?;
         tracing::info!(target: "pith::kms", "posted evidence on chain");
-        if let Some(c) = self.chain.write().unwrap_or_else(std::sync::PoisonError::into_inner).as_mut() {
+        if let Some(c) = self
+            .chain
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_mut()
+        {
             c.posted = true;
         }
         Ok(true)
@@ -314,14 +389,23 @@ impl Kms {
     /// than the newest epoch held, get it from a peer, or (the bootstrap node only) generate
     /// it. Old epochs are kept.
     pub async fn follow_epoch(&self) -> Result<(), KmsError> {
-        let Some(ctx) = self.chain() else { return Ok(()) };
-        let ordered = ctx.contracts.registry.kms_key_epoch().await.map_err(chain)?;
+        let Some(ctx) = self.chain() else {
+            return Ok(());
+        };
+        let ordered = ctx
+            .contracts
+            .registry
+            .kms_key_epoch()
+            .await
+            .map_err(chain)?;
         if self.current_epoch().is_some_and(|e| e >= ordered) {
             return Ok(());
         }
         for peer in &self.config.peers {
             match self.replicate_from(peer).await {
-                Ok(epochs) => tracing::info!(target: "pith::kms", %peer, ?epochs, "replicated master keys"),
+                Ok(epochs) => {
+                    tracing::info!(target: "pith::kms", %peer, ?epochs, "replicated master keys")
+                }
                 Err(e) => tracing::warn!(target: "pith::kms", %peer, "replication failed: {e}"),
             }
             if self.current_epoch().is_some_and(|e| e >= ordered) {
@@ -389,7 +473,14 @@ impl Kms {
         evidence: &[u8],
     ) -> Result<Facts, KmsError> {
         let model = model_hash.map(|m| m.0);
-        let rd = binding::report_data_with_model(WORKER_REPORT_TAG, worker, enc, ctx.chain_id(), ctx.registry(), model.as_ref());
+        let rd = binding::report_data_with_model(
+            WORKER_REPORT_TAG,
+            worker,
+            enc,
+            ctx.chain_id(),
+            ctx.registry(),
+            model.as_ref(),
+        );
         let facts = self.attester.verify(evidence, &rd)?;
         check_policy(&ctx.contracts.registry, &facts, ROLE_WORKER).await?;
         Ok(facts)
@@ -397,15 +488,41 @@ impl Kms {
 
     /// `POST /v1/kms/workers/register`: verify the worker's evidence against the chain's
     /// worker policy and sign its registration.
-    pub async fn register_worker(&self, req: &RegisterWorkerRequest) -> Result<RegisterWorkerResponse, KmsError> {
+    pub async fn register_worker(
+        &self,
+        req: &RegisterWorkerRequest,
+    ) -> Result<RegisterWorkerResponse, KmsError> {
         let ctx = self.require_chain()?;
         if req.worker == Address::ZERO || req.operator == Address::ZERO {
-            return Err(refuse(ErrorKind::BadRequest, "worker and operator must be non-zero"));
+            return Err(refuse(
+                ErrorKind::BadRequest,
+                "worker and operator must be non-zero",
+            ));
         }
-        let facts = self.verify_worker(&ctx, req.worker, &req.enc_public_key, req.model_hash.as_ref(), &req.evidence).await?;
-        let max_ttl: u64 = ctx.contracts.registry.raw().maxRegistrationTtl().call().await.map_err(chain)?;
+        let facts = self
+            .verify_worker(
+                &ctx,
+                req.worker,
+                &req.enc_public_key,
+                req.model_hash.as_ref(),
+                &req.evidence,
+            )
+            .await?;
+        let max_ttl: u64 = ctx
+            .contracts
+            .registry
+            .raw()
+            .maxRegistrationTtl()
+            .call()
+            .await
+            .map_err(chain)?;
         // A minute of margin for the transaction to land before the contract's own check.
-        let ttl = self.config.registration_ttl.as_secs().min(max_ttl.saturating_sub(60)).max(60);
+        let ttl = self
+            .config
+            .registration_ttl
+            .as_secs()
+            .min(max_ttl.saturating_sub(60))
+            .max(60);
         let registration = WorkerRegistration {
             worker: req.worker,
             operator: req.operator,
@@ -427,18 +544,38 @@ impl Kms {
         let digest = pith_chain::eip712::registration_digest(&reg, ctx.chain_id(), ctx.registry());
         let signature = self.identity.sign_digest(&digest)?.to_vec();
         tracing::info!(target: "pith::kms", worker = %req.worker, measurement = %facts.measurement_hash, "signed worker registration");
-        Ok(RegisterWorkerResponse { registration, kms: self.address(), signature })
+        Ok(RegisterWorkerResponse {
+            registration,
+            kms: self.address(),
+            signature,
+        })
     }
 
-    fn check_signed(&self, tag: &str, fields: &[&[u8]], timestamp: u64, signature: &[u8], signer: Address) -> Result<(), KmsError> {
+    fn check_signed(
+        &self,
+        tag: &str,
+        fields: &[&[u8]],
+        timestamp: u64,
+        signature: &[u8],
+        signer: Address,
+    ) -> Result<(), KmsError> {
         if !binding::fresh(timestamp, now_secs()) {
-            return Err(refuse(ErrorKind::Unauthorized, format!("stale timestamp {timestamp} (more than {}s from now)", binding::MAX_CLOCK_SKEW_SECS)));
+            return Err(refuse(
+                ErrorKind::Unauthorized,
+                format!(
+                    "stale timestamp {timestamp} (more than {}s from now)",
+                    binding::MAX_CLOCK_SKEW_SECS
+                ),
+            ));
         }
         let digest = binding::message_digest(tag, fields, timestamp);
         let recovered = pith_crypto::receipt::recover(&digest, signature)
             .map_err(|e| refuse(ErrorKind::Unauthorized, format!("bad signature: {e}")))?;
         if recovered != signer {
-            return Err(refuse(ErrorKind::Unauthorized, format!("signature is by {recovered}, not {signer}")));
+            return Err(refuse(
+                ErrorKind::Unauthorized,
+                format!("signature is by {recovered}, not {signer}"),
+            ));
         }
         Ok(())
     }
@@ -446,28 +583,52 @@ impl Kms {
     /// The public key configuration of `program` (every epoch) and its certificate.
     pub async fn program_key(&self, program_id: B256) -> Result<ProgramKeyInfo, KmsError> {
         let ctx = self.require_chain()?;
-        if !ctx.contracts.programs.exists(program_u256(&program_id)).await.map_err(chain)? {
-            return Err(refuse(ErrorKind::NotFound, format!("program {program_id} is not registered on chain")));
+        if !ctx
+            .contracts
+            .programs
+            .exists(program_u256(&program_id))
+            .await
+            .map_err(chain)?
+        {
+            return Err(refuse(
+                ErrorKind::NotFound,
+                format!("program {program_id} is not registered on chain"),
+            ));
         }
         self.program_key_info(&ctx, program_id)
     }
 
-    fn program_key_info(&self, ctx: &ChainContext, program_id: B256) -> Result<ProgramKeyInfo, KmsError> {
+    fn program_key_info(
+        &self,
+        ctx: &ChainContext,
+        program_id: B256,
+    ) -> Result<ProgramKeyInfo, KmsError> {
         let masters = self.require_keys()?;
         let program = ProgramId(program_id.0);
         let mut server: Option<ProgramServer> = None;
         let mut newest = 0;
         let mut address = Address::ZERO;
-        for keys in pith_crypto::keytree::program_key_epochs(&program, &masters).map_err(|e| KmsError::Crypto(e.to_string()))? {
+        for keys in pith_crypto::keytree::program_key_epochs(&program, &masters)
+            .map_err(|e| KmsError::Crypto(e.to_string()))?
+        {
             newest = keys.epoch();
             address = keys.address();
             match server.as_mut() {
-                Some(s) => s.add_epoch(&keys).map_err(|e| KmsError::Crypto(e.to_string()))?,
-                None => server = Some(ProgramServer::new(&keys).map_err(|e| KmsError::Crypto(e.to_string()))?),
+                Some(s) => s
+                    .add_epoch(&keys)
+                    .map_err(|e| KmsError::Crypto(e.to_string()))?,
+                None => {
+                    server = Some(
+                        ProgramServer::new(&keys).map_err(|e| KmsError::Crypto(e.to_string()))?,
+                    )
+                }
             }
         }
-        let server = server.ok_or_else(|| refuse(ErrorKind::Unavailable, "the KMS holds no master key yet"))?;
-        let ohttp_keys = server.encoded_key_configs().map_err(|e| KmsError::Crypto(e.to_string()))?;
+        let server = server
+            .ok_or_else(|| refuse(ErrorKind::Unavailable, "the KMS holds no master key yet"))?;
+        let ohttp_keys = server
+            .encoded_key_configs()
+            .map_err(|e| KmsError::Crypto(e.to_string()))?;
         let not_after = now_secs().saturating_add(self.config.certificate_ttl.as_secs());
         let certificate = KeyCertificate::issue(
             self.identity.signing_key(),
@@ -480,7 +641,11 @@ impl Kms {
             not_after,
         )
         .map_err(|e| KmsError::Crypto(e.to_string()))?;
-        Ok(ProgramKeyInfo { program_id, ohttp_keys, certificate })
+        Ok(ProgramKeyInfo {
+            program_id,
+            ohttp_keys,
+            certificate,
+        })
     }
 
     /// `POST /v1/kms/keys/release`: release a program's keys (every epoch) to an attested,
@@ -488,42 +653,99 @@ impl Kms {
     pub async fn release(&self, req: &KeyReleaseRequest) -> Result<KeyReleaseResponse, KmsError> {
         self.check_signed(
             KEY_RELEASE_TAG,
-            &[req.worker.as_slice(), req.program_id.as_slice(), &req.enc_public_key],
+            &[
+                req.worker.as_slice(),
+                req.program_id.as_slice(),
+                &req.enc_public_key,
+            ],
             req.timestamp,
             &req.signature,
             req.worker,
         )?;
         let ctx = self.require_chain()?;
-        self.verify_worker(&ctx, req.worker, &req.enc_public_key, req.model_hash.as_ref(), &req.evidence).await?;
+        self.verify_worker(
+            &ctx,
+            req.worker,
+            &req.enc_public_key,
+            req.model_hash.as_ref(),
+            &req.evidence,
+        )
+        .await?;
         let registry = &ctx.contracts.registry;
         if !registry.is_active_worker(req.worker).await.map_err(chain)? {
-            return Err(refuse(ErrorKind::PolicyRejected, format!("worker {} is not an active registered worker", req.worker)));
+            return Err(refuse(
+                ErrorKind::PolicyRejected,
+                format!("worker {} is not an active registered worker", req.worker),
+            ));
         }
         let record = registry.worker_info(req.worker).await.map_err(chain)?;
         if record.evidenceHash.0 != keccak256(&req.evidence) {
-            return Err(refuse(ErrorKind::PolicyRejected, "the evidence is not the one the Registry holds for this worker"));
+            return Err(refuse(
+                ErrorKind::PolicyRejected,
+                "the evidence is not the one the Registry holds for this worker",
+            ));
         }
-        if !ctx.contracts.programs.exists(program_u256(&req.program_id)).await.map_err(chain)? {
-            return Err(refuse(ErrorKind::NotFound, format!("program {} is not registered on chain", req.program_id)));
+        if !ctx
+            .contracts
+            .programs
+            .exists(program_u256(&req.program_id))
+            .await
+            .map_err(chain)?
+        {
+            return Err(refuse(
+                ErrorKind::NotFound,
+                format!("program {} is not registered on chain", req.program_id),
+            ));
         }
         let masters = self.require_keys()?;
         let program = ProgramId(req.program_id.0);
-        let keys = pith_crypto::keytree::program_key_epochs(&program, &masters).map_err(|e| KmsError::Crypto(e.to_string()))?;
-        let bundle = ProgramKeyBundle::new(program, keys).map_err(|e| KmsError::Crypto(e.to_string()))?;
-        let context = transport::program_context(&program.0, &req.worker);
-        let sealed = transport::seal(&req.enc_public_key, Purpose::ProgramKeys, &context, &bundle.encode())
+        let keys = pith_crypto::keytree::program_key_epochs(&program, &masters)
             .map_err(|e| KmsError::Crypto(e.to_string()))?;
+        let bundle =
+            ProgramKeyBundle::new(program, keys).map_err(|e| KmsError::Crypto(e.to_string()))?;
+        let context = transport::program_context(&program.0, &req.worker);
+        let sealed = transport::seal(
+            &req.enc_public_key,
+            Purpose::ProgramKeys,
+            &context,
+            &bundle.encode(),
+        )
+        .map_err(|e| KmsError::Crypto(e.to_string()))?;
         let key = self.program_key_info(&ctx, req.program_id)?;
         tracing::info!(target: "pith::kms", worker = %req.worker, program = %req.program_id, epochs = ?bundle.epochs(), "released program keys");
-        Ok(KeyReleaseResponse { program_id: req.program_id, kms: self.address(), epochs: bundle.epochs(), sealed, key })
+        Ok(KeyReleaseResponse {
+            program_id: req.program_id,
+            kms: self.address(),
+            epochs: bundle.epochs(),
+            sealed,
+            key,
+        })
     }
 
-    async fn verify_peer(&self, ctx: &ChainContext, peer: Address, enc: &[u8; 32], evidence: &[u8]) -> Result<Facts, KmsError> {
+    async fn verify_peer(
+        &self,
+        ctx: &ChainContext,
+        peer: Address,
+        enc: &[u8; 32],
+        evidence: &[u8],
+    ) -> Result<Facts, KmsError> {
         if peer == self.address() {
-            return Err(refuse(ErrorKind::BadRequest, "a KMS does not replicate with itself"));
+            return Err(refuse(
+                ErrorKind::BadRequest,
+                "a KMS does not replicate with itself",
+            ));
         }
-        if !ctx.contracts.registry.is_kms_member(peer).await.map_err(chain)? {
-            return Err(refuse(ErrorKind::PolicyRejected, format!("{peer} is not a member of the Registry's KMS committee")));
+        if !ctx
+            .contracts
+            .registry
+            .is_kms_member(peer)
+            .await
+            .map_err(chain)?
+        {
+            return Err(refuse(
+                ErrorKind::PolicyRejected,
+                format!("{peer} is not a member of the Registry's KMS committee"),
+            ));
         }
         let rd = binding::report_data(KMS_REPORT_TAG, peer, enc, ctx.chain_id(), ctx.registry());
         let facts = self.attester.verify(evidence, &rd)?;
@@ -533,21 +755,40 @@ impl Kms {
 
     /// `POST /v1/kms/replicate`: hand the master keys to an attested committee member.
     pub async fn replicate(&self, req: &ReplicateRequest) -> Result<ReplicateResponse, KmsError> {
-        self.check_signed(REPLICATE_TAG, &[req.kms.as_slice(), &req.enc_public_key], req.timestamp, &req.signature, req.kms)?;
+        self.check_signed(
+            REPLICATE_TAG,
+            &[req.kms.as_slice(), &req.enc_public_key],
+            req.timestamp,
+            &req.signature,
+            req.kms,
+        )?;
         let ctx = self.require_chain()?;
-        self.verify_peer(&ctx, req.kms, &req.enc_public_key, &req.evidence).await?;
+        self.verify_peer(&ctx, req.kms, &req.enc_public_key, &req.evidence)
+            .await?;
         let masters = self.require_keys()?;
         let bundle = MasterKeyBundle::new(
-            masters.iter().map(|m| MasterKey::from_bytes(*m.expose_secret(), m.epoch())).collect(),
+            masters
+                .iter()
+                .map(|m| MasterKey::from_bytes(*m.expose_secret(), m.epoch()))
+                .collect(),
         )
         .map_err(|e| KmsError::Crypto(e.to_string()))?;
         let context = transport::replication_context(&self.address(), &req.kms);
-        let sealed = transport::seal(&req.enc_public_key, Purpose::MasterKeys, &context, &bundle.encode())
-            .map_err(|e| KmsError::Crypto(e.to_string()))?;
+        let sealed = transport::seal(
+            &req.enc_public_key,
+            Purpose::MasterKeys,
+            &context,
+            &bundle.encode(),
+        )
+        .map_err(|e| KmsError::Crypto(e.to_string()))?;
         let timestamp = now_secs();
         let digest = binding::message_digest(
             REPLICATE_REPLY_TAG,
-            &[self.address().as_slice(), req.kms.as_slice(), &keccak256(&sealed)],
+            &[
+                self.address().as_slice(),
+                req.kms.as_slice(),
+                &keccak256(&sealed),
+            ],
             timestamp,
         );
         let signature = self.identity.sign_digest(&digest)?.to_vec();
@@ -569,7 +810,8 @@ impl Kms {
         let ctx = self.require_chain()?;
         let timestamp = now_secs();
         let enc = self.identity.enc_public_key();
-        let digest = binding::message_digest(REPLICATE_TAG, &[self.address().as_slice(), &enc], timestamp);
+        let digest =
+            binding::message_digest(REPLICATE_TAG, &[self.address().as_slice(), &enc], timestamp);
         let body = ReplicateRequest {
             kms: self.address(),
             enc_public_key: enc,
@@ -587,15 +829,20 @@ impl Kms {
             .await
             .map_err(|e| KmsError::Peer(format!("{url}: {e}")))?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| KmsError::Peer(format!("{url}: {e}")))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| KmsError::Peer(format!("{url}: {e}")))?;
         if !status.is_success() {
-            return Err(match serde_json::from_slice::<pith_api::ErrorBody>(&bytes) {
-                Ok(b) => KmsError::Peer(format!("{url} refused: {}", b.error)),
-                Err(_) => KmsError::Peer(format!("{url}: HTTP {status}")),
-            });
+            return Err(
+                match serde_json::from_slice::<pith_api::ErrorBody>(&bytes) {
+                    Ok(b) => KmsError::Peer(format!("{url} refused: {}", b.error)),
+                    Err(_) => KmsError::Peer(format!("{url}: HTTP {status}")),
+                },
+            );
         }
-        let answer: ReplicateResponse =
-            serde_json::from_slice(&bytes).map_err(|e| KmsError::Peer(format!("{url}: answer: {e}")))?;
+        let answer: ReplicateResponse = serde_json::from_slice(&bytes)
+            .map_err(|e| KmsError::Peer(format!("{url}: answer: {e}")))?;
         self.accept_replica(&ctx, &answer)
             .await
             .map_err(|e| KmsError::Peer(format!("{url}: {e}")))
@@ -603,19 +850,43 @@ impl Kms {
 
     /// Check a peer's replication answer (signature, freshness, its evidence against the
     /// KMS allow-list) and hold the master keys it carries.
-    pub async fn accept_replica(&self, ctx: &ChainContext, answer: &ReplicateResponse) -> Result<Vec<u32>, KmsError> {
+    pub async fn accept_replica(
+        &self,
+        ctx: &ChainContext,
+        answer: &ReplicateResponse,
+    ) -> Result<Vec<u32>, KmsError> {
         self.check_signed(
             REPLICATE_REPLY_TAG,
-            &[answer.kms.as_slice(), self.address().as_slice(), &keccak256(&answer.sealed)],
+            &[
+                answer.kms.as_slice(),
+                self.address().as_slice(),
+                &keccak256(&answer.sealed),
+            ],
             answer.timestamp,
             &answer.signature,
             answer.kms,
         )?;
-        self.verify_peer(ctx, answer.kms, &answer.enc_public_key, &answer.evidence).await?;
+        self.verify_peer(ctx, answer.kms, &answer.enc_public_key, &answer.evidence)
+            .await?;
         let context = transport::replication_context(&answer.kms, &self.address());
-        let plain = transport::open(self.identity.enc_secret(), Purpose::MasterKeys, &context, &answer.sealed)
-            .map_err(|e| refuse(ErrorKind::DecryptFailed, format!("replicated master keys: {e}")))?;
-        let bundle = MasterKeyBundle::decode(&plain).map_err(|e| refuse(ErrorKind::BadRequest, format!("replicated master keys: {e}")))?;
+        let plain = transport::open(
+            self.identity.enc_secret(),
+            Purpose::MasterKeys,
+            &context,
+            &answer.sealed,
+        )
+        .map_err(|e| {
+            refuse(
+                ErrorKind::DecryptFailed,
+                format!("replicated master keys: {e}"),
+            )
+        })?;
+        let bundle = MasterKeyBundle::decode(&plain).map_err(|e| {
+            refuse(
+                ErrorKind::BadRequest,
+                format!("replicated master keys: {e}"),
+            )
+        })?;
         let epochs = bundle.epochs();
         for key in bundle.into_keys() {
             self.hold(key)?;

@@ -25,7 +25,8 @@ pub struct Refusal(pub ApiError);
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, axum::Json(self.0.body())).into_response()
     }
 }
@@ -46,7 +47,8 @@ fn bad(kind: ErrorKind, m: impl Into<String>) -> Refusal {
 }
 
 fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Refusal> {
-    serde_json::from_slice(body).map_err(|e| bad(ErrorKind::BadRequest, format!("request body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| bad(ErrorKind::BadRequest, format!("request body: {e}")))
 }
 
 /// The router (no socket: tests may call it with `oneshot`).
@@ -81,8 +83,12 @@ async fn release(State(kms): State<Arc<Kms>>, body: Bytes) -> Result<Response, R
     Ok(axum::Json(kms.release(&req).await?).into_response())
 }
 
-async fn program_key(State(kms): State<Arc<Kms>>, Path(id): Path<String>) -> Result<Response, Refusal> {
-    let id = ProgramId::from_hex(&id).map_err(|e| bad(ErrorKind::BadRequest, format!("program id: {e}")))?;
+async fn program_key(
+    State(kms): State<Arc<Kms>>,
+    Path(id): Path<String>,
+) -> Result<Response, Refusal> {
+    let id = ProgramId::from_hex(&id)
+        .map_err(|e| bad(ErrorKind::BadRequest, format!("program id: {e}")))?;
     Ok(axum::Json(kms.program_key(pith_crypto::B256::from(id.0)).await?).into_response())
 }
 

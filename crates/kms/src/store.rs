@@ -67,10 +67,9 @@ impl Store {
                     "sealed master key of epoch {epoch} in {DB_FILE} does not open with this node's sealing key (tampered, or another machine's)"
                 ))
             })?;
-            let secret: [u8; 32] = plain
-                .as_slice()
-                .try_into()
-                .map_err(|_| KmsError::State(format!("sealed master key of epoch {epoch}: bad length")))?;
+            let secret: [u8; 32] = plain.as_slice().try_into().map_err(|_| {
+                KmsError::State(format!("sealed master key of epoch {epoch}: bad length"))
+            })?;
             out.insert(epoch, MasterKey::from_bytes(secret, epoch));
         }
         Ok(out)

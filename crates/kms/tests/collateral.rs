@@ -17,13 +17,22 @@ fn case() -> PathBuf {
 }
 
 fn at() -> time::OffsetDateTime {
-    let expect: serde_json::Value = serde_json::from_slice(&std::fs::read(case().join("expect.json")).unwrap()).unwrap();
-    time::OffsetDateTime::parse(expect["at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap()
+    let expect: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(case().join("expect.json")).unwrap()).unwrap();
+    time::OffsetDateTime::parse(
+        expect["at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
 }
 
 fn attester(collateral: Arc<dyn pith_attest::CollateralSource>) -> (tempfile::TempDir, Attester) {
     let dir = tempfile::tempdir().unwrap();
-    let opts = SimulatedOptions { dev_ca_dir: dir.path().to_owned(), create: true, ..Default::default() };
+    let opts = SimulatedOptions {
+        dev_ca_dir: dir.path().to_owned(),
+        create: true,
+        ..Default::default()
+    };
     let source = SimulatedSource::open(&opts).unwrap();
     (dir, Attester::new(Arc::new(source), None, collateral))
 }
@@ -34,16 +43,31 @@ fn hardware_evidence_is_verified_with_the_sources_collateral() {
     let expected = [0x5a; 64];
 
     let (_d, none) = attester(Arc::new(pith_attest::NoCollateral));
-    let e = none.verify_at(&quote, &expected, at()).unwrap_err().to_string();
+    let e = none
+        .verify_at(&quote, &expected, at())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("collateral"), "without collateral: {e}");
 
     let fixed = pith_attest::FixedCollateral::from_dir(&case().join("collateral")).unwrap();
     let (_d, with) = attester(Arc::new(fixed));
-    let e = with.verify_at(&quote, &expected, at()).unwrap_err().to_string();
-    assert!(e.contains("report_data does not bind"), "with the case's collateral the quote verifies up to the binding: {e}");
+    let e = with
+        .verify_at(&quote, &expected, at())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("report_data does not bind"),
+        "with the case's collateral the quote verifies up to the binding: {e}"
+    );
 
     // and the collateral is really checked: a day after it expired, refused.
     let late = at() + time::Duration::days(400);
-    let e = with.verify_at(&quote, &expected, late).unwrap_err().to_string();
-    assert!(e.contains("evidence does not verify"), "expired collateral: {e}");
+    let e = with
+        .verify_at(&quote, &expected, late)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("evidence does not verify"),
+        "expired collateral: {e}"
+    );
 }

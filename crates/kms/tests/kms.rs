@@ -4,7 +4,13 @@
 //! Workers are driven at the protocol level: real secp256k1 / X25519 identities and real
 //! simulated evidence from the development CA, so every refusal can be provoked.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 
 use std::path::Path;
 use std::time::Duration;
@@ -14,7 +20,10 @@ use anyhow::Result;
 use k256::ecdsa::SigningKey;
 use pith_api::ErrorKind;
 use pith_api::binding::{self, KEY_RELEASE_TAG, WORKER_REPORT_TAG};
-use pith_api::kms::{KeyReleaseRequest, KeyReleaseResponse, KmsInfo, ProgramKeyInfo, RegisterWorkerRequest, RegisterWorkerResponse};
+use pith_api::kms::{
+    KeyReleaseRequest, KeyReleaseResponse, KmsInfo, ProgramKeyInfo, RegisterWorkerRequest,
+    RegisterWorkerResponse,
+};
 use pith_attest::provider::{EvidenceSource, SimulatedOptions, SimulatedSource};
 use pith_chain::bindings::{Programs, Registry};
 use pith_chain::client::PithContracts;
@@ -41,8 +50,19 @@ impl TestWorker {
         let mut enc_secret = [0u8; 32];
         OsRng.fill_bytes(&mut enc_secret);
         let enc_public = transport::public_key(&enc_secret).unwrap();
-        let source = SimulatedSource::open(&SimulatedOptions { dev_ca_dir: dev_ca.to_owned(), binary_sha384: binary, ..Default::default() }).unwrap();
-        let mut w = Self { key, enc_secret, enc_public, evidence: Vec::new(), source };
+        let source = SimulatedSource::open(&SimulatedOptions {
+            dev_ca_dir: dev_ca.to_owned(),
+            binary_sha384: binary,
+            ..Default::default()
+        })
+        .unwrap();
+        let mut w = Self {
+            key,
+            enc_secret,
+            enc_public,
+            evidence: Vec::new(),
+            source,
+        };
         w.evidence = w.quote(d);
         w
     }
@@ -53,7 +73,14 @@ impl TestWorker {
         self.quote_with_model(d, None)
     }
     fn quote_with_model(&self, d: &Deployment, model: Option<&[u8; 32]>) -> Vec<u8> {
-        let rd = binding::report_data_with_model(WORKER_REPORT_TAG, self.address(), &self.enc_public, d.chain_id, d.contracts.registry, model);
+        let rd = binding::report_data_with_model(
+            WORKER_REPORT_TAG,
+            self.address(),
+            &self.enc_public,
+            d.chain_id,
+            d.contracts.registry,
+            model,
+        );
         self.source.quote(&rd).unwrap()
     }
     fn register_request(&self, operator: Address) -> RegisterWorkerRequest {
@@ -66,7 +93,15 @@ impl TestWorker {
         }
     }
     fn release_request(&self, program: B256, timestamp: u64) -> KeyReleaseRequest {
-        let digest = binding::message_digest(KEY_RELEASE_TAG, &[self.address().as_slice(), program.as_slice(), &self.enc_public], timestamp);
+        let digest = binding::message_digest(
+            KEY_RELEASE_TAG,
+            &[
+                self.address().as_slice(),
+                program.as_slice(),
+                &self.enc_public,
+            ],
+            timestamp,
+        );
         KeyReleaseRequest {
             worker: self.address(),
             program_id: program,
@@ -74,7 +109,9 @@ impl TestWorker {
             evidence: self.evidence.clone(),
             model_hash: None,
             timestamp,
-            signature: pith_crypto::receipt::sign_hash(&self.key, &digest).unwrap().to_vec(),
+            signature: pith_crypto::receipt::sign_hash(&self.key, &digest)
+                .unwrap()
+                .to_vec(),
         }
     }
 }
@@ -86,26 +123,45 @@ struct Client {
 
 impl Client {
     fn new(addr: std::net::SocketAddr) -> Self {
-        Self { http: reqwest::Client::new(), base: format!("http://{addr}") }
+        Self {
+            http: reqwest::Client::new(),
+            base: format!("http://{addr}"),
+        }
     }
-    async fn post<T: serde::Serialize, R: serde::de::DeserializeOwned>(&self, path: &str, body: &T) -> std::result::Result<R, (u16, pith_api::ApiError)> {
+    async fn post<T: serde::Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> std::result::Result<R, (u16, pith_api::ApiError)> {
         let r = self
             .http
             .post(format!("{}{path}", self.base))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(serde_json::to_vec(body).unwrap())
-            .send().await.unwrap();
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         let bytes = r.bytes().await.unwrap();
         if status == 200 {
             Ok(serde_json::from_slice(&bytes).unwrap())
         } else {
-            let b: pith_api::ErrorBody = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("HTTP {status}: {e}: {}", String::from_utf8_lossy(&bytes)));
+            let b: pith_api::ErrorBody = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                panic!("HTTP {status}: {e}: {}", String::from_utf8_lossy(&bytes))
+            });
             Err((status, b.error))
         }
     }
-    async fn get<R: serde::de::DeserializeOwned>(&self, path: &str) -> std::result::Result<R, (u16, pith_api::ApiError)> {
-        let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+    async fn get<R: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> std::result::Result<R, (u16, pith_api::ApiError)> {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         let bytes = r.bytes().await.unwrap();
         if status == 200 {
@@ -118,18 +174,32 @@ impl Client {
     async fn info(&self) -> KmsInfo {
         self.get(pith_api::kms::INFO).await.unwrap()
     }
-    async fn register(&self, r: &RegisterWorkerRequest) -> std::result::Result<RegisterWorkerResponse, (u16, pith_api::ApiError)> {
+    async fn register(
+        &self,
+        r: &RegisterWorkerRequest,
+    ) -> std::result::Result<RegisterWorkerResponse, (u16, pith_api::ApiError)> {
         self.post(pith_api::kms::REGISTER_WORKER, r).await
     }
-    async fn release(&self, r: &KeyReleaseRequest) -> std::result::Result<KeyReleaseResponse, (u16, pith_api::ApiError)> {
+    async fn release(
+        &self,
+        r: &KeyReleaseRequest,
+    ) -> std::result::Result<KeyReleaseResponse, (u16, pith_api::ApiError)> {
         self.post(pith_api::kms::KEY_RELEASE, r).await
     }
-    async fn program_key(&self, id: B256) -> std::result::Result<ProgramKeyInfo, (u16, pith_api::ApiError)> {
-        self.get(&pith_api::kms::PROGRAM_KEY.replace("{id}", &format!("{id:#x}"))).await
+    async fn program_key(
+        &self,
+        id: B256,
+    ) -> std::result::Result<ProgramKeyInfo, (u16, pith_api::ApiError)> {
+        self.get(&pith_api::kms::PROGRAM_KEY.replace("{id}", &format!("{id:#x}")))
+            .await
     }
 }
 
-fn expect_refusal<T: std::fmt::Debug>(r: std::result::Result<T, (u16, pith_api::ApiError)>, kind: ErrorKind, status: u16) -> pith_api::ApiError {
+fn expect_refusal<T: std::fmt::Debug>(
+    r: std::result::Result<T, (u16, pith_api::ApiError)>,
+    kind: ErrorKind,
+    status: u16,
+) -> pith_api::ApiError {
     let (s, e) = r.expect_err("expected a refusal");
     assert_eq!((e.kind, s), (kind, status), "{e:?}");
     e
@@ -151,7 +221,12 @@ impl Net {
     }
 
     fn config(&self, name: &str) -> pith_kms::Config {
-        let mut c = pith_kms::Config::new(self.dir.path().join(name), "127.0.0.1:0".parse().unwrap(), self.anvil.url(), self.manifest.clone());
+        let mut c = pith_kms::Config::new(
+            self.dir.path().join(name),
+            "127.0.0.1:0".parse().unwrap(),
+            self.anvil.url(),
+            self.manifest.clone(),
+        );
         c.dev_ca_dir = Some(self.dev_ca.clone());
         c.poll = Duration::from_millis(200);
         c
@@ -175,10 +250,12 @@ impl Net {
             platformMask: U256::ZERO,
             egressAllowListHash: B256::ZERO,
         };
-        let (id, _) = dev.programs.send_register(B256::repeat_byte(0x42), cfg).await?;
+        let (id, _) = dev
+            .programs
+            .send_register(B256::repeat_byte(0x42), cfg)
+            .await?;
         Ok(B256::from(id.to_be_bytes::<32>()))
     }
-
 }
 
 async fn submit(op: &PithContracts, w: &TestWorker, answer: &RegisterWorkerResponse) -> Result<()> {
@@ -192,7 +269,13 @@ async fn submit(op: &PithContracts, w: &TestWorker, answer: &RegisterWorkerRespo
         evidenceHash: r.evidence_hash,
         expiry: r.expiry,
     };
-    op.registry.send_register_worker(reg, Bytes::from(w.evidence.clone()), vec![Bytes::from(answer.signature.clone())]).await?;
+    op.registry
+        .send_register_worker(
+            reg,
+            Bytes::from(w.evidence.clone()),
+            vec![Bytes::from(answer.signature.clone())],
+        )
+        .await?;
     Ok(())
 }
 
@@ -231,7 +314,10 @@ async fn register_release_refusals_restart_and_tamper() -> Result<()> {
     let k = kms.kms.clone();
     wait_for("the deployment", || k.chain().is_some_and(|c| c.posted)).await;
     let info = client.info().await;
-    assert_eq!((info.chain_id, info.registry), (d.chain_id, d.contracts.registry));
+    assert_eq!(
+        (info.chain_id, info.registry),
+        (d.chain_id, d.contracts.registry)
+    );
     assert_eq!(info.measurement_hash, net.measurement);
     let program = net.program(&d).await?;
     let operator = net.contracts(&d, 2)?;
@@ -242,62 +328,131 @@ async fn register_release_refusals_restart_and_tamper() -> Result<()> {
     let answer = client.register(&w.register_request(op_addr)).await.unwrap();
     assert_eq!(answer.kms, kms.kms.address());
     assert_eq!(answer.registration.measurement_hash, net.measurement);
-    assert_eq!(answer.registration.evidence_hash.0, pith_crypto::keccak256(&w.evidence));
+    assert_eq!(
+        answer.registration.evidence_hash.0,
+        pith_crypto::keccak256(&w.evidence)
+    );
     submit(&operator, &w, &answer).await?;
     let reader = PithContracts::new(&d, net.provider().await?);
     assert!(reader.registry.is_active_worker(w.address()).await?);
 
-    let released = client.release(&w.release_request(program, now())).await.unwrap();
+    let released = client
+        .release(&w.release_request(program, now()))
+        .await
+        .unwrap();
     assert_eq!(released.epochs, vec![0]);
     let bundle = open_release(&w, program, &released);
     assert_eq!(bundle.epochs(), vec![0]);
     // The released keys are the ones behind the certified public configuration.
     assert_eq!(ohttp_keys(&bundle), released.key.ohttp_keys);
-    assert_eq!(released.key.certificate.verify(&released.key.ohttp_keys, now())?, kms.kms.address());
+    assert_eq!(
+        released
+            .key
+            .certificate
+            .verify(&released.key.ohttp_keys, now())?,
+        kms.kms.address()
+    );
     // The certificate also names the program's own address (its signing key).
-    assert_eq!(released.key.certificate.program_address, bundle.keys()[0].address());
+    assert_eq!(
+        released.key.certificate.program_address,
+        bundle.keys()[0].address()
+    );
     let pk = client.program_key(program).await.unwrap();
     assert_eq!(pk.ohttp_keys, released.key.ohttp_keys);
-    assert_eq!(pk.certificate.verify(&pk.ohttp_keys, now())?, kms.kms.address());
+    assert_eq!(
+        pk.certificate.verify(&pk.ohttp_keys, now())?,
+        kms.kms.address()
+    );
     // The bundle does not open for another worker.
     let other_ctx = transport::program_context(&program.0, &Address::repeat_byte(1));
-    assert!(transport::open(&w.enc_secret, Purpose::ProgramKeys, &other_ctx, &released.sealed).is_err());
+    assert!(
+        transport::open(
+            &w.enc_secret,
+            Purpose::ProgramKeys,
+            &other_ctx,
+            &released.sealed
+        )
+        .is_err()
+    );
 
     // The model hash in report_data is bound like the identity: a request naming a model
     // the evidence does not bind, or hiding one it binds, is refused; naming it is accepted.
     let mut claims = w.register_request(op_addr);
     claims.model_hash = Some(B256::repeat_byte(5));
-    let e = expect_refusal(client.register(&claims).await, ErrorKind::EvidenceInvalid, 403);
+    let e = expect_refusal(
+        client.register(&claims).await,
+        ErrorKind::EvidenceInvalid,
+        403,
+    );
     assert!(e.message.contains("model"), "{e:?}");
     let mut modelled = TestWorker::new(&net.dev_ca, &d, None);
     modelled.evidence = modelled.quote_with_model(&d, Some(&[5; 32]));
-    expect_refusal(client.register(&modelled.register_request(op_addr)).await, ErrorKind::EvidenceInvalid, 403);
+    expect_refusal(
+        client.register(&modelled.register_request(op_addr)).await,
+        ErrorKind::EvidenceInvalid,
+        403,
+    );
     let mut shown = modelled.register_request(op_addr);
     shown.model_hash = Some(B256::repeat_byte(5));
-    assert_eq!(client.register(&shown).await.unwrap().kms, kms.kms.address());
+    assert_eq!(
+        client.register(&shown).await.unwrap().kms,
+        kms.kms.address()
+    );
 
     // A worker whose measurement is not allowed: no signature, no keys.
     let bad = TestWorker::new(&net.dev_ca, &d, Some([0xee; 48]));
-    let e = expect_refusal(client.register(&bad.register_request(op_addr)).await, ErrorKind::PolicyRejected, 403);
+    let e = expect_refusal(
+        client.register(&bad.register_request(op_addr)).await,
+        ErrorKind::PolicyRejected,
+        403,
+    );
     assert!(e.message.contains("not allowed"), "{e:?}");
-    expect_refusal(client.release(&bad.release_request(program, now())).await, ErrorKind::PolicyRejected, 403);
+    expect_refusal(
+        client.release(&bad.release_request(program, now())).await,
+        ErrorKind::PolicyRejected,
+        403,
+    );
 
     // Bad signature (another key) and stale timestamp.
     let mut forged = w.release_request(program, now());
     let other = SigningKey::random(&mut OsRng);
-    let digest = binding::message_digest(KEY_RELEASE_TAG, &[w.address().as_slice(), program.as_slice(), &w.enc_public], forged.timestamp);
-    forged.signature = pith_crypto::receipt::sign_hash(&other, &digest).unwrap().to_vec();
+    let digest = binding::message_digest(
+        KEY_RELEASE_TAG,
+        &[w.address().as_slice(), program.as_slice(), &w.enc_public],
+        forged.timestamp,
+    );
+    forged.signature = pith_crypto::receipt::sign_hash(&other, &digest)
+        .unwrap()
+        .to_vec();
     expect_refusal(client.release(&forged).await, ErrorKind::Unauthorized, 401);
     let mut garbage = w.release_request(program, now());
     garbage.signature = vec![1, 2, 3];
     expect_refusal(client.release(&garbage).await, ErrorKind::Unauthorized, 401);
-    expect_refusal(client.release(&w.release_request(program, now() - 1_000)).await, ErrorKind::Unauthorized, 401);
-    expect_refusal(client.release(&w.release_request(program, now() + 1_000)).await, ErrorKind::Unauthorized, 401);
+    expect_refusal(
+        client
+            .release(&w.release_request(program, now() - 1_000))
+            .await,
+        ErrorKind::Unauthorized,
+        401,
+    );
+    expect_refusal(
+        client
+            .release(&w.release_request(program, now() + 1_000))
+            .await,
+        ErrorKind::Unauthorized,
+        401,
+    );
     // A signed request for another key than the evidence binds.
     let mut swapped = TestWorker::new(&net.dev_ca, &d, None);
     swapped.key = w.key.clone();
     swapped.evidence = w.evidence.clone();
-    expect_refusal(client.release(&swapped.release_request(program, now())).await, ErrorKind::EvidenceInvalid, 403);
+    expect_refusal(
+        client
+            .release(&swapped.release_request(program, now()))
+            .await,
+        ErrorKind::EvidenceInvalid,
+        403,
+    );
 
     // Evidence that verifies but is not the one the Registry holds for this worker.
     let mut fresh = TestWorker::new(&net.dev_ca, &d, None);
@@ -306,18 +461,32 @@ async fn register_release_refusals_restart_and_tamper() -> Result<()> {
     fresh.enc_public = w.enc_public;
     fresh.evidence = fresh.quote(&d);
     assert_ne!(fresh.evidence, w.evidence);
-    let e = expect_refusal(client.release(&fresh.release_request(program, now())).await, ErrorKind::PolicyRejected, 403);
+    let e = expect_refusal(
+        client.release(&fresh.release_request(program, now())).await,
+        ErrorKind::PolicyRejected,
+        403,
+    );
     assert!(e.message.contains("evidence"), "{e:?}");
     // A valid worker that never registered.
     let unregistered = TestWorker::new(&net.dev_ca, &d, None);
-    let e = expect_refusal(client.release(&unregistered.release_request(program, now())).await, ErrorKind::PolicyRejected, 403);
+    let e = expect_refusal(
+        client
+            .release(&unregistered.release_request(program, now()))
+            .await,
+        ErrorKind::PolicyRejected,
+        403,
+    );
     assert!(e.message.contains("not an active"), "{e:?}");
 
     // Evidence from another development CA.
     let other_ca = net.dir.path().join("other-ca");
     pith_attest::simulated::DevCa::init(&other_ca, std::time::SystemTime::now())?;
     let foreign = TestWorker::new(&other_ca, &d, None);
-    expect_refusal(client.register(&foreign.register_request(op_addr)).await, ErrorKind::EvidenceInvalid, 403);
+    expect_refusal(
+        client.register(&foreign.register_request(op_addr)).await,
+        ErrorKind::EvidenceInvalid,
+        403,
+    );
     // Tampered evidence (one byte of report_data, and one of the signature).
     for at in [420, w.evidence.len() - 3] {
         let mut t = w.register_request(op_addr);
@@ -329,11 +498,30 @@ async fn register_release_refusals_restart_and_tamper() -> Result<()> {
     elsewhere.chain_id = 1;
     let mut other_net = TestWorker::new(&net.dev_ca, &d, None);
     other_net.evidence = other_net.quote(&elsewhere);
-    expect_refusal(client.register(&other_net.register_request(op_addr)).await, ErrorKind::EvidenceInvalid, 403);
+    expect_refusal(
+        client.register(&other_net.register_request(op_addr)).await,
+        ErrorKind::EvidenceInvalid,
+        403,
+    );
     // Unknown program, malformed bodies.
-    expect_refusal(client.release(&w.release_request(B256::repeat_byte(0x77), now())).await, ErrorKind::NotFound, 404);
-    expect_refusal(client.program_key(B256::repeat_byte(0x77)).await, ErrorKind::NotFound, 404);
-    let r: std::result::Result<RegisterWorkerResponse, _> = client.post(pith_api::kms::REGISTER_WORKER, &serde_json::json!({"worker": 1})).await;
+    expect_refusal(
+        client
+            .release(&w.release_request(B256::repeat_byte(0x77), now()))
+            .await,
+        ErrorKind::NotFound,
+        404,
+    );
+    expect_refusal(
+        client.program_key(B256::repeat_byte(0x77)).await,
+        ErrorKind::NotFound,
+        404,
+    );
+    let r: std::result::Result<RegisterWorkerResponse, _> = client
+        .post(
+            pith_api::kms::REGISTER_WORKER,
+            &serde_json::json!({"worker": 1}),
+        )
+        .await;
     expect_refusal(r, ErrorKind::BadRequest, 400);
 
     // Restart: the same identity and the same sealed master key.
@@ -353,13 +541,19 @@ async fn register_release_refusals_restart_and_tamper() -> Result<()> {
     drop((k2, kms2.kms));
 
     // A tampered sealed master key: the node refuses to start, saying why.
-    tamper_master_key(&net.dir.path().join("kms-0").join(pith_kms::store::DB_FILE), 0);
+    tamper_master_key(
+        &net.dir.path().join("kms-0").join(pith_kms::store::DB_FILE),
+        0,
+    );
     let e = net.start(net.config("kms-0")).await.unwrap_err();
     assert!(e.to_string().contains("does not open"), "{e}");
     // Another machine's sealing key does not open the state either.
     let copy = net.dir.path().join("kms-copy");
     std::fs::create_dir_all(&copy)?;
-    std::fs::copy(net.dir.path().join("kms-0/identity.sealed"), copy.join("identity.sealed"))?;
+    std::fs::copy(
+        net.dir.path().join("kms-0/identity.sealed"),
+        copy.join("identity.sealed"),
+    )?;
     assert!(net.start(net.config("kms-copy")).await.is_err());
     Ok(())
 }
@@ -374,7 +568,10 @@ fn tamper_master_key(db: &Path, epoch: u32) {
     };
     value[30] ^= 1;
     let w = db.begin_write().unwrap();
-    w.open_table(pith_kms::store::MASTER_KEYS).unwrap().insert(epoch, value.as_slice()).unwrap();
+    w.open_table(pith_kms::store::MASTER_KEYS)
+        .unwrap()
+        .insert(epoch, value.as_slice())
+        .unwrap();
     w.commit().unwrap();
 }
 
@@ -391,7 +588,10 @@ async fn replication_and_rotation() -> Result<()> {
     cb.peers = vec![format!("http://{}", a.addr)];
     cb.bootstrap = false;
     let (b, stop_b) = net.start(cb).await?;
-    assert!(b.kms.epochs().is_empty(), "a joining node generates nothing");
+    assert!(
+        b.kms.epochs().is_empty(),
+        "a joining node generates nothing"
+    );
     assert_eq!(Client::new(b.addr).info().await.epoch, None);
     // A third node with a measurement the chain does not allow for the KMS role.
     let mut cc = net.config("kms-c");
@@ -405,24 +605,40 @@ async fn replication_and_rotation() -> Result<()> {
     cs.bootstrap = false;
     let (s, stop_s) = net.start(cs).await?;
 
-    let d = net.deploy(vec![a.kms.address(), b.kms.address(), c.kms.address()]).await?;
+    let d = net
+        .deploy(vec![a.kms.address(), b.kms.address(), c.kms.address()])
+        .await?;
     let bk = b.kms.clone();
     wait_for("replication to b", || bk.epochs() == vec![0]).await;
     let program = net.program(&d).await?;
     let ka = Client::new(a.addr).program_key(program).await.unwrap();
     let kb = Client::new(b.addr).program_key(program).await.unwrap();
-    assert_eq!(ka.ohttp_keys, kb.ohttp_keys, "both nodes hold the same master key");
-    assert_eq!(kb.certificate.verify(&kb.ohttp_keys, now())?, b.kms.address());
+    assert_eq!(
+        ka.ohttp_keys, kb.ohttp_keys,
+        "both nodes hold the same master key"
+    );
+    assert_eq!(
+        kb.certificate.verify(&kb.ohttp_keys, now())?,
+        b.kms.address()
+    );
 
     // The unallowed measurement and the stranger get nothing.
     let kc = c.kms.clone();
     wait_for("c to know the deployment", || kc.chain().is_some()).await;
-    let e = c.kms.replicate_from(&format!("http://{}", a.addr)).await.unwrap_err();
+    let e = c
+        .kms
+        .replicate_from(&format!("http://{}", a.addr))
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("not allowed"), "{e}");
     assert!(c.kms.epochs().is_empty());
     let ks = s.kms.clone();
     wait_for("s to know the deployment", || ks.chain().is_some()).await;
-    let e = s.kms.replicate_from(&format!("http://{}", a.addr)).await.unwrap_err();
+    let e = s
+        .kms
+        .replicate_from(&format!("http://{}", a.addr))
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("committee"), "{e}");
     assert!(s.kms.epochs().is_empty());
     // Mutual: b refuses keys offered by a node whose own evidence is not allowed. c asks b
@@ -438,7 +654,11 @@ async fn replication_and_rotation() -> Result<()> {
         signature: {
             let digest = binding::message_digest(
                 pith_api::binding::REPLICATE_REPLY_TAG,
-                &[c.kms.address().as_slice(), b.kms.address().as_slice(), &pith_crypto::keccak256(&[1; 80])],
+                &[
+                    c.kms.address().as_slice(),
+                    b.kms.address().as_slice(),
+                    &pith_crypto::keccak256(&[1; 80]),
+                ],
                 now(),
             );
             c.kms.identity().sign_digest(&digest)?.to_vec()
@@ -450,7 +670,10 @@ async fn replication_and_rotation() -> Result<()> {
     // Governance orders a rotation: a (the bootstrap node) generates epoch 1, b replicates it.
     net.rotate_kms_key(&d).await?;
     let (ak, bk) = (a.kms.clone(), b.kms.clone());
-    wait_for("rotation on a and b", || ak.epochs() == vec![0, 1] && bk.epochs() == vec![0, 1]).await;
+    wait_for("rotation on a and b", || {
+        ak.epochs() == vec![0, 1] && bk.epochs() == vec![0, 1]
+    })
+    .await;
     let ka2 = Client::new(a.addr).program_key(program).await.unwrap();
     let kb2 = Client::new(b.addr).program_key(program).await.unwrap();
     assert_eq!(ka2.ohttp_keys, kb2.ohttp_keys);
@@ -461,8 +684,14 @@ async fn replication_and_rotation() -> Result<()> {
     // The program's identity survives the rotation (ADR 0100): same Ethereum address in the
     // certificate of either node; only the encryption (and storage) keys changed.
     assert_ne!(ka.certificate.program_address, Address::ZERO);
-    assert_eq!(ka2.certificate.program_address, ka.certificate.program_address);
-    assert_eq!(kb2.certificate.program_address, ka.certificate.program_address);
+    assert_eq!(
+        ka2.certificate.program_address,
+        ka.certificate.program_address
+    );
+    assert_eq!(
+        kb2.certificate.program_address,
+        ka.certificate.program_address
+    );
 
     for (stop, r) in [(stop_a, a), (stop_b, b), (stop_c, c), (stop_s, s)] {
         stop.cancel();
@@ -470,4 +699,3 @@ async fn replication_and_rotation() -> Result<()> {
     }
     Ok(())
 }
-

@@ -16,7 +16,13 @@ const SHA_JS: &str = include_str!("sha256.js");
 
 fn tokio() -> &'static tokio::runtime::Runtime {
     static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap())
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
 }
 
 /// A ~20 KB module: a hello handler plus a data table and helper functions.
@@ -24,7 +30,12 @@ fn module_20k() -> String {
     let mut s = String::from("const TABLE = [\n");
     let mut i = 0;
     while s.len() < 14_000 {
-        s.push_str(&format!("  {{ id: {i}, name: \"entry-{i}\", weight: {}.5, tags: [\"t{}\", \"u{}\"] }},\n", i * 7, i % 5, i % 3));
+        s.push_str(&format!(
+            "  {{ id: {i}, name: \"entry-{i}\", weight: {}.5, tags: [\"t{}\", \"u{}\"] }},\n",
+            i * 7,
+            i % 5,
+            i % 3
+        ));
         i += 1;
     }
     s.push_str("];\n");
@@ -42,7 +53,13 @@ fn host() -> Host {
 }
 
 fn cold(program: &Arc<Program>, cache: &BytecodeCache) {
-    let mut i = Instance::new(program.clone(), host(), tokio().handle().clone(), cache.clone()).unwrap();
+    let mut i = Instance::new(
+        program.clone(),
+        host(),
+        tokio().handle().clone(),
+        cache.clone(),
+    )
+    .unwrap();
     let o = i.invoke(&Request::get("http://localhost/"));
     assert!(o.result.is_ok(), "{:?}", o.result);
 }
@@ -85,25 +102,54 @@ fn benches(c: &mut Criterion) {
     let warm_cache = BytecodeCache::default();
     cold(&module, &warm_cache);
     let mut g = c.benchmark_group("a_cold_start_20k");
-    g.bench_function("with_bytecode_cache", |b| b.iter(|| cold(&module, &warm_cache)));
-    g.bench_function("from_source", |b| b.iter(|| cold(&module, &BytecodeCache::default())));
+    g.bench_function("with_bytecode_cache", |b| {
+        b.iter(|| cold(&module, &warm_cache))
+    });
+    g.bench_function("from_source", |b| {
+        b.iter(|| cold(&module, &BytecodeCache::default()))
+    });
     g.finish();
 
-    let hello = Arc::new(Program::new("hello", "export default { async fetch(request) { return new Response('hello'); } }"));
-    let mut inst = Instance::new(hello, host(), tokio().handle().clone(), BytecodeCache::default()).unwrap();
+    let hello = Arc::new(Program::new(
+        "hello",
+        "export default { async fetch(request) { return new Response('hello'); } }",
+    ));
+    let mut inst = Instance::new(
+        hello,
+        host(),
+        tokio().handle().clone(),
+        BytecodeCache::default(),
+    )
+    .unwrap();
     let req = Request::get("http://localhost/");
-    c.bench_function("b_warm_hello", |b| b.iter(|| assert!(inst.invoke(&req).result.is_ok())));
+    c.bench_function("b_warm_hello", |b| {
+        b.iter(|| assert!(inst.invoke(&req).result.is_ok()))
+    });
 
     let mut g = c.benchmark_group("c_compute");
     g.sample_size(10).measurement_time(Duration::from_secs(8));
-    let mut sandbox = Instance::new(compute_program(), host(), tokio().handle().clone(), BytecodeCache::default()).unwrap();
+    let mut sandbox = Instance::new(
+        compute_program(),
+        host(),
+        tokio().handle().clone(),
+        BytecodeCache::default(),
+    )
+    .unwrap();
     let bare = Bare::new();
     let sha = Request::get("http://localhost/sha");
     let json = Request::get("http://localhost/json");
-    g.bench_function("sha256_1mib_sandbox", |b| b.iter(|| assert!(sandbox.invoke(&sha).result.is_ok())));
-    g.bench_function("sha256_1mib_bare_rquickjs", |b| b.iter(|| bare.call("workSha")));
-    g.bench_function("json_1mib_sandbox", |b| b.iter(|| assert!(sandbox.invoke(&json).result.is_ok())));
-    g.bench_function("json_1mib_bare_rquickjs", |b| b.iter(|| bare.call("workJson")));
+    g.bench_function("sha256_1mib_sandbox", |b| {
+        b.iter(|| assert!(sandbox.invoke(&sha).result.is_ok()))
+    });
+    g.bench_function("sha256_1mib_bare_rquickjs", |b| {
+        b.iter(|| bare.call("workSha"))
+    });
+    g.bench_function("json_1mib_sandbox", |b| {
+        b.iter(|| assert!(sandbox.invoke(&json).result.is_ok()))
+    });
+    g.bench_function("json_1mib_bare_rquickjs", |b| {
+        b.iter(|| bare.call("workJson"))
+    });
     g.finish();
 }
 
@@ -128,11 +174,27 @@ fn summary() {
     cold(&module, &cache);
     let with_cache = median(|| cold(&module, &cache), 301);
     let from_source = median(|| cold(&module, &BytecodeCache::default()), 101);
-    println!("(a) cold start, bytecode cache: {:.3} ms (goal <= 1 ms)", with_cache.as_secs_f64() * 1e3);
-    println!("(a) cold start, from source:    {:.3} ms (ratio source/cache {:.2})", from_source.as_secs_f64() * 1e3, from_source.as_secs_f64() / with_cache.as_secs_f64());
+    println!(
+        "(a) cold start, bytecode cache: {:.3} ms (goal <= 1 ms)",
+        with_cache.as_secs_f64() * 1e3
+    );
+    println!(
+        "(a) cold start, from source:    {:.3} ms (ratio source/cache {:.2})",
+        from_source.as_secs_f64() * 1e3,
+        from_source.as_secs_f64() / with_cache.as_secs_f64()
+    );
 
-    let hello = Arc::new(Program::new("hello", "export default { async fetch(request) { return new Response('hello'); } }"));
-    let mut inst = Instance::new(hello, host(), tokio().handle().clone(), BytecodeCache::default()).unwrap();
+    let hello = Arc::new(Program::new(
+        "hello",
+        "export default { async fetch(request) { return new Response('hello'); } }",
+    ));
+    let mut inst = Instance::new(
+        hello,
+        host(),
+        tokio().handle().clone(),
+        BytecodeCache::default(),
+    )
+    .unwrap();
     let req = Request::get("http://localhost/");
     for _ in 0..1000 {
         inst.invoke(&req);
@@ -145,9 +207,18 @@ fn summary() {
     let per_s = n as f64 / t.elapsed().as_secs_f64();
     println!("(b) warm hello: {per_s:.0} invocations/s on one thread (goal >= 20,000/s)");
 
-    let mut sandbox = Instance::new(compute_program(), host(), tokio().handle().clone(), BytecodeCache::default()).unwrap();
+    let mut sandbox = Instance::new(
+        compute_program(),
+        host(),
+        tokio().handle().clone(),
+        BytecodeCache::default(),
+    )
+    .unwrap();
     let bare = Bare::new();
-    for (name, path, f) in [("sha256 1 MiB", "/sha", "workSha"), ("json 1 MiB", "/json", "workJson")] {
+    for (name, path, f) in [
+        ("sha256 1 MiB", "/sha", "workSha"),
+        ("json 1 MiB", "/json", "workJson"),
+    ] {
         let req = Request::get(format!("http://localhost{path}"));
         let s = median(|| assert!(sandbox.invoke(&req).result.is_ok()), 11);
         let b = median(|| drop(bare.call(f)), 11);

@@ -22,7 +22,13 @@ const SHA_JS: &str = include_str!("sha256.js");
 
 fn tokio() -> &'static tokio::runtime::Runtime {
     static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap())
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
 }
 
 fn host() -> Host {
@@ -63,14 +69,29 @@ fn hello_component() -> Vec<u8> {
     let mut resolve = wit_parser::Resolve::default();
     let (pkg, _) = resolve.push_dir(repo().join("wit")).unwrap();
     let world = resolve.select_world(&[pkg], Some("app")).unwrap();
-    wit_component::embed_component_metadata(&mut module, &resolve, world, wit_component::StringEncoding::UTF8).unwrap();
-    wit_component::ComponentEncoder::default().module(&module).unwrap().validate(true).encode().unwrap()
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .unwrap();
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .unwrap()
+        .validate(true)
+        .encode()
+        .unwrap()
 }
 
 /// Build examples/wasm-sha256 (component + native binary) into `out`.
 fn build_example(out: &Path) -> (PathBuf, PathBuf) {
     let adapter = out.join("adapter.wasm");
-    std::fs::write(&adapter, wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_PROXY_ADAPTER).unwrap();
+    std::fs::write(
+        &adapter,
+        wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_PROXY_ADAPTER,
+    )
+    .unwrap();
     let status = std::process::Command::new(repo().join("examples/wasm-sha256/build.sh"))
         .arg(out)
         .arg(&adapter)
@@ -82,7 +103,10 @@ fn build_example(out: &Path) -> (PathBuf, PathBuf) {
 
 /// Run the native binary hashing 1 MiB `n` times; the nanoseconds it reports.
 fn native_ns(bin: &Path, n: u64) -> (String, u64) {
-    let o = std::process::Command::new(bin).arg(n.to_string()).output().unwrap();
+    let o = std::process::Command::new(bin)
+        .arg(n.to_string())
+        .output()
+        .unwrap();
     let s = String::from_utf8(o.stdout).unwrap();
     let (digest, ns) = s.trim().split_once(' ').unwrap();
     (digest.to_owned(), ns.parse().unwrap())
@@ -104,7 +128,9 @@ fn benches(c: &mut Criterion) {
     let mut inst = WasmInstance::new(hello.clone(), host(), handle.clone(), &rt).unwrap();
     assert_eq!(inst.invoke(&req).result.unwrap().body, b"hello");
     let mut g = c.benchmark_group("e_wasm_instantiate");
-    g.bench_function("instantiate_and_request_precompiled", |b| b.iter(|| assert!(inst.invoke(&req).result.is_ok())));
+    g.bench_function("instantiate_and_request_precompiled", |b| {
+        b.iter(|| assert!(inst.invoke(&req).result.is_ok()))
+    });
     g.bench_function("load_from_disk_cache_instantiate_and_request", |b| {
         b.iter(|| {
             let fresh = WasmRuntime::new(Some(dir.path().join("cache")));
@@ -125,29 +151,62 @@ fn benches(c: &mut Criterion) {
     let (native_digest, _) = native_ns(&native, 1);
     assert_eq!(want, native_digest, "WASM and native disagree");
 
-    let js_src = format!("{SHA_JS}\nexport default {{ async fetch(req) {{ return new Response(workSha()); }} }};");
+    let js_src = format!(
+        "{SHA_JS}\nexport default {{ async fetch(req) {{ return new Response(workSha()); }} }};"
+    );
     let mut jp = Program::new("sha-js", js_src);
     jp.limits.cpu_ms = 60_000;
     jp.limits.wall_ms = 120_000;
     jp.limits.memory_mb = 512;
-    let mut js = Instance::new(Arc::new(jp), host(), handle.clone(), BytecodeCache::default()).unwrap();
+    let mut js = Instance::new(
+        Arc::new(jp),
+        host(),
+        handle.clone(),
+        BytecodeCache::default(),
+    )
+    .unwrap();
     let js_digest = String::from_utf8(js.invoke(&sha).result.unwrap().body).unwrap();
     assert_eq!(js_digest, want, "JavaScript and WASM disagree");
 
     let mut g = c.benchmark_group("f_sha256_1mib");
     g.sample_size(20).measurement_time(Duration::from_secs(10));
-    g.bench_function("wasm_component", |b| b.iter(|| assert!(wasm.invoke(&sha).result.is_ok())));
-    g.bench_function("native_c", |b| b.iter_custom(|n| Duration::from_nanos(native_ns(&native, n).1)));
-    g.bench_function("js_sandbox", |b| b.iter(|| assert!(js.invoke(&sha).result.is_ok())));
+    g.bench_function("wasm_component", |b| {
+        b.iter(|| assert!(wasm.invoke(&sha).result.is_ok()))
+    });
+    g.bench_function("native_c", |b| {
+        b.iter_custom(|n| Duration::from_nanos(native_ns(&native, n).1))
+    });
+    g.bench_function("js_sandbox", |b| {
+        b.iter(|| assert!(js.invoke(&sha).result.is_ok()))
+    });
     g.finish();
 
     // Medians of our own repeated runs, for the ratios.
     let runs = 15;
-    let inst_med = median((0..2000).map(|_| timed(|| assert!(inst.invoke(&req).result.is_ok()))).collect());
-    let wasm_med = median((0..runs).map(|_| timed(|| assert!(wasm.invoke(&sha).result.is_ok()))).collect());
-    let native_med = median((0..runs).map(|_| Duration::from_nanos(native_ns(&native, 1).1)).collect());
-    let js_med = median((0..runs).map(|_| timed(|| assert!(js.invoke(&sha).result.is_ok()))).collect());
-    println!("\nRESULT (e) instantiate + one request from the precompiled cache: median {:.1} us (goal <= 200 us)", inst_med.as_secs_f64() * 1e6);
+    let inst_med = median(
+        (0..2000)
+            .map(|_| timed(|| assert!(inst.invoke(&req).result.is_ok())))
+            .collect(),
+    );
+    let wasm_med = median(
+        (0..runs)
+            .map(|_| timed(|| assert!(wasm.invoke(&sha).result.is_ok())))
+            .collect(),
+    );
+    let native_med = median(
+        (0..runs)
+            .map(|_| Duration::from_nanos(native_ns(&native, 1).1))
+            .collect(),
+    );
+    let js_med = median(
+        (0..runs)
+            .map(|_| timed(|| assert!(js.invoke(&sha).result.is_ok())))
+            .collect(),
+    );
+    println!(
+        "\nRESULT (e) instantiate + one request from the precompiled cache: median {:.1} us (goal <= 200 us)",
+        inst_med.as_secs_f64() * 1e6
+    );
     println!(
         "RESULT (f) sha256 1 MiB: wasm {:.2} ms, native {:.2} ms, js sandbox {:.2} ms; wasm/native {:.2} (goal <= 1.5), js/native {:.1}, js/wasm {:.1}",
         ms(wasm_med),

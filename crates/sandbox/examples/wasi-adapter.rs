@@ -8,7 +8,10 @@ fn main() -> std::process::ExitCode {
         eprintln!("usage: wasi-adapter OUT.wasm");
         return std::process::ExitCode::from(2);
     };
-    match std::fs::write(&out, wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_PROXY_ADAPTER) {
+    match std::fs::write(
+        &out,
+        wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_PROXY_ADAPTER,
+    ) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("wasi-adapter: {e}");

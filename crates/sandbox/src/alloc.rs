@@ -35,7 +35,11 @@ impl MemMeter {
     }
 
     fn admit(&self, add: usize, remove: usize) -> bool {
-        let next = self.current.get().saturating_sub(remove).saturating_add(add);
+        let next = self
+            .current
+            .get()
+            .saturating_sub(remove)
+            .saturating_add(add);
         let limit = self.limit.get();
         if limit != 0 && next > limit && add > remove {
             self.exceeded.set(true);
@@ -54,7 +58,9 @@ pub(crate) struct CountingAllocator {
 }
 
 fn layout_for(payload: usize) -> Option<Layout> {
-    let size = payload.checked_add(HEADER)?.checked_next_multiple_of(ALIGN)?;
+    let size = payload
+        .checked_add(HEADER)?
+        .checked_next_multiple_of(ALIGN)?;
     Layout::from_size_align(size, ALIGN).ok()
 }
 
@@ -63,14 +69,18 @@ fn layout_for(payload: usize) -> Option<Layout> {
 // `usable_size` only receive pointers this allocator produced (the engine's contract).
 unsafe impl Allocator for CountingAllocator {
     fn alloc(&mut self, size: usize) -> *mut u8 {
-        let Some(layout) = layout_for(size) else { return std::ptr::null_mut() };
+        let Some(layout) = layout_for(size) else {
+            return std::ptr::null_mut();
+        };
         if !self.meter.admit(layout.size(), 0) {
             return std::ptr::null_mut();
         }
         // SAFETY: layout has non-zero size (it includes the header).
         let base = unsafe { alloc::alloc(layout) };
         if base.is_null() {
-            self.meter.current.set(self.meter.current.get().saturating_sub(layout.size()));
+            self.meter
+                .current
+                .set(self.meter.current.get().saturating_sub(layout.size()));
             return base;
         }
         // SAFETY: base is valid for layout.size() >= HEADER bytes and aligned to 16.
@@ -81,7 +91,9 @@ unsafe impl Allocator for CountingAllocator {
     }
 
     fn calloc(&mut self, count: usize, size: usize) -> *mut u8 {
-        let Some(total) = count.checked_mul(size) else { return std::ptr::null_mut() };
+        let Some(total) = count.checked_mul(size) else {
+            return std::ptr::null_mut();
+        };
         let p = self.alloc(total);
         if !p.is_null() {
             // SAFETY: p is valid for `total` bytes (alloc reserved at least that).
@@ -99,7 +111,9 @@ unsafe impl Allocator for CountingAllocator {
         // SAFETY: the header was written by us.
         let size = unsafe { base.cast::<usize>().read() };
         if let Some(layout) = layout_for(size) {
-            self.meter.current.set(self.meter.current.get().saturating_sub(layout.size()));
+            self.meter
+                .current
+                .set(self.meter.current.get().saturating_sub(layout.size()));
             // SAFETY: same layout as at allocation.
             unsafe { alloc::dealloc(base, layout) };
         }
@@ -125,7 +139,11 @@ unsafe impl Allocator for CountingAllocator {
         if nb.is_null() {
             // Undo the accounting; the old block is still valid.
             self.meter.current.set(
-                self.meter.current.get().saturating_sub(new_layout.size()).saturating_add(old_layout.size()),
+                self.meter
+                    .current
+                    .get()
+                    .saturating_sub(new_layout.size())
+                    .saturating_add(old_layout.size()),
             );
             return nb;
         }

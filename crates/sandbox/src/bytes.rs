@@ -19,7 +19,10 @@ pub(crate) fn bytes_of(v: &Value<'_>) -> Option<Vec<u8>> {
 
 /// WHATWG "forgiving-base64 decode" (what `atob` does). `None` on failure.
 pub(crate) fn forgiving_base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut data: Vec<u8> = s.bytes().filter(|b| !matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ')).collect();
+    let mut data: Vec<u8> = s
+        .bytes()
+        .filter(|b| !matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' '))
+        .collect();
     if data.len() % 4 == 0 {
         if data.ends_with(b"==") {
             data.truncate(data.len() - 2);

@@ -22,7 +22,9 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::host::{BoxFuture, Egress, EgressBudget, EgressError, EgressPolicy, HttpRequest, HttpResponse};
+use crate::host::{
+    BoxFuture, Egress, EgressBudget, EgressError, EgressPolicy, HttpRequest, HttpResponse,
+};
 
 /// Redirect hops followed at most.
 pub const MAX_REDIRECTS: u32 = 10;
@@ -91,7 +93,11 @@ enum Allowed {
 }
 
 fn denied(message: String, requests: u64, bytes: u64) -> EgressError {
-    EgressError::Denied { message, requests, bytes }
+    EgressError::Denied {
+        message,
+        requests,
+        bytes,
+    }
 }
 
 fn check_allow(policy: &EgressPolicy, url: &Url) -> Result<(String, u16, Allowed), String> {
@@ -100,7 +106,9 @@ fn check_allow(policy: &EgressPolicy, url: &Url) -> Result<(String, u16, Allowed
         other => return Err(format!("scheme `{other}:` is not allowed for egress")),
     }
     let host = url.host().ok_or_else(|| "URL has no host".to_owned())?;
-    let port = url.port_or_known_default().ok_or_else(|| "URL has no port".to_owned())?;
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| "URL has no port".to_owned())?;
     let (host_str, literal) = match host {
         url::Host::Domain(d) => (d.to_ascii_lowercase(), None),
         url::Host::Ipv4(ip) => (ip.to_string(), Some(IpAddr::V4(ip))),
@@ -109,12 +117,20 @@ fn check_allow(policy: &EgressPolicy, url: &Url) -> Result<(String, u16, Allowed
     let with_port = format!("{host_str}:{port}");
     let listed = policy.allow_hosts.iter().any(|entry| {
         let e = entry.trim().to_ascii_lowercase();
-        e == host_str || e == with_port || normalize_entry(&e).is_some_and(|n| n == host_str || n == with_port)
+        e == host_str
+            || e == with_port
+            || normalize_entry(&e).is_some_and(|n| n == host_str || n == with_port)
     });
     if !listed {
-        return Err(format!("host `{with_port}` is not on the program's egress allow-list"));
+        return Err(format!(
+            "host `{with_port}` is not on the program's egress allow-list"
+        ));
     }
-    Ok((host_str, port, literal.map_or(Allowed::Name, Allowed::Literal)))
+    Ok((
+        host_str,
+        port,
+        literal.map_or(Allowed::Name, Allowed::Literal),
+    ))
 }
 
 /// Normalize an allow-list entry that is an IP literal (e.g. `::1` -> `[::1]`).
@@ -148,7 +164,10 @@ async fn check_and_resolve(policy: &EgressPolicy, url: &Url) -> Result<Vec<Socke
                 return Err(format!("`{host}` resolved to no address"));
             }
             if let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
-                return Err(format!("`{host}` resolves to non-public address {}", bad.ip()));
+                return Err(format!(
+                    "`{host}` resolves to non-public address {}",
+                    bad.ip()
+                ));
             }
             Ok(addrs)
         }
@@ -173,7 +192,8 @@ impl HttpEgress {
         request: HttpRequest,
         budget: EgressBudget,
     ) -> Result<HttpResponse, EgressError> {
-        let mut url = Url::parse(&request.url).map_err(|e| EgressError::Failed(format!("invalid URL: {e}")))?;
+        let mut url = Url::parse(&request.url)
+            .map_err(|e| EgressError::Failed(format!("invalid URL: {e}")))?;
         let mut method = request.method.clone();
         let mut body = request.body.clone();
         let mut requests = 0u64;
@@ -181,10 +201,15 @@ impl HttpEgress {
         let mut redirected = false;
         loop {
             if requests >= budget.requests {
-                return Err(EgressError::Limit(format!("egress request limit reached ({} requests)", budget.requests)));
+                return Err(EgressError::Limit(format!(
+                    "egress request limit reached ({} requests)",
+                    budget.requests
+                )));
             }
             requests += 1;
-            let addrs = check_and_resolve(policy, &url).await.map_err(|m| denied(m, requests, bytes))?;
+            let addrs = check_and_resolve(policy, &url)
+                .await
+                .map_err(|m| denied(m, requests, bytes))?;
             let mut builder = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .no_proxy()
@@ -193,7 +218,9 @@ impl HttpEgress {
             if let Some(url::Host::Domain(d)) = url.host() {
                 builder = builder.resolve_to_addrs(d, &addrs);
             }
-            let client = builder.build().map_err(|e| EgressError::Failed(e.to_string()))?;
+            let client = builder
+                .build()
+                .map_err(|e| EgressError::Failed(e.to_string()))?;
             let m = reqwest::Method::from_bytes(method.as_bytes())
                 .map_err(|_| EgressError::Failed(format!("invalid method `{method}`")))?;
             let mut rb = client.request(m, url.clone());
@@ -210,9 +237,15 @@ impl HttpEgress {
             }
             bytes = bytes.saturating_add(sent);
             if bytes > budget.bytes {
-                return Err(EgressError::Limit(format!("egress byte limit reached ({} bytes)", budget.bytes)));
+                return Err(EgressError::Limit(format!(
+                    "egress byte limit reached ({} bytes)",
+                    budget.bytes
+                )));
             }
-            let mut resp = rb.send().await.map_err(|e| EgressError::Failed(format!("fetch failed: {e}")))?;
+            let mut resp = rb
+                .send()
+                .await
+                .map_err(|e| EgressError::Failed(format!("fetch failed: {e}")))?;
             let status = resp.status();
             let mut headers = Vec::new();
             for (k, v) in resp.headers() {
@@ -226,7 +259,9 @@ impl HttpEgress {
                         return Err(EgressError::Failed("too many redirects".into()));
                     }
                     let loc = String::from_utf8_lossy(loc.as_bytes()).into_owned();
-                    url = url.join(&loc).map_err(|e| EgressError::Failed(format!("bad redirect location: {e}")))?;
+                    url = url
+                        .join(&loc)
+                        .map_err(|e| EgressError::Failed(format!("bad redirect location: {e}")))?;
                     if matches!(status.as_u16(), 301..=303) && method != "HEAD" {
                         method = "GET".into();
                         body.clear();
@@ -236,10 +271,17 @@ impl HttpEgress {
                 }
             }
             let mut out = Vec::new();
-            while let Some(chunk) = resp.chunk().await.map_err(|e| EgressError::Failed(format!("fetch failed: {e}")))? {
+            while let Some(chunk) = resp
+                .chunk()
+                .await
+                .map_err(|e| EgressError::Failed(format!("fetch failed: {e}")))?
+            {
                 bytes = bytes.saturating_add(chunk.len() as u64);
                 if bytes > budget.bytes {
-                    return Err(EgressError::Limit(format!("egress byte limit reached ({} bytes)", budget.bytes)));
+                    return Err(EgressError::Limit(format!(
+                        "egress byte limit reached ({} bytes)",
+                        budget.bytes
+                    )));
                 }
                 out.extend_from_slice(&chunk);
             }
@@ -267,9 +309,26 @@ mod tests {
 
     #[test]
     fn address_classes() {
-        for a in ["127.0.0.1", "10.0.0.1", "169.254.169.254", "100.64.0.1", "192.168.1.1", "172.16.0.1",
-            "0.0.0.0", "::1", "::", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "::ffff:8.8.8.8", "64:ff9b::a00:1",
-            "224.0.0.1", "255.255.255.255", "240.0.0.1", "198.18.0.1"] {
+        for a in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "192.168.1.1",
+            "172.16.0.1",
+            "0.0.0.0",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:8.8.8.8",
+            "64:ff9b::a00:1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "240.0.0.1",
+            "198.18.0.1",
+        ] {
             assert!(!is_public(a.parse().unwrap()), "{a} must not be public");
         }
         for a in ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "100.128.0.1"] {
@@ -279,7 +338,9 @@ mod tests {
 
     #[test]
     fn allow_list_matching() {
-        let p = EgressPolicy { allow_hosts: vec!["example.com".into(), "127.0.0.1:8080".into(), "::1".into()] };
+        let p = EgressPolicy {
+            allow_hosts: vec!["example.com".into(), "127.0.0.1:8080".into(), "::1".into()],
+        };
         let ok = |u: &str| check_allow(&p, &Url::parse(u).unwrap()).is_ok();
         assert!(ok("https://example.com/x"));
         assert!(ok("http://EXAMPLE.com:81/"));

@@ -23,14 +23,32 @@ type Types = Map<String, Value>;
 
 /// `keccak256(0x19 0x01 ‖ domainSeparator ‖ hashStruct(message))`.
 pub fn typed_data_hash(td: &Value) -> Result<[u8; 32], TypedDataError> {
-    let mut types = td.get("types").and_then(Value::as_object).cloned().ok_or_else(|| TypedDataError("missing types".into()))?;
-    let primary = td.get("primaryType").and_then(Value::as_str).ok_or_else(|| TypedDataError("missing primaryType".into()))?;
-    let domain = td.get("domain").cloned().unwrap_or(Value::Object(Map::new()));
-    let message = td.get("message").ok_or_else(|| TypedDataError("missing message".into()))?;
+    let mut types = td
+        .get("types")
+        .and_then(Value::as_object)
+        .cloned()
+        .ok_or_else(|| TypedDataError("missing types".into()))?;
+    let primary = td
+        .get("primaryType")
+        .and_then(Value::as_str)
+        .ok_or_else(|| TypedDataError("missing primaryType".into()))?;
+    let domain = td
+        .get("domain")
+        .cloned()
+        .unwrap_or(Value::Object(Map::new()));
+    let message = td
+        .get("message")
+        .ok_or_else(|| TypedDataError("missing message".into()))?;
     if !types.contains_key("EIP712Domain") {
         let d = domain.as_object().cloned().unwrap_or_default();
         let mut fields = Vec::new();
-        for (n, t) in [("name", "string"), ("version", "string"), ("chainId", "uint256"), ("verifyingContract", "address"), ("salt", "bytes32")] {
+        for (n, t) in [
+            ("name", "string"),
+            ("version", "string"),
+            ("chainId", "uint256"),
+            ("verifyingContract", "address"),
+            ("salt", "bytes32"),
+        ] {
             if d.contains_key(n) {
                 fields.push(serde_json::json!({"name": n, "type": t}));
             }
@@ -47,12 +65,16 @@ pub fn typed_data_hash(td: &Value) -> Result<[u8; 32], TypedDataError> {
 }
 
 fn fields<'a>(types: &'a Types, name: &str) -> Result<Vec<(&'a str, &'a str)>, TypedDataError> {
-    let arr = types.get(name).and_then(Value::as_array).ok_or_else(|| TypedDataError(format!("unknown type {name}")))?;
+    let arr = types
+        .get(name)
+        .and_then(Value::as_array)
+        .ok_or_else(|| TypedDataError(format!("unknown type {name}")))?;
     arr.iter()
         .map(|f| {
             let n = f.get("name").and_then(Value::as_str);
             let t = f.get("type").and_then(Value::as_str);
-            n.zip(t).ok_or_else(|| TypedDataError(format!("bad field in {name}")))
+            n.zip(t)
+                .ok_or_else(|| TypedDataError(format!("bad field in {name}")))
         })
         .collect()
 }
@@ -61,7 +83,11 @@ fn base_type(t: &str) -> &str {
     t.split('[').next().unwrap_or(t)
 }
 
-fn collect_deps(types: &Types, name: &str, out: &mut BTreeSet<String>) -> Result<(), TypedDataError> {
+fn collect_deps(
+    types: &Types,
+    name: &str,
+    out: &mut BTreeSet<String>,
+) -> Result<(), TypedDataError> {
     if out.contains(name) || !types.contains_key(name) {
         return Ok(());
     }
@@ -81,17 +107,29 @@ fn encode_type(types: &Types, name: &str) -> Result<String, TypedDataError> {
         let fs = fields(types, &t)?;
         s.push_str(&t);
         s.push('(');
-        s.push_str(&fs.iter().map(|(n, ty)| format!("{ty} {n}")).collect::<Vec<_>>().join(","));
+        s.push_str(
+            &fs.iter()
+                .map(|(n, ty)| format!("{ty} {n}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         s.push(')');
     }
     Ok(s)
 }
 
-fn hash_struct(types: &Types, name: &str, value: &Value, depth: usize) -> Result<[u8; 32], TypedDataError> {
+fn hash_struct(
+    types: &Types,
+    name: &str,
+    value: &Value,
+    depth: usize,
+) -> Result<[u8; 32], TypedDataError> {
     if depth > 32 {
         return err("typed data nested too deeply");
     }
-    let obj = value.as_object().ok_or_else(|| TypedDataError(format!("{name}: expected an object")))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| TypedDataError(format!("{name}: expected an object")))?;
     let mut buf = keccak256(encode_type(types, name)?.as_bytes()).to_vec();
     for (n, t) in fields(types, name)? {
         let v = obj.get(n).unwrap_or(&Value::Null);
@@ -100,14 +138,23 @@ fn hash_struct(types: &Types, name: &str, value: &Value, depth: usize) -> Result
     Ok(keccak256(&buf))
 }
 
-fn encode_value(types: &Types, t: &str, v: &Value, depth: usize) -> Result<[u8; 32], TypedDataError> {
+fn encode_value(
+    types: &Types,
+    t: &str,
+    v: &Value,
+    depth: usize,
+) -> Result<[u8; 32], TypedDataError> {
     if depth > 64 {
         return err("typed data nested too deeply");
     }
     if let Some(inner) = t.strip_suffix(']') {
-        let open = inner.rfind('[').ok_or_else(|| TypedDataError(format!("bad type {t}")))?;
+        let open = inner
+            .rfind('[')
+            .ok_or_else(|| TypedDataError(format!("bad type {t}")))?;
         let elem = &inner[..open];
-        let arr = v.as_array().ok_or_else(|| TypedDataError(format!("{t}: expected an array")))?;
+        let arr = v
+            .as_array()
+            .ok_or_else(|| TypedDataError(format!("{t}: expected an array")))?;
         let n = &inner[open + 1..];
         if !n.is_empty() && n.parse::<usize>().ok() != Some(arr.len()) {
             return err(format!("{t}: wrong length"));
@@ -122,10 +169,16 @@ fn encode_value(types: &Types, t: &str, v: &Value, depth: usize) -> Result<[u8; 
         return hash_struct(types, t, v, depth);
     }
     match t {
-        "string" => Ok(keccak256(v.as_str().ok_or_else(|| TypedDataError("string expected".into()))?.as_bytes())),
+        "string" => Ok(keccak256(
+            v.as_str()
+                .ok_or_else(|| TypedDataError("string expected".into()))?
+                .as_bytes(),
+        )),
         "bytes" => Ok(keccak256(&hex_bytes(v)?)),
         "bool" => {
-            let b = v.as_bool().ok_or_else(|| TypedDataError("bool expected".into()))?;
+            let b = v
+                .as_bool()
+                .ok_or_else(|| TypedDataError("bool expected".into()))?;
             let mut w = [0u8; 32];
             w[31] = u8::from(b);
             Ok(w)
@@ -140,7 +193,9 @@ fn encode_value(types: &Types, t: &str, v: &Value, depth: usize) -> Result<[u8; 
             Ok(w)
         }
         _ if t.starts_with("bytes") => {
-            let n: usize = t[5..].parse().map_err(|_| TypedDataError(format!("bad type {t}")))?;
+            let n: usize = t[5..]
+                .parse()
+                .map_err(|_| TypedDataError(format!("bad type {t}")))?;
             let b = hex_bytes(v)?;
             if n == 0 || n > 32 || b.len() != n {
                 return err(format!("{t}: wrong length"));
@@ -151,7 +206,11 @@ fn encode_value(types: &Types, t: &str, v: &Value, depth: usize) -> Result<[u8; 
         }
         _ if t.starts_with("uint") || t.starts_with("int") => {
             let signed = t.starts_with("int");
-            let bits: u32 = t.trim_start_matches('u').trim_start_matches("int").parse().unwrap_or(256);
+            let bits: u32 = t
+                .trim_start_matches('u')
+                .trim_start_matches("int")
+                .parse()
+                .unwrap_or(256);
             if bits == 0 || bits > 256 || bits % 8 != 0 {
                 return err(format!("bad type {t}"));
             }
@@ -166,8 +225,13 @@ fn encode_value(types: &Types, t: &str, v: &Value, depth: usize) -> Result<[u8; 
 }
 
 fn hex_bytes(v: &Value) -> Result<Vec<u8>, TypedDataError> {
-    let s = v.as_str().ok_or_else(|| TypedDataError("hex string expected".into()))?;
-    let s = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")).unwrap_or(s);
+    let s = v
+        .as_str()
+        .ok_or_else(|| TypedDataError("hex string expected".into()))?;
+    let s = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
     hex::decode(s).map_err(|e| TypedDataError(format!("bad hex: {e}")))
 }
 
@@ -183,7 +247,11 @@ fn parse_int(v: &Value) -> Result<(bool, [u8; 32]), TypedDataError> {
     };
     let mut w = [0u8; 32];
     if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        let h = if h.len() % 2 == 1 { format!("0{h}") } else { h.to_owned() };
+        let h = if h.len() % 2 == 1 {
+            format!("0{h}")
+        } else {
+            h.to_owned()
+        };
         let b = hex::decode(&h).map_err(|e| TypedDataError(format!("bad hex integer: {e}")))?;
         let b: Vec<u8> = b.into_iter().skip_while(|x| *x == 0).collect();
         if b.len() > 32 {
@@ -252,8 +320,14 @@ mod tests {
             "be609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2"
         );
         let mut no_domain_type = td.clone();
-        no_domain_type["types"].as_object_mut().unwrap().remove("EIP712Domain");
-        assert_eq!(typed_data_hash(&no_domain_type).unwrap(), typed_data_hash(&td).unwrap());
+        no_domain_type["types"]
+            .as_object_mut()
+            .unwrap()
+            .remove("EIP712Domain");
+        assert_eq!(
+            typed_data_hash(&no_domain_type).unwrap(),
+            typed_data_hash(&td).unwrap()
+        );
         let mut bad = td;
         bad["message"]["from"]["wallet"] = serde_json::json!("0x12");
         assert!(typed_data_hash(&bad).is_err());
@@ -263,6 +337,9 @@ mod tests {
     fn ints() {
         assert_eq!(parse_int(&serde_json::json!("0x10")).unwrap().1[31], 16);
         assert_eq!(parse_int(&serde_json::json!("256")).unwrap().1[30], 1);
-        assert_eq!(twos_complement(parse_int(&serde_json::json!(1)).unwrap().1), [0xff; 32]);
+        assert_eq!(
+            twos_complement(parse_int(&serde_json::json!(1)).unwrap().1),
+            [0xff; 32]
+        );
     }
 }

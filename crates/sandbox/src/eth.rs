@@ -18,7 +18,11 @@ pub fn checksum_address(a: &[u8; 20]) -> String {
     let mut out = String::from("0x");
     for (i, c) in lower.chars().enumerate() {
         let nibble = (h[i / 2] >> (if i % 2 == 0 { 4 } else { 0 })) & 0x0f;
-        if c.is_ascii_alphabetic() && nibble >= 8 { out.push(c.to_ascii_uppercase()) } else { out.push(c) }
+        if c.is_ascii_alphabetic() && nibble >= 8 {
+            out.push(c.to_ascii_uppercase())
+        } else {
+            out.push(c)
+        }
     }
     out
 }
@@ -29,7 +33,13 @@ mod tests {
 
     #[test]
     fn eip55_vector() {
-        let a: [u8; 20] = hex::decode("5aaeb6053f3e94c9b9a09f33669435e7ef1beaed").unwrap().try_into().unwrap();
-        assert_eq!(checksum_address(&a), "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed");
+        let a: [u8; 20] = hex::decode("5aaeb6053f3e94c9b9a09f33669435e7ef1beaed")
+            .unwrap()
+            .try_into()
+            .unwrap();
+        assert_eq!(
+            checksum_address(&a),
+            "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+        );
     }
 }

@@ -137,11 +137,24 @@ pub struct KvPage {
 /// A per-program key-value store. Implementations keep programs apart by `program.id`.
 pub trait KvStore: Send + Sync {
     /// Value of `key`, if any.
-    fn get<'a>(&'a self, program: &'a ProgramRef, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, HostError>>;
+    fn get<'a>(
+        &'a self,
+        program: &'a ProgramRef,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, HostError>>;
     /// Store `value` under `key`.
-    fn put<'a>(&'a self, program: &'a ProgramRef, key: &'a str, value: Vec<u8>) -> BoxFuture<'a, Result<(), HostError>>;
+    fn put<'a>(
+        &'a self,
+        program: &'a ProgramRef,
+        key: &'a str,
+        value: Vec<u8>,
+    ) -> BoxFuture<'a, Result<(), HostError>>;
     /// Remove `key`.
-    fn delete<'a>(&'a self, program: &'a ProgramRef, key: &'a str) -> BoxFuture<'a, Result<(), HostError>>;
+    fn delete<'a>(
+        &'a self,
+        program: &'a ProgramRef,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), HostError>>;
     /// Keys starting with `prefix`, after `cursor` (exclusive), at most `limit`.
     fn list<'a>(
         &'a self,
@@ -160,7 +173,9 @@ pub struct MemoryKv {
 
 impl MemoryKv {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), Vec<u8>>> {
-        self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -171,29 +186,50 @@ pub const MAX_KV_VALUE: usize = 1024 * 1024;
 
 fn check_kv(key: &str, value: Option<&[u8]>) -> Result<(), HostError> {
     if key.is_empty() || key.len() > MAX_KV_KEY {
-        return Err(HostError::Invalid(format!("kv key must be 1..={MAX_KV_KEY} bytes")));
+        return Err(HostError::Invalid(format!(
+            "kv key must be 1..={MAX_KV_KEY} bytes"
+        )));
     }
     if value.is_some_and(|v| v.len() > MAX_KV_VALUE) {
-        return Err(HostError::Invalid(format!("kv value must be at most {MAX_KV_VALUE} bytes")));
+        return Err(HostError::Invalid(format!(
+            "kv value must be at most {MAX_KV_VALUE} bytes"
+        )));
     }
     Ok(())
 }
 
 impl KvStore for MemoryKv {
-    fn get<'a>(&'a self, program: &'a ProgramRef, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, HostError>> {
+    fn get<'a>(
+        &'a self,
+        program: &'a ProgramRef,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, HostError>> {
         Box::pin(async move {
             check_kv(key, None)?;
-            Ok(self.lock().get(&(program.id.clone(), key.to_owned())).cloned())
+            Ok(self
+                .lock()
+                .get(&(program.id.clone(), key.to_owned()))
+                .cloned())
         })
     }
-    fn put<'a>(&'a self, program: &'a ProgramRef, key: &'a str, value: Vec<u8>) -> BoxFuture<'a, Result<(), HostError>> {
+    fn put<'a>(
+        &'a self,
+        program: &'a ProgramRef,
+        key: &'a str,
+        value: Vec<u8>,
+    ) -> BoxFuture<'a, Result<(), HostError>> {
         Box::pin(async move {
             check_kv(key, Some(&value))?;
-            self.lock().insert((program.id.clone(), key.to_owned()), value);
+            self.lock()
+                .insert((program.id.clone(), key.to_owned()), value);
             Ok(())
         })
     }
-    fn delete<'a>(&'a self, program: &'a ProgramRef, key: &'a str) -> BoxFuture<'a, Result<(), HostError>> {
+    fn delete<'a>(
+        &'a self,
+        program: &'a ProgramRef,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), HostError>> {
         Box::pin(async move {
             check_kv(key, None)?;
             self.lock().remove(&(program.id.clone(), key.to_owned()));
@@ -209,7 +245,14 @@ impl KvStore for MemoryKv {
     ) -> BoxFuture<'a, Result<KvPage, HostError>> {
         Box::pin(async move {
             let map = self.lock();
-            let start = (program.id.clone(), if cursor.is_empty() { prefix.to_owned() } else { cursor.to_owned() });
+            let start = (
+                program.id.clone(),
+                if cursor.is_empty() {
+                    prefix.to_owned()
+                } else {
+                    cursor.to_owned()
+                },
+            );
             let limit = limit.clamp(1, 1000);
             let mut keys = Vec::new();
             let mut more = false;
@@ -226,7 +269,11 @@ impl KvStore for MemoryKv {
                 }
                 keys.push(k.clone());
             }
-            let cursor = if more { keys.last().cloned().unwrap_or_default() } else { String::new() };
+            let cursor = if more {
+                keys.last().cloned().unwrap_or_default()
+            } else {
+                String::new()
+            };
             Ok(KvPage { keys, cursor })
         })
     }
@@ -247,7 +294,11 @@ pub struct DerivedPublic {
 /// public key and signatures only (see docs/adr/0010-sandbox-isolation.md).
 pub trait KeyProvider: Send + Sync {
     /// Public key and address of `path` for `program`.
-    fn derive<'a>(&'a self, program: &'a ProgramRef, path: &'a str) -> BoxFuture<'a, Result<DerivedPublic, HostError>>;
+    fn derive<'a>(
+        &'a self,
+        program: &'a ProgramRef,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<DerivedPublic, HostError>>;
     /// Sign a 32-byte digest with the key at `path`: 65 bytes `r ‖ s ‖ v` (v = 27/28).
     fn sign_digest<'a>(
         &'a self,
@@ -309,7 +360,9 @@ pub fn eth_address(key: &k256::ecdsa::VerifyingKey) -> [u8; 20] {
 
 /// Sign a digest recoverably: `r ‖ s ‖ v` with v = 27 + recovery id.
 pub fn sign_recoverable(key: &SigningKey, digest: &[u8; 32]) -> Result<[u8; 65], HostError> {
-    let (sig, rec) = key.sign_prehash_recoverable(digest).map_err(|e| HostError::Failed(e.to_string()))?;
+    let (sig, rec) = key
+        .sign_prehash_recoverable(digest)
+        .map_err(|e| HostError::Failed(e.to_string()))?;
     let mut out = [0u8; 65];
     out[..64].copy_from_slice(&sig.to_bytes());
     out[64] = 27 + rec.to_byte();
@@ -317,7 +370,11 @@ pub fn sign_recoverable(key: &SigningKey, digest: &[u8; 32]) -> Result<[u8; 65],
 }
 
 impl KeyProvider for LocalKeys {
-    fn derive<'a>(&'a self, program: &'a ProgramRef, path: &'a str) -> BoxFuture<'a, Result<DerivedPublic, HostError>> {
+    fn derive<'a>(
+        &'a self,
+        program: &'a ProgramRef,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<DerivedPublic, HostError>> {
         Box::pin(async move {
             let k = self.key(program, path)?;
             let vk = k.verifying_key();
@@ -344,7 +401,11 @@ impl KeyProvider for LocalKeys {
 /// strings), so the provider can forward them to `eth_call` / `eth_sendRawTransaction`.
 pub trait ChainProvider: Send + Sync {
     /// `eth_call`; returns the result data as `0x` hex.
-    fn call<'a>(&'a self, program: &'a ProgramRef, tx: serde_json::Value) -> BoxFuture<'a, Result<String, HostError>>;
+    fn call<'a>(
+        &'a self,
+        program: &'a ProgramRef,
+        tx: serde_json::Value,
+    ) -> BoxFuture<'a, Result<String, HostError>>;
     /// Sign with the program's key and send; returns the transaction hash as `0x` hex.
     fn send_transaction<'a>(
         &'a self,
@@ -359,10 +420,18 @@ pub trait ChainProvider: Send + Sync {
 pub struct NoChain;
 
 impl ChainProvider for NoChain {
-    fn call<'a>(&'a self, _: &'a ProgramRef, _: serde_json::Value) -> BoxFuture<'a, Result<String, HostError>> {
+    fn call<'a>(
+        &'a self,
+        _: &'a ProgramRef,
+        _: serde_json::Value,
+    ) -> BoxFuture<'a, Result<String, HostError>> {
         Box::pin(async { Err(HostError::Unavailable("env.chain")) })
     }
-    fn send_transaction<'a>(&'a self, _: &'a ProgramRef, _: serde_json::Value) -> BoxFuture<'a, Result<String, HostError>> {
+    fn send_transaction<'a>(
+        &'a self,
+        _: &'a ProgramRef,
+        _: serde_json::Value,
+    ) -> BoxFuture<'a, Result<String, HostError>> {
         Box::pin(async { Err(HostError::Unavailable("env.chain")) })
     }
 }
@@ -370,7 +439,11 @@ impl ChainProvider for NoChain {
 /// Evidence for the program: the host binds `report_data` into its TEE evidence.
 pub trait AttestationProvider: Send + Sync {
     /// Evidence bytes for the given report data (at most 64 bytes).
-    fn attest<'a>(&'a self, program: &'a ProgramRef, report_data: Vec<u8>) -> BoxFuture<'a, Result<Vec<u8>, HostError>>;
+    fn attest<'a>(
+        &'a self,
+        program: &'a ProgramRef,
+        report_data: Vec<u8>,
+    ) -> BoxFuture<'a, Result<Vec<u8>, HostError>>;
 }
 
 /// No attestation available: every call fails with [`HostError::Unavailable`].
@@ -378,7 +451,11 @@ pub trait AttestationProvider: Send + Sync {
 pub struct NoAttestation;
 
 impl AttestationProvider for NoAttestation {
-    fn attest<'a>(&'a self, _: &'a ProgramRef, _: Vec<u8>) -> BoxFuture<'a, Result<Vec<u8>, HostError>> {
+    fn attest<'a>(
+        &'a self,
+        _: &'a ProgramRef,
+        _: Vec<u8>,
+    ) -> BoxFuture<'a, Result<Vec<u8>, HostError>> {
         Box::pin(async { Err(HostError::Unavailable("env.attestation")) })
     }
 }

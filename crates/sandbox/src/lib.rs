@@ -37,7 +37,6 @@
 mod alloc;
 mod bytes;
 mod cputime;
-mod stackguard;
 pub mod egress;
 pub mod eip712;
 #[allow(unsafe_code)] // loading our own bytecode: see the SAFETY comments in the module
@@ -47,13 +46,14 @@ pub mod host;
 pub mod limits;
 pub mod pool;
 mod runner;
+mod stackguard;
 #[cfg(feature = "wasm")]
 pub mod wasm;
 
 pub use engine::{BytecodeCache, Instance, LogLine, Outcome, Program, Request, Response};
 pub use host::Host;
-pub use runner::AnyInstance;
 pub use limits::{ErrorKind, InvocationError, LIMIT_NAMES, LimitParseError, Limits, Usage};
+pub use runner::AnyInstance;
 
 /// SHA-256.
 pub fn sha256(data: &[u8]) -> [u8; 32] {

@@ -250,7 +250,10 @@ pub struct InvocationError {
 
 impl InvocationError {
     pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 }
 
@@ -263,7 +266,10 @@ mod tests {
         let mut l = Limits::default();
         l.set_pair("cpu_ms=5").unwrap();
         assert_eq!(l.cpu_ms, 5);
-        assert_eq!(l.set_pair("nope=1"), Err(LimitParseError::UnknownName("nope".into())));
+        assert_eq!(
+            l.set_pair("nope=1"),
+            Err(LimitParseError::UnknownName("nope".into()))
+        );
         assert!(l.set_pair("cpu_ms=0").is_err());
         assert!(l.set_pair("cpu_ms=x").is_err());
         assert!(l.set_pair("cpu_ms").is_err());

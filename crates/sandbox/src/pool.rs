@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, mpsc};
 
 use crate::engine::{BytecodeCache, Outcome, Program, Request};
-use crate::runner::AnyInstance;
 use crate::host::Host;
 use crate::limits::{ErrorKind, InvocationError, Usage};
+use crate::runner::AnyInstance;
 
 /// Pool settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +26,10 @@ pub struct PoolConfig {
 
 impl Default for PoolConfig {
     fn default() -> Self {
-        Self { max_instances: 64, max_invocations_per_instance: 10_000 }
+        Self {
+            max_instances: 64,
+            max_invocations_per_instance: 10_000,
+        }
     }
 }
 
@@ -65,13 +68,20 @@ pub struct Pool {
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pool").field("config", &self.inner.config).finish()
+        f.debug_struct("Pool")
+            .field("config", &self.inner.config)
+            .finish()
     }
 }
 
 impl Pool {
     /// A pool using `host` for every program, spawning host futures on `handle`.
-    pub fn new(host: Host, handle: tokio::runtime::Handle, cache: BytecodeCache, config: PoolConfig) -> Self {
+    pub fn new(
+        host: Host,
+        handle: tokio::runtime::Handle,
+        cache: BytecodeCache,
+        config: PoolConfig,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 host,
@@ -96,7 +106,10 @@ impl Pool {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
-        self.inner.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Drop the idle instances of a program (call after changing its secrets or config).
@@ -132,7 +145,11 @@ impl Pool {
                     }
                 }
                 // Evict an idle instance of another program, if any.
-                let other = s.idle.iter().find(|(_, v)| !v.is_empty()).map(|(k, _)| k.clone());
+                let other = s
+                    .idle
+                    .iter()
+                    .find(|(_, v)| !v.is_empty())
+                    .map(|(k, _)| k.clone());
                 if let Some(k) = other {
                     if let Some(v) = s.idle.get_mut(&k) {
                         v.pop();
@@ -140,7 +157,11 @@ impl Pool {
                     }
                     continue;
                 }
-                s = self.inner.cv.wait(s).unwrap_or_else(std::sync::PoisonError::into_inner);
+                s = self
+                    .inner
+                    .cv
+                    .wait(s)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
             }
         };
         let (reply, rx) = mpsc::channel();
@@ -177,7 +198,11 @@ impl Pool {
         let max_uses = self.inner.config.max_invocations_per_instance;
         let stack = program.limits.stack_bytes().saturating_add(4 * 1024 * 1024);
         std::thread::Builder::new()
-            .name(format!("pith-{}-{}", if program.is_wasm() { "wasm" } else { "js" }, program.id))
+            .name(format!(
+                "pith-{}-{}",
+                if program.is_wasm() { "wasm" } else { "js" },
+                program.id
+            ))
             .stack_size(stack)
             .spawn(move || {
                 let mut instance = match AnyInstance::new(program, host, handle, cache) {
@@ -185,7 +210,11 @@ impl Pool {
                     Err(e) => {
                         while let Ok(job) = rx.recv() {
                             let _ = job.reply.send((
-                                Outcome { result: Err(e.clone()), usage: Usage::default(), logs: Vec::new() },
+                                Outcome {
+                                    result: Err(e.clone()),
+                                    usage: Usage::default(),
+                                    logs: Vec::new(),
+                                },
                                 false,
                             ));
                         }

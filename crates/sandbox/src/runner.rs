@@ -28,8 +28,13 @@ impl AnyInstance {
     ) -> Result<Self, InvocationError> {
         if program.is_wasm() {
             #[cfg(feature = "wasm")]
-            return crate::wasm::WasmInstance::new(program, host, handle, crate::wasm::WasmRuntime::global())
-                .map(Self::Wasm);
+            return crate::wasm::WasmInstance::new(
+                program,
+                host,
+                handle,
+                crate::wasm::WasmRuntime::global(),
+            )
+            .map(Self::Wasm);
             #[cfg(not(feature = "wasm"))]
             return Err(InvocationError::new(
                 crate::limits::ErrorKind::InvalidProgram,

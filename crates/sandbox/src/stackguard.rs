@@ -92,7 +92,9 @@ pub(crate) struct Band {
 
 /// The calling thread's stack cannot hold even [`MIN_STACK`] plus the band.
 #[derive(Debug, thiserror::Error)]
-#[error("the thread's stack is too small for the program's stack limit ({available} bytes left below the invocation)")]
+#[error(
+    "the thread's stack is too small for the program's stack limit ({available} bytes left below the invocation)"
+)]
 pub(crate) struct StackTooSmall {
     available: usize,
 }
@@ -100,7 +102,11 @@ pub(crate) struct StackTooSmall {
 impl Band {
     /// Plans the band for an invocation whose frame is at `sp` and whose program may use
     /// `stack_bytes`; `floor` is the thread's lowest usable stack address, if known.
-    pub(crate) fn plan(sp: usize, stack_bytes: usize, floor: Option<usize>) -> Result<Self, StackTooSmall> {
+    pub(crate) fn plan(
+        sp: usize,
+        stack_bytes: usize,
+        floor: Option<usize>,
+    ) -> Result<Self, StackTooSmall> {
         let overhead = BAND + SLACK + RESERVE;
         let mut stack = stack_bytes.max(MIN_STACK);
         if let Some(floor) = floor {
@@ -115,7 +121,12 @@ impl Band {
         }
         let hi = (sp - stack) & !(WORD - 1);
         let lo = hi - BAND;
-        Ok(Self { lo, words: BAND / WORD, stack_bytes: stack, engine_max: stack + BAND + SLACK })
+        Ok(Self {
+            lo,
+            words: BAND / WORD,
+            stack_bytes: stack,
+            engine_max: stack + BAND + SLACK,
+        })
     }
 
     /// The stack the program gets: its limit, or less on a thread whose stack is smaller.
@@ -207,13 +218,18 @@ mod tests {
         #[inline(never)]
         fn dig(n: usize) -> usize {
             let buf = std::hint::black_box([n as u8; 256]);
-            if n == 0 { usize::from(buf[0]) } else { dig(n - 1) + usize::from(buf[1]) }
+            if n == 0 {
+                usize::from(buf[0])
+            } else {
+                dig(n - 1) + usize::from(buf[1])
+            }
         }
         let run = |levels: usize| {
             std::thread::Builder::new()
                 .stack_size(4 * 1024 * 1024)
                 .spawn(move || {
-                    let band = Band::plan(stack_pointer(), 64 * 1024, thread_stack_floor()).unwrap();
+                    let band =
+                        Band::plan(stack_pointer(), 64 * 1024, thread_stack_floor()).unwrap();
                     band.paint();
                     let quiet = !band.touched();
                     std::hint::black_box(dig(levels));

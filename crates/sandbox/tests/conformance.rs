@@ -46,13 +46,48 @@ fn workerd_bin() -> Option<PathBuf> {
 /// Deliberate divergences: (program, test name, what the sandbox gives, why). For these the
 /// sandbox's result is asserted to be the given JSON value instead of workerd's.
 const DELIBERATE: &[(&str, &str, &str, &str)] = &[
-    ("headers", "toStringTag", r#""[object Headers]""#, "WebIDL class string; workerd's classes have no Symbol.toStringTag"),
-    ("request_response", "request toStringTag", r#""[object Request]""#, "as above"),
-    ("request_response", "response toStringTag", r#""[object Response]""#, "as above"),
-    ("url", "usp toStringTag", r#""[object URLSearchParams]""#, "as above"),
-    ("request_response", "request method Patch", r#""Patch""#, "the Fetch spec keeps the case of methods other than DELETE/GET/HEAD/OPTIONS/POST/PUT; workerd rejects them"),
-    ("request_response", "request custom method", r#""custom""#, "the Fetch spec allows any token as a method; workerd accepts only the standard ones"),
-    ("crypto", "digest MD5", r#""throws NotSupportedError (DOMException)""#, "MD5 is a workerd extension; the sandbox offers the SHA family only"),
+    (
+        "headers",
+        "toStringTag",
+        r#""[object Headers]""#,
+        "WebIDL class string; workerd's classes have no Symbol.toStringTag",
+    ),
+    (
+        "request_response",
+        "request toStringTag",
+        r#""[object Request]""#,
+        "as above",
+    ),
+    (
+        "request_response",
+        "response toStringTag",
+        r#""[object Response]""#,
+        "as above",
+    ),
+    (
+        "url",
+        "usp toStringTag",
+        r#""[object URLSearchParams]""#,
+        "as above",
+    ),
+    (
+        "request_response",
+        "request method Patch",
+        r#""Patch""#,
+        "the Fetch spec keeps the case of methods other than DELETE/GET/HEAD/OPTIONS/POST/PUT; workerd rejects them",
+    ),
+    (
+        "request_response",
+        "request custom method",
+        r#""custom""#,
+        "the Fetch spec allows any token as a method; workerd accepts only the standard ones",
+    ),
+    (
+        "crypto",
+        "digest MD5",
+        r#""throws NotSupportedError (DOMException)""#,
+        "MD5 is a workerd extension; the sandbox offers the SHA family only",
+    ),
 ];
 
 /// The outputs compared between the two runtimes.
@@ -108,7 +143,9 @@ fn echo_one(mut stream: TcpStream) -> std::io::Result<()> {
         if reader.read_line(&mut h)? == 0 || h == "\r\n" {
             break;
         }
-        let Some((k, v)) = h.trim_end().split_once(':') else { continue };
+        let Some((k, v)) = h.trim_end().split_once(':') else {
+            continue;
+        };
         let k = k.trim().to_ascii_lowercase();
         let v = v.trim().to_owned();
         if k == "content-length" {
@@ -127,26 +164,53 @@ fn echo_one(mut stream: TcpStream) -> std::io::Result<()> {
                 "method": method, "path": target, "headers": headers,
                 "body": String::from_utf8_lossy(&body),
             });
-            ("200 OK", vec![("content-type".into(), "application/json".into()), ("x-echo".into(), "1".into())], v.to_string().into_bytes())
+            (
+                "200 OK",
+                vec![
+                    ("content-type".into(), "application/json".into()),
+                    ("x-echo".into(), "1".into()),
+                ],
+                v.to_string().into_bytes(),
+            )
         }
         "/redirect" => {
             let to = query.strip_prefix("to=").unwrap_or("/echo").to_owned();
             ("302 Found", vec![("location".into(), to)], Vec::new())
         }
-        "/bytes" => ("200 OK", vec![("content-type".into(), "application/octet-stream".into())], vec![0, 1, 0xfe, 0xff, 0x80]),
+        "/bytes" => (
+            "200 OK",
+            vec![("content-type".into(), "application/octet-stream".into())],
+            vec![0, 1, 0xfe, 0xff, 0x80],
+        ),
         p if p.starts_with("/status/") => {
             let code = p.trim_start_matches("/status/").to_owned();
             let line = format!("{code} Status");
             let body = format!("status {code}").into_bytes();
-            return write_response(&mut stream, &line, &[("x-multi".into(), "a".into()), ("x-multi".into(), "b".into())], &body);
+            return write_response(
+                &mut stream,
+                &line,
+                &[
+                    ("x-multi".into(), "a".into()),
+                    ("x-multi".into(), "b".into()),
+                ],
+                &body,
+            );
         }
         _ => ("404 Not Found", Vec::new(), b"not found".to_vec()),
     };
     write_response(&mut stream, status, &extra, &out)
 }
 
-fn write_response(stream: &mut TcpStream, status: &str, headers: &[(String, String)], body: &[u8]) -> std::io::Result<()> {
-    let mut out = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n", body.len());
+fn write_response(
+    stream: &mut TcpStream,
+    status: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> std::io::Result<()> {
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         out.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -171,7 +235,11 @@ impl Drop for Workerd {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Cap'n Proto text string literal.
@@ -182,9 +250,15 @@ fn capnp_str(s: &str) -> String {
 fn start_workerd(bin: &Path, program_src: &str, port: u16) -> Workerd {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("program.js"), program_src).unwrap();
-    std::fs::copy(self::dir().join("kv-service.js"), dir.path().join("kv-service.js")).unwrap();
-    let secrets: serde_json::Map<String, serde_json::Value> =
-        SECRETS.iter().map(|(k, v)| ((*k).to_owned(), (*v).into())).collect();
+    std::fs::copy(
+        self::dir().join("kv-service.js"),
+        dir.path().join("kv-service.js"),
+    )
+    .unwrap();
+    let secrets: serde_json::Map<String, serde_json::Value> = SECRETS
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).into()))
+        .collect();
     let config = format!(
         r#"using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
@@ -219,7 +293,11 @@ const program :Workerd.Worker = (
     let w = Workerd { child, port, dir };
     let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "workerd did not listen: {}", std::fs::read_to_string(w.dir.path().join("stderr")).unwrap_or_default());
+        assert!(
+            Instant::now() < deadline,
+            "workerd did not listen: {}",
+            std::fs::read_to_string(w.dir.path().join("stderr")).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     w
@@ -229,7 +307,11 @@ fn request_url(port: u16, echo: u16) -> String {
     format!("http://127.0.0.1:{port}/conformance/path?q=1&echo=http%3A%2F%2F127.0.0.1%3A{echo}")
 }
 
-const REQUEST_HEADERS: &[(&str, &str)] = &[("content-type", "application/json"), ("x-test", "one"), ("x-multi", "a, b")];
+const REQUEST_HEADERS: &[(&str, &str)] = &[
+    ("content-type", "application/json"),
+    ("x-test", "one"),
+    ("x-multi", "a, b"),
+];
 
 fn via_workerd(bin: &Path, src: &str, port: u16, echo: u16) -> Observed {
     let mut w = start_workerd(bin, src, port);
@@ -242,7 +324,10 @@ fn via_workerd(bin: &Path, src: &str, port: u16, echo: u16) -> Observed {
         }
         let r = req.send().await.expect("request to workerd");
         let status = r.status().as_u16();
-        let ct = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+        let ct = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned());
         let body = r.text().await.unwrap();
         (status, ct, body)
     });
@@ -251,18 +336,33 @@ fn via_workerd(bin: &Path, src: &str, port: u16, echo: u16) -> Observed {
     let _ = w.child.kill();
     let _ = w.child.wait();
     let lines = |name: &str| -> Vec<String> {
-        std::fs::read_to_string(w.dir.path().join(name)).unwrap_or_default().lines().map(str::to_owned).collect()
+        std::fs::read_to_string(w.dir.path().join(name))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     };
     let (out, err) = (lines("stdout"), lines("stderr"));
-    Observed { status: resp.0, content_type: resp.1, body: resp.2, out, err }
+    Observed {
+        status: resp.0,
+        content_type: resp.1,
+        body: resp.2,
+        out,
+        err,
+    }
 }
 
 fn via_sandbox(src: &str, workerd_port: u16, echo: u16) -> Observed {
     let mut p = Program::new("conformance", src.to_owned());
-    p.secrets = SECRETS.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    p.secrets = SECRETS
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     p.egress.allow_hosts = vec![format!("127.0.0.1:{echo}")];
-    let mut headers: Vec<(String, String)> =
-        REQUEST_HEADERS.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let mut headers: Vec<(String, String)> = REQUEST_HEADERS
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     headers.push(("host".into(), format!("127.0.0.1:{workerd_port}")));
     let req = Request {
         method: "POST".into(),
@@ -271,15 +371,26 @@ fn via_sandbox(src: &str, workerd_port: u16, echo: u16) -> Observed {
         body: REQUEST_BODY.as_bytes().to_vec(),
     };
     let o: Outcome = common::run_with_host(p, req, Host::local(b"conformance".to_vec()));
-    let (out, err) = o.logs.iter().fold((Vec::new(), Vec::new()), |(mut out, mut err), l| {
-        let lines = l.message.split('\n').map(str::to_owned);
-        if l.level == "warn" || l.level == "error" { err.extend(lines) } else { out.extend(lines) }
-        (out, err)
-    });
+    let (out, err) = o
+        .logs
+        .iter()
+        .fold((Vec::new(), Vec::new()), |(mut out, mut err), l| {
+            let lines = l.message.split('\n').map(str::to_owned);
+            if l.level == "warn" || l.level == "error" {
+                err.extend(lines)
+            } else {
+                out.extend(lines)
+            }
+            (out, err)
+        });
     match o.result {
         Ok(r) => Observed {
             status: r.status,
-            content_type: r.headers.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.clone()),
+            content_type: r
+                .headers
+                .iter()
+                .find(|(k, _)| k == "content-type")
+                .map(|(_, v)| v.clone()),
             body: String::from_utf8_lossy(&r.body).into_owned(),
             out,
             err,
@@ -292,46 +403,76 @@ fn via_sandbox(src: &str, workerd_port: u16, echo: u16) -> Observed {
 fn diff(name: &str, w: &Observed, s: &Observed) -> String {
     let mut msg = format!("{name}: workerd and the Pith sandbox disagree\n");
     if w.status != s.status || w.content_type != s.content_type {
-        msg += &format!("  status/content-type: workerd {} {:?}, sandbox {} {:?}\n", w.status, w.content_type, s.status, s.content_type);
+        msg += &format!(
+            "  status/content-type: workerd {} {:?}, sandbox {} {:?}\n",
+            w.status, w.content_type, s.status, s.content_type
+        );
     }
     let parse = |b: &str| serde_json::from_str::<Vec<serde_json::Value>>(b).ok();
     match (parse(&w.body), parse(&s.body)) {
         (Some(a), Some(b)) => {
             for i in 0..a.len().max(b.len()) {
                 if a.get(i) != b.get(i) {
-                    msg += &format!("  workerd: {}\n  sandbox: {}\n", a.get(i).map(|v| v.to_string()).unwrap_or_default(), b.get(i).map(|v| v.to_string()).unwrap_or_default());
+                    msg += &format!(
+                        "  workerd: {}\n  sandbox: {}\n",
+                        a.get(i).map(|v| v.to_string()).unwrap_or_default(),
+                        b.get(i).map(|v| v.to_string()).unwrap_or_default()
+                    );
                 }
             }
         }
-        _ if w.body != s.body => msg += &format!("  body: workerd {:?}\n        sandbox {:?}\n", w.body, s.body),
+        _ if w.body != s.body => {
+            msg += &format!(
+                "  body: workerd {:?}\n        sandbox {:?}\n",
+                w.body, s.body
+            )
+        }
         _ => {}
     }
     if w.out != s.out {
-        msg += &format!("  console (out): workerd {:?}\n                 sandbox {:?}\n", w.out, s.out);
+        msg += &format!(
+            "  console (out): workerd {:?}\n                 sandbox {:?}\n",
+            w.out, s.out
+        );
     }
     if w.err != s.err {
-        msg += &format!("  console (err): workerd {:?}\n                 sandbox {:?}\n", w.err, s.err);
+        msg += &format!(
+            "  console (err): workerd {:?}\n                 sandbox {:?}\n",
+            w.err, s.err
+        );
     }
     msg
 }
 
 /// Checks the sandbox's side of each deliberate divergence of `program` and removes those
 /// entries from both results.
-fn apply_deliberate(program: &str, mut w: Observed, mut s: Observed) -> Result<(Observed, Observed), String> {
+fn apply_deliberate(
+    program: &str,
+    mut w: Observed,
+    mut s: Observed,
+) -> Result<(Observed, Observed), String> {
     let entries: Vec<_> = DELIBERATE.iter().filter(|d| d.0 == program).collect();
     if entries.is_empty() {
         return Ok((w, s));
     }
-    let parse = |b: &str| serde_json::from_str::<Vec<serde_json::Value>>(b).map_err(|e| format!("{program}: result is not JSON: {e}"));
+    let parse = |b: &str| {
+        serde_json::from_str::<Vec<serde_json::Value>>(b)
+            .map_err(|e| format!("{program}: result is not JSON: {e}"))
+    };
     let (mut wr, mut sr) = (parse(&w.body)?, parse(&s.body)?);
     for (_, test, ours, why) in entries {
         let want: serde_json::Value = serde_json::from_str(ours).unwrap();
         let pos = |r: &[serde_json::Value]| r.iter().position(|e| e[0] == *test);
         let (Some(i), Some(j)) = (pos(&wr), pos(&sr)) else {
-            return Err(format!("{program}: deliberate divergence {test:?} not among the results"));
+            return Err(format!(
+                "{program}: deliberate divergence {test:?} not among the results"
+            ));
         };
         if sr[j][1] != want {
-            return Err(format!("{program}: {test:?} ({why}): sandbox gave {}, expected {want}", sr[j][1]));
+            return Err(format!(
+                "{program}: {test:?} ({why}): sandbox gave {}, expected {want}",
+                sr[j][1]
+            ));
         }
         wr.remove(i);
         sr.remove(j);
@@ -344,8 +485,13 @@ fn apply_deliberate(program: &str, mut w: Observed, mut s: Observed) -> Result<(
 #[test]
 fn web_apis_match_workerd() {
     let Some(bin) = workerd_bin() else {
-        assert!(std::env::var_os("CI").is_none(), "workerd is not installed (scripts/install.d/workerd) and CI is set");
-        eprintln!("SKIPPED: workerd is not installed; run scripts/install.d/workerd (or set PITH_WORKERD) to run the differential conformance tests");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "workerd is not installed (scripts/install.d/workerd) and CI is set"
+        );
+        eprintln!(
+            "SKIPPED: workerd is not installed; run scripts/install.d/workerd (or set PITH_WORKERD) to run the differential conformance tests"
+        );
         return;
     };
     let echo = echo_server();
@@ -367,7 +513,11 @@ fn web_apis_match_workerd() {
         let src = source(file);
         let port = free_port();
         let w = via_workerd(&bin, &src, port, echo);
-        assert_eq!(w.status, 200, "{name}: workerd did not run the program: {}\n{:?}", w.body, w.err);
+        assert_eq!(
+            w.status, 200,
+            "{name}: workerd did not run the program: {}\n{:?}",
+            w.body, w.err
+        );
         let s = via_sandbox(&src, port, echo);
         if std::env::var_os("CONFORMANCE_PRINT").is_some() {
             eprintln!("== {name}\n{}\n{:?}\n{:?}", w.body, w.out, w.err);
@@ -406,7 +556,14 @@ impl pith_sandbox::host::AttestationProvider for TestAttestation {
         program: &'a pith_sandbox::host::ProgramRef,
         report_data: Vec<u8>,
     ) -> pith_sandbox::host::BoxFuture<'a, Result<Vec<u8>, pith_sandbox::host::HostError>> {
-        Box::pin(async move { Ok([b"pith-test-evidence:".as_slice(), program.code_hash.as_slice(), &report_data].concat()) })
+        Box::pin(async move {
+            Ok([
+                b"pith-test-evidence:".as_slice(),
+                program.code_hash.as_slice(),
+                &report_data,
+            ]
+            .concat())
+        })
     }
 }
 
@@ -421,7 +578,9 @@ impl pith_sandbox::host::ChainProvider for TestChain {
     ) -> pith_sandbox::host::BoxFuture<'a, Result<String, pith_sandbox::host::HostError>> {
         Box::pin(async move {
             if tx.get("to").is_none() {
-                return Err(pith_sandbox::host::HostError::Invalid("eth_call: missing `to`".into()));
+                return Err(pith_sandbox::host::HostError::Invalid(
+                    "eth_call: missing `to`".into(),
+                ));
             }
             Ok(format!("0x{}", hex::encode(program.code_hash)))
         })
@@ -431,7 +590,12 @@ impl pith_sandbox::host::ChainProvider for TestChain {
         _: &'a pith_sandbox::host::ProgramRef,
         tx: serde_json::Value,
     ) -> pith_sandbox::host::BoxFuture<'a, Result<String, pith_sandbox::host::HostError>> {
-        Box::pin(async move { Ok(format!("0x{}", hex::encode(pith_sandbox::sha256(canonical_json(&tx).as_bytes())))) })
+        Box::pin(async move {
+            Ok(format!(
+                "0x{}",
+                hex::encode(pith_sandbox::sha256(canonical_json(&tx).as_bytes()))
+            ))
+        })
     }
 }
 
@@ -440,11 +604,22 @@ impl pith_sandbox::host::ChainProvider for TestChain {
 fn canonical_json(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::Object(map) => {
-            let sorted: std::collections::BTreeMap<&String, String> = map.iter().map(|(k, v)| (k, canonical_json(v))).collect();
-            let fields: Vec<String> = sorted.iter().map(|(k, v)| format!("{}:{v}", serde_json::Value::String((*k).clone()))).collect();
+            let sorted: std::collections::BTreeMap<&String, String> =
+                map.iter().map(|(k, v)| (k, canonical_json(v))).collect();
+            let fields: Vec<String> = sorted
+                .iter()
+                .map(|(k, v)| format!("{}:{v}", serde_json::Value::String((*k).clone())))
+                .collect();
             format!("{{{}}}", fields.join(","))
         }
-        serde_json::Value::Array(items) => format!("[{}]", items.iter().map(canonical_json).collect::<Vec<_>>().join(",")),
+        serde_json::Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(canonical_json)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
         other => other.to_string(),
     }
 }
@@ -468,7 +643,10 @@ fn recover(digest: &str, sig: &serde_json::Value) -> String {
 }
 
 fn result<'a>(results: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
-    &results.iter().find(|r| r[0] == name).unwrap_or_else(|| panic!("no result {name:?}"))[1]
+    &results
+        .iter()
+        .find(|r| r[0] == name)
+        .unwrap_or_else(|| panic!("no result {name:?}"))[1]
 }
 
 /// The env members workerd has no counterpart for, and the host clock, against fixed
@@ -488,19 +666,29 @@ fn pith_env_members_match_fixed_outputs() {
         let name = file.file_stem().unwrap().to_string_lossy().into_owned();
         let src = source(file);
         let mut p = Program::new("conformance", src.clone());
-        p.secrets = SECRETS.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        p.secrets = SECRETS
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         let code_hash = p.code_hash_hex();
         let o = common::run_with_host(p, Request::get("http://localhost/"), pith_host());
         let body = common::body(&o);
         let got: serde_json::Value = serde_json::from_str(&body).unwrap();
         let expected_path = file.with_extension("expected.json");
-        let templated = serde_json::to_string_pretty(&got).unwrap().replace(&code_hash, "${CODE_HASH}") + "\n";
+        let templated = serde_json::to_string_pretty(&got)
+            .unwrap()
+            .replace(&code_hash, "${CODE_HASH}")
+            + "\n";
         if std::env::var_os("CONFORMANCE_BLESS").is_some() {
             std::fs::write(&expected_path, &templated).unwrap();
         }
-        let want = std::fs::read_to_string(&expected_path).unwrap_or_else(|_| panic!("missing {}", expected_path.display()));
+        let want = std::fs::read_to_string(&expected_path)
+            .unwrap_or_else(|_| panic!("missing {}", expected_path.display()));
         if want != templated {
-            failures.push(format!("{name}: differs from {}\n--- expected\n{want}\n--- got\n{templated}", expected_path.display()));
+            failures.push(format!(
+                "{name}: differs from {}\n--- expected\n{want}\n--- got\n{templated}",
+                expected_path.display()
+            ));
         }
         let results = got.as_array().unwrap();
         match name.as_str() {
@@ -514,7 +702,13 @@ fn pith_env_members_match_fixed_outputs() {
                 assert_eq!(recover(bytes, result(results, "sign bytes")), addr);
                 assert_eq!(recover(bytes, result(results, "sign ArrayBuffer")), addr);
                 assert_eq!(recover(mail, result(results, "signTypedData Mail")), addr);
-                assert_eq!(recover(mail, result(results, "signTypedData without EIP712Domain type")), addr);
+                assert_eq!(
+                    recover(
+                        mail,
+                        result(results, "signTypedData without EIP712Domain type")
+                    ),
+                    addr
+                );
             }
             "clock" => {
                 assert_eq!(result(results, "Date.now").as_f64(), Some(FIXED_NOW_MS));

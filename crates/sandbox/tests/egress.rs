@@ -13,7 +13,9 @@ fn fetch_program(url: &str, allow: &[&str], catch: bool) -> Outcome {
               catch (e) {{ return new Response(e.name + ': ' + (e instanceof EgressDenied) + ': ' + e.message); }} }} }}"
         )
     } else {
-        format!("export default {{ async fetch() {{ const r = await fetch({url:?}); return new Response(await r.text()); }} }}")
+        format!(
+            "export default {{ async fetch() {{ const r = await fetch({url:?}); return new Response(await r.text()); }} }}"
+        )
     };
     let mut p = program(&src);
     p.egress.allow_hosts = allow.iter().map(|s| s.to_string()).collect();
@@ -26,9 +28,18 @@ fn refused_destinations() {
     let cases = [
         // (url, allow-list): on the allow-list by name, but the address is not public.
         (format!("http://127.0.0.1:{port}/"), vec![]),
-        (format!("http://localhost:{port}/"), vec!["localhost".to_owned()]),
-        ("http://169.254.169.254/latest/meta-data/".to_owned(), vec!["169.254.169.254:81".to_owned()]),
-        ("http://169.254.169.254/latest/meta-data/".to_owned(), vec![]),
+        (
+            format!("http://localhost:{port}/"),
+            vec!["localhost".to_owned()],
+        ),
+        (
+            "http://169.254.169.254/latest/meta-data/".to_owned(),
+            vec!["169.254.169.254:81".to_owned()],
+        ),
+        (
+            "http://169.254.169.254/latest/meta-data/".to_owned(),
+            vec![],
+        ),
         ("http://10.0.0.1/".to_owned(), vec![]),
         (format!("http://[::1]:{port}/"), vec![]),
         ("http://[::ffff:127.0.0.1]/".to_owned(), vec![]),
@@ -49,26 +60,50 @@ fn refused_destinations() {
 
 #[test]
 fn explicitly_allowed_loopback_works() {
-    let port = serve(|p| ("200 OK".into(), vec![("x-path".into(), p.into())], b"{\"price\": 42}".to_vec()));
+    let port = serve(|p| {
+        (
+            "200 OK".into(),
+            vec![("x-path".into(), p.into())],
+            b"{\"price\": 42}".to_vec(),
+        )
+    });
     let allow = format!("127.0.0.1:{port}");
     let o = fetch_program(&format!("http://127.0.0.1:{port}/quote"), &[&allow], false);
     assert_eq!(body(&o), "{\"price\": 42}");
     assert_eq!(o.usage.egress_requests, 1);
     assert!(o.usage.egress_bytes > 13);
     // Another port on the same host is not allowed.
-    let o = fetch_program(&format!("http://127.0.0.1:{}/", port.wrapping_add(1)), &[&allow], true);
+    let o = fetch_program(
+        &format!("http://127.0.0.1:{}/", port.wrapping_add(1)),
+        &[&allow],
+        true,
+    );
     assert!(body(&o).starts_with("EgressDenied"));
 }
 
 #[test]
 fn redirect_to_private_address_is_refused() {
-    for target in ["http://10.0.0.1/", "http://127.0.0.2/", "http://169.254.169.254/"] {
+    for target in [
+        "http://10.0.0.1/",
+        "http://127.0.0.2/",
+        "http://169.254.169.254/",
+    ] {
         let t = target.to_owned();
-        let port = serve(move |_| ("302 Found".into(), vec![("location".into(), t.clone())], Vec::new()));
+        let port = serve(move |_| {
+            (
+                "302 Found".into(),
+                vec![("location".into(), t.clone())],
+                Vec::new(),
+            )
+        });
         let allow = format!("127.0.0.1:{port}");
         let url = format!("http://127.0.0.1:{port}/go");
         let o = fetch_program(&url, &[&allow], true);
-        assert!(body(&o).starts_with("EgressDenied: true"), "{target}: {}", body(&o));
+        assert!(
+            body(&o).starts_with("EgressDenied: true"),
+            "{target}: {}",
+            body(&o)
+        );
         assert_eq!(o.usage.egress_requests, 2, "the first hop counts");
         let o = fetch_program(&url, &[&allow], false);
         assert_eq!(kind(&o), ErrorKind::EgressDenied);
@@ -78,21 +113,36 @@ fn redirect_to_private_address_is_refused() {
 #[test]
 fn redirect_within_allowed_host_is_followed() {
     let port = serve(|p| {
-        if p == "/a" { ("301 Moved".into(), vec![("location".into(), "/b".into())], Vec::new()) } else { ("200 OK".into(), vec![], b"at b".to_vec()) }
+        if p == "/a" {
+            (
+                "301 Moved".into(),
+                vec![("location".into(), "/b".into())],
+                Vec::new(),
+            )
+        } else {
+            ("200 OK".into(), vec![], b"at b".to_vec())
+        }
     });
     let allow = format!("127.0.0.1:{port}");
-    let src = format!("export default {{ async fetch() {{ const r = await fetch('http://127.0.0.1:{port}/a'); return Response.json({{ t: await r.text(), red: r.redirected, url: r.url }}); }} }}");
+    let src = format!(
+        "export default {{ async fetch() {{ const r = await fetch('http://127.0.0.1:{port}/a'); return Response.json({{ t: await r.text(), red: r.redirected, url: r.url }}); }} }}"
+    );
     let mut p = program(&src);
     p.egress.allow_hosts = vec![allow];
     let o = run_program(p, Request::get("http://localhost/"));
-    assert_eq!(body(&o), format!("{{\"t\":\"at b\",\"red\":true,\"url\":\"http://127.0.0.1:{port}/b\"}}"));
+    assert_eq!(
+        body(&o),
+        format!("{{\"t\":\"at b\",\"red\":true,\"url\":\"http://127.0.0.1:{port}/b\"}}")
+    );
     assert_eq!(o.usage.egress_requests, 2);
 }
 
 #[test]
 fn huge_download_hits_egress_limit() {
     let port = serve(|_| ("200 OK".into(), vec![], vec![b'z'; 2 * 1024 * 1024]));
-    let src = format!("export default {{ async fetch() {{ try {{ await (await fetch('http://127.0.0.1:{port}/')).text(); }} catch (e) {{}} return new Response('caught'); }} }}");
+    let src = format!(
+        "export default {{ async fetch() {{ try {{ await (await fetch('http://127.0.0.1:{port}/')).text(); }} catch (e) {{}} return new Response('caught'); }} }}"
+    );
     let mut p = program(&src);
     p.egress.allow_hosts = vec![format!("127.0.0.1:{port}")];
     p.limits.egress_bytes = 1024 * 1024;
@@ -103,7 +153,9 @@ fn huge_download_hits_egress_limit() {
 #[test]
 fn request_count_limit() {
     let port = serve(|_| ("200 OK".into(), vec![], b"ok".to_vec()));
-    let src = format!("export default {{ async fetch() {{ for (;;) {{ try {{ await fetch('http://127.0.0.1:{port}/'); }} catch (e) {{}} }} }} }}");
+    let src = format!(
+        "export default {{ async fetch() {{ for (;;) {{ try {{ await fetch('http://127.0.0.1:{port}/'); }} catch (e) {{}} }} }} }}"
+    );
     let mut p = program(&src);
     p.egress.allow_hosts = vec![format!("127.0.0.1:{port}")];
     p.limits.egress_requests = 5;

@@ -8,10 +8,19 @@ use pith_sandbox::pool::{Pool, PoolConfig};
 use pith_sandbox::{BytecodeCache, Host, Program, Request};
 
 const COUNTER: &str = "let n = 0; export default { async fetch() { n += 1; globalThis.leak = (globalThis.leak ?? 0) + 1; return new Response(String(n)); } }";
-const PEEK: &str = "export default { async fetch() { return new Response(String(globalThis.leak)); } }";
+const PEEK: &str =
+    "export default { async fetch() { return new Response(String(globalThis.leak)); } }";
 
 fn pool(max: usize) -> Pool {
-    Pool::new(Host::local(b"s".to_vec()), tokio().handle().clone(), BytecodeCache::default(), PoolConfig { max_instances: max, max_invocations_per_instance: 10_000 })
+    Pool::new(
+        Host::local(b"s".to_vec()),
+        tokio().handle().clone(),
+        BytecodeCache::default(),
+        PoolConfig {
+            max_instances: max,
+            max_invocations_per_instance: 10_000,
+        },
+    )
 }
 
 fn get() -> Request {
@@ -42,7 +51,11 @@ fn failed_invocation_discards_the_instance() {
         "let n = 0; export default { async fetch(req) { n += 1; if (new URL(req.url).pathname === '/boom') throw new Error('x'); return new Response(String(n)); } }",
     ));
     assert_eq!(body(&pool.invoke(&p, get())), "1");
-    assert!(pool.invoke(&p, Request::get("http://localhost/boom")).result.is_err());
+    assert!(
+        pool.invoke(&p, Request::get("http://localhost/boom"))
+            .result
+            .is_err()
+    );
     // A fresh instance: the counter starts again, the bytecode comes from the cache.
     assert_eq!(body(&pool.invoke(&p, get())), "1");
     assert_eq!(pool.stats().1, 2);
@@ -58,7 +71,10 @@ fn pool_is_bounded_and_evicts_idle_instances() {
         assert!(pool.stats().0 <= 2);
     }
     // Concurrent callers beyond the bound wait instead of creating more instances.
-    let p = Arc::new(Program::new("busy", "export default { async fetch() { await new Promise(r => setTimeout(r, 30)); return new Response('ok'); } }"));
+    let p = Arc::new(Program::new(
+        "busy",
+        "export default { async fetch() { await new Promise(r => setTimeout(r, 30)); return new Response('ok'); } }",
+    ));
     let threads: Vec<_> = (0..6)
         .map(|_| {
             let pool = pool.clone();

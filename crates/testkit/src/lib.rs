@@ -21,15 +21,26 @@ use pith_chain::manifest::Deployment;
 /// the installer's default path. `None` (with a printed SKIPPED line) when it is absent;
 /// under CI (`CI` set) its absence is a failure, since the install hook provides it.
 pub fn model_path() -> Option<PathBuf> {
-    let path = std::env::var_os("PITH_MODEL").map(PathBuf::from).unwrap_or_else(|| {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-        home.join(".cache/pith/models/SmolLM2-135M-Instruct.gguf")
-    });
+    let path = std::env::var_os("PITH_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            home.join(".cache/pith/models/SmolLM2-135M-Instruct.gguf")
+        });
     if path.is_file() {
         return Some(path);
     }
-    assert!(std::env::var_os("CI").is_none(), "model {} missing under CI: scripts/install.d/model installs it", path.display());
-    eprintln!("SKIPPED: model {} not found (run scripts/install.d/model or set PITH_MODEL)", path.display());
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "model {} missing under CI: scripts/install.d/model installs it",
+        path.display()
+    );
+    eprintln!(
+        "SKIPPED: model {} not found (run scripts/install.d/model or set PITH_MODEL)",
+        path.display()
+    );
     None
 }
 
@@ -46,7 +57,10 @@ pub fn anvil_available() -> bool {
 
 /// Unix seconds.
 pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// The measurement hash of simulated evidence from this test binary (what a KMS or worker
@@ -90,7 +104,13 @@ impl ChainNet {
         let dev_ca = dir.path().join("dev-ca");
         pith_attest::simulated::DevCa::init(&dev_ca, std::time::SystemTime::now())?;
         let manifest = dir.path().join("deployment.json");
-        Ok(Self { anvil, dir, dev_ca, manifest, measurement: local_measurement() })
+        Ok(Self {
+            anvil,
+            dir,
+            dev_ca,
+            manifest,
+            measurement: local_measurement(),
+        })
     }
 
     /// Development account `i` of anvil.
@@ -105,14 +125,25 @@ impl ChainNet {
         let provider = signing_provider(&self.anvil.url(), deployer.clone())?;
         for m in &committee {
             let _: serde_json::Value = provider
-                .raw_request("anvil_setBalance".into(), serde_json::json!([m, "0x56BC75E2D63100000"]))
+                .raw_request(
+                    "anvil_setBalance".into(),
+                    serde_json::json!([m, "0x56BC75E2D63100000"]),
+                )
                 .await?;
         }
         let mut cfg = DeployConfig::local(deployer.address(), committee);
         cfg.kms_threshold = 1;
         cfg.measurements = vec![
-            Measurement { platform: platform::SIMULATED, role: role::WORKER, hash: self.measurement },
-            Measurement { platform: platform::SIMULATED, role: role::KMS, hash: self.measurement },
+            Measurement {
+                platform: platform::SIMULATED,
+                role: role::WORKER,
+                hash: self.measurement,
+            },
+            Measurement {
+                platform: platform::SIMULATED,
+                role: role::KMS,
+                hash: self.measurement,
+            },
         ];
         let d = deploy(&provider, deployer.address(), &self.anvil.url(), &cfg).await?;
         d.write(&self.manifest)?;
@@ -121,7 +152,10 @@ impl ChainNet {
 
     /// The contracts of `d`, signing as account `i`.
     pub fn contracts(&self, d: &Deployment, i: usize) -> Result<PithContracts> {
-        Ok(PithContracts::new(d, signing_provider(&self.anvil.url(), self.signer(i))?))
+        Ok(PithContracts::new(
+            d,
+            signing_provider(&self.anvil.url(), self.signer(i))?,
+        ))
     }
 
     /// A read-only provider.
@@ -146,11 +180,17 @@ impl ChainNet {
         let provider = self.provider().await?;
         let id = gov.governor.hash_proposal(&p).await?;
         gov.governor.send_propose(&p).await?;
-        let _: serde_json::Value = provider.raw_request("anvil_mine".into(), serde_json::json!(["0x2"])).await?;
+        let _: serde_json::Value = provider
+            .raw_request("anvil_mine".into(), serde_json::json!(["0x2"]))
+            .await?;
         gov.governor.send_vote(id, 1).await?;
-        let _: serde_json::Value = provider.raw_request("anvil_mine".into(), serde_json::json!(["0x6"])).await?;
+        let _: serde_json::Value = provider
+            .raw_request("anvil_mine".into(), serde_json::json!(["0x6"]))
+            .await?;
         gov.governor.send_queue(&p).await?;
-        let _: serde_json::Value = provider.raw_request("evm_increaseTime".into(), serde_json::json!([2])).await?;
+        let _: serde_json::Value = provider
+            .raw_request("evm_increaseTime".into(), serde_json::json!([2]))
+            .await?;
         gov.governor.send_execute(&p).await?;
         Ok(gov.registry.kms_key_epoch().await?)
     }

@@ -5,9 +5,13 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Instant;
 
-
-use pith_infer::{ChatMessage, ChatRequest, Control, Engine, EngineConfig, FinishReason, InferError, Model, Role, Stop};
-use pith_sandbox::host::{AiChatReply, AiChatRequest, AiProvider, BoxFuture, HostError, ProgramRef};
+use pith_infer::{
+    ChatMessage, ChatRequest, Control, Engine, EngineConfig, FinishReason, InferError, Model, Role,
+    Stop,
+};
+use pith_sandbox::host::{
+    AiChatReply, AiChatRequest, AiProvider, BoxFuture, HostError, ProgramRef,
+};
 
 /// The worker's model as the sandbox's [`AiProvider`].
 #[derive(Clone, Debug)]
@@ -52,8 +56,11 @@ fn role(r: &str) -> Result<Role, HostError> {
 }
 
 fn to_infer(req: &AiChatRequest) -> Result<ChatRequest, HostError> {
-    let messages =
-        req.messages.iter().map(|m| Ok(ChatMessage::new(role(&m.role)?, m.content.clone()))).collect::<Result<Vec<_>, HostError>>()?;
+    let messages = req
+        .messages
+        .iter()
+        .map(|m| Ok(ChatMessage::new(role(&m.role)?, m.content.clone())))
+        .collect::<Result<Vec<_>, HostError>>()?;
     Ok(ChatRequest {
         model: req.model.clone(),
         messages,
@@ -61,13 +68,19 @@ fn to_infer(req: &AiChatRequest) -> Result<ChatRequest, HostError> {
         temperature: Some(f64::from(req.temperature)),
         top_p: Some(f64::from(req.top_p)),
         seed: req.seed,
-        stop: if req.stop.is_empty() { None } else { Some(Stop::Many(req.stop.clone())) },
+        stop: if req.stop.is_empty() {
+            None
+        } else {
+            Some(Stop::Many(req.stop.clone()))
+        },
     })
 }
 
 fn host_error(e: InferError) -> HostError {
     match e {
-        InferError::InvalidRequest(_) | InferError::PromptTooLong { .. } => HostError::Invalid(e.to_string()),
+        InferError::InvalidRequest(_) | InferError::PromptTooLong { .. } => {
+            HostError::Invalid(e.to_string())
+        }
         other => HostError::Failed(other.to_string()),
     }
 }
@@ -83,12 +96,17 @@ impl AiProvider for ModelAi {
             if let Some(m) = &request.model
                 && m != self.engine.model_id()
             {
-                return Err(HostError::Invalid(format!("this worker serves the model `{}`, not `{m}`", self.engine.model_id())));
+                return Err(HostError::Invalid(format!(
+                    "this worker serves the model `{}`, not `{m}`",
+                    self.engine.model_id()
+                )));
             }
             let req = to_infer(&request)?;
             let engine = self.engine.clone();
             let done = tokio::task::spawn_blocking(move || {
-                engine.chat(&req, &Control::new().with_deadline(deadline), |_| ControlFlow::Continue(()))
+                engine.chat(&req, &Control::new().with_deadline(deadline), |_| {
+                    ControlFlow::Continue(())
+                })
             })
             .await
             .map_err(|e| HostError::Failed(format!("inference task: {e}")))?

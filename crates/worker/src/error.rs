@@ -34,7 +34,9 @@ impl WorkerError {
     /// The API error kind a client sees.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Keys(_) | Self::Kms(_) | Self::Chain(_) | Self::Gateway(_) => ErrorKind::Unavailable,
+            Self::Keys(_) | Self::Kms(_) | Self::Chain(_) | Self::Gateway(_) => {
+                ErrorKind::Unavailable
+            }
             Self::State(_) | Self::Evidence(_) => ErrorKind::Internal,
             Self::Api(e) => e.kind,
         }

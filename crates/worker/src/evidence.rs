@@ -61,15 +61,25 @@ pub struct Attester {
 
 impl std::fmt::Debug for Attester {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Attester").field("platform", &self.source.platform()).finish()
+        f.debug_struct("Attester")
+            .field("platform", &self.source.platform())
+            .finish()
     }
 }
 
 impl Attester {
     /// An attester over `source`; `dev_ca` is the development CA (DER or PEM) that
     /// verifies simulated evidence; `collateral` supplies what Intel and AMD evidence need.
-    pub fn new(source: Arc<dyn EvidenceSource>, dev_ca: Option<Vec<u8>>, collateral: Arc<dyn pith_attest::CollateralSource>) -> Self {
-        Self { source, dev_ca, collateral }
+    pub fn new(
+        source: Arc<dyn EvidenceSource>,
+        dev_ca: Option<Vec<u8>>,
+        collateral: Arc<dyn pith_attest::CollateralSource>,
+    ) -> Self {
+        Self {
+            source,
+            dev_ca,
+            collateral,
+        }
     }
 
     /// Evidence binding the worker identity for `chain_id` / `registry`, verified locally
@@ -90,7 +100,10 @@ impl Attester {
             registry,
             model_hash,
         );
-        let bytes = self.source.quote(&rd).map_err(|e| WorkerError::Evidence(e.to_string()))?;
+        let bytes = self
+            .source
+            .quote(&rd)
+            .map_err(|e| WorkerError::Evidence(e.to_string()))?;
         let platform = self.source.platform();
         let mut options = pith_attest::VerifyOptions::default();
         options.dev_ca.clone_from(&self.dev_ca);
@@ -100,10 +113,16 @@ impl Attester {
             .collateral
             .collateral(&evidence, now)
             .map_err(|e| WorkerError::Evidence(format!("own evidence: no collateral: {e}")))?;
-        let bound = pith_attest::verify_bound(&evidence, &collateral, &options, &rd, now)
-            .map_err(|e| match e {
-                pith_attest::BindingError::Rejected(e) => WorkerError::Evidence(format!("own evidence does not verify: {e}")),
-                pith_attest::BindingError::ReportData => WorkerError::Evidence("own evidence does not carry the identity binding".into()),
+        let bound =
+            pith_attest::verify_bound(&evidence, &collateral, &options, &rd, now).map_err(|e| {
+                match e {
+                    pith_attest::BindingError::Rejected(e) => {
+                        WorkerError::Evidence(format!("own evidence does not verify: {e}"))
+                    }
+                    pith_attest::BindingError::ReportData => WorkerError::Evidence(
+                        "own evidence does not carry the identity binding".into(),
+                    ),
+                }
             })?;
         Ok(OwnEvidence {
             bytes,
@@ -120,12 +139,19 @@ fn time_now() -> time::OffsetDateTime {
 }
 
 impl AttestationProvider for Attester {
-    fn attest<'a>(&'a self, program: &'a ProgramRef, report_data: Vec<u8>) -> BoxFuture<'a, Result<Vec<u8>, HostError>> {
+    fn attest<'a>(
+        &'a self,
+        program: &'a ProgramRef,
+        report_data: Vec<u8>,
+    ) -> BoxFuture<'a, Result<Vec<u8>, HostError>> {
         Box::pin(async move {
             if report_data.len() > 64 {
-                return Err(HostError::Invalid("report data must be at most 64 bytes".into()));
+                return Err(HostError::Invalid(
+                    "report data must be at most 64 bytes".into(),
+                ));
             }
-            let id = pith_crypto::keytree::ProgramId::from_hex(&program.id).map_err(|e| HostError::Invalid(e.to_string()))?;
+            let id = pith_crypto::keytree::ProgramId::from_hex(&program.id)
+                .map_err(|e| HostError::Invalid(e.to_string()))?;
             let rd = program_report_data(&id.0, &program.code_hash, &report_data);
             let source = self.source.clone();
             tokio::task::spawn_blocking(move || source.quote(&rd))

@@ -46,7 +46,9 @@ impl Sealer {
     /// The simulated sealer of `dir`: loads `dir/sealing.key`, creating it (mode 0600) on
     /// first start.
     pub fn simulated(dir: &Path) -> Result<Self, WorkerError> {
-        pith_attest::sealing::Sealer::simulated(dir, STATE_AD).map(Self).map_err(seal_err)
+        pith_attest::sealing::Sealer::simulated(dir, STATE_AD)
+            .map(Self)
+            .map_err(seal_err)
     }
 
     /// The state directory.
@@ -73,7 +75,9 @@ pub struct Identity {
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identity").field("address", &self.address()).finish_non_exhaustive()
+        f.debug_struct("Identity")
+            .field("address", &self.address())
+            .finish_non_exhaustive()
     }
 }
 
@@ -83,7 +87,10 @@ impl Identity {
         let signing = SigningKey::random(&mut OsRng);
         let mut t = Zeroizing::new([0u8; 32]);
         OsRng.fill_bytes(t.as_mut());
-        Self { signing, transport: x25519_dalek::StaticSecret::from(*t) }
+        Self {
+            signing,
+            transport: x25519_dalek::StaticSecret::from(*t),
+        }
     }
 
     /// Load the sealed identity, or generate and seal one at first start.
@@ -92,9 +99,15 @@ impl Identity {
             let (s, t) = bytes
                 .split_first_chunk::<32>()
                 .ok_or_else(|| WorkerError::State("identity: truncated".into()))?;
-            let t: [u8; 32] = t.try_into().map_err(|_| WorkerError::State("identity: bad length".into()))?;
-            let signing = SigningKey::from_slice(s).map_err(|_| WorkerError::State("identity: bad secp256k1 key".into()))?;
-            return Ok(Self { signing, transport: x25519_dalek::StaticSecret::from(t) });
+            let t: [u8; 32] = t
+                .try_into()
+                .map_err(|_| WorkerError::State("identity: bad length".into()))?;
+            let signing = SigningKey::from_slice(s)
+                .map_err(|_| WorkerError::State("identity: bad secp256k1 key".into()))?;
+            return Ok(Self {
+                signing,
+                transport: x25519_dalek::StaticSecret::from(t),
+            });
         }
         let id = Self::generate();
         let mut plain = Zeroizing::new(Vec::with_capacity(64));
@@ -126,7 +139,8 @@ impl Identity {
 
     /// Sign a `pith_api::binding::message_digest` (65 bytes, v = 27/28).
     pub fn sign_digest(&self, digest: &pith_crypto::B256) -> Result<[u8; 65], WorkerError> {
-        pith_crypto::receipt::sign_hash(&self.signing, digest).map_err(|e| WorkerError::State(format!("sign: {e}")))
+        pith_crypto::receipt::sign_hash(&self.signing, digest)
+            .map_err(|e| WorkerError::State(format!("sign: {e}")))
     }
 }
 
@@ -146,7 +160,11 @@ mod tests {
         assert!(label.starts_with("# SIMULATED"));
         // the sealed file never holds the secret in clear
         let sealed = std::fs::read(dir.path().join(IDENTITY_FILE)).unwrap();
-        assert!(!sealed.windows(32).any(|w| w == &a.signing_key().to_bytes()[..]));
+        assert!(
+            !sealed
+                .windows(32)
+                .any(|w| w == &a.signing_key().to_bytes()[..])
+        );
         // a flipped byte, or another machine's sealing key, does not open
         let mut t = sealed.clone();
         t[30] ^= 1;

@@ -8,8 +8,8 @@ use std::sync::{Arc, RwLock};
 
 use pith_crypto::bundle::ProgramKeyBundle;
 use pith_crypto::envelope::ProgramServer;
-use pith_crypto::transport::{self, Purpose};
 use pith_crypto::keytree::{ProgramId, ProgramKeys, StorageKey};
+use pith_crypto::transport::{self, Purpose};
 use pith_crypto::{Address, B256};
 
 use crate::error::WorkerError;
@@ -38,17 +38,28 @@ impl ProgramKeySet {
         let mut epochs = BTreeMap::new();
         for k in keys {
             if k.program() != program {
-                return Err(WorkerError::Keys("released keys are for another program".into()));
+                return Err(WorkerError::Keys(
+                    "released keys are for another program".into(),
+                ));
             }
             epochs.insert(k.epoch(), k);
         }
         let mut it = epochs.values();
-        let first = it.next().ok_or_else(|| WorkerError::Keys("no program keys released".into()))?;
+        let first = it
+            .next()
+            .ok_or_else(|| WorkerError::Keys("no program keys released".into()))?;
         let mut server = ProgramServer::new(first).map_err(|e| WorkerError::Keys(e.to_string()))?;
         for k in it {
-            server.add_epoch(k).map_err(|e| WorkerError::Keys(e.to_string()))?;
+            server
+                .add_epoch(k)
+                .map_err(|e| WorkerError::Keys(e.to_string()))?;
         }
-        Ok(Self { program, epochs, server, fetched_at: std::sync::Mutex::new(std::time::Instant::now()) })
+        Ok(Self {
+            program,
+            epochs,
+            server,
+            fetched_at: std::sync::Mutex::new(std::time::Instant::now()),
+        })
     }
 
     /// Whether a request with OHTTP key id `key_id` (the epoch modulo 256) can be decrypted.
@@ -58,12 +69,18 @@ impl ProgramKeySet {
 
     /// When these keys were released or last confirmed current.
     pub fn fetched_at(&self) -> std::time::Instant {
-        *self.fetched_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self
+            .fetched_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Record that the KMS confirmed these keys are current (or could not be asked) now.
     pub fn touch(&self) {
-        *self.fetched_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = std::time::Instant::now();
+        *self
+            .fetched_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = std::time::Instant::now();
     }
 
     /// The program.
@@ -80,7 +97,10 @@ impl ProgramKeySet {
     pub fn current(&self) -> &ProgramKeys {
         // `new` refuses an empty set, so there is always a last entry.
         #[allow(clippy::expect_used)]
-        self.epochs.values().next_back().expect("a key set holds at least one epoch")
+        self.epochs
+            .values()
+            .next_back()
+            .expect("a key set holds at least one epoch")
     }
 
     /// The keys of `epoch`.
@@ -101,7 +121,9 @@ impl ProgramKeySet {
     /// The key `env.keys.derive(path)` gives the program (newest epoch), from the user-key
     /// root the KMS releases with the program keys.
     pub fn user_key(&self, path: &str) -> Result<k256::ecdsa::SigningKey, WorkerError> {
-        self.current().user_key(path).map_err(|e| WorkerError::Keys(e.to_string()))
+        self.current()
+            .user_key(path)
+            .map_err(|e| WorkerError::Keys(e.to_string()))
     }
 
     /// The program's Ethereum address (newest epoch).
@@ -119,20 +141,32 @@ pub struct KeyRing {
 impl KeyRing {
     /// Keys of `program`, if held.
     pub fn get(&self, program: &ProgramId) -> Option<Arc<ProgramKeySet>> {
-        self.map.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(program).cloned()
+        self.map
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(program)
+            .cloned()
     }
 
     /// Hold `set` (replacing older keys of the same program).
     pub fn insert(&self, set: ProgramKeySet) -> Arc<ProgramKeySet> {
         let set = Arc::new(set);
-        self.map.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(set.program(), set.clone());
+        self.map
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(set.program(), set.clone());
         set
     }
 
     /// Programs whose keys are held.
     pub fn programs(&self) -> Vec<B256> {
-        let mut v: Vec<B256> =
-            self.map.read().unwrap_or_else(std::sync::PoisonError::into_inner).keys().map(|p| B256::from(p.0)).collect();
+        let mut v: Vec<B256> = self
+            .map
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .map(|p| B256::from(p.0))
+            .collect();
         v.sort();
         v
     }
@@ -154,17 +188,22 @@ fn encode(set: &ProgramKeySet) -> Result<zeroize::Zeroizing<Vec<u8>>, WorkerErro
         .map(|k| ProgramKeys::from_parts(set.program, k.epoch(), &k.to_parts()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| WorkerError::Keys(e.to_string()))?;
-    let bundle = ProgramKeyBundle::new(set.program, keys).map_err(|e| WorkerError::Keys(e.to_string()))?;
+    let bundle =
+        ProgramKeyBundle::new(set.program, keys).map_err(|e| WorkerError::Keys(e.to_string()))?;
     Ok(bundle.encode())
 }
 
 fn decode(bytes: &[u8]) -> Result<ProgramKeySet, WorkerError> {
-    let bundle = ProgramKeyBundle::decode(bytes).map_err(|e| WorkerError::State(format!("sealed program keys: {e}")))?;
+    let bundle = ProgramKeyBundle::decode(bytes)
+        .map_err(|e| WorkerError::State(format!("sealed program keys: {e}")))?;
     ProgramKeySet::new(bundle.program(), bundle.into_keys())
 }
 
 /// Seal `set` to the state directory.
-pub fn store_sealed(sealer: &crate::identity::Sealer, set: &ProgramKeySet) -> Result<(), WorkerError> {
+pub fn store_sealed(
+    sealer: &crate::identity::Sealer,
+    set: &ProgramKeySet,
+) -> Result<(), WorkerError> {
     sealer.write(&sealed_name(&set.program), &encode(set)?)
 }
 
@@ -191,7 +230,10 @@ pub fn load_sealed(sealer: &crate::identity::Sealer, ring: &KeyRing) -> Result<u
 }
 
 /// Ask the KMS nodes (in order) to release `program`'s keys to this worker.
-pub async fn release(node: &crate::node::Node, program: ProgramId) -> Result<ProgramKeySet, WorkerError> {
+pub async fn release(
+    node: &crate::node::Node,
+    program: ProgramId,
+) -> Result<ProgramKeySet, WorkerError> {
     use pith_api::kms::{KEY_RELEASE, KeyReleaseRequest, KeyReleaseResponse};
     let id = node.identity();
     let timestamp = crate::node::now_secs();
@@ -213,7 +255,14 @@ pub async fn release(node: &crate::node::Node, program: ProgramId) -> Result<Pro
     let mut last = WorkerError::Keys("no KMS configured (--kms)".into());
     for base in &node.config().kms_urls {
         let url = format!("{}{KEY_RELEASE}", base.trim_end_matches('/'));
-        let resp = match node.http.post(&url).header(reqwest::header::CONTENT_TYPE, pith_api::media::JSON).body(serde_json::to_vec(&body).unwrap_or_default()).send().await {
+        let resp = match node
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, pith_api::media::JSON)
+            .body(serde_json::to_vec(&body).unwrap_or_default())
+            .send()
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 last = WorkerError::Kms(format!("{url}: {e}"));
@@ -221,14 +270,24 @@ pub async fn release(node: &crate::node::Node, program: ProgramId) -> Result<Pro
             }
         };
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| WorkerError::Kms(e.to_string()))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| WorkerError::Kms(e.to_string()))?;
         if !status.is_success() {
             match serde_json::from_slice::<pith_api::ErrorBody>(&bytes) {
                 // The KMS applies the chain's policy; another KMS would refuse the same way,
                 // except when this one is not ready.
                 Ok(b) if b.error.kind != pith_api::ErrorKind::Unavailable => {
-                    let kind = if b.error.kind == pith_api::ErrorKind::NotFound { pith_api::ErrorKind::UnknownProgram } else { pith_api::ErrorKind::Unavailable };
-                    return Err(crate::error::refuse(kind, format!("KMS refused key release: {}", b.error.message)));
+                    let kind = if b.error.kind == pith_api::ErrorKind::NotFound {
+                        pith_api::ErrorKind::UnknownProgram
+                    } else {
+                        pith_api::ErrorKind::Unavailable
+                    };
+                    return Err(crate::error::refuse(
+                        kind,
+                        format!("KMS refused key release: {}", b.error.message),
+                    ));
                 }
                 _ => {
                     last = WorkerError::Kms(format!("{url}: HTTP {status}"));
@@ -236,10 +295,12 @@ pub async fn release(node: &crate::node::Node, program: ProgramId) -> Result<Pro
                 }
             }
         }
-        let answer: KeyReleaseResponse =
-            serde_json::from_slice(&bytes).map_err(|e| WorkerError::Kms(format!("key release answer: {e}")))?;
+        let answer: KeyReleaseResponse = serde_json::from_slice(&bytes)
+            .map_err(|e| WorkerError::Kms(format!("key release answer: {e}")))?;
         if answer.program_id.0 != program.0 {
-            return Err(WorkerError::Kms("KMS released keys of another program".into()));
+            return Err(WorkerError::Kms(
+                "KMS released keys of another program".into(),
+            ));
         }
         let keys = open_bundle(node, program, &answer.sealed)?;
         return ProgramKeySet::new(program, keys);
@@ -249,18 +310,34 @@ pub async fn release(node: &crate::node::Node, program: ProgramId) -> Result<Pro
 
 /// Open the HPKE-sealed key bundle (`pith_crypto::transport`, purpose program keys,
 /// context `program_id ‖ worker`) with the worker's transport key.
-fn open_bundle(node: &crate::node::Node, program: ProgramId, sealed: &[u8]) -> Result<Vec<ProgramKeys>, WorkerError> {
+fn open_bundle(
+    node: &crate::node::Node,
+    program: ProgramId,
+    sealed: &[u8],
+) -> Result<Vec<ProgramKeys>, WorkerError> {
     open_sealed_bundle(node.identity(), program, sealed)
 }
 
 /// Open a sealed program key bundle released to `identity` (see [`release`]).
-pub fn open_sealed_bundle(identity: &crate::identity::Identity, program: ProgramId, sealed: &[u8]) -> Result<Vec<ProgramKeys>, WorkerError> {
+pub fn open_sealed_bundle(
+    identity: &crate::identity::Identity,
+    program: ProgramId,
+    sealed: &[u8],
+) -> Result<Vec<ProgramKeys>, WorkerError> {
     let context = transport::program_context(&program.0, &identity.address());
-    let plain = transport::open(&identity.enc_secret(), Purpose::ProgramKeys, &context, sealed)
+    let plain = transport::open(
+        &identity.enc_secret(),
+        Purpose::ProgramKeys,
+        &context,
+        sealed,
+    )
+    .map_err(|e| WorkerError::Kms(format!("released key bundle: {e}")))?;
+    let bundle = ProgramKeyBundle::decode(&plain)
         .map_err(|e| WorkerError::Kms(format!("released key bundle: {e}")))?;
-    let bundle = ProgramKeyBundle::decode(&plain).map_err(|e| WorkerError::Kms(format!("released key bundle: {e}")))?;
     if bundle.program() != program {
-        return Err(WorkerError::Kms("released key bundle is for another program".into()));
+        return Err(WorkerError::Kms(
+            "released key bundle is for another program".into(),
+        ));
     }
     Ok(bundle.into_keys())
 }

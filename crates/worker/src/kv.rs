@@ -29,7 +29,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use pith_crypto::keytree::ProgramId;
-use pith_sandbox::host::{BoxFuture, HostError, KvPage, KvStore, MAX_KV_KEY, MAX_KV_VALUE, ProgramRef};
+use pith_sandbox::host::{
+    BoxFuture, HostError, KvPage, KvStore, MAX_KV_KEY, MAX_KV_VALUE, ProgramRef,
+};
 
 use crate::keys::KeyRing;
 use crate::storage::{Row, Store};
@@ -64,7 +66,12 @@ impl std::fmt::Debug for SealedKv {
 impl SealedKv {
     /// A sealed KV over `store`, with program keys from `keys`.
     pub fn new(store: Arc<dyn Store>, keys: Arc<KeyRing>) -> Self {
-        Self { store, keys, marks: Mutex::new(HashMap::new()), dirty: std::sync::atomic::AtomicBool::new(false) }
+        Self {
+            store,
+            keys,
+            marks: Mutex::new(HashMap::new()),
+            dirty: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 
     /// The high-water marks as bytes, when they changed since the last call (the worker
@@ -74,7 +81,10 @@ impl SealedKv {
         if !self.dirty.swap(false, std::sync::atomic::Ordering::SeqCst) {
             return None;
         }
-        let m = self.marks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let m = self
+            .marks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut out = Vec::with_capacity(4 + m.len() * 64);
         out.extend_from_slice(&u32::try_from(m.len()).unwrap_or(u32::MAX).to_be_bytes());
         for ((p, k), v) in m.iter() {
@@ -95,7 +105,9 @@ impl SealedKv {
         for _ in 0..n {
             let (p, r) = rest.split_first_chunk::<32>().ok_or_else(bad)?;
             let (l, r) = r.split_first_chunk::<2>().ok_or_else(bad)?;
-            let (k, r) = r.split_at_checked(usize::from(u16::from_be_bytes(*l))).ok_or_else(bad)?;
+            let (k, r) = r
+                .split_at_checked(usize::from(u16::from_be_bytes(*l)))
+                .ok_or_else(bad)?;
             let (v, r) = r.split_first_chunk::<8>().ok_or_else(bad)?;
             let key = std::str::from_utf8(k).map_err(|_| bad())?;
             entries.push((ProgramId(*p), key.to_owned(), u64::from_be_bytes(*v)));
@@ -121,7 +133,10 @@ impl SealedKv {
     }
 
     fn raise(&self, program: ProgramId, key: &str, version: u64) {
-        let mut m = self.marks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut m = self
+            .marks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let e = m.entry((program, key.to_owned())).or_insert(0);
         if version > *e {
             *e = version;
@@ -134,19 +149,37 @@ impl SealedKv {
     }
 
     fn keyset(&self, program: &ProgramId) -> Result<Arc<crate::keys::ProgramKeySet>, HostError> {
-        self.keys.get(program).ok_or(HostError::Unavailable("env.kv (program keys not held by this worker)"))
+        self.keys.get(program).ok_or(HostError::Unavailable(
+            "env.kv (program keys not held by this worker)",
+        ))
     }
 
     /// Seal `payload` for `key` at `version` with the newest epoch's storage key.
-    fn seal_row(&self, program: &ProgramId, key: &str, version: u64, payload: &[u8]) -> Result<Row, HostError> {
+    fn seal_row(
+        &self,
+        program: &ProgramId,
+        key: &str,
+        version: u64,
+        payload: &[u8],
+    ) -> Result<Row, HostError> {
         let set = self.keyset(program)?;
         let current = set.current();
-        let sealed = pith_crypto::seal::seal(current.storage_key(), program, key.as_bytes(), version, payload, &mut rand_core::OsRng)
-            .map_err(|e| HostError::Failed(format!("seal: {e}")))?;
+        let sealed = pith_crypto::seal::seal(
+            current.storage_key(),
+            program,
+            key.as_bytes(),
+            version,
+            payload,
+            &mut rand_core::OsRng,
+        )
+        .map_err(|e| HostError::Failed(format!("seal: {e}")))?;
         let mut out = Vec::with_capacity(sealed.len().saturating_add(4));
         out.extend_from_slice(&current.epoch().to_be_bytes());
         out.extend_from_slice(&sealed);
-        Ok(Row { version, sealed: out })
+        Ok(Row {
+            version,
+            sealed: out,
+        })
     }
 
     /// Authenticate a row read for `key`, check it against the high-water mark and return
@@ -155,7 +188,13 @@ impl SealedKv {
     /// `mark` must be read *before* the row was fetched: marks only grow, so a row older than
     /// a mark taken earlier is a rollback, whereas a mark taken later may include this
     /// worker's own concurrent writes.
-    fn open_row(&self, program: &ProgramId, key: &str, row: &Row, mark: u64) -> Result<Option<Vec<u8>>, HostError> {
+    fn open_row(
+        &self,
+        program: &ProgramId,
+        key: &str,
+        row: &Row,
+        mark: u64,
+    ) -> Result<Option<Vec<u8>>, HostError> {
         if row.version < mark {
             return Err(integrity(format!(
                 "key {key:?} was rolled back: the store holds version {}, this worker has seen version {mark}",
@@ -168,17 +207,31 @@ impl SealedKv {
             .ok_or_else(|| integrity(format!("value of key {key:?} is truncated")))?;
         let epoch = u32::from_be_bytes(*epoch);
         let set = self.keyset(program)?;
-        let storage_key = set
-            .storage_key(epoch)
-            .ok_or_else(|| integrity(format!("value of key {key:?} names key epoch {epoch}, which this program does not have")))?;
-        let payload = pith_crypto::seal::open(storage_key, program, key.as_bytes(), row.version, sealed).map_err(|_| {
-            integrity(format!("value of key {key:?} (version {}) does not authenticate: tampered with or moved", row.version))
+        let storage_key = set.storage_key(epoch).ok_or_else(|| {
+            integrity(format!(
+                "value of key {key:?} names key epoch {epoch}, which this program does not have"
+            ))
+        })?;
+        let payload = pith_crypto::seal::open(
+            storage_key,
+            program,
+            key.as_bytes(),
+            row.version,
+            sealed,
+        )
+        .map_err(|_| {
+            integrity(format!(
+                "value of key {key:?} (version {}) does not authenticate: tampered with or moved",
+                row.version
+            ))
         })?;
         self.raise(*program, key, row.version);
         match payload.split_first() {
             Some((1, value)) => Ok(Some(value.to_vec())),
             Some((0, [])) => Ok(None),
-            _ => Err(integrity(format!("value of key {key:?} has a bad payload tag"))),
+            _ => Err(integrity(format!(
+                "value of key {key:?} has a bad payload tag"
+            ))),
         }
     }
 
@@ -215,27 +268,42 @@ impl SealedKv {
                     "key {key:?} was rolled back: the store holds version {expected}, this worker has seen version {mark}"
                 )));
             }
-            let version = expected.checked_add(1).ok_or_else(|| integrity(format!("version of key {key:?} overflows")))?;
+            let version = expected
+                .checked_add(1)
+                .ok_or_else(|| integrity(format!("version of key {key:?} overflows")))?;
             let row = self.seal_row(program, key, version, payload)?;
-            if self.store.put(&program.0, key, expected, row).await.map_err(backend)? {
+            if self
+                .store
+                .put(&program.0, key, expected, row)
+                .await
+                .map_err(backend)?
+            {
                 self.raise(*program, key, version);
                 return Ok(());
             }
             // Another worker wrote first: re-read and retry on its version.
         }
-        Err(HostError::Failed(format!("storage busy: key {key:?} kept changing under {CAS_ATTEMPTS} write attempts")))
+        Err(HostError::Failed(format!(
+            "storage busy: key {key:?} kept changing under {CAS_ATTEMPTS} write attempts"
+        )))
     }
 }
 
 fn check_key(key: &str) -> Result<(), HostError> {
     if key.is_empty() || key.len() > MAX_KV_KEY {
-        return Err(HostError::Invalid(format!("kv key must be 1..={MAX_KV_KEY} bytes")));
+        return Err(HostError::Invalid(format!(
+            "kv key must be 1..={MAX_KV_KEY} bytes"
+        )));
     }
     Ok(())
 }
 
 impl KvStore for SealedKv {
-    fn get<'a>(&'a self, program: &'a ProgramRef, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, HostError>> {
+    fn get<'a>(
+        &'a self,
+        program: &'a ProgramRef,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, HostError>> {
         Box::pin(async move {
             check_key(key)?;
             let p = Self::program_id(program)?;
@@ -243,11 +311,18 @@ impl KvStore for SealedKv {
         })
     }
 
-    fn put<'a>(&'a self, program: &'a ProgramRef, key: &'a str, value: Vec<u8>) -> BoxFuture<'a, Result<(), HostError>> {
+    fn put<'a>(
+        &'a self,
+        program: &'a ProgramRef,
+        key: &'a str,
+        value: Vec<u8>,
+    ) -> BoxFuture<'a, Result<(), HostError>> {
         Box::pin(async move {
             check_key(key)?;
             if value.len() > MAX_KV_VALUE {
-                return Err(HostError::Invalid(format!("kv value must be at most {MAX_KV_VALUE} bytes")));
+                return Err(HostError::Invalid(format!(
+                    "kv value must be at most {MAX_KV_VALUE} bytes"
+                )));
             }
             let p = Self::program_id(program)?;
             let mut payload = Vec::with_capacity(value.len().saturating_add(1));
@@ -257,7 +332,11 @@ impl KvStore for SealedKv {
         })
     }
 
-    fn delete<'a>(&'a self, program: &'a ProgramRef, key: &'a str) -> BoxFuture<'a, Result<(), HostError>> {
+    fn delete<'a>(
+        &'a self,
+        program: &'a ProgramRef,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), HostError>> {
         Box::pin(async move {
             check_key(key)?;
             let p = Self::program_id(program)?;
@@ -278,9 +357,16 @@ impl KvStore for SealedKv {
             let mut keys = Vec::new();
             let mut after = cursor.to_owned();
             loop {
-                let marks: HashMap<(ProgramId, String), u64> =
-                    self.marks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-                let rows = self.store.list(&p.0, prefix, &after, limit).await.map_err(backend)?;
+                let marks: HashMap<(ProgramId, String), u64> = self
+                    .marks
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                let rows = self
+                    .store
+                    .list(&p.0, prefix, &after, limit)
+                    .await
+                    .map_err(backend)?;
                 let exhausted = rows.len() < limit;
                 for (k, row) in rows {
                     after.clone_from(&k);
@@ -288,13 +374,19 @@ impl KvStore for SealedKv {
                     let mark = marks.get(&(p, k.clone())).copied().unwrap_or(0);
                     if self.open_row(&p, &k, &row, mark)?.is_some() {
                         if keys.len() == limit {
-                            return Ok(KvPage { cursor: keys.last().cloned().unwrap_or_default(), keys });
+                            return Ok(KvPage {
+                                cursor: keys.last().cloned().unwrap_or_default(),
+                                keys,
+                            });
                         }
                         keys.push(k);
                     }
                 }
                 if exhausted {
-                    return Ok(KvPage { keys, cursor: String::new() });
+                    return Ok(KvPage {
+                        keys,
+                        cursor: String::new(),
+                    });
                 }
             }
         })

@@ -121,12 +121,16 @@ pub struct Node {
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Node").field("address", &self.identity.address()).finish_non_exhaustive()
+        f.debug_struct("Node")
+            .field("address", &self.identity.address())
+            .finish_non_exhaustive()
     }
 }
 
 pub(crate) fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn now_ms() -> u64 {
@@ -168,7 +172,10 @@ impl Node {
                 };
                 options.simulated = Some(sim);
             }
-            Arc::from(pith_attest::provider::detect(&options).map_err(|e| WorkerError::Evidence(e.to_string()))?)
+            Arc::from(
+                pith_attest::provider::detect(&options)
+                    .map_err(|e| WorkerError::Evidence(e.to_string()))?,
+            )
         };
         let dev_ca = match &config.dev_ca_dir {
             Some(dir) => Some(
@@ -186,18 +193,21 @@ impl Node {
             config.deployment.contracts.registry,
             model_hash.as_ref(),
         )?;
-        let read: DynProvider = pith_chain::client::read_provider(&config.rpc_url).map_err(chain_err)?;
+        let read: DynProvider =
+            pith_chain::client::read_provider(&config.rpc_url).map_err(chain_err)?;
         let contracts = PithContracts::new(&config.deployment, read);
         let operator = match &config.operator {
             Some(signer) => {
-                let p = pith_chain::client::signing_provider(&config.rpc_url, signer.clone()).map_err(chain_err)?;
+                let p = pith_chain::client::signing_provider(&config.rpc_url, signer.clone())
+                    .map_err(chain_err)?;
                 Some((signer.address(), PithContracts::new(&config.deployment, p)))
             }
             None => None,
         };
         let keys = Arc::new(KeyRing::default());
         crate::keys::load_sealed(&sealer, &keys)?;
-        let store = SqliteStore::open(&config.storage).map_err(|e| WorkerError::State(e.to_string()))?;
+        let store =
+            SqliteStore::open(&config.storage).map_err(|e| WorkerError::State(e.to_string()))?;
         let kv = Arc::new(SealedKv::new(Arc::new(store), keys.clone()));
         if let Some(bytes) = sealer.read(KV_MARKS_FILE)? {
             kv.import_marks(&bytes)?;
@@ -215,12 +225,20 @@ impl Node {
             clock: Arc::new(pith_sandbox::host::SystemClock),
             random: Arc::new(pith_sandbox::host::OsRandom),
         };
-        let pool = Pool::new(host, tokio::runtime::Handle::current(), BytecodeCache::default(), config.pool);
+        let pool = Pool::new(
+            host,
+            tokio::runtime::Handle::current(),
+            BytecodeCache::default(),
+            config.pool,
+        );
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| WorkerError::State(format!("http client: {e}")))?;
-        let url = config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.listen));
+        let url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", config.listen));
         Ok(Arc::new(Self {
             config,
             identity,
@@ -258,7 +276,10 @@ impl Node {
 
     /// SHA-256 of the model file this worker serves (bound in its evidence), if any.
     pub fn model_hash(&self) -> Option<B256> {
-        self.config.model.as_ref().map(|m| B256::from(m.model_hash()))
+        self.config
+            .model
+            .as_ref()
+            .map(|m| B256::from(m.model_hash()))
     }
 
     /// Its own evidence facts.
@@ -278,7 +299,10 @@ impl Node {
 
     /// The URL it announces.
     pub fn url(&self) -> String {
-        self.url.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.url
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Seal the storage high-water marks to the state directory when they changed.
@@ -306,27 +330,47 @@ impl Node {
 
     /// Registration expiry when registered and active.
     pub fn registration_expiry(&self) -> Option<u64> {
-        *self.registered.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self
+            .registered
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn set_registered(&self, expiry: Option<u64>, since: u64) {
-        *self.registered.write().unwrap_or_else(std::sync::PoisonError::into_inner) = expiry;
+        *self
+            .registered
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = expiry;
         self.registered_at.store(since, Ordering::SeqCst);
     }
 
     /// The owner of `program` on chain.
     pub async fn program_owner(&self, program: ProgramId) -> Result<Address, WorkerError> {
-        self.contracts.programs.raw().ownerOf(U256::from_be_bytes(program.0)).call().await.map_err(chain_err)
+        self.contracts
+            .programs
+            .raw()
+            .ownerOf(U256::from_be_bytes(program.0))
+            .call()
+            .await
+            .map_err(chain_err)
     }
 
     /// Take the usage accumulated so far (for a batch).
     pub fn take_usage(&self) -> HashMap<ProgramId, PendingUsage> {
-        std::mem::take(&mut *self.usage.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+        std::mem::take(
+            &mut *self
+                .usage
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// Put back usage a failed batch did not settle.
     pub fn restore_usage(&self, usage: HashMap<ProgramId, PendingUsage>) {
-        let mut m = self.usage.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut m = self
+            .usage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for (p, u) in usage {
             let e = m.entry(p).or_default();
             e.requests = e.requests.saturating_add(u.requests);
@@ -345,23 +389,39 @@ impl Node {
             .unwrap_or_default()
     }
 
-    pub(crate) fn record_usage(&self, program: ProgramId, usage: &pith_sandbox::Usage, logs: &[pith_sandbox::LogLine]) {
+    pub(crate) fn record_usage(
+        &self,
+        program: ProgramId,
+        usage: &pith_sandbox::Usage,
+        logs: &[pith_sandbox::LogLine],
+    ) {
         {
-            let mut m = self.usage.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut m = self
+                .usage
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let e = m.entry(program).or_default();
             e.requests = e.requests.saturating_add(1);
             e.cpu_micros = e.cpu_micros.saturating_add(usage.cpu_us);
             e.egress_bytes = e.egress_bytes.saturating_add(usage.egress_bytes);
         }
         if !logs.is_empty() {
-            let mut m = self.logs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut m = self
+                .logs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let q = m.entry(program).or_default();
             let t = now_ms();
             for l in logs {
                 if q.len() == LOG_LINES {
                     q.pop_front();
                 }
-                q.push_back(LogEntry { time_ms: t, level: l.level.clone(), message: l.message.clone(), worker: self.address() });
+                q.push_back(LogEntry {
+                    time_ms: t,
+                    level: l.level.clone(),
+                    message: l.message.clone(),
+                    worker: self.address(),
+                });
             }
         }
     }
@@ -369,7 +429,10 @@ impl Node {
     // ----------------------------------------------------------------- keys
 
     /// The keys of `program`: held in memory, or released by a KMS now (and sealed to disk).
-    pub async fn program_keys(&self, program: ProgramId) -> Result<Arc<crate::keys::ProgramKeySet>, WorkerError> {
+    pub async fn program_keys(
+        &self,
+        program: ProgramId,
+    ) -> Result<Arc<crate::keys::ProgramKeySet>, WorkerError> {
         if let Some(k) = self.keys.get(&program) {
             return Ok(k);
         }
@@ -385,7 +448,11 @@ impl Node {
     /// Ask the KMS again for `program`'s keys (after a rotation) unless `held` was fetched
     /// less than [`KEY_REFRESH_INTERVAL`] ago; keeps `held` when the KMS has nothing newer
     /// or is unreachable.
-    async fn refresh_program_keys(&self, program: ProgramId, held: Arc<crate::keys::ProgramKeySet>) -> Arc<crate::keys::ProgramKeySet> {
+    async fn refresh_program_keys(
+        &self,
+        program: ProgramId,
+        held: Arc<crate::keys::ProgramKeySet>,
+    ) -> Arc<crate::keys::ProgramKeySet> {
         if held.fetched_at().elapsed() < KEY_REFRESH_INTERVAL {
             return held;
         }
@@ -418,21 +485,54 @@ impl Node {
 
     async fn code_hash_on_chain(&self, program: ProgramId) -> Result<[u8; 32], WorkerError> {
         let id = U256::from_be_bytes(program.0);
-        let h = self.contracts.programs.raw().codeHashOf(id).call().await.map_err(chain_err)?;
+        let h = self
+            .contracts
+            .programs
+            .raw()
+            .codeHashOf(id)
+            .call()
+            .await
+            .map_err(chain_err)?;
         Ok(h.0)
     }
 
     async fn fetch_code(&self, hash: [u8; 32]) -> Result<Arc<[u8]>, WorkerError> {
-        if let Some(c) = self.code.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&hash) {
+        if let Some(c) = self
+            .code
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&hash)
+        {
             return Ok(c.clone());
         }
-        let gw = self.config.gateway_url.as_deref().ok_or_else(|| WorkerError::Gateway("no gateway configured to fetch code from".into()))?;
-        let url = format!("{}{}", gw.trim_end_matches('/'), pith_api::gateway::CODE_BY_HASH.replace("{hash}", &format!("0x{}", hex::encode(hash))));
-        let resp = self.http.get(&url).send().await.map_err(|e| WorkerError::Gateway(e.to_string()))?;
+        let gw = self.config.gateway_url.as_deref().ok_or_else(|| {
+            WorkerError::Gateway("no gateway configured to fetch code from".into())
+        })?;
+        let url = format!(
+            "{}{}",
+            gw.trim_end_matches('/'),
+            pith_api::gateway::CODE_BY_HASH.replace("{hash}", &format!("0x{}", hex::encode(hash)))
+        );
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| WorkerError::Gateway(e.to_string()))?;
         if !resp.status().is_success() {
-            return Err(refuse(ErrorKind::UnknownProgram, format!("code 0x{} not available from the gateway (HTTP {})", hex::encode(hash), resp.status())));
+            return Err(refuse(
+                ErrorKind::UnknownProgram,
+                format!(
+                    "code 0x{} not available from the gateway (HTTP {})",
+                    hex::encode(hash),
+                    resp.status()
+                ),
+            ));
         }
-        let bytes = resp.bytes().await.map_err(|e| WorkerError::Gateway(e.to_string()))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| WorkerError::Gateway(e.to_string()))?;
         if bytes.len() > pith_api::gateway::MAX_CODE_BYTES {
             return Err(refuse(ErrorKind::CodeMismatch, "code over the size limit"));
         }
@@ -440,20 +540,37 @@ impl Node {
         if got != hash {
             return Err(refuse(
                 ErrorKind::CodeMismatch,
-                format!("code served for 0x{} hashes to 0x{}", hex::encode(hash), hex::encode(got)),
+                format!(
+                    "code served for 0x{} hashes to 0x{}",
+                    hex::encode(hash),
+                    hex::encode(got)
+                ),
             ));
         }
         // JavaScript must be UTF-8; a WebAssembly component (magic `\0asm`) is bytes.
         if !bytes.starts_with(b"\0asm") && std::str::from_utf8(&bytes).is_err() {
-            return Err(refuse(ErrorKind::CodeMismatch, "code is neither UTF-8 JavaScript nor WebAssembly"));
+            return Err(refuse(
+                ErrorKind::CodeMismatch,
+                "code is neither UTF-8 JavaScript nor WebAssembly",
+            ));
         }
         let code: Arc<[u8]> = Arc::from(bytes.as_ref());
-        self.code.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(hash, code.clone());
+        self.code
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(hash, code.clone());
         Ok(code)
     }
 
     async fn limits(&self, program: ProgramId) -> Result<Limits, WorkerError> {
-        let p = self.contracts.programs.raw().program(U256::from_be_bytes(program.0)).call().await.map_err(chain_err)?;
+        let p = self
+            .contracts
+            .programs
+            .raw()
+            .program(U256::from_be_bytes(program.0))
+            .call()
+            .await
+            .map_err(chain_err)?;
         let c = p.config;
         let mut l = Limits::default();
         if c.memoryMib != 0 {
@@ -479,9 +596,16 @@ impl Node {
 
     /// The program as it must run now: code matching `Programs.codeHashOf(id)`, limits from
     /// its config, the latest owner-signed secrets.
-    pub async fn load_program(&self, program: ProgramId, keys: &crate::keys::ProgramKeySet) -> Result<Arc<Program>, WorkerError> {
+    pub async fn load_program(
+        &self,
+        program: ProgramId,
+        keys: &crate::keys::ProgramKeySet,
+    ) -> Result<Arc<Program>, WorkerError> {
         let (cached, secrets_version) = {
-            let m = self.programs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let m = self
+                .programs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             match m.get(&program) {
                 Some(l) if l.checked.elapsed() < PROGRAM_TTL => return Ok(l.program.clone()),
                 Some(l) => (Some(l.program.clone()), l.secrets_version),
@@ -490,12 +614,20 @@ impl Node {
         };
         let hash = self.code_hash_on_chain(program).await?;
         if hash == [0u8; 32] {
-            return Err(refuse(ErrorKind::UnknownProgram, format!("program {} is not registered on chain", program.to_hex())));
+            return Err(refuse(
+                ErrorKind::UnknownProgram,
+                format!("program {} is not registered on chain", program.to_hex()),
+            ));
         }
         let secrets = crate::secrets::fetch(self, program, keys, secrets_version).await?;
         if secrets.is_none() {
             if let Some(c) = cached.as_ref().filter(|c| c.code_hash == hash) {
-                if let Some(l) = self.programs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_mut(&program) {
+                if let Some(l) = self
+                    .programs
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get_mut(&program)
+                {
                     l.checked = Instant::now();
                 }
                 return Ok(c.clone());
@@ -506,7 +638,10 @@ impl Node {
             Program::from_wasm(program.to_hex(), code)
         } else {
             // Checked to be UTF-8 by `fetch_code`.
-            Program::new(program.to_hex(), String::from_utf8_lossy(&code).into_owned())
+            Program::new(
+                program.to_hex(),
+                String::from_utf8_lossy(&code).into_owned(),
+            )
         };
         p.limits = self.limits(program).await?;
         p.code_hash = hash;
@@ -530,16 +665,30 @@ impl Node {
         self.programs
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(program, Loaded { program: p.clone(), checked: Instant::now(), secrets_version: version });
+            .insert(
+                program,
+                Loaded {
+                    program: p.clone(),
+                    checked: Instant::now(),
+                    secrets_version: version,
+                },
+            );
         Ok(p)
     }
 
     // ----------------------------------------------------------------- invoke
 
     /// Run one encrypted invocation (the body of `POST /v1/programs/{id}/invoke`).
-    pub async fn invoke(self: &Arc<Self>, program: ProgramId, wire: &[u8]) -> Result<Invocation, WorkerError> {
+    pub async fn invoke(
+        self: &Arc<Self>,
+        program: ProgramId,
+        wire: &[u8],
+    ) -> Result<Invocation, WorkerError> {
         if self.is_draining() {
-            return Err(refuse(ErrorKind::Draining, "worker is draining; retry on another worker"));
+            return Err(refuse(
+                ErrorKind::Draining,
+                "worker is draining; retry on another worker",
+            ));
         }
         let mut keys = self.program_keys(program).await?;
         // A request to a key epoch this worker does not hold (the KMS rotated since the keys
@@ -549,19 +698,36 @@ impl Node {
         {
             keys = self.refresh_program_keys(program, keys).await;
         }
-        let (request, reply) = keys.server().decapsulate(wire).map_err(|e| refuse(ErrorKind::DecryptFailed, e.to_string()))?;
+        let (request, reply) = keys
+            .server()
+            .decapsulate(wire)
+            .map_err(|e| refuse(ErrorKind::DecryptFailed, e.to_string()))?;
         let now = now_secs();
-        request.check_fresh(now).map_err(|e| refuse(ErrorKind::Expired, e.to_string()))?;
-        match self.replay.check_and_insert(program.0, request.nonce(), request.expiry(), now) {
+        request
+            .check_fresh(now)
+            .map_err(|e| refuse(ErrorKind::Expired, e.to_string()))?;
+        match self
+            .replay
+            .check_and_insert(program.0, request.nonce(), request.expiry(), now)
+        {
             Seen::New => {}
-            Seen::Replay => return Err(refuse(ErrorKind::Replay, "request nonce already seen within its expiry")),
+            Seen::Replay => {
+                return Err(refuse(
+                    ErrorKind::Replay,
+                    "request nonce already seen within its expiry",
+                ));
+            }
             Seen::Full => return Err(refuse(ErrorKind::Unavailable, "replay cache full")),
         }
         let loaded = self.load_program(program, &keys).await?;
         let outcome = self.run(&loaded, to_sandbox(&request)).await;
         self.record_usage(program, &outcome.usage, &outcome.logs);
         let response = match outcome.result {
-            Ok(r) => SealedResponse { status: r.status, headers: r.headers, body: r.body },
+            Ok(r) => SealedResponse {
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+            },
             Err(e) => SealedResponse {
                 status: 500,
                 headers: vec![("content-type".into(), "application/json".into())],
@@ -569,8 +735,16 @@ impl Node {
             },
         };
         let request_hash = reply.request_hash();
-        let (body, response_hash) = reply.encapsulate(&response).map_err(|e| WorkerError::State(format!("encapsulate: {e}")))?;
-        let receipt = self.sign_receipt(program, loaded.code_hash, request_hash, response_hash, &outcome.usage)?;
+        let (body, response_hash) = reply
+            .encapsulate(&response)
+            .map_err(|e| WorkerError::State(format!("encapsulate: {e}")))?;
+        let receipt = self.sign_receipt(
+            program,
+            loaded.code_hash,
+            request_hash,
+            response_hash,
+            &outcome.usage,
+        )?;
         Ok(Invocation { body, receipt })
     }
 
@@ -581,7 +755,10 @@ impl Node {
         let out = tokio::task::spawn_blocking(move || pool.invoke(&program, req)).await;
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         out.unwrap_or_else(|e| pith_sandbox::Outcome {
-            result: Err(pith_sandbox::InvocationError { kind: pith_sandbox::ErrorKind::ProgramError, message: format!("invocation task failed: {e}") }),
+            result: Err(pith_sandbox::InvocationError {
+                kind: pith_sandbox::ErrorKind::ProgramError,
+                message: format!("invocation task failed: {e}"),
+            }),
             usage: pith_sandbox::Usage::default(),
             logs: Vec::new(),
         })
@@ -616,13 +793,17 @@ impl Node {
                 egressBytes: usage.egress_bytes,
             },
         };
-        SignedReceipt::sign(fields, self.identity.signing_key()).map_err(|e| WorkerError::State(format!("receipt: {e}")))
+        SignedReceipt::sign(fields, self.identity.signing_key())
+            .map_err(|e| WorkerError::State(format!("receipt: {e}")))
     }
 
     /// Response headers of a successful invocation.
     pub fn invocation_headers(&self, inv: &Invocation) -> [(&'static str, String); 3] {
         [
-            (headers::RECEIPT, pith_api::worker::encode_receipt(&inv.receipt)),
+            (
+                headers::RECEIPT,
+                pith_api::worker::encode_receipt(&inv.receipt),
+            ),
             (headers::WORKER, format!("{:#x}", self.address())),
             ("content-type", pith_api::media::OHTTP_RES.to_owned()),
         ]

@@ -64,7 +64,9 @@ pub async fn run(node: Arc<Node>, stop: CancellationToken) {
     let filter = Filter::new()
         .address(node.config.deployment.contracts.oracle_anchor)
         .event_signature(OracleAnchor::OracleRequested::SIGNATURE_HASH);
-    let config = WatcherConfig::new().confirmations(1).cursor_file(node.config.state_dir.join("oracle-cursor.json"));
+    let config = WatcherConfig::new()
+        .confirmations(1)
+        .cursor_file(node.config.state_dir.join("oracle-cursor.json"));
     let mut watcher = match EventWatcher::new(provider, filter, from, config) {
         Ok(w) => w,
         Err(e) => {
@@ -82,9 +84,13 @@ pub async fn run(node: Arc<Node>, stop: CancellationToken) {
                                 let r = d.inner.data;
                                 let node = node.clone();
                                 let stop = stop.clone();
-                                tokio::spawn(async move { handle(node, stop, r.requestId, r.programId, r.payload).await });
+                                tokio::spawn(async move {
+                                    handle(node, stop, r.requestId, r.programId, r.payload).await
+                                });
                             }
-                            Err(e) => tracing::warn!(target: "pith::worker", "oracle: undecodable log: {e}"),
+                            Err(e) => {
+                                tracing::warn!(target: "pith::worker", "oracle: undecodable log: {e}")
+                            }
                         }
                     }
                 }
@@ -101,7 +107,13 @@ pub async fn run(node: Arc<Node>, stop: CancellationToken) {
     }
 }
 
-async fn handle(node: Arc<Node>, stop: CancellationToken, request_id: U256, program_id: U256, payload: Bytes) {
+async fn handle(
+    node: Arc<Node>,
+    stop: CancellationToken,
+    request_id: U256,
+    program_id: U256,
+    payload: Bytes,
+) {
     let wait = TAKEOVER_DELAY * u32::from(rank(request_id, node.address()));
     tokio::select! {
         () = stop.cancelled() => return,
@@ -109,7 +121,9 @@ async fn handle(node: Arc<Node>, stop: CancellationToken, request_id: U256, prog
     }
     match fulfil(&node, request_id, program_id, payload).await {
         Ok(true) => tracing::info!(target: "pith::worker", %request_id, "oracle request fulfilled"),
-        Ok(false) => tracing::debug!(target: "pith::worker", %request_id, "oracle request already fulfilled"),
+        Ok(false) => {
+            tracing::debug!(target: "pith::worker", %request_id, "oracle request already fulfilled")
+        }
         Err(e) => tracing::warn!(target: "pith::worker", %request_id, "oracle request: {e}"),
     }
 }
@@ -127,7 +141,12 @@ async fn open(node: &Node, request_id: U256) -> Result<bool, WorkerError> {
 }
 
 /// Run and fulfil one request; `Ok(false)` when it was already fulfilled (or refunded).
-pub async fn fulfil(node: &Node, request_id: U256, program_id: U256, payload: Bytes) -> Result<bool, WorkerError> {
+pub async fn fulfil(
+    node: &Node,
+    request_id: U256,
+    program_id: U256,
+    payload: Bytes,
+) -> Result<bool, WorkerError> {
     if node.is_draining() || !open(node, request_id).await? {
         return Ok(false);
     }
@@ -142,22 +161,36 @@ pub async fn fulfil(node: &Node, request_id: U256, program_id: U256, payload: By
     };
     let outcome = node.run(&loaded, req).await;
     node.record_usage(program, &outcome.usage, &outcome.logs);
-    let response = outcome.result.map_err(|e| WorkerError::Chain(format!("program failed on the oracle request: {e}")))?;
+    let response = outcome
+        .result
+        .map_err(|e| WorkerError::Chain(format!("program failed on the oracle request: {e}")))?;
     let result = Bytes::from(response.body);
     let digest = node
         .contracts
         .oracle_anchor
         .raw()
-        .resultDigest(request_id, program_id, loaded.code_hash.into(), pith_crypto::keccak256(&result).into())
+        .resultDigest(
+            request_id,
+            program_id,
+            loaded.code_hash.into(),
+            pith_crypto::keccak256(&result).into(),
+        )
         .call()
         .await
         .map_err(|e| WorkerError::Chain(format!("resultDigest: {e}")))?;
     let sig = node.identity().sign_digest(&digest)?;
-    let (_, op) = node.operator.as_ref().ok_or_else(|| WorkerError::Chain("no operator account".into()))?;
+    let (_, op) = node
+        .operator
+        .as_ref()
+        .ok_or_else(|| WorkerError::Chain("no operator account".into()))?;
     if !open(node, request_id).await? {
         return Ok(false);
     }
-    match op.oracle_anchor.send_fulfil(request_id, result, Bytes::from(sig.to_vec())).await {
+    match op
+        .oracle_anchor
+        .send_fulfil(request_id, result, Bytes::from(sig.to_vec()))
+        .await
+    {
         Ok(_) => Ok(true),
         Err(e) => {
             if open(node, request_id).await.ok() == Some(false) {

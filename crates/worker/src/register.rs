@@ -30,7 +30,9 @@ async fn kms_register(node: &Node) -> Result<RegisterWorkerResponse, WorkerError
         .operator
         .as_ref()
         .map(alloy::signers::Signer::address)
-        .ok_or_else(|| WorkerError::Kms("no operator account configured (--operator-key-file)".into()))?;
+        .ok_or_else(|| {
+            WorkerError::Kms("no operator account configured (--operator-key-file)".into())
+        })?;
     let body = RegisterWorkerRequest {
         worker: node.address(),
         operator,
@@ -41,12 +43,23 @@ async fn kms_register(node: &Node) -> Result<RegisterWorkerResponse, WorkerError
     let mut last = WorkerError::Kms("no KMS configured (--kms)".into());
     for base in &node.config.kms_urls {
         let url = format!("{}{REGISTER_WORKER}", base.trim_end_matches('/'));
-        match node.http.post(&url).header(reqwest::header::CONTENT_TYPE, pith_api::media::JSON).body(serde_json::to_vec(&body).unwrap_or_default()).send().await {
+        match node
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, pith_api::media::JSON)
+            .body(serde_json::to_vec(&body).unwrap_or_default())
+            .send()
+            .await
+        {
             Ok(resp) => {
                 let status = resp.status();
-                let bytes = resp.bytes().await.map_err(|e| WorkerError::Kms(e.to_string()))?;
+                let bytes = resp
+                    .bytes()
+                    .await
+                    .map_err(|e| WorkerError::Kms(e.to_string()))?;
                 if status.is_success() {
-                    return serde_json::from_slice(&bytes).map_err(|e| WorkerError::Kms(format!("register answer: {e}")));
+                    return serde_json::from_slice(&bytes)
+                        .map_err(|e| WorkerError::Kms(format!("register answer: {e}")));
                 }
                 // A policy refusal is final (another KMS applies the same chain policy).
                 if let Ok(b) = serde_json::from_slice::<pith_api::ErrorBody>(&bytes) {
@@ -65,10 +78,16 @@ pub async fn ensure_registered(node: &Node) -> Result<u64, WorkerError> {
     let me = node.address();
     let registry = &node.contracts.registry;
     let evidence_hash = pith_crypto::keccak256(&node.evidence.bytes);
-    let active = registry.is_active_worker(me).await.map_err(|e| WorkerError::Chain(e.to_string()))?;
+    let active = registry
+        .is_active_worker(me)
+        .await
+        .map_err(|e| WorkerError::Chain(e.to_string()))?;
     let now = now_secs();
     if active {
-        let info = registry.worker_info(me).await.map_err(|e| WorkerError::Chain(e.to_string()))?;
+        let info = registry
+            .worker_info(me)
+            .await
+            .map_err(|e| WorkerError::Chain(e.to_string()))?;
         let since = node.registered_at.load(std::sync::atomic::Ordering::SeqCst);
         let since = if since == 0 { now } else { since };
         if info.evidenceHash.0 == evidence_hash && !needs_renewal(since, info.expiry, now) {
@@ -79,7 +98,9 @@ pub async fn ensure_registered(node: &Node) -> Result<u64, WorkerError> {
     let answer = kms_register(node).await?;
     let r = &answer.registration;
     if r.worker != me || r.evidence_hash.0 != evidence_hash {
-        return Err(WorkerError::Kms("the KMS signed a registration for another worker or evidence".into()));
+        return Err(WorkerError::Kms(
+            "the KMS signed a registration for another worker or evidence".into(),
+        ));
     }
     let reg = Registry::WorkerRegistration {
         worker: r.worker,
@@ -90,9 +111,16 @@ pub async fn ensure_registered(node: &Node) -> Result<u64, WorkerError> {
         evidenceHash: r.evidence_hash,
         expiry: r.expiry,
     };
-    let (_, op) = node.operator.as_ref().ok_or_else(|| WorkerError::Chain("no operator account".into()))?;
+    let (_, op) = node
+        .operator
+        .as_ref()
+        .ok_or_else(|| WorkerError::Chain("no operator account".into()))?;
     op.registry
-        .send_register_worker(reg, Bytes::from(node.evidence.bytes.clone()), vec![Bytes::from(answer.signature.clone())])
+        .send_register_worker(
+            reg,
+            Bytes::from(node.evidence.bytes.clone()),
+            vec![Bytes::from(answer.signature.clone())],
+        )
         .await
         .map_err(|e| WorkerError::Chain(format!("registerWorker: {e}")))?;
     tracing::info!(target: "pith::worker", worker = %me, expiry = r.expiry, "registered");
@@ -102,7 +130,9 @@ pub async fn ensure_registered(node: &Node) -> Result<u64, WorkerError> {
 
 /// Announce the worker's URL to the gateway (one heartbeat).
 pub async fn announce(node: &Node) -> Result<(), WorkerError> {
-    let Some(gw) = node.config.gateway_url.as_deref() else { return Ok(()) };
+    let Some(gw) = node.config.gateway_url.as_deref() else {
+        return Ok(());
+    };
     let url = node.url();
     let timestamp = now_secs();
     let digest = pith_api::binding::message_digest(
@@ -111,10 +141,19 @@ pub async fn announce(node: &Node) -> Result<(), WorkerError> {
         timestamp,
     );
     let signature = node.identity.sign_digest(&digest)?.to_vec();
-    let body = Announce { worker: node.address(), url, timestamp, signature };
+    let body = Announce {
+        worker: node.address(),
+        url,
+        timestamp,
+        signature,
+    };
     let resp = node
         .http
-        .post(format!("{}{}", gw.trim_end_matches('/'), pith_api::gateway::ANNOUNCE))
+        .post(format!(
+            "{}{}",
+            gw.trim_end_matches('/'),
+            pith_api::gateway::ANNOUNCE
+        ))
         .header(reqwest::header::CONTENT_TYPE, pith_api::media::JSON)
         .body(serde_json::to_vec(&body).unwrap_or_default())
         .send()
@@ -123,7 +162,9 @@ pub async fn announce(node: &Node) -> Result<(), WorkerError> {
     if !resp.status().is_success() {
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
-        return Err(WorkerError::Gateway(format!("announce: HTTP {status}: {text}")));
+        return Err(WorkerError::Gateway(format!(
+            "announce: HTTP {status}: {text}"
+        )));
     }
     Ok(())
 }

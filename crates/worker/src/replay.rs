@@ -48,7 +48,10 @@ impl ReplayCache {
     /// Record `(program, nonce)` valid until `expiry` (unix seconds), after dropping entries
     /// that expired before `now`.
     pub fn check_and_insert(&self, program: [u8; 32], nonce: &[u8], expiry: u64, now: u64) -> Seen {
-        let mut g = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut g = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let inner = &mut *g;
         while let Some(entry) = inner.by_expiry.first_entry() {
             if *entry.key() >= now {
@@ -72,7 +75,11 @@ impl ReplayCache {
 
     /// Live entries.
     pub fn len(&self) -> usize {
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner).seen.len()
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .seen
+            .len()
     }
 
     /// No live entries.

@@ -49,16 +49,33 @@ pub async fn fetch(
     keys: &ProgramKeySet,
     current: u64,
 ) -> Result<Option<Upload>, WorkerError> {
-    let Some(gw) = node.config.gateway_url.as_deref() else { return Ok(None) };
-    let url = format!("{}{}", gw.trim_end_matches('/'), pith_api::gateway::PROGRAM_SECRETS.replace("{id}", &program.to_hex()));
-    let resp = node.http.get(&url).send().await.map_err(|e| WorkerError::Gateway(e.to_string()))?;
+    let Some(gw) = node.config.gateway_url.as_deref() else {
+        return Ok(None);
+    };
+    let url = format!(
+        "{}{}",
+        gw.trim_end_matches('/'),
+        pith_api::gateway::PROGRAM_SECRETS.replace("{id}", &program.to_hex())
+    );
+    let resp = node
+        .http
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| WorkerError::Gateway(e.to_string()))?;
     if resp.status() == reqwest::StatusCode::NOT_FOUND {
         return Ok(None);
     }
     if !resp.status().is_success() {
-        return Err(WorkerError::Gateway(format!("secrets: HTTP {}", resp.status())));
+        return Err(WorkerError::Gateway(format!(
+            "secrets: HTTP {}",
+            resp.status()
+        )));
     }
-    let wire = resp.bytes().await.map_err(|e| WorkerError::Gateway(e.to_string()))?;
+    let wire = resp
+        .bytes()
+        .await
+        .map_err(|e| WorkerError::Gateway(e.to_string()))?;
     match check(node, program, keys, &wire).await {
         Ok(u) if u.version > current => Ok(Some(u)),
         Ok(_) => Ok(None),
@@ -69,10 +86,22 @@ pub async fn fetch(
     }
 }
 
-async fn check(node: &Node, program: ProgramId, keys: &ProgramKeySet, wire: &[u8]) -> Result<Upload, String> {
-    let (req, _) = keys.server().decapsulate(wire).map_err(|e| format!("does not decrypt: {e}"))?;
+async fn check(
+    node: &Node,
+    program: ProgramId,
+    keys: &ProgramKeySet,
+    wire: &[u8],
+) -> Result<Upload, String> {
+    let (req, _) = keys
+        .server()
+        .decapsulate(wire)
+        .map_err(|e| format!("does not decrypt: {e}"))?;
     if req.method() != "PUT" || req.path() != SECRETS_PATH {
-        return Err(format!("not a secrets upload ({} {})", req.method(), req.path()));
+        return Err(format!(
+            "not a secrets upload ({} {})",
+            req.method(),
+            req.path()
+        ));
     }
     let sig = req
         .headers()
@@ -80,14 +109,16 @@ async fn check(node: &Node, program: ProgramId, keys: &ProgramKeySet, wire: &[u8
         .find(|(k, _)| k == pith_api::headers::OWNER_SIGNATURE)
         .map(|(_, v)| v.clone())
         .ok_or("missing pith-owner-signature")?;
-    let sig = hex::decode(sig.trim().trim_start_matches("0x")).map_err(|_| "owner signature is not hex")?;
+    let sig = hex::decode(sig.trim().trim_start_matches("0x"))
+        .map_err(|_| "owner signature is not hex")?;
     let upload: Upload = serde_json::from_slice(req.body()).map_err(|e| format!("body: {e}"))?;
     let digest = pith_api::binding::message_digest(
         pith_api::binding::SECRETS_TAG,
         &[&program.0, &pith_crypto::keccak256(req.body())],
         upload.version,
     );
-    let signer = pith_crypto::receipt::recover(&digest, &sig).map_err(|e| format!("owner signature: {e}"))?;
+    let signer = pith_crypto::receipt::recover(&digest, &sig)
+        .map_err(|e| format!("owner signature: {e}"))?;
     let owner = node
         .contracts
         .programs

@@ -22,7 +22,8 @@ pub struct Refusal(pub ApiError);
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, axum::Json(self.0.body())).into_response()
     }
 }
@@ -61,7 +62,12 @@ async fn info(State(node): State<Arc<Node>>) -> axum::Json<WorkerInfo> {
     let e = node.evidence();
     axum::Json(WorkerInfo {
         address: node.address(),
-        operator: node.config().operator.as_ref().map(alloy::signers::Signer::address).unwrap_or_default(),
+        operator: node
+            .config()
+            .operator
+            .as_ref()
+            .map(alloy::signers::Signer::address)
+            .unwrap_or_default(),
         platform: e.platform.clone(),
         platform_id: e.platform_id,
         measurement_hash: e.measurement_hash,
@@ -80,16 +86,33 @@ async fn info(State(node): State<Arc<Node>>) -> axum::Json<WorkerInfo> {
 async fn health(State(node): State<Arc<Node>>) -> Response {
     let registered = node.registration_expiry().is_some();
     let draining = node.is_draining();
-    let h = WorkerHealth { ok: registered && !draining, registered, draining, in_flight: node.in_flight() };
-    let status = if draining { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let h = WorkerHealth {
+        ok: registered && !draining,
+        registered,
+        draining,
+        in_flight: node.in_flight(),
+    };
+    let status = if draining {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
     (status, axum::Json(h)).into_response()
 }
 
-async fn invoke(State(node): State<Arc<Node>>, Path(id): Path<String>, headers: axum::http::HeaderMap, body: Bytes) -> Result<Response, Refusal> {
+async fn invoke(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<Response, Refusal> {
     let program = parse_program(&id)?;
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         if ct.as_bytes() != pith_api::media::OHTTP_REQ.as_bytes() {
-            return Err(bad(ErrorKind::BadRequest, format!("content type must be {}", pith_api::media::OHTTP_REQ)));
+            return Err(bad(
+                ErrorKind::BadRequest,
+                format!("content type must be {}", pith_api::media::OHTTP_REQ),
+            ));
         }
     }
     let inv = node.invoke(program, &body).await?;
@@ -108,17 +131,33 @@ struct LogsQuery {
     signature: String,
 }
 
-async fn logs(State(node): State<Arc<Node>>, Path(id): Path<String>, Query(q): Query<LogsQuery>) -> Result<axum::Json<ProgramLogs>, Refusal> {
+async fn logs(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> Result<axum::Json<ProgramLogs>, Refusal> {
     let program = parse_program(&id)?;
     if !pith_api::binding::fresh(q.timestamp, crate::node::now_secs()) {
-        return Err(bad(ErrorKind::Unauthorized, "logs query timestamp is not fresh"));
+        return Err(bad(
+            ErrorKind::Unauthorized,
+            "logs query timestamp is not fresh",
+        ));
     }
-    let sig = hex::decode(q.signature.trim_start_matches("0x")).map_err(|_| bad(ErrorKind::BadRequest, "signature is not hex"))?;
-    let digest = pith_api::binding::message_digest(pith_api::binding::LOGS_TAG, &[&program.0], q.timestamp);
-    let signer = pith_crypto::receipt::recover(&digest, &sig).map_err(|e| bad(ErrorKind::Unauthorized, e.to_string()))?;
+    let sig = hex::decode(q.signature.trim_start_matches("0x"))
+        .map_err(|_| bad(ErrorKind::BadRequest, "signature is not hex"))?;
+    let digest =
+        pith_api::binding::message_digest(pith_api::binding::LOGS_TAG, &[&program.0], q.timestamp);
+    let signer = pith_crypto::receipt::recover(&digest, &sig)
+        .map_err(|e| bad(ErrorKind::Unauthorized, e.to_string()))?;
     let owner = node.program_owner(program).await?;
     if signer != owner {
-        return Err(bad(ErrorKind::Unauthorized, format!("signed by {signer}; only the owner {owner} may read the logs")));
+        return Err(bad(
+            ErrorKind::Unauthorized,
+            format!("signed by {signer}; only the owner {owner} may read the logs"),
+        ));
     }
-    Ok(axum::Json(ProgramLogs { program_id: program.0.into(), entries: node.logs(&program) }))
+    Ok(axum::Json(ProgramLogs {
+        program_id: program.0.into(),
+        entries: node.logs(&program),
+    }))
 }

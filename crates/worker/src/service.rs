@@ -34,7 +34,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| WorkerError::State(format!("bind {}: {e}", config.listen)))?;
-    let addr = listener.local_addr().map_err(|e| WorkerError::State(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| WorkerError::State(e.to_string()))?;
     let mut config = config;
     config.listen = addr;
     let node = Node::new(config)?;
@@ -51,7 +53,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let server = {
         let stop = stop_server.clone();
         tokio::spawn(async move {
-            axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
         })
     };
     let n = node.clone();
@@ -74,7 +78,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             tracing::warn!(target: "pith::worker", "saving storage marks: {e}");
         }
         stop_server.cancel();
-        server.await.map_err(|e| WorkerError::State(e.to_string()))?.map_err(|e| WorkerError::State(e.to_string()))?;
+        server
+            .await
+            .map_err(|e| WorkerError::State(e.to_string()))?
+            .map_err(|e| WorkerError::State(e.to_string()))?;
         tracing::info!(target: "pith::worker", "stopped");
         Ok(())
     });

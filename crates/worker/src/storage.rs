@@ -44,10 +44,20 @@ pub enum StoreError {
 /// Untrusted storage of sealed rows, keyed by `(program, key)`.
 pub trait Store: Send + Sync {
     /// The row of `key`, if any.
-    fn get<'a>(&'a self, program: &'a [u8; 32], key: &'a str) -> BoxFuture<'a, Result<Option<Row>, StoreError>>;
+    fn get<'a>(
+        &'a self,
+        program: &'a [u8; 32],
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Row>, StoreError>>;
     /// Write `row` only if the stored version is `expected` (0 = no row yet). Returns
     /// whether the write happened (false: someone else wrote first; re-read and retry).
-    fn put<'a>(&'a self, program: &'a [u8; 32], key: &'a str, expected: u64, row: Row) -> BoxFuture<'a, Result<bool, StoreError>>;
+    fn put<'a>(
+        &'a self,
+        program: &'a [u8; 32],
+        key: &'a str,
+        expected: u64,
+        row: Row,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
     /// Up to `limit` rows whose key starts with `prefix` and sorts after `after`
     /// (exclusive; empty = from the start), in key order.
     fn list<'a>(
@@ -71,7 +81,9 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -93,8 +105,12 @@ impl SqliteStore {
         let (conn, mode) = loop {
             match Self::setup(path) {
                 Err(e)
-                    if matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
-                        && std::time::Instant::now() < deadline =>
+                    if matches!(
+                        e.sqlite_error_code(),
+                        Some(
+                            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                        )
+                    ) && std::time::Instant::now() < deadline =>
                 {
                     std::thread::sleep(Duration::from_millis(20));
                 }
@@ -102,9 +118,14 @@ impl SqliteStore {
             }
         };
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Backend(format!("could not enable WAL (journal mode {mode})")));
+            return Err(StoreError::Backend(format!(
+                "could not enable WAL (journal mode {mode})"
+            )));
         }
-        Ok(Self { conn: Arc::new(Mutex::new(conn)), path: path.to_owned() })
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_owned(),
+        })
     }
 
     /// Open `path`, switch it to WAL and create the table; the connection and the journal
@@ -141,7 +162,9 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut c = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut c = conn
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             f(&mut c)
         })
         .await
@@ -150,12 +173,17 @@ impl SqliteStore {
 }
 
 fn row_from(version: i64, sealed: Vec<u8>) -> Result<Row, StoreError> {
-    let version = u64::try_from(version).map_err(|_| StoreError::Backend(format!("negative version {version}")))?;
+    let version = u64::try_from(version)
+        .map_err(|_| StoreError::Backend(format!("negative version {version}")))?;
     Ok(Row { version, sealed })
 }
 
 impl Store for SqliteStore {
-    fn get<'a>(&'a self, program: &'a [u8; 32], key: &'a str) -> BoxFuture<'a, Result<Option<Row>, StoreError>> {
+    fn get<'a>(
+        &'a self,
+        program: &'a [u8; 32],
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Row>, StoreError>> {
         let (program, key) = (program.to_vec(), key.to_owned());
         Box::pin(self.with(move |c| {
             let r = c
@@ -170,7 +198,13 @@ impl Store for SqliteStore {
         }))
     }
 
-    fn put<'a>(&'a self, program: &'a [u8; 32], key: &'a str, expected: u64, row: Row) -> BoxFuture<'a, Result<bool, StoreError>> {
+    fn put<'a>(
+        &'a self,
+        program: &'a [u8; 32],
+        key: &'a str,
+        expected: u64,
+        row: Row,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
         let (program, key) = (program.to_vec(), key.to_owned());
         Box::pin(self.with(move |c| {
             let version = to_i64(row.version)?;
@@ -209,7 +243,11 @@ impl Store for SqliteStore {
                 .map_err(backend)?;
             let rows = stmt
                 .query_map(params![program, prefix, after, limit], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?))
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                    ))
                 })
                 .map_err(backend)?;
             let mut out = Vec::new();
@@ -228,8 +266,16 @@ impl Store for SqliteStore {
 /// Test and tooling access to the raw rows (what an attacker holding the file can do).
 impl SqliteStore {
     /// Overwrite a row without any check (tests: tampering and rollback).
-    pub fn danger_overwrite(&self, program: &[u8; 32], key: &str, row: &Row) -> Result<(), StoreError> {
-        let c = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    pub fn danger_overwrite(
+        &self,
+        program: &[u8; 32],
+        key: &str,
+        row: &Row,
+    ) -> Result<(), StoreError> {
+        let c = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         c.execute(
             "INSERT INTO kv (program, key, version, sealed) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (program, key) DO UPDATE SET version = excluded.version, sealed = excluded.sealed",
@@ -241,8 +287,15 @@ impl SqliteStore {
 
     /// Remove a row without any check (tests: an attacker deleting a value).
     pub fn danger_remove(&self, program: &[u8; 32], key: &str) -> Result<(), StoreError> {
-        let c = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        c.execute("DELETE FROM kv WHERE program = ?1 AND key = ?2", params![program.to_vec(), key]).map_err(backend)?;
+        let c = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        c.execute(
+            "DELETE FROM kv WHERE program = ?1 AND key = ?2",
+            params![program.to_vec(), key],
+        )
+        .map_err(backend)?;
         Ok(())
     }
 }

@@ -34,10 +34,17 @@ async fn submit_batch(
     node: &Node,
     pending: &std::collections::HashMap<pith_crypto::keytree::ProgramId, crate::node::PendingUsage>,
 ) -> Result<(), WorkerError> {
-    let (_, op) = node.operator.as_ref().ok_or_else(|| WorkerError::Chain("no operator account".into()))?;
+    let (_, op) = node
+        .operator
+        .as_ref()
+        .ok_or_else(|| WorkerError::Chain("no operator account".into()))?;
     let me = node.address();
     let billing = node.contracts.billing.raw();
-    let nonce = billing.nextUsageNonce(me).call().await.map_err(|e| WorkerError::Chain(format!("nextUsageNonce: {e}")))?;
+    let nonce = billing
+        .nextUsageNonce(me)
+        .call()
+        .await
+        .map_err(|e| WorkerError::Chain(format!("nextUsageNonce: {e}")))?;
     let mut entries: Vec<Billing::UsageEntry> = pending
         .iter()
         .map(|(p, u)| Billing::UsageEntry {
@@ -48,7 +55,11 @@ async fn submit_batch(
         })
         .collect();
     entries.sort_by_key(|e| e.programId);
-    let batch = Billing::UsageBatch { worker: me, nonce, entries };
+    let batch = Billing::UsageBatch {
+        worker: me,
+        nonce,
+        entries,
+    };
     let digest = billing
         .usageDigest(batch.clone())
         .call()

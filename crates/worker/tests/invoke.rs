@@ -26,9 +26,9 @@ use axum::response::IntoResponse;
 use pith_api::ErrorKind;
 use pith_chain::anvil::{Anvil, AnvilConfig};
 use pith_chain::bindings::Programs;
+use pith_chain::bindings::{OracleAnchor, Registry};
 use pith_chain::client::{PithContracts, signing_provider};
 use pith_chain::deploy::{DeployConfig, Measurement, PHA_UNIT, deploy, platform, role};
-use pith_chain::bindings::{OracleAnchor, Registry};
 use pith_chain::eip712;
 use pith_crypto::envelope::{ClientSession, ProgramServer, Request};
 use pith_crypto::keytree::{MasterKey, ProgramId};
@@ -61,14 +61,20 @@ struct CodeServer {
     secrets: Arc<Mutex<HashMap<String, Vec<u8>>>>,
 }
 
-async fn secrets_of(State(s): State<CodeServer>, AxPath(id): AxPath<String>) -> axum::response::Response {
+async fn secrets_of(
+    State(s): State<CodeServer>,
+    AxPath(id): AxPath<String>,
+) -> axum::response::Response {
     match s.secrets.lock().unwrap().get(&id) {
         Some(c) => (StatusCode::OK, c.clone()).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
-async fn code_by_hash(State(s): State<CodeServer>, AxPath(hash): AxPath<String>) -> axum::response::Response {
+async fn code_by_hash(
+    State(s): State<CodeServer>,
+    AxPath(hash): AxPath<String>,
+) -> axum::response::Response {
     match s.code.lock().unwrap().get(&hash) {
         Some(c) => (StatusCode::OK, c.clone()).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
@@ -77,9 +83,18 @@ async fn code_by_hash(State(s): State<CodeServer>, AxPath(hash): AxPath<String>)
 
 async fn serve_code(s: CodeServer) -> SocketAddr {
     let app = axum::Router::new()
-        .route(pith_api::gateway::CODE_BY_HASH, axum::routing::get(code_by_hash))
-        .route(pith_api::gateway::PROGRAM_SECRETS, axum::routing::get(secrets_of))
-        .route(pith_api::gateway::ANNOUNCE, axum::routing::post(|| async { StatusCode::NO_CONTENT }))
+        .route(
+            pith_api::gateway::CODE_BY_HASH,
+            axum::routing::get(code_by_hash),
+        )
+        .route(
+            pith_api::gateway::PROGRAM_SECRETS,
+            axum::routing::get(secrets_of),
+        )
+        .route(
+            pith_api::gateway::ANNOUNCE,
+            axum::routing::post(|| async { StatusCode::NO_CONTENT }),
+        )
         .with_state(s);
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
@@ -105,8 +120,15 @@ async fn net() -> Result<Net> {
     let deployer: PrivateKeySigner = anvil.accounts()[0].private_key.parse()?;
     let provider = signing_provider(&anvil.url(), deployer.clone())?;
     let mut cfg = DeployConfig::local(deployer.address(), vec![anvil.accounts()[9].address]);
-    cfg.measurements = vec![Measurement { platform: platform::SIMULATED, role: role::WORKER, hash: local_measurement() }];
-    cfg.allocations = vec![(anvil.accounts()[2].address, U256::from(10_000u64) * U256::from(PHA_UNIT))];
+    cfg.measurements = vec![Measurement {
+        platform: platform::SIMULATED,
+        role: role::WORKER,
+        hash: local_measurement(),
+    }];
+    cfg.allocations = vec![(
+        anvil.accounts()[2].address,
+        U256::from(10_000u64) * U256::from(PHA_UNIT),
+    )];
     let deployment = deploy(&provider, deployer.address(), &anvil.url(), &cfg).await?;
     let dir = tempfile::tempdir()?;
     let dev_ca = dir.path().join("dev-ca");
@@ -133,7 +155,10 @@ impl Net {
     /// Register `code` on chain (its sha256) and serve `served` for that hash.
     async fn program(&self, code: &str, served: &str) -> Result<ProgramId> {
         let hash = pith_crypto::sha256(code.as_bytes());
-        self.code.code.lock().unwrap().insert(format!("0x{}", hex::encode(hash)), served.as_bytes().to_vec());
+        self.code.code.lock().unwrap().insert(
+            format!("0x{}", hex::encode(hash)),
+            served.as_bytes().to_vec(),
+        );
         let cfg = Programs::Config {
             memoryMib: 0,
             cpuMillis: 5_000,
@@ -145,7 +170,9 @@ impl Net {
             egressAllowListHash: B256::ZERO,
         };
         let p = &self.developer.programs;
-        let receipt = p.send("register", p.raw().register(B256::from(hash), cfg)).await?;
+        let receipt = p
+            .send("register", p.raw().register(B256::from(hash), cfg))
+            .await?;
         let id = receipt
             .inner
             .logs()
@@ -160,7 +187,10 @@ impl Net {
 
     fn seed_keys(&self, state: &Path, program: ProgramId) -> Result<()> {
         let sealer = Sealer::simulated(state)?;
-        store_sealed(&sealer, &ProgramKeySet::new(program, vec![self.master.program_keys(&program)?])?)?;
+        store_sealed(
+            &sealer,
+            &ProgramKeySet::new(program, vec![self.master.program_keys(&program)?])?,
+        )?;
         Ok(())
     }
 
@@ -185,7 +215,11 @@ impl Net {
         }
     }
 
-    async fn worker(&self, name: &str, programs: &[ProgramId]) -> Result<(pith_worker::Running, CancellationToken)> {
+    async fn worker(
+        &self,
+        name: &str,
+        programs: &[ProgramId],
+    ) -> Result<(pith_worker::Running, CancellationToken)> {
         for p in programs {
             self.seed_keys(&self.dir.path().join(name), *p)?;
         }
@@ -195,22 +229,37 @@ impl Net {
     }
 
     fn key_config(&self, program: ProgramId) -> Vec<u8> {
-        ProgramServer::new(&self.master.program_keys(&program).unwrap()).unwrap().encoded_key_configs().unwrap()
+        ProgramServer::new(&self.master.program_keys(&program).unwrap())
+            .unwrap()
+            .encoded_key_configs()
+            .unwrap()
     }
 }
-
 
 fn request(path: &str, body: &str, expiry: u64) -> Request {
     let mut nonce = [0u8; 16];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
-    Request::new("POST", path, vec![], body.as_bytes().to_vec(), nonce, expiry)
+    Request::new(
+        "POST",
+        path,
+        vec![],
+        body.as_bytes().to_vec(),
+        nonce,
+        expiry,
+    )
 }
 
 fn client(r: &pith_worker::Running) -> pith_api::worker::Client {
     pith_api::worker::Client::new(&format!("http://{}", r.addr))
 }
 
-async fn call(r: &pith_worker::Running, cfg: &[u8], program: ProgramId, path: &str, body: &str) -> Result<(u16, String)> {
+async fn call(
+    r: &pith_worker::Running,
+    cfg: &[u8],
+    program: ProgramId,
+    path: &str,
+    body: &str,
+) -> Result<(u16, String)> {
     let (wire, session) = ClientSession::encapsulate(cfg, &request(path, body, now() + 60))?;
     let inv = client(r).invoke(B256::from(program.0), wire).await?;
     let (resp, _) = session.decapsulate(&inv.ohttp_res)?;
@@ -228,7 +277,12 @@ async fn invocation_receipt_and_every_refusal() -> Result<()> {
     }
     let n = net().await?;
     let program = n.program(PROGRAM, PROGRAM).await?;
-    let bad_code = n.program("export default { fetch() { return new Response('x') } }", "export default { fetch() { return new Response('evil') } }").await?;
+    let bad_code = n
+        .program(
+            "export default { fetch() { return new Response('x') } }",
+            "export default { fetch() { return new Response('evil') } }",
+        )
+        .await?;
     let unknown = ProgramId([0x77; 32]);
     let (w, stop) = n.worker("w0", &[program, bad_code, unknown]).await?;
     let cfg = n.key_config(program);
@@ -237,11 +291,17 @@ async fn invocation_receipt_and_every_refusal() -> Result<()> {
     let req = request("/hello", "world", now() + 60);
     let (wire, session) = ClientSession::encapsulate(&cfg, &req)?;
     let request_hash = session.request_hash();
-    let inv = client(&w).invoke(B256::from(program.0), wire.clone()).await?;
+    let inv = client(&w)
+        .invoke(B256::from(program.0), wire.clone())
+        .await?;
     let (resp, response_hash) = session.decapsulate(&inv.ohttp_res)?;
     assert_eq!(resp.status, 200);
     assert_eq!(resp.body, b"hello world");
-    assert!(resp.headers.iter().any(|(k, v)| k == "x-program" && v == "yes"));
+    assert!(
+        resp.headers
+            .iter()
+            .any(|(k, v)| k == "x-program" && v == "yes")
+    );
     let r = &inv.receipt;
     r.verify_signature()?;
     assert_eq!(r.worker, w.node.address());
@@ -258,13 +318,19 @@ async fn invocation_receipt_and_every_refusal() -> Result<()> {
     assert!(forged.verify_signature().is_err());
 
     // Replay of the same encapsulated request.
-    let e = client(&w).invoke(B256::from(program.0), wire.clone()).await.unwrap_err();
+    let e = client(&w)
+        .invoke(B256::from(program.0), wire.clone())
+        .await
+        .unwrap_err();
     assert_eq!(kind(&e), Some(ErrorKind::Replay), "{e}");
 
     // Expired request, and one whose expiry is too far ahead.
     for expiry in [now() - 1, now() + 3_600] {
         let (wire, _) = ClientSession::encapsulate(&cfg, &request("/hello", "x", expiry))?;
-        let e = client(&w).invoke(B256::from(program.0), wire).await.unwrap_err();
+        let e = client(&w)
+            .invoke(B256::from(program.0), wire)
+            .await
+            .unwrap_err();
         assert_eq!(kind(&e), Some(ErrorKind::Expired), "{e}");
     }
 
@@ -272,13 +338,19 @@ async fn invocation_receipt_and_every_refusal() -> Result<()> {
     let (mut wire2, _) = ClientSession::encapsulate(&cfg, &request("/hello", "x", now() + 60))?;
     let last = wire2.len() - 1;
     wire2[last] ^= 1;
-    let e = client(&w).invoke(B256::from(program.0), wire2).await.unwrap_err();
+    let e = client(&w)
+        .invoke(B256::from(program.0), wire2)
+        .await
+        .unwrap_err();
     assert_eq!(kind(&e), Some(ErrorKind::DecryptFailed), "{e}");
 
     // Encrypted to another program's key: a clear decrypt_failed, never a run.
     let other = n.key_config(bad_code);
     let (wire3, _) = ClientSession::encapsulate(&other, &request("/hello", "x", now() + 60))?;
-    let e = client(&w).invoke(B256::from(program.0), wire3).await.unwrap_err();
+    let e = client(&w)
+        .invoke(B256::from(program.0), wire3)
+        .await
+        .unwrap_err();
     assert_eq!(kind(&e), Some(ErrorKind::DecryptFailed), "{e}");
 
     // Code served for a hash does not match it.
@@ -287,12 +359,17 @@ async fn invocation_receipt_and_every_refusal() -> Result<()> {
     assert_eq!(kind(&e), Some(ErrorKind::CodeMismatch), "{e}");
 
     // Not registered on chain.
-    let e = call(&w, &n.key_config(unknown), unknown, "/", "").await.unwrap_err();
+    let e = call(&w, &n.key_config(unknown), unknown, "/", "")
+        .await
+        .unwrap_err();
     let e = e.downcast::<pith_api::worker::ClientError>()?;
     assert_eq!(kind(&e), Some(ErrorKind::UnknownProgram), "{e}");
 
     // Bad program id and bad route.
-    let e = client(&w).invoke(B256::ZERO, vec![1, 2, 3]).await.unwrap_err();
+    let e = client(&w)
+        .invoke(B256::ZERO, vec![1, 2, 3])
+        .await
+        .unwrap_err();
     assert_eq!(kind(&e), Some(ErrorKind::Unavailable), "{e}");
 
     // Info and health.
@@ -320,19 +397,34 @@ async fn storage_shared_by_two_workers_tamper_and_rollback_refused() -> Result<(
     let (b, stop_b) = n.worker("b", &[program]).await?;
     let cfg = n.key_config(program);
 
-    assert_eq!(call(&a, &cfg, program, "/put", "v1").await?, (200, "stored".into()));
-    assert_eq!(call(&b, &cfg, program, "/get", "").await?, (200, "v1".into()));
+    assert_eq!(
+        call(&a, &cfg, program, "/put", "v1").await?,
+        (200, "stored".into())
+    );
+    assert_eq!(
+        call(&b, &cfg, program, "/get", "").await?,
+        (200, "v1".into())
+    );
     let raw = SqliteStore::open(&n.dir.path().join("storage.sqlite"))?;
     let v1 = raw.get(&program.0, "k").await?.unwrap();
-    assert_eq!(call(&b, &cfg, program, "/put", "v2").await?, (200, "stored".into()));
-    assert_eq!(call(&a, &cfg, program, "/get", "").await?, (200, "v2".into()));
+    assert_eq!(
+        call(&b, &cfg, program, "/put", "v2").await?,
+        (200, "stored".into())
+    );
+    assert_eq!(
+        call(&a, &cfg, program, "/get", "").await?,
+        (200, "v2".into())
+    );
 
     // Roll the row back to the older, validly sealed version 1: both workers refuse it.
     raw.danger_overwrite(&program.0, "k", &v1)?;
     for w in [&a, &b] {
         let (status, body) = call(w, &cfg, program, "/get", "").await?;
         assert_eq!(status, 500);
-        assert!(body.contains("storage_integrity") && body.contains("rolled back"), "{body}");
+        assert!(
+            body.contains("storage_integrity") && body.contains("rolled back"),
+            "{body}"
+        );
     }
     // Tamper with the bytes.
     let mut t = v1.clone();
@@ -340,7 +432,10 @@ async fn storage_shared_by_two_workers_tamper_and_rollback_refused() -> Result<(
     raw.danger_overwrite(&program.0, "k", &t)?;
     let (status, body) = call(&a, &cfg, program, "/get", "").await?;
     assert_eq!(status, 500);
-    assert!(body.contains("storage_integrity") && body.contains("does not authenticate"), "{body}");
+    assert!(
+        body.contains("storage_integrity") && body.contains("does not authenticate"),
+        "{body}"
+    );
 
     stop_a.cancel();
     stop_b.cancel();
@@ -374,7 +469,8 @@ async fn drain_finishes_in_flight_and_refuses_new_work() -> Result<()> {
         let addr = w.addr;
         let cfg = cfg.clone();
         tokio::spawn(async move {
-            let (wire, session) = ClientSession::encapsulate(&cfg, &request("/slow", "", now() + 60)).unwrap();
+            let (wire, session) =
+                ClientSession::encapsulate(&cfg, &request("/slow", "", now() + 60)).unwrap();
             let c = pith_api::worker::Client::new(&format!("http://{addr}"));
             let inv = c.invoke(B256::from(program.0), wire).await.unwrap();
             session.decapsulate(&inv.ohttp_res).unwrap().0
@@ -432,13 +528,24 @@ async fn registered_worker_settles_usage_and_fulfils_oracle_requests() -> Result
         evidenceHash: pith_crypto::keccak256(&ev.bytes).into(),
         expiry: now() + 3_600,
     };
-    let digest = eip712::registration_digest(&reg, n.deployment.chain_id, n.deployment.contracts.registry);
+    let digest =
+        eip712::registration_digest(&reg, n.deployment.chain_id, n.deployment.contracts.registry);
     let sigs = eip712::sign_sorted(digest, &[&kms])?;
-    op.registry.send_register_worker(reg, ev.bytes.clone().into(), sigs).await?;
-    op.stake_pools.send("startWorker", op.stake_pools.raw().startWorker(w.node.address(), min)).await?;
+    op.registry
+        .send_register_worker(reg, ev.bytes.clone().into(), sigs)
+        .await?;
+    op.stake_pools
+        .send(
+            "startWorker",
+            op.stake_pools.raw().startWorker(w.node.address(), min),
+        )
+        .await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !client(&w).info().await?.registered {
-        assert!(tokio::time::Instant::now() < deadline, "worker never saw its registration");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "worker never saw its registration"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(client(&w).health().await?.ok);
@@ -449,14 +556,25 @@ async fn registered_worker_settles_usage_and_fulfils_oracle_requests() -> Result
     let billing = n.developer.billing.raw();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while billing.nextUsageNonce(w.node.address()).call().await? == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "usage was never settled");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "usage was never settled"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 
     // Oracle: a request on chain is answered by the program, signed by the worker.
     let anchor = &n.developer.oracle_anchor;
     let receipt = anchor
-        .send("request", anchor.raw().request(U256::from_be_bytes(program.0), b"ping".to_vec().into(), 0, 0))
+        .send(
+            "request",
+            anchor.raw().request(
+                U256::from_be_bytes(program.0),
+                b"ping".to_vec().into(),
+                0,
+                0,
+            ),
+        )
         .await?;
     let request_id = receipt
         .inner
@@ -473,18 +591,31 @@ async fn registered_worker_settles_usage_and_fulfils_oracle_requests() -> Result
         if info.requester.is_zero() {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "oracle request never fulfilled");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "oracle request never fulfilled"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let filter = alloy::rpc::types::Filter::new()
         .address(n.deployment.contracts.oracle_anchor)
-        .event_signature(<OracleAnchor::OracleFulfilled as alloy::sol_types::SolEvent>::SIGNATURE_HASH)
+        .event_signature(
+            <OracleAnchor::OracleFulfilled as alloy::sol_types::SolEvent>::SIGNATURE_HASH,
+        )
         .from_block(0);
     let logs = alloy::providers::Provider::get_logs(n.developer.provider(), &filter).await?;
-    let f = logs.iter().find_map(|l| l.log_decode::<OracleAnchor::OracleFulfilled>().ok()).unwrap().inner.data;
+    let f = logs
+        .iter()
+        .find_map(|l| l.log_decode::<OracleAnchor::OracleFulfilled>().ok())
+        .unwrap()
+        .inner
+        .data;
     assert_eq!(f.worker, w.node.address());
     let expected = format!("answer:ping:{request_id}");
-    assert_eq!(f.resultHash, B256::from(pith_crypto::keccak256(expected.as_bytes())));
+    assert_eq!(
+        f.resultHash,
+        B256::from(pith_crypto::keccak256(expected.as_bytes()))
+    );
 
     stop.cancel();
     w.done.await??;
@@ -492,8 +623,16 @@ async fn registered_worker_settles_usage_and_fulfils_oracle_requests() -> Result
 }
 
 /// An owner-signed secrets upload encrypted to the program key, as `pith deploy --secret` makes it.
-fn secrets_upload(cfg: &[u8], program: ProgramId, signer: &PrivateKeySigner, version: u64, value: &str) -> Vec<u8> {
-    let body = serde_json::to_vec(&serde_json::json!({"version": version, "secrets": {"API_KEY": value}})).unwrap();
+fn secrets_upload(
+    cfg: &[u8],
+    program: ProgramId,
+    signer: &PrivateKeySigner,
+    version: u64,
+    value: &str,
+) -> Vec<u8> {
+    let body =
+        serde_json::to_vec(&serde_json::json!({"version": version, "secrets": {"API_KEY": value}}))
+            .unwrap();
     let digest = pith_api::binding::message_digest(
         pith_api::binding::SECRETS_TAG,
         &[&program.0, &pith_crypto::keccak256(&body)],
@@ -505,7 +644,10 @@ fn secrets_upload(cfg: &[u8], program: ProgramId, signer: &PrivateKeySigner, ver
     let req = Request::new(
         "PUT",
         pith_worker::secrets::SECRETS_PATH,
-        vec![(pith_api::headers::OWNER_SIGNATURE.into(), format!("0x{}", hex::encode(sig)))],
+        vec![(
+            pith_api::headers::OWNER_SIGNATURE.into(),
+            format!("0x{}", hex::encode(sig)),
+        )],
         body,
         nonce,
         now() + 60,
@@ -522,22 +664,37 @@ async fn secrets_and_logs_are_owner_only() -> Result<()> {
     let program = n.program(PROGRAM, PROGRAM).await?;
     let cfg = n.key_config(program);
     let stranger: PrivateKeySigner = n.anvil.accounts()[5].private_key.parse()?;
-    let set = |wire: Vec<u8>| n.code.secrets.lock().unwrap().insert(program.to_hex(), wire);
+    let set = |wire: Vec<u8>| {
+        n.code
+            .secrets
+            .lock()
+            .unwrap()
+            .insert(program.to_hex(), wire)
+    };
 
     // An upload signed by someone other than the owner is ignored.
     set(secrets_upload(&cfg, program, &stranger, 1, "forged"));
     let (w, stop) = n.worker("w", &[program]).await?;
-    assert_eq!(call(&w, &cfg, program, "/secret", "").await?, (200, "none".into()));
+    assert_eq!(
+        call(&w, &cfg, program, "/secret", "").await?,
+        (200, "none".into())
+    );
 
     // The owner's upload is taken (after the 2 s program re-check).
     set(secrets_upload(&cfg, program, &n.developer_key, 2, "s3cret"));
     tokio::time::sleep(pith_worker::node::PROGRAM_TTL).await;
-    assert_eq!(call(&w, &cfg, program, "/secret", "").await?, (200, "s3cret".into()));
+    assert_eq!(
+        call(&w, &cfg, program, "/secret", "").await?,
+        (200, "s3cret".into())
+    );
 
     // An older (validly signed) version replayed by the gateway is ignored.
     set(secrets_upload(&cfg, program, &n.developer_key, 1, "old"));
     tokio::time::sleep(pith_worker::node::PROGRAM_TTL).await;
-    assert_eq!(call(&w, &cfg, program, "/secret", "").await?, (200, "s3cret".into()));
+    assert_eq!(
+        call(&w, &cfg, program, "/secret", "").await?,
+        (200, "s3cret".into())
+    );
 
     // Logs: the owner reads them; a stranger and a stale timestamp are refused.
     assert_eq!(call(&w, &cfg, program, "/hello", "x").await?.0, 200);
@@ -548,11 +705,21 @@ async fn secrets_and_logs_are_owner_only() -> Result<()> {
     };
     let t = now();
     let logs = client(&w).logs(pid, t, &sign(&n.developer_key, t)).await?;
-    assert!(logs.entries.iter().any(|e| e.message.contains("hello from the program") && e.worker == w.node.address()));
-    let e = client(&w).logs(pid, t, &sign(&stranger, t)).await.unwrap_err();
+    assert!(
+        logs.entries
+            .iter()
+            .any(|e| e.message.contains("hello from the program") && e.worker == w.node.address())
+    );
+    let e = client(&w)
+        .logs(pid, t, &sign(&stranger, t))
+        .await
+        .unwrap_err();
     assert_eq!(kind(&e), Some(ErrorKind::Unauthorized), "{e}");
     let old = t - 3_600;
-    let e = client(&w).logs(pid, old, &sign(&n.developer_key, old)).await.unwrap_err();
+    let e = client(&w)
+        .logs(pid, old, &sign(&n.developer_key, old))
+        .await
+        .unwrap_err();
     assert_eq!(kind(&e), Some(ErrorKind::Unauthorized), "{e}");
 
     stop.cancel();
@@ -576,7 +743,9 @@ async fn env_ai_uses_the_model_bound_in_the_evidence_and_named_by_receipts() -> 
     if !anvil_available() {
         return Ok(());
     }
-    let Some(path) = model_path() else { return Ok(()) };
+    let Some(path) = model_path() else {
+        return Ok(());
+    };
     let file_hash = pith_crypto::sha256(&std::fs::read(&path)?);
     let n = net().await?;
     let ai = n.program(AI_PROGRAM, AI_PROGRAM).await?;
@@ -593,7 +762,9 @@ async fn env_ai_uses_the_model_bound_in_the_evidence_and_named_by_receipts() -> 
     let info = client(&w).info().await?;
     assert_eq!(info.model_hash, Some(B256::from(file_hash)));
     let mut opts = pith_attest::VerifyOptions::default();
-    opts.dev_ca = Some(std::fs::read(n.dev_ca.join(pith_attest::simulated::CERT_FILE))?);
+    opts.dev_ca = Some(std::fs::read(
+        n.dev_ca.join(pith_attest::simulated::CERT_FILE),
+    )?);
     let verified = pith_attest::verify(
         &pith_attest::Evidence::new(pith_attest::Platform::Simulated, info.evidence.clone()),
         &Default::default(),
@@ -624,7 +795,11 @@ async fn env_ai_uses_the_model_bound_in_the_evidence_and_named_by_receipts() -> 
         let (resp, _) = session.decapsulate(&inv.ohttp_res)?;
         assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
         let v: serde_json::Value = serde_json::from_slice(&resp.body)?;
-        assert_eq!(v["model_hash"], format!("0x{}", hex::encode(file_hash)), "{v}");
+        assert_eq!(
+            v["model_hash"],
+            format!("0x{}", hex::encode(file_hash)),
+            "{v}"
+        );
         let completion = v["usage"]["completion_tokens"].as_u64().unwrap();
         assert!((1..=8).contains(&completion), "{v}");
         assert!(!v["message"]["content"].as_str().unwrap().is_empty(), "{v}");
@@ -635,7 +810,8 @@ async fn env_ai_uses_the_model_bound_in_the_evidence_and_named_by_receipts() -> 
     assert_eq!(answers[0], answers[1], "greedy answers differ");
 
     // A program that does not use the model: its receipt names none.
-    let (wire, session) = ClientSession::encapsulate(&n.key_config(plain), &request("/hello", "x", now() + 60))?;
+    let (wire, session) =
+        ClientSession::encapsulate(&n.key_config(plain), &request("/hello", "x", now() + 60))?;
     let inv = client(&w).invoke(B256::from(plain.0), wire).await?;
     assert_eq!(session.decapsulate(&inv.ohttp_res)?.0.status, 200);
     assert_eq!(inv.receipt.model_hash, B256::ZERO);

@@ -15,13 +15,18 @@ const PROGRAM: ProgramId = ProgramId([0x42; 32]);
 
 fn keyring(master: u8) -> Arc<KeyRing> {
     let ring = KeyRing::default();
-    let keys = MasterKey::from_bytes([master; 32], 1).program_keys(&PROGRAM).unwrap();
+    let keys = MasterKey::from_bytes([master; 32], 1)
+        .program_keys(&PROGRAM)
+        .unwrap();
     ring.insert(ProgramKeySet::new(PROGRAM, vec![keys]).unwrap());
     Arc::new(ring)
 }
 
 fn pref() -> ProgramRef {
-    ProgramRef { id: PROGRAM.to_hex(), code_hash: [0; 32] }
+    ProgramRef {
+        id: PROGRAM.to_hex(),
+        code_hash: [0; 32],
+    }
 }
 
 struct Two {
@@ -54,15 +59,37 @@ async fn two_handles_on_one_file_see_each_others_writes() {
     let t = two_workers();
     let p = pref();
     t.a.put(&p, "greeting", b"hello".to_vec()).await.unwrap();
-    assert_eq!(t.b.get(&p, "greeting").await.unwrap().as_deref(), Some(&b"hello"[..]));
+    assert_eq!(
+        t.b.get(&p, "greeting").await.unwrap().as_deref(),
+        Some(&b"hello"[..])
+    );
     t.b.put(&p, "greeting", b"again".to_vec()).await.unwrap();
-    assert_eq!(t.a.get(&p, "greeting").await.unwrap().as_deref(), Some(&b"again"[..]));
+    assert_eq!(
+        t.a.get(&p, "greeting").await.unwrap().as_deref(),
+        Some(&b"again"[..])
+    );
     // versions advance through both writers
-    assert_eq!(t.raw.get(&PROGRAM.0, "greeting").await.unwrap().unwrap().version, 2);
+    assert_eq!(
+        t.raw
+            .get(&PROGRAM.0, "greeting")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        2
+    );
     t.a.delete(&p, "greeting").await.unwrap();
     assert_eq!(t.b.get(&p, "greeting").await.unwrap(), None);
     // the delete is a tombstone, version 3
-    assert_eq!(t.raw.get(&PROGRAM.0, "greeting").await.unwrap().unwrap().version, 3);
+    assert_eq!(
+        t.raw
+            .get(&PROGRAM.0, "greeting")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        3
+    );
 }
 
 #[tokio::test]
@@ -89,14 +116,24 @@ async fn concurrent_writers_never_lose_an_update() {
         let t = t.clone();
         tasks.push(tokio::spawn(async move {
             let kv = if i % 2 == 0 { &t.a } else { &t.b };
-            kv.put(&pref(), "counter", i.to_be_bytes().to_vec()).await.unwrap();
+            kv.put(&pref(), "counter", i.to_be_bytes().to_vec())
+                .await
+                .unwrap();
         }));
     }
     for task in tasks {
         task.await.unwrap();
     }
     // 20 writes through two handles: every one got its own version.
-    assert_eq!(t.raw.get(&PROGRAM.0, "counter").await.unwrap().unwrap().version, 20);
+    assert_eq!(
+        t.raw
+            .get(&PROGRAM.0, "counter")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        20
+    );
 }
 
 #[tokio::test]
@@ -109,7 +146,10 @@ async fn tampered_value_is_refused() {
     row.sealed[last] ^= 1;
     t.raw.danger_overwrite(&PROGRAM.0, "k", &row).unwrap();
     let e = err_text(t.b.get(&p, "k").await);
-    assert!(e.starts_with("storage_integrity:") && e.contains("does not authenticate"), "{e}");
+    assert!(
+        e.starts_with("storage_integrity:") && e.contains("does not authenticate"),
+        "{e}"
+    );
     // also through list
     let e = err_text(t.b.list(&p, "", 10, "").await);
     assert!(e.starts_with("storage_integrity:"), "{e}");
@@ -121,13 +161,25 @@ async fn value_moved_to_another_key_or_version_is_refused() {
     let p = pref();
     t.a.put(&p, "balance/alice", b"100".to_vec()).await.unwrap();
     t.a.put(&p, "balance/bob", b"1".to_vec()).await.unwrap();
-    let alice = t.raw.get(&PROGRAM.0, "balance/alice").await.unwrap().unwrap();
-    t.raw.danger_overwrite(&PROGRAM.0, "balance/bob", &alice).unwrap();
+    let alice = t
+        .raw
+        .get(&PROGRAM.0, "balance/alice")
+        .await
+        .unwrap()
+        .unwrap();
+    t.raw
+        .danger_overwrite(&PROGRAM.0, "balance/bob", &alice)
+        .unwrap();
     let e = err_text(t.b.get(&p, "balance/bob").await);
     assert!(e.starts_with("storage_integrity:"), "{e}");
     // same bytes under a bumped version
-    let bumped = Row { version: alice.version + 1, sealed: alice.sealed.clone() };
-    t.raw.danger_overwrite(&PROGRAM.0, "balance/alice", &bumped).unwrap();
+    let bumped = Row {
+        version: alice.version + 1,
+        sealed: alice.sealed.clone(),
+    };
+    t.raw
+        .danger_overwrite(&PROGRAM.0, "balance/alice", &bumped)
+        .unwrap();
     let e = err_text(t.b.get(&p, "balance/alice").await);
     assert!(e.starts_with("storage_integrity:"), "{e}");
 }
@@ -145,14 +197,20 @@ async fn rollback_to_an_older_sealed_version_is_refused() {
     t.raw.danger_overwrite(&PROGRAM.0, "k", &v1).unwrap();
     for kv in [&t.a, &t.b] {
         let e = err_text(kv.get(&p, "k").await);
-        assert!(e.starts_with("storage_integrity:") && e.contains("rolled back"), "{e}");
+        assert!(
+            e.starts_with("storage_integrity:") && e.contains("rolled back"),
+            "{e}"
+        );
         let e = err_text(kv.put(&p, "k", b"v3".to_vec()).await);
         assert!(e.contains("rolled back"), "{e}");
     }
     // removing the row altogether is refused too
     t.raw.danger_remove(&PROGRAM.0, "k").unwrap();
     let e = err_text(t.a.get(&p, "k").await);
-    assert!(e.starts_with("storage_integrity:") && e.contains("missing"), "{e}");
+    assert!(
+        e.starts_with("storage_integrity:") && e.contains("missing"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -166,7 +224,10 @@ async fn documented_window_a_fresh_worker_cannot_detect_rollback() {
     t.a.put(&p, "k", b"v2".to_vec()).await.unwrap();
     t.raw.danger_overwrite(&PROGRAM.0, "k", &v1).unwrap();
     let fresh = SealedKv::new(Arc::new(t.raw.clone()), keyring(7));
-    assert_eq!(fresh.get(&p, "k").await.unwrap().as_deref(), Some(&b"v1"[..]));
+    assert_eq!(
+        fresh.get(&p, "k").await.unwrap().as_deref(),
+        Some(&b"v1"[..])
+    );
 }
 
 #[tokio::test]

@@ -29,10 +29,10 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use crate::Collateral;
+use crate::snp::Product;
 use crate::snp::report::{Report, SigningKey, Tcb};
 use crate::snp::x509::{self, Certificate};
-use crate::snp::Product;
-use crate::Collateral;
 
 /// AMD's public KDS.
 pub const AMD_KDS_URL: &str = "https://kdsintf.amd.com";
@@ -175,7 +175,12 @@ impl KdsClient {
     }
 
     /// Fetch the VCEK (DER) of `chip_id` at `tcb`.
-    pub fn vcek(&self, product: Product, chip_id: &[u8], tcb: &TcbSpl) -> Result<Vec<u8>, FetchError> {
+    pub fn vcek(
+        &self,
+        product: Product,
+        chip_id: &[u8],
+        tcb: &TcbSpl,
+    ) -> Result<Vec<u8>, FetchError> {
         self.get_certificates(&self.vcek_url(product, chip_id, tcb))
     }
 
@@ -188,32 +193,54 @@ impl KdsClient {
     /// VLEK-signed report the ASVK chain only (`vlek` stays `None`: the VLEK comes from the
     /// cloud provider). The product comes from the report's CPUID (version 3 and later),
     /// else from `product` (required for version 2 reports).
-    pub fn collateral_for_report(&self, report: &[u8], product: Option<Product>) -> Result<Collateral, FetchError> {
+    pub fn collateral_for_report(
+        &self,
+        report: &[u8],
+        product: Option<Product>,
+    ) -> Result<Collateral, FetchError> {
         let r = Report::parse(report).map_err(|e| FetchError::Report(e.message().to_string()))?;
         let product = r
             .cpuid
             .and_then(|(family, model, _)| Product::from_cpuid(family, model))
             .or(product)
-            .ok_or_else(|| FetchError::Report("cannot tell the product (report v2 without a product hint, or unknown CPUID)".into()))?;
+            .ok_or_else(|| {
+                FetchError::Report(
+                    "cannot tell the product (report v2 without a product hint, or unknown CPUID)"
+                        .into(),
+                )
+            })?;
         let mut collateral = Collateral::default();
         match r.signing_key {
             SigningKey::Vcek => {
                 if r.chip_id_masked() {
-                    return Err(FetchError::Report("CHIP_ID is masked: the VCEK cannot be looked up".into()));
+                    return Err(FetchError::Report(
+                        "CHIP_ID is masked: the VCEK cannot be looked up".into(),
+                    ));
                 }
                 let t = Tcb::decode(r.reported_tcb, product == Product::Turin);
-                let tcb = TcbSpl { fmc: t.fmc, bootloader: t.bootloader, tee: t.tee, snp: t.snp, microcode: t.microcode };
+                let tcb = TcbSpl {
+                    fmc: t.fmc,
+                    bootloader: t.bootloader,
+                    tee: t.tee,
+                    snp: t.snp,
+                    microcode: t.microcode,
+                };
                 collateral.vcek = Some(self.vcek(product, r.chip_id, &tcb)?);
                 collateral.cert_chain = Some(self.cert_chain(product, KeyKind::Vcek)?);
             }
-            SigningKey::Vlek => collateral.cert_chain = Some(self.cert_chain(product, KeyKind::Vlek)?),
+            SigningKey::Vlek => {
+                collateral.cert_chain = Some(self.cert_chain(product, KeyKind::Vlek)?)
+            }
             SigningKey::None => return Err(FetchError::Report("the report is not signed".into())),
         }
         Ok(collateral)
     }
 
     fn cache_path(&self, url: &str) -> Option<PathBuf> {
-        self.cache_dir.as_ref().map(|d| d.join("amd").join(hex::encode(Sha256::digest(url.as_bytes()))))
+        self.cache_dir.as_ref().map(|d| {
+            d.join("amd")
+                .join(hex::encode(Sha256::digest(url.as_bytes())))
+        })
     }
 
     /// GET `url`, expecting one or more certificates (DER or PEM); served from the cache
@@ -229,15 +256,29 @@ impl KdsClient {
             return Ok(bytes);
         }
         tracing::debug!(target: "pith_attest::fetch", %url, "AMD KDS request");
-        let transport = |e: ureq::Error| FetchError::Transport { url: url.to_string(), message: e.to_string() };
+        let transport = |e: ureq::Error| FetchError::Transport {
+            url: url.to_string(),
+            message: e.to_string(),
+        };
         let mut response = self.agent.get(url).call().map_err(transport)?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
-            return Err(FetchError::Status { url: url.to_string(), status });
+            return Err(FetchError::Status {
+                url: url.to_string(),
+                status,
+            });
         }
-        let body = response.body_mut().with_config().limit(MAX_RESPONSE).read_to_vec().map_err(transport)?;
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE)
+            .read_to_vec()
+            .map_err(transport)?;
         if certificates_valid_until(&body).is_none() {
-            return Err(FetchError::BadResponse { url: url.to_string(), message: "no parseable certificate".into() });
+            return Err(FetchError::BadResponse {
+                url: url.to_string(),
+                message: "no parseable certificate".into(),
+            });
         }
         if let Some(path) = &path {
             write_atomically(path, &body)?;
@@ -277,7 +318,12 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), FetchErr
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
 
     use std::collections::HashMap;
     use std::io::{BufRead, BufReader, Write};
@@ -285,10 +331,15 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::{verify, ErrorClass, Evidence, Platform, VerifyOptions};
+    use crate::{ErrorClass, Evidence, Platform, VerifyOptions, verify};
 
     fn corpus(path: &str) -> Vec<u8> {
-        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/attestation").join(path)).unwrap()
+        std::fs::read(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../testdata/attestation")
+                .join(path),
+        )
+        .unwrap()
     }
 
     /// A real HTTP/1.1 server on 127.0.0.1 serving fixed responses by request target, and
@@ -311,7 +362,11 @@ mod tests {
                 if reader.read_line(&mut line).is_err() {
                     continue;
                 }
-                let target = line.split_whitespace().nth(1).unwrap_or_default().to_string();
+                let target = line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_string();
                 loop {
                     let mut h = String::new();
                     if reader.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
@@ -319,7 +374,10 @@ mod tests {
                     }
                 }
                 log.lock().unwrap().push(target.clone());
-                let (status, body) = routes.get(&target).cloned().unwrap_or((404, b"not found".to_vec()));
+                let (status, body) = routes
+                    .get(&target)
+                    .cloned()
+                    .unwrap_or((404, b"not found".to_vec()));
                 let head = format!(
                     "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                     body.len()
@@ -342,8 +400,14 @@ mod tests {
             format!("/vcek/v1/Milan/{chip}?blSPL=2&teeSPL=0&snpSPL=5&ucodeSPL=68"),
             (200, corpus("snp-n1-milan/collateral/vcek.der")),
         );
-        routes.insert("/vcek/v1/Milan/cert_chain".to_string(), (200, corpus("snp-n1-milan/collateral/cert_chain.pem")));
-        routes.insert("/vlek/v1/Milan/cert_chain".to_string(), (200, corpus("snp-n8-vlek-aws/collateral/cert_chain.pem")));
+        routes.insert(
+            "/vcek/v1/Milan/cert_chain".to_string(),
+            (200, corpus("snp-n1-milan/collateral/cert_chain.pem")),
+        );
+        routes.insert(
+            "/vlek/v1/Milan/cert_chain".to_string(),
+            (200, corpus("snp-n8-vlek-aws/collateral/cert_chain.pem")),
+        );
         (report, routes)
     }
 
@@ -353,22 +417,40 @@ mod tests {
         let server = serve(routes);
         let cache = tempfile::tempdir().unwrap();
         let at = time::macros::datetime!(2022-09-24 01:00 UTC);
-        let kds = KdsClient::new(&format!("{}/", server.base)).with_cache_dir(cache.path().to_path_buf()).with_clock(at);
+        let kds = KdsClient::new(&format!("{}/", server.base))
+            .with_cache_dir(cache.path().to_path_buf())
+            .with_clock(at);
 
-        let collateral = kds.collateral_for_report(&report, Some(Product::Milan)).unwrap();
+        let collateral = kds
+            .collateral_for_report(&report, Some(Product::Milan))
+            .unwrap();
         assert_eq!(server.seen.lock().unwrap().len(), 2);
-        let v = verify(&Evidence::new(Platform::SevSnp, report.clone()), &collateral, &VerifyOptions::default(), at);
+        let v = verify(
+            &Evidence::new(Platform::SevSnp, report.clone()),
+            &collateral,
+            &VerifyOptions::default(),
+            at,
+        );
         assert!(v.is_ok(), "{v:?}");
 
         // Second time: from the cache, no request.
-        let again = kds.collateral_for_report(&report, Some(Product::Milan)).unwrap();
+        let again = kds
+            .collateral_for_report(&report, Some(Product::Milan))
+            .unwrap();
         assert_eq!(again, collateral);
         assert_eq!(server.seen.lock().unwrap().len(), 2);
-        assert_eq!(std::fs::read_dir(cache.path().join("amd")).unwrap().count(), 2);
+        assert_eq!(
+            std::fs::read_dir(cache.path().join("amd")).unwrap().count(),
+            2
+        );
 
         // Once the VCEK has expired at the client's clock, it is fetched again.
-        let later = kds.clone().with_clock(time::macros::datetime!(2030-01-01 0:00 UTC));
-        later.collateral_for_report(&report, Some(Product::Milan)).unwrap();
+        let later = kds
+            .clone()
+            .with_clock(time::macros::datetime!(2030-01-01 0:00 UTC));
+        later
+            .collateral_for_report(&report, Some(Product::Milan))
+            .unwrap();
         let seen = server.seen.lock().unwrap().clone();
         assert_eq!(seen.len(), 3, "{seen:?}");
         assert!(seen[2].starts_with("/vcek/v1/Milan/3ac3fe21"), "{seen:?}");
@@ -379,10 +461,18 @@ mod tests {
         let (_, routes) = n1_routes();
         let server = serve(routes);
         let report = corpus("snp-n8-vlek-aws/evidence.bin");
-        let c = KdsClient::new(&server.base).collateral_for_report(&report, None).unwrap();
+        let c = KdsClient::new(&server.base)
+            .collateral_for_report(&report, None)
+            .unwrap();
         assert_eq!(c.vlek, None);
-        assert_eq!(c.cert_chain, Some(corpus("snp-n8-vlek-aws/collateral/cert_chain.pem")));
-        assert_eq!(server.seen.lock().unwrap().as_slice(), ["/vlek/v1/Milan/cert_chain"]);
+        assert_eq!(
+            c.cert_chain,
+            Some(corpus("snp-n8-vlek-aws/collateral/cert_chain.pem"))
+        );
+        assert_eq!(
+            server.seen.lock().unwrap().as_slice(),
+            ["/vlek/v1/Milan/cert_chain"]
+        );
         // Without the VLEK, verification reports missing collateral.
         let r = verify(
             &Evidence::new(Platform::SevSnp, report),
@@ -397,15 +487,30 @@ mod tests {
     #[test]
     fn errors_are_typed() {
         let (report, mut routes) = n1_routes();
-        routes.insert("/vcek/v1/Milan/cert_chain".to_string(), (200, b"<html>maintenance</html>".to_vec()));
+        routes.insert(
+            "/vcek/v1/Milan/cert_chain".to_string(),
+            (200, b"<html>maintenance</html>".to_vec()),
+        );
         let server = serve(routes);
         let kds = KdsClient::new(&server.base);
         // v2 report without a product hint.
-        assert!(matches!(kds.collateral_for_report(&report, None), Err(FetchError::Report(_))));
+        assert!(matches!(
+            kds.collateral_for_report(&report, None),
+            Err(FetchError::Report(_))
+        ));
         // Not a certificate.
-        assert!(matches!(kds.cert_chain(Product::Milan, KeyKind::Vcek), Err(FetchError::BadResponse { .. })));
+        assert!(matches!(
+            kds.cert_chain(Product::Milan, KeyKind::Vcek),
+            Err(FetchError::BadResponse { .. })
+        ));
         // Unknown hwID: 404.
-        let tcb = TcbSpl { fmc: None, bootloader: 1, tee: 0, snp: 1, microcode: 1 };
+        let tcb = TcbSpl {
+            fmc: None,
+            bootloader: 1,
+            tee: 0,
+            snp: 1,
+            microcode: 1,
+        };
         match kds.vcek(Product::Milan, &[0u8; 64], &tcb) {
             Err(FetchError::Status { status: 404, .. }) => {}
             other => panic!("{other:?}"),
@@ -415,7 +520,10 @@ mod tests {
             let l = TcpListener::bind("127.0.0.1:0").unwrap();
             format!("http://{}", l.local_addr().unwrap())
         };
-        assert!(matches!(KdsClient::new(&closed).cert_chain(Product::Genoa, KeyKind::Vcek), Err(FetchError::Transport { .. })));
+        assert!(matches!(
+            KdsClient::new(&closed).cert_chain(Product::Genoa, KeyKind::Vcek),
+            Err(FetchError::Transport { .. })
+        ));
     }
 
     #[test]
@@ -423,7 +531,13 @@ mod tests {
         let kds = KdsClient::new("https://kds.example/");
         let mut chip = [0u8; 64];
         chip[..8].copy_from_slice(&[0xab, 1, 2, 3, 4, 5, 6, 7]);
-        let tcb = TcbSpl { fmc: Some(1), bootloader: 2, tee: 3, snp: 4, microcode: 5 };
+        let tcb = TcbSpl {
+            fmc: Some(1),
+            bootloader: 2,
+            tee: 3,
+            snp: 4,
+            microcode: 5,
+        };
         assert_eq!(
             kds.vcek_url(Product::Turin, &chip, &tcb),
             "https://kds.example/vcek/v1/Turin/ab01020304050607?fmcSPL=1&blSPL=2&teeSPL=3&snpSPL=4&ucodeSPL=5"
@@ -431,6 +545,9 @@ mod tests {
         let genoa = kds.vcek_url(Product::Genoa, &chip, &TcbSpl { fmc: None, ..tcb });
         assert!(genoa.starts_with("https://kds.example/vcek/v1/Genoa/ab01020304050607000000"));
         assert!(genoa.ends_with("?blSPL=2&teeSPL=3&snpSPL=4&ucodeSPL=5"));
-        assert_eq!(kds.cert_chain_url(Product::Genoa, KeyKind::Vlek), "https://kds.example/vlek/v1/Genoa/cert_chain");
+        assert_eq!(
+            kds.cert_chain_url(Product::Genoa, KeyKind::Vlek),
+            "https://kds.example/vlek/v1/Genoa/cert_chain"
+        );
     }
 }

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// A cached response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,14 +62,23 @@ impl DiskCache {
         if now > valid_until {
             return None;
         }
-        let body = base64::engine::general_purpose::STANDARD.decode(r.body).ok()?;
-        Some(Entry { body, headers: r.headers, valid_until })
+        let body = base64::engine::general_purpose::STANDARD
+            .decode(r.body)
+            .ok()?;
+        Some(Entry {
+            body,
+            headers: r.headers,
+            valid_until,
+        })
     }
 
     /// Store `entry` under `key`, replacing any previous one.
     pub fn put(&self, key: &str, entry: &Entry) -> std::io::Result<()> {
         let record = Record {
-            valid_until: entry.valid_until.format(&Rfc3339).map_err(std::io::Error::other)?,
+            valid_until: entry
+                .valid_until
+                .format(&Rfc3339)
+                .map_err(std::io::Error::other)?,
             headers: entry.headers.clone(),
             body: base64::engine::general_purpose::STANDARD.encode(&entry.body),
         };
@@ -93,7 +102,11 @@ mod tests {
         let cache = DiskCache::new(dir.path().join("c"));
         let t = |s: i64| OffsetDateTime::from_unix_timestamp(s).unwrap();
         assert!(cache.get("k", t(0)).is_none());
-        let e = Entry { body: vec![0, 1, 2, 255], headers: [("a".into(), "b".into())].into(), valid_until: t(100) };
+        let e = Entry {
+            body: vec![0, 1, 2, 255],
+            headers: [("a".into(), "b".into())].into(),
+            valid_until: t(100),
+        };
         cache.put("k", &e).unwrap();
         assert_eq!(cache.get("k", t(100)), Some(e.clone()));
         assert!(cache.get("k", t(101)).is_none());

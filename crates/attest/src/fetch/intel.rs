@@ -30,10 +30,10 @@ use time::OffsetDateTime;
 
 use super::amd::FetchError;
 use super::cache::{DiskCache, Entry};
+use crate::Collateral;
 use crate::intel::collateral::{crl_der, split_signed};
 use crate::intel::own::crl_validity;
 use crate::intel::tcb;
-use crate::Collateral;
 
 /// Intel's Provisioning Certification Service.
 pub const INTEL_PCS_URL: &str = "https://api.trustedservices.intel.com";
@@ -77,7 +77,12 @@ impl PcsClient {
             .http_status_as_error(false)
             .build()
             .new_agent();
-        Self { base: base_url.trim_end_matches('/').to_owned(), agent, cache: None, now: None }
+        Self {
+            base: base_url.trim_end_matches('/').to_owned(),
+            agent,
+            cache: None,
+            now: None,
+        }
     }
 
     /// Cache responses under `dir/intel/`, served until their `nextUpdate`. Default: no cache.
@@ -97,11 +102,13 @@ impl PcsClient {
         let report = |m: String| FetchError::Report(m);
         let q = dcap_qvl::quote::Quote::parse(quote).map_err(|e| report(format!("{e:#}")))?;
         let tdx = !q.header.is_sgx();
-        let fmspc = dcap_qvl::intel::quote_fmspc(&q).map_err(|e| report(format!("FMSPC: {e:#}")))?;
-        let ca = match dcap_qvl::intel::quote_ca(&q).map_err(|e| report(format!("PCK CA: {e:#}")))? {
-            dcap_qvl::config::PckCa::Processor => PckCa::Processor,
-            dcap_qvl::config::PckCa::Platform => PckCa::Platform,
-        };
+        let fmspc =
+            dcap_qvl::intel::quote_fmspc(&q).map_err(|e| report(format!("FMSPC: {e:#}")))?;
+        let ca =
+            match dcap_qvl::intel::quote_ca(&q).map_err(|e| report(format!("PCK CA: {e:#}")))? {
+                dcap_qvl::config::PckCa::Processor => PckCa::Processor,
+                dcap_qvl::config::PckCa::Platform => PckCa::Platform,
+            };
         self.collateral(tdx, &fmspc, ca)
     }
 
@@ -120,21 +127,39 @@ impl PcsClient {
             |b| signed_next_update(b, "enclaveIdentity"),
         )?;
         let pck_crl = self.get(
-            &format!("{}/sgx/certification/v4/pckcrl?ca={}&encoding=der", self.base, ca.as_str()),
+            &format!(
+                "{}/sgx/certification/v4/pckcrl?ca={}&encoding=der",
+                self.base,
+                ca.as_str()
+            ),
             &["sgx-pck-crl-issuer-chain"],
             crl_next_update,
         )?;
-        let root_crl = self.get(&format!("{}/sgx/certification/v4/rootcacrl", self.base), &[], crl_next_update)?;
+        let root_crl = self.get(
+            &format!("{}/sgx/certification/v4/rootcacrl", self.base),
+            &[],
+            crl_next_update,
+        )?;
         let chain = |e: &Entry, names: &[&str], url: &str| -> Result<Vec<u8>, FetchError> {
             names
                 .iter()
                 .find_map(|n| e.headers.get(*n))
                 .map(|v| percent_decode(v).into_bytes())
-                .ok_or_else(|| FetchError::BadResponse { url: url.to_owned(), message: format!("no {} header", names.join("/")) })
+                .ok_or_else(|| FetchError::BadResponse {
+                    url: url.to_owned(),
+                    message: format!("no {} header", names.join("/")),
+                })
         };
         let mut c = Collateral::default();
-        c.tcb_signing_chain = Some(chain(&tcb, &["tcb-info-issuer-chain", "sgx-tcb-info-issuer-chain"], "tcb")?);
-        c.pck_crl_issuer_chain = pck_crl.headers.get("sgx-pck-crl-issuer-chain").map(|v| percent_decode(v).into_bytes());
+        c.tcb_signing_chain = Some(chain(
+            &tcb,
+            &["tcb-info-issuer-chain", "sgx-tcb-info-issuer-chain"],
+            "tcb",
+        )?);
+        c.pck_crl_issuer_chain = pck_crl
+            .headers
+            .get("sgx-pck-crl-issuer-chain")
+            .map(|v| percent_decode(v).into_bytes());
         c.tcb_info = Some(tcb.body);
         c.qe_identity = Some(qe.body);
         c.pck_crl = Some(pck_crl.body);
@@ -157,11 +182,17 @@ impl PcsClient {
             return Ok(hit);
         }
         tracing::debug!(target: "pith_attest::fetch", %url, "Intel PCS request");
-        let transport = |e: ureq::Error| FetchError::Transport { url: url.to_owned(), message: e.to_string() };
+        let transport = |e: ureq::Error| FetchError::Transport {
+            url: url.to_owned(),
+            message: e.to_string(),
+        };
         let mut response = self.agent.get(url).call().map_err(transport)?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
-            return Err(FetchError::Status { url: url.to_owned(), status });
+            return Err(FetchError::Status {
+                url: url.to_owned(),
+                status,
+            });
         }
         let mut headers = BTreeMap::new();
         for name in keep {
@@ -169,13 +200,26 @@ impl PcsClient {
                 headers.insert((*name).to_owned(), v.to_owned());
             }
         }
-        let body = response.body_mut().with_config().limit(MAX_RESPONSE).read_to_vec().map_err(transport)?;
-        let valid_until = expiry(&body).map_err(|message| FetchError::BadResponse { url: url.to_owned(), message })?;
-        let entry = Entry { body, headers, valid_until };
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE)
+            .read_to_vec()
+            .map_err(transport)?;
+        let valid_until = expiry(&body).map_err(|message| FetchError::BadResponse {
+            url: url.to_owned(),
+            message,
+        })?;
+        let entry = Entry {
+            body,
+            headers,
+            valid_until,
+        };
         if let Some(cache) = &self.cache {
-            cache
-                .put(url, &entry)
-                .map_err(|source| FetchError::Cache { path: cache.dir().to_path_buf(), source })?;
+            cache.put(url, &entry).map_err(|source| FetchError::Cache {
+                path: cache.dir().to_path_buf(),
+                source,
+            })?;
         }
         Ok(entry)
     }
@@ -196,7 +240,9 @@ fn signed_next_update(body: &[u8], key: &str) -> Result<OffsetDateTime, String> 
 /// `nextUpdate` of a CRL (DER, PEM or hex).
 fn crl_next_update(body: &[u8]) -> Result<OffsetDateTime, String> {
     let der = crl_der(body, "CRL").map_err(|e| e.to_string())?;
-    crl_validity(&der).map(|(_, end)| end).map_err(|e| e.to_string())
+    crl_validity(&der)
+        .map(|(_, end)| end)
+        .map_err(|e| e.to_string())
 }
 
 /// Decode `%XX` escapes (PCS URL-encodes the PEM issuer chains in headers).
@@ -205,7 +251,9 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0usize;
     while let Some(&b) = bytes.get(i) {
-        let hex = bytes.get(i.saturating_add(1)..i.saturating_add(3)).and_then(|h| std::str::from_utf8(h).ok());
+        let hex = bytes
+            .get(i.saturating_add(1)..i.saturating_add(3))
+            .and_then(|h| std::str::from_utf8(h).ok());
         match (b, hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
             (b'%', Some(v)) => {
                 out.push(v);
@@ -222,14 +270,19 @@ fn percent_decode(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
 
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpListener;
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::{verify, Evidence, Platform, VerifyOptions};
+    use crate::{Evidence, Platform, VerifyOptions, verify};
 
     type Routes = Arc<Mutex<Vec<(String, u16, Vec<(String, String)>, Vec<u8>)>>>;
 
@@ -270,7 +323,10 @@ mod tests {
                         .find(|(p, ..)| target.starts_with(p.as_str()))
                         .map(|(_, st, h, b)| (*st, h.clone(), b.clone()))
                         .unwrap_or((404, vec![], b"not found".to_vec()));
-                    let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+                    let mut head = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+                        body.len()
+                    );
                     for (k, v) in headers {
                         head.push_str(&format!("{k}: {v}\r\n"));
                     }
@@ -294,31 +350,65 @@ mod tests {
 
     fn encode(pem: &[u8]) -> String {
         pem.iter()
-            .map(|&b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+            .map(|&b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
             .collect()
     }
 
     const CASE: &str = "tdx-t1-uptodate";
 
     fn case_file(name: &str) -> Vec<u8> {
-        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/attestation").join(CASE).join(name)).unwrap()
+        std::fs::read(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../testdata/attestation")
+                .join(CASE)
+                .join(name),
+        )
+        .unwrap()
     }
 
     fn serve_case(server: &Server) {
         let chain = encode(&case_file("collateral/tcb_signing_chain.pem"));
-        server.serve("/tdx/certification/v4/tcb?fmspc=", 200, vec![("TCB-Info-Issuer-Chain".into(), chain.clone())], case_file("collateral/tcb_info.json"));
-        server.serve("/tdx/certification/v4/qe/identity", 200, vec![("SGX-Enclave-Identity-Issuer-Chain".into(), chain)], case_file("collateral/qe_identity.json"));
+        server.serve(
+            "/tdx/certification/v4/tcb?fmspc=",
+            200,
+            vec![("TCB-Info-Issuer-Chain".into(), chain.clone())],
+            case_file("collateral/tcb_info.json"),
+        );
+        server.serve(
+            "/tdx/certification/v4/qe/identity",
+            200,
+            vec![("SGX-Enclave-Identity-Issuer-Chain".into(), chain)],
+            case_file("collateral/qe_identity.json"),
+        );
         server.serve(
             "/sgx/certification/v4/pckcrl?ca=platform&encoding=der",
             200,
-            vec![("SGX-PCK-CRL-Issuer-Chain".into(), encode(&case_file("collateral/pck_crl_issuer_chain.pem")))],
+            vec![(
+                "SGX-PCK-CRL-Issuer-Chain".into(),
+                encode(&case_file("collateral/pck_crl_issuer_chain.pem")),
+            )],
             case_file("collateral/pck_crl.der"),
         );
-        server.serve("/sgx/certification/v4/rootcacrl", 200, vec![], case_file("collateral/root_ca_crl.der"));
+        server.serve(
+            "/sgx/certification/v4/rootcacrl",
+            200,
+            vec![],
+            case_file("collateral/root_ca_crl.der"),
+        );
     }
 
     fn at() -> OffsetDateTime {
-        OffsetDateTime::parse("2025-07-04T10:16:00Z", &time::format_description::well_known::Rfc3339).unwrap()
+        OffsetDateTime::parse(
+            "2025-07-04T10:16:00Z",
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -327,11 +417,22 @@ mod tests {
         serve_case(&server);
         let cache = tempfile::tempdir().unwrap();
         let quote = case_file("evidence.bin");
-        let client = PcsClient::new(&server.base).with_cache_dir(cache.path().to_path_buf()).with_clock(at());
+        let client = PcsClient::new(&server.base)
+            .with_cache_dir(cache.path().to_path_buf())
+            .with_clock(at());
         let c = client.collateral_for_quote(&quote).unwrap();
         assert_eq!(server.requests(), 4);
-        assert_eq!(c.tcb_signing_chain.as_deref(), Some(&case_file("collateral/tcb_signing_chain.pem")[..]));
-        let v = verify(&Evidence::new(Platform::Tdx, quote.clone()), &c, &VerifyOptions::default(), at()).unwrap();
+        assert_eq!(
+            c.tcb_signing_chain.as_deref(),
+            Some(&case_file("collateral/tcb_signing_chain.pem")[..])
+        );
+        let v = verify(
+            &Evidence::new(Platform::Tdx, quote.clone()),
+            &c,
+            &VerifyOptions::default(),
+            at(),
+        )
+        .unwrap();
         assert_eq!(v.tcb_status(), Some(crate::TcbStatus::UpToDate));
 
         // Cache hit: no request.
@@ -341,19 +442,40 @@ mod tests {
 
         // After the TCBInfo/QE identity nextUpdate (2025-07-19), each expired object is
         // fetched again; the CRLs are still current (their nextUpdate is later) or not.
-        let later = OffsetDateTime::parse("2025-07-20T00:00:00Z", &time::format_description::well_known::Rfc3339).unwrap();
-        let client2 = PcsClient::new(&server.base).with_cache_dir(cache.path().to_path_buf()).with_clock(later);
+        let later = OffsetDateTime::parse(
+            "2025-07-20T00:00:00Z",
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        let client2 = PcsClient::new(&server.base)
+            .with_cache_dir(cache.path().to_path_buf())
+            .with_clock(later);
         client2.collateral_for_quote(&quote).unwrap();
         let refetched = server.seen.lock().unwrap()[4..].to_vec();
-        assert!(refetched.iter().any(|t| t.starts_with("/tdx/certification/v4/tcb")), "{refetched:?}");
-        assert!(refetched.iter().any(|t| t.starts_with("/tdx/certification/v4/qe/identity")), "{refetched:?}");
+        assert!(
+            refetched
+                .iter()
+                .any(|t| t.starts_with("/tdx/certification/v4/tcb")),
+            "{refetched:?}"
+        );
+        assert!(
+            refetched
+                .iter()
+                .any(|t| t.starts_with("/tdx/certification/v4/qe/identity")),
+            "{refetched:?}"
+        );
     }
 
     #[test]
     fn server_errors_and_bad_bodies_are_errors() {
         let server = Server::start();
         serve_case(&server);
-        server.serve("/sgx/certification/v4/rootcacrl", 500, vec![], b"boom".to_vec());
+        server.serve(
+            "/sgx/certification/v4/rootcacrl",
+            500,
+            vec![],
+            b"boom".to_vec(),
+        );
         let quote = case_file("evidence.bin");
         let client = PcsClient::new(&server.base).with_clock(at());
         match client.collateral_for_quote(&quote) {
@@ -361,15 +483,40 @@ mod tests {
             other => panic!("{other:?}"),
         }
         serve_case(&server);
-        server.serve("/tdx/certification/v4/qe/identity", 200, vec![], b"{\"not\":\"identity\"}".to_vec());
-        assert!(matches!(client.collateral_for_quote(&quote), Err(FetchError::BadResponse { .. })));
+        server.serve(
+            "/tdx/certification/v4/qe/identity",
+            200,
+            vec![],
+            b"{\"not\":\"identity\"}".to_vec(),
+        );
+        assert!(matches!(
+            client.collateral_for_quote(&quote),
+            Err(FetchError::BadResponse { .. })
+        ));
         serve_case(&server);
-        server.serve("/tdx/certification/v4/tcb?fmspc=", 200, vec![], case_file("collateral/tcb_info.json"));
-        assert!(matches!(client.collateral_for_quote(&quote), Err(FetchError::BadResponse { .. })), "missing issuer chain header");
+        server.serve(
+            "/tdx/certification/v4/tcb?fmspc=",
+            200,
+            vec![],
+            case_file("collateral/tcb_info.json"),
+        );
+        assert!(
+            matches!(
+                client.collateral_for_quote(&quote),
+                Err(FetchError::BadResponse { .. })
+            ),
+            "missing issuer chain header"
+        );
         // Nothing listening.
         let dead = PcsClient::new("http://127.0.0.1:1").with_clock(at());
-        assert!(matches!(dead.collateral_for_quote(&quote), Err(FetchError::Transport { .. })));
-        assert!(matches!(client.collateral_for_quote(b"not a quote"), Err(FetchError::Report(_))));
+        assert!(matches!(
+            dead.collateral_for_quote(&quote),
+            Err(FetchError::Transport { .. })
+        ));
+        assert!(matches!(
+            client.collateral_for_quote(b"not a quote"),
+            Err(FetchError::Report(_))
+        ));
     }
 
     #[test]

@@ -39,8 +39,10 @@ impl Fetcher {
             (None, None) => PathBuf::from(".pith/cache"),
         };
         Self {
-            pccs_url: std::env::var("PITH_PCCS_URL").unwrap_or_else(|_| intel::INTEL_PCS_URL.to_string()),
-            kds_url: std::env::var("PITH_AMD_KDS_URL").unwrap_or_else(|_| amd::AMD_KDS_URL.to_string()),
+            pccs_url: std::env::var("PITH_PCCS_URL")
+                .unwrap_or_else(|_| intel::INTEL_PCS_URL.to_string()),
+            kds_url: std::env::var("PITH_AMD_KDS_URL")
+                .unwrap_or_else(|_| amd::AMD_KDS_URL.to_string()),
             cache_dir,
         }
     }
@@ -50,25 +52,43 @@ impl Fetcher {
             .with_cache_dir(self.cache_dir.clone())
             .with_clock(now)
             .collateral_for_quote(quote)
-            .map_err(|e| Error::new(ErrorClass::MissingCollateral, format!("fetching Intel collateral from {}: {e}", self.pccs_url)))
+            .map_err(|e| {
+                Error::new(
+                    ErrorClass::MissingCollateral,
+                    format!("fetching Intel collateral from {}: {e}", self.pccs_url),
+                )
+            })
     }
 
     fn amd(&self, report: &[u8], now: OffsetDateTime) -> Result<Collateral, Error> {
-        let kds = amd::KdsClient::new(&self.kds_url).with_cache_dir(self.cache_dir.clone()).with_clock(now);
-        let missing = |e: amd::FetchError| Error::new(ErrorClass::MissingCollateral, format!("fetching AMD collateral: {e}"));
+        let kds = amd::KdsClient::new(&self.kds_url)
+            .with_cache_dir(self.cache_dir.clone())
+            .with_clock(now);
+        let missing = |e: amd::FetchError| {
+            Error::new(
+                ErrorClass::MissingCollateral,
+                format!("fetching AMD collateral: {e}"),
+            )
+        };
         match kds.collateral_for_report(report, None) {
             Ok(c) => Ok(c),
             // Version 2 reports do not name their product: try each generation in turn (KDS
             // answers 404 for a chip ID of another product).
             Err(amd::FetchError::Report(_)) if report.first() == Some(&2) => {
                 let mut last = None;
-                for product in [crate::Product::Milan, crate::Product::Genoa, crate::Product::Turin] {
+                for product in [
+                    crate::Product::Milan,
+                    crate::Product::Genoa,
+                    crate::Product::Turin,
+                ] {
                     match kds.collateral_for_report(report, Some(product)) {
                         Ok(c) => return Ok(c),
                         Err(e) => last = Some(e),
                     }
                 }
-                Err(last.map(missing).unwrap_or_else(|| Error::missing("no AMD product matched")))
+                Err(last
+                    .map(missing)
+                    .unwrap_or_else(|| Error::missing("no AMD product matched")))
             }
             Err(e) => Err(missing(e)),
         }

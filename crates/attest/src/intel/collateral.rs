@@ -4,8 +4,8 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::error::{Error, ErrorClass};
 use crate::Collateral;
+use crate::error::{Error, ErrorClass};
 
 /// Split a PCS-shaped signed document (`{"<key>": {...}, "signature": "<hex>"}`) into the
 /// exact signed text of the object and the 64-byte r‖s signature. The text is taken
@@ -21,25 +21,35 @@ pub(crate) fn split_signed<'a>(file: &'a [u8], key: &str) -> Result<(&'a str, [u
         qe_identity: Option<&'a RawValue>,
         signature: String,
     }
-    let text = std::str::from_utf8(file).map_err(|_| Error::malformed(format!("{key} file is not UTF-8")))?;
-    let doc: Doc<'_> =
-        serde_json::from_str(text).map_err(|e| Error::malformed(format!("{key} file is not a PCS response: {e}")))?;
+    let text = std::str::from_utf8(file)
+        .map_err(|_| Error::malformed(format!("{key} file is not UTF-8")))?;
+    let doc: Doc<'_> = serde_json::from_str(text)
+        .map_err(|e| Error::malformed(format!("{key} file is not a PCS response: {e}")))?;
     let body = match key {
         "tcbInfo" => doc.tcb_info,
         _ => doc.enclave_identity.or(doc.qe_identity),
     }
     .ok_or_else(|| Error::malformed(format!("{key} file has no {key} object")))?;
-    let sig = hex::decode(doc.signature.trim()).map_err(|_| Error::malformed(format!("{key} signature is not hex")))?;
-    let sig = <[u8; 64]>::try_from(sig.as_slice())
-        .map_err(|_| Error::malformed(format!("{key} signature has {} bytes, expected 64", sig.len())))?;
+    let sig = hex::decode(doc.signature.trim())
+        .map_err(|_| Error::malformed(format!("{key} signature is not hex")))?;
+    let sig = <[u8; 64]>::try_from(sig.as_slice()).map_err(|_| {
+        Error::malformed(format!(
+            "{key} signature has {} bytes, expected 64",
+            sig.len()
+        ))
+    })?;
     Ok((body.get(), sig))
 }
 
 /// Certificates of a PEM bundle, in order (DER).
 pub(crate) fn pem_certs(bytes: &[u8], what: &str) -> Result<Vec<Vec<u8>>, Error> {
-    let blocks = pem::parse_many(bytes).map_err(|e| Error::malformed(format!("{what}: bad PEM: {e}")))?;
-    let certs: Vec<Vec<u8>> =
-        blocks.into_iter().filter(|b| b.tag() == "CERTIFICATE").map(pem::Pem::into_contents).collect();
+    let blocks =
+        pem::parse_many(bytes).map_err(|e| Error::malformed(format!("{what}: bad PEM: {e}")))?;
+    let certs: Vec<Vec<u8>> = blocks
+        .into_iter()
+        .filter(|b| b.tag() == "CERTIFICATE")
+        .map(pem::Pem::into_contents)
+        .collect();
     if certs.is_empty() {
         return Err(Error::malformed(format!("{what}: no certificate")));
     }
@@ -50,7 +60,8 @@ pub(crate) fn pem_certs(bytes: &[u8], what: &str) -> Result<Vec<Vec<u8>>, Error>
 pub(crate) fn crl_der(bytes: &[u8], what: &str) -> Result<Vec<u8>, Error> {
     let trimmed = bytes.trim_ascii();
     if trimmed.starts_with(b"-----BEGIN") {
-        let p = pem::parse(trimmed).map_err(|e| Error::malformed(format!("{what}: bad PEM: {e}")))?;
+        let p =
+            pem::parse(trimmed).map_err(|e| Error::malformed(format!("{what}: bad PEM: {e}")))?;
         return Ok(p.into_contents());
     }
     if !trimmed.is_empty() && trimmed.iter().all(u8::is_ascii_hexdigit) {
@@ -96,13 +107,23 @@ impl<'a> Intel<'a> {
     /// required; the caller decides whether an absent QE identity or PCK CRL is allowed.
     pub(crate) fn parse(c: &'a Collateral) -> Result<Self, Error> {
         let need = |v: &'a Option<Vec<u8>>, name: &str| {
-            v.as_deref().ok_or_else(|| Error::new(ErrorClass::MissingCollateral, format!("{name} is absent")))
+            v.as_deref().ok_or_else(|| {
+                Error::new(ErrorClass::MissingCollateral, format!("{name} is absent"))
+            })
         };
         Ok(Self {
             tcb_info: split_signed(need(&c.tcb_info, "tcb_info.json")?, "tcbInfo")?,
-            qe_identity: c.qe_identity.as_deref().map(|b| split_signed(b, "enclaveIdentity")).transpose()?,
+            qe_identity: c
+                .qe_identity
+                .as_deref()
+                .map(|b| split_signed(b, "enclaveIdentity"))
+                .transpose()?,
             tcb_chain_pem: need(&c.tcb_signing_chain, "tcb_signing_chain.pem")?,
-            pck_crl: c.pck_crl.as_deref().map(|b| crl_der(b, "pck_crl.der")).transpose()?,
+            pck_crl: c
+                .pck_crl
+                .as_deref()
+                .map(|b| crl_der(b, "pck_crl.der"))
+                .transpose()?,
             root_ca_crl: crl_der(need(&c.root_ca_crl, "root_ca_crl.der")?, "root_ca_crl.der")?,
         })
     }
@@ -133,7 +154,9 @@ pub(crate) fn tcb_info_version(text: &str) -> Result<u64, Error> {
     struct V {
         version: u64,
     }
-    serde_json::from_str::<V>(text).map(|v| v.version).map_err(|e| Error::malformed(format!("TCBInfo: {e}")))
+    serde_json::from_str::<V>(text)
+        .map(|v| v.version)
+        .map_err(|e| Error::malformed(format!("TCBInfo: {e}")))
 }
 
 #[cfg(test)]
@@ -157,6 +180,9 @@ mod tests {
     #[test]
     fn crl_encodings() {
         assert_eq!(crl_der(b"3003", "x").unwrap(), vec![0x30, 0x03]);
-        assert_eq!(crl_der(&[0x30, 0x01, 0x00], "x").unwrap(), vec![0x30, 0x01, 0x00]);
+        assert_eq!(
+            crl_der(&[0x30, 0x01, 0x00], "x").unwrap(),
+            vec![0x30, 0x01, 0x00]
+        );
     }
 }

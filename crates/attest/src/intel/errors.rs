@@ -44,9 +44,11 @@ pub(crate) fn webpki_class(e: &webpki::Error) -> ErrorClass {
         // Platform-CA PCK): collateral for another CA.
         W::UnknownRevocationStatus | W::IssuerNotCrlSigner => ErrorClass::WrongCollateral,
         W::InvalidCrlSignatureForPublicKey => ErrorClass::BadSignature,
-        W::BadDer | W::BadDerTime | W::TrailingData(_) | W::MalformedExtensions | W::InvalidCertValidity => {
-            ErrorClass::Malformed
-        }
+        W::BadDer
+        | W::BadDerTime
+        | W::TrailingData(_)
+        | W::MalformedExtensions
+        | W::InvalidCertValidity => ErrorClass::Malformed,
         W::UnsupportedCrlVersion
         | W::UnsupportedDeltaCrl
         | W::UnsupportedIndirectCrl
@@ -74,7 +76,10 @@ pub(crate) fn map(err: &anyhow::Error) -> Mapped {
     if POLICY_MESSAGES.iter().any(|m| outer == *m) {
         return Mapped::PolicyOnly(outer);
     }
-    Mapped::Failure(Error::new(class_of_message(&full), format!("dcap-qvl: {full}")))
+    Mapped::Failure(Error::new(
+        class_of_message(&full),
+        format!("dcap-qvl: {full}"),
+    ))
 }
 
 /// Classify by dcap-qvl's message text (`full` is the `{:#}` rendering, outer context
@@ -167,32 +172,68 @@ mod tests {
             ("Signature is invalid for qe_report in quote", BadSignature),
             ("QE report hash mismatch", BadSignature),
             ("ISV enclave report signature is invalid", BadSignature),
-            ("Signature is invalid for tcb_info in quote_collateral", BadSignature),
-            ("Signature is invalid for qe_identity in quote_collateral", BadSignature),
-            ("TCB Info signer must be issued directly by the root CA", BadChain),
+            (
+                "Signature is invalid for tcb_info in quote_collateral",
+                BadSignature,
+            ),
+            (
+                "Signature is invalid for qe_identity in quote_collateral",
+                BadSignature,
+            ),
+            (
+                "TCB Info signer must be issued directly by the root CA",
+                BadChain,
+            ),
             ("Certificate chain is too short in quote", BadChain),
             ("Intel extension not found", BadChain),
             ("Fmspc mismatch", WrongCollateral),
-            ("TDX quote with non-TDX TCB info in the collateral", WrongCollateral),
-            ("SGX quote with non-SGX TCB info in the collateral", WrongCollateral),
-            ("Unsupported QE Identity id/version for the quote TEE type: QE version 2", WrongCollateral),
+            (
+                "TDX quote with non-TDX TCB info in the collateral",
+                WrongCollateral,
+            ),
+            (
+                "SGX quote with non-SGX TCB info in the collateral",
+                WrongCollateral,
+            ),
+            (
+                "Unsupported QE Identity id/version for the quote TEE type: QE version 2",
+                WrongCollateral,
+            ),
             ("QE MRSIGNER mismatch: expected A, got B", WrongCollateral),
             ("QE ISVPRODID mismatch: expected 1, got 2", WrongCollateral),
             ("QE MISCSELECT mismatch", WrongCollateral),
             ("QE ATTRIBUTES mismatch at byte 0", WrongCollateral),
-            ("TDX module MRSIGNER mismatch: expected A, got B", WrongCollateral),
-            ("TDX module SEAMATTRIBUTES mismatch at byte 1", WrongCollateral),
-            ("No TDX module identity with id TDX_03 found in TCB Info", WrongCollateral),
+            (
+                "TDX module MRSIGNER mismatch: expected A, got B",
+                WrongCollateral,
+            ),
+            (
+                "TDX module SEAMATTRIBUTES mismatch at byte 1",
+                WrongCollateral,
+            ),
+            (
+                "No TDX module identity with id TDX_03 found in TCB Info",
+                WrongCollateral,
+            ),
             ("No matching TCB level found", NoMatchingTcbLevel),
-            ("QE ISVSVN 1 is below minimum required 2 from QE Identity", NoMatchingTcbLevel),
-            ("TDX module ISVSVN 1 is below minimum required from TDX module TCB levels", NoMatchingTcbLevel),
+            (
+                "QE ISVSVN 1 is below minimum required 2 from QE Identity",
+                NoMatchingTcbLevel,
+            ),
+            (
+                "TDX module ISVSVN 1 is below minimum required from TDX module TCB levels",
+                NoMatchingTcbLevel,
+            ),
             ("TCB status is invalid: Revoked", NoMatchingTcbLevel),
             ("Failed to decode quote", Malformed),
             ("Unsupported DCAP quote version", Malformed),
             ("Unknown QE vendor ID", Malformed),
             ("Failed to decode TcbInfo", Malformed),
             ("Unrecognized TCB status Revoked in TCB Info", Malformed),
-            ("Unsupported DCAP PCK cert format: 3. Use get_collateral()", Unsupported),
+            (
+                "Unsupported DCAP PCK cert format: 3. Use get_collateral()",
+                Unsupported,
+            ),
         ];
         for (msg, want) in table {
             assert_eq!(class(msg), *want, "{msg}");
@@ -201,17 +242,38 @@ mod tests {
 
     #[test]
     fn context_does_not_hide_the_cause() {
-        let e = anyhow::anyhow!("No matching TCB level found").context("Failed to evaluate the current TDX TCB");
-        assert!(matches!(map(&e), Mapped::Failure(x) if x.class() == ErrorClass::NoMatchingTcbLevel));
+        let e = anyhow::anyhow!("No matching TCB level found")
+            .context("Failed to evaluate the current TDX TCB");
+        assert!(
+            matches!(map(&e), Mapped::Failure(x) if x.class() == ErrorClass::NoMatchingTcbLevel)
+        );
     }
 
     #[test]
     fn webpki_errors_are_typed() {
         use webpki::Error as W;
         let cases = [
-            (W::CertExpired { time: pki_time(2), not_after: pki_time(1) }, ErrorClass::CertExpired),
-            (W::CertNotValidYet { time: pki_time(1), not_before: pki_time(2) }, ErrorClass::NotYetValid),
-            (W::CrlExpired { time: pki_time(2), next_update: pki_time(1) }, ErrorClass::CollateralExpired),
+            (
+                W::CertExpired {
+                    time: pki_time(2),
+                    not_after: pki_time(1),
+                },
+                ErrorClass::CertExpired,
+            ),
+            (
+                W::CertNotValidYet {
+                    time: pki_time(1),
+                    not_before: pki_time(2),
+                },
+                ErrorClass::NotYetValid,
+            ),
+            (
+                W::CrlExpired {
+                    time: pki_time(2),
+                    next_update: pki_time(1),
+                },
+                ErrorClass::CollateralExpired,
+            ),
             (W::CertRevoked, ErrorClass::Revoked),
             (W::UnknownRevocationStatus, ErrorClass::WrongCollateral),
             (W::UnknownIssuer, ErrorClass::BadChain),
@@ -234,9 +296,17 @@ mod tests {
     #[test]
     fn policy_messages_are_not_failures() {
         for m in POLICY_MESSAGES {
-            assert!(matches!(map(&anyhow::Error::msg(*m)), Mapped::PolicyOnly(_)), "{m}");
+            assert!(
+                matches!(map(&anyhow::Error::msg(*m)), Mapped::PolicyOnly(_)),
+                "{m}"
+            );
         }
         // But only as the outermost message, exactly.
-        assert!(matches!(map(&anyhow::anyhow!("QE report validation failed: Debug mode is enabled")), Mapped::Failure(_)));
+        assert!(matches!(
+            map(&anyhow::anyhow!(
+                "QE report validation failed: Debug mode is enabled"
+            )),
+            Mapped::Failure(_)
+        ));
     }
 }

@@ -86,11 +86,15 @@ pub(crate) fn claims_of(q: &Quote<'_>) -> Claims {
             p.insert("kl".into(), flag(td_attr::KL));
             p.insert("perfmon".into(), flag(td_attr::PERFMON));
             p.insert("reserved_attributes".into(), flag(td_attr::RESERVED));
-            let service_td = a & td_attr::SERVTD_EXT != 0 || r.td15.as_ref().is_some_and(|(_, s)| s.iter().any(|&x| x != 0));
+            let service_td = a & td_attr::SERVTD_EXT != 0
+                || r.td15
+                    .as_ref()
+                    .is_some_and(|(_, s)| s.iter().any(|&x| x != 0));
             p.insert("service_td".into(), serde_json::Value::Bool(service_td));
         }
     }
-    c.properties.insert("quote_version".into(), serde_json::Value::from(q.version));
+    c.properties
+        .insert("quote_version".into(), serde_json::Value::from(q.version));
     c
 }
 
@@ -106,7 +110,9 @@ impl dcap_qvl::Policy for AcceptAll {
 fn verifier() -> &'static dcap_qvl::verify::QuoteVerifier {
     static V: OnceLock<dcap_qvl::verify::QuoteVerifier> = OnceLock::new();
     V.get_or_init(|| {
-        dcap_qvl::verify::QuoteVerifier::new(INTEL_ROOT_CA.to_vec()).allow_debug(true).allow_service_td(true)
+        dcap_qvl::verify::QuoteVerifier::new(INTEL_ROOT_CA.to_vec())
+            .allow_debug(true)
+            .allow_service_td(true)
     })
 }
 
@@ -120,7 +126,11 @@ fn map_status(s: &dcap_qvl::TcbStatus) -> Result<TcbStatus, Error> {
         D::OutOfDate => TcbStatus::OutOfDate,
         D::OutOfDateConfigurationNeeded => TcbStatus::OutOfDateConfigurationNeeded,
         D::Revoked => TcbStatus::Revoked,
-        other => return Err(Error::malformed(format!("unexpected level status {other:?}"))),
+        other => {
+            return Err(Error::malformed(format!(
+                "unexpected level status {other:?}"
+            )));
+        }
     })
 }
 
@@ -139,7 +149,8 @@ fn verify_dcap(
     let Some(dcap_col) = col.to_dcap() else {
         return Ok(None);
     };
-    let secs = u64::try_from(now.unix_timestamp()).map_err(|_| Error::malformed("time before 1970"))?;
+    let secs =
+        u64::try_from(now.unix_timestamp()).map_err(|_| Error::malformed("time before 1970"))?;
     let claims = match verifier().verify_with_policy(raw, dcap_col, secs, &AcceptAll) {
         Ok(c) => c,
         Err(e) => {
@@ -152,18 +163,27 @@ fn verify_dcap(
     // dcap-qvl does not compare the TCBInfo PCEID with the PCK certificate's.
     let pce_id = pce_id_of(col.tcb_info.0)?;
     if claims.platform.pck.pce_id.as_slice() != pce_id.as_slice() {
-        return Err(Error::new(ErrorClass::WrongCollateral, "TCBInfo PCEID differs from the PCK certificate's"));
+        return Err(Error::new(
+            ErrorClass::WrongCollateral,
+            "TCBInfo PCEID differs from the PCK certificate's",
+        ));
     }
-    let window = Window { start: from_secs(claims.latest_issue_date)?, end: from_secs(claims.earliest_expiration_date)? };
+    let window = Window {
+        start: from_secs(claims.latest_issue_date)?,
+        end: from_secs(claims.earliest_expiration_date)?,
+    };
     if now < window.start || now > window.end {
         // dcap-qvl does not check CRL thisUpdate; let our pipeline classify.
         return Ok(None);
     }
-    let status =
-        tcb::converge(map_status(&claims.platform.tcb_level.tcb_status)?, map_status(&claims.qe.tcb_level.tcb_status)?);
+    let status = tcb::converge(
+        map_status(&claims.platform.tcb_level.tcb_status)?,
+        map_status(&claims.qe.tcb_level.tcb_status)?,
+    );
     let relaunch = matches!(
         claims.tcb.status,
-        dcap_qvl::TcbStatus::TDRelaunchAdvised | dcap_qvl::TcbStatus::TDRelaunchAdvisedConfigurationNeeded
+        dcap_qvl::TcbStatus::TDRelaunchAdvised
+            | dcap_qvl::TcbStatus::TDRelaunchAdvisedConfigurationNeeded
     );
     let mut adv = claims.tcb.advisory_ids;
     adv.sort();
@@ -178,7 +198,8 @@ fn pce_id_of(text: &str) -> Result<[u8; 2], Error> {
         #[serde(rename = "pceId", borrow)]
         pce_id: &'a str,
     }
-    let p: P<'_> = serde_json::from_str(text).map_err(|e| Error::malformed(format!("TCBInfo: {e}")))?;
+    let p: P<'_> =
+        serde_json::from_str(text).map_err(|e| Error::malformed(format!("TCBInfo: {e}")))?;
     tcb::hex_array(p.pce_id, "pceId")
 }
 
@@ -197,33 +218,62 @@ pub(crate) fn verify(
         _ => TEE_TYPE_TDX,
     };
     if quote.tee_type != want_tee {
-        return Err(reject(Error::malformed(format!("not an {platform} quote (TEE type {:#x})", quote.tee_type))));
+        return Err(reject(Error::malformed(format!(
+            "not an {platform} quote (TEE type {:#x})",
+            quote.tee_type
+        ))));
     }
 
     let absent = collateral::absent(collateral);
     let skippable = |name: &&str| matches!(*name, "qe_identity.json" | "pck_crl.der");
     if !absent.is_empty() && (!options.lenient_collateral || !absent.iter().all(skippable)) {
-        return Err(reject(Error::missing(format!("Intel collateral absent: {}", absent.join(", ")))));
+        return Err(reject(Error::missing(format!(
+            "Intel collateral absent: {}",
+            absent.join(", ")
+        ))));
     }
     let col = collateral::Intel::parse(collateral).map_err(reject)?;
     let version = collateral::tcb_info_version(col.tcb_info.0).map_err(reject)?;
 
-    let fast = if absent.is_empty() && version >= 3 { verify_dcap(bytes, &col, now).map_err(reject)? } else { None };
+    let fast = if absent.is_empty() && version >= 3 {
+        verify_dcap(bytes, &col, now).map_err(reject)?
+    } else {
+        None
+    };
     let (status, advisory_ids, window, relaunch, warnings) = match fast {
         Some((s, a, w, r)) => (s, a, w, r, Vec::new()),
         None => {
             let o = own::verify(&quote, bytes, &col, now).map_err(reject)?;
-            (o.status, o.advisory_ids, o.window, o.relaunch_advised, o.warnings)
+            (
+                o.status,
+                o.advisory_ids,
+                o.window,
+                o.relaunch_advised,
+                o.warnings,
+            )
         }
     };
     if quote.nonzero_trailer {
-        return Err(reject(Error::malformed("non-zero bytes after the quote's signature data")));
+        return Err(reject(Error::malformed(
+            "non-zero bytes after the quote's signature data",
+        )));
     }
     let mut claims = claims;
     if matches!(quote.body, Body::Td(_)) {
-        claims.properties.insert("td_relaunch_advised".into(), serde_json::Value::Bool(relaunch));
+        claims.properties.insert(
+            "td_relaunch_advised".into(),
+            serde_json::Value::Bool(relaunch),
+        );
     }
-    Ok(Verified::new(platform, claims, Some(status), Some(advisory_ids), window, now).with_warnings(warnings))
+    Ok(Verified::new(
+        platform,
+        claims,
+        Some(status),
+        Some(advisory_ids),
+        window,
+        now,
+    )
+    .with_warnings(warnings))
 }
 
 /// The byte range signed by the attestation key: header‖(v5 body descriptor)‖body.
@@ -233,20 +283,33 @@ pub(crate) fn signed_region(bytes: &[u8]) -> Option<std::ops::Range<usize>> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
     use super::*;
     use std::path::{Path, PathBuf};
     use time::format_description::well_known::Rfc3339;
 
     fn dir(case: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/attestation").join(case)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/attestation")
+            .join(case)
     }
 
     fn load(case: &str) -> (Vec<u8>, Collateral, OffsetDateTime, serde_json::Value) {
         let d = dir(case);
-        let e: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("expect.json")).unwrap()).unwrap();
+        let e: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.join("expect.json")).unwrap()).unwrap();
         let at = OffsetDateTime::parse(e["at"].as_str().unwrap(), &Rfc3339).unwrap();
-        (std::fs::read(d.join("evidence.bin")).unwrap(), Collateral::from_dir(&d.join("collateral")).unwrap(), at, e)
+        (
+            std::fs::read(d.join("evidence.bin")).unwrap(),
+            Collateral::from_dir(&d.join("collateral")).unwrap(),
+            at,
+            e,
+        )
     }
 
     fn intel_cases() -> Vec<String> {
@@ -278,9 +341,15 @@ mod tests {
             let theirs = verify_dcap(&ev, &col, at);
             match (ours, theirs) {
                 (Ok(o), Ok(Some((s, a, w, r)))) => {
-                    assert_eq!((o.status, &o.advisory_ids, o.window, o.relaunch_advised), (s, &a, w, r), "{case}");
+                    assert_eq!(
+                        (o.status, &o.advisory_ids, o.window, o.relaunch_advised),
+                        (s, &a, w, r),
+                        "{case}"
+                    );
                 }
-                (Err(o), Err(t)) => assert_eq!(o.class(), t.class(), "{case}: ours {o}, dcap-qvl {t}"),
+                (Err(o), Err(t)) => {
+                    assert_eq!(o.class(), t.class(), "{case}: ours {o}, dcap-qvl {t}")
+                }
                 // dcap-qvl rejected a TD for an attribute policy only: our pipeline decides.
                 (Ok(_), Ok(None)) => {
                     let p = claims_of(&q).properties;
@@ -314,7 +383,11 @@ mod tests {
                 _ => c2.root_ca_crl = None,
             }
             let r = verify(Platform::Tdx, &ev, &c2, &VerifyOptions::default(), at).unwrap_err();
-            assert_eq!(r.error.class(), ErrorClass::MissingCollateral, "drop {drop}");
+            assert_eq!(
+                r.error.class(),
+                ErrorClass::MissingCollateral,
+                "drop {drop}"
+            );
             assert!(r.unverified.is_some());
             // Lenient mode only forgives the QE identity and the PCK CRL, with warnings.
             match (drop, verify(Platform::Tdx, &ev, &c2, &lenient, at)) {
@@ -337,7 +410,12 @@ mod tests {
         mixed.tcb_info = sgx_c.tcb_info.clone();
         let r = verify(Platform::Tdx, &ev, &mixed, &VerifyOptions::default(), at).unwrap_err();
         assert!(
-            matches!(r.error.class(), ErrorClass::WrongCollateral | ErrorClass::NotYetValid | ErrorClass::CollateralExpired),
+            matches!(
+                r.error.class(),
+                ErrorClass::WrongCollateral
+                    | ErrorClass::NotYetValid
+                    | ErrorClass::CollateralExpired
+            ),
             "{r}"
         );
         // A tampered TCBInfo signature.
@@ -354,7 +432,13 @@ mod tests {
         let mut chain = c.clone();
         chain.tcb_signing_chain = Some(q.pck_chain_pem().unwrap().to_vec());
         let r = verify(Platform::Tdx, &ev, &chain, &VerifyOptions::default(), at).unwrap_err();
-        assert!(matches!(r.error.class(), ErrorClass::BadChain | ErrorClass::BadSignature), "{r}");
+        assert!(
+            matches!(
+                r.error.class(),
+                ErrorClass::BadChain | ErrorClass::BadSignature
+            ),
+            "{r}"
+        );
     }
 
     #[test]
@@ -363,7 +447,13 @@ mod tests {
         let (ev, c, at, _) = load("tdx-t1-uptodate");
         let v = verify(Platform::Tdx, &ev, &c, &VerifyOptions::default(), at).unwrap();
         let p = &v.claims().properties;
-        for k in ["sept_ve_disable", "migratable", "service_td", "td_relaunch_advised", "reserved_attributes"] {
+        for k in [
+            "sept_ve_disable",
+            "migratable",
+            "service_td",
+            "td_relaunch_advised",
+            "reserved_attributes",
+        ] {
             assert!(p.contains_key(k), "{k}");
         }
         assert_eq!(v.claims().debug, Some(false));

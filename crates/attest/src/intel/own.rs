@@ -15,10 +15,10 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use time::OffsetDateTime;
 use webpki::{CertRevocationList, EndEntityCert, OwnedCertRevocationList};
 
-use super::collateral::{pem_certs, Intel};
+use super::collateral::{Intel, pem_certs};
 use super::errors::webpki_class;
 use super::quote::{Body, Quote, SgxReport, TEE_TYPE_TDX};
-use super::tcb::{self, QeIdentity, Tee, TcbInfo};
+use super::tcb::{self, QeIdentity, TcbInfo, Tee};
 use crate::error::{Error, ErrorClass};
 use crate::report::{TcbStatus, Window};
 
@@ -28,7 +28,8 @@ const ALG: &dyn rustls_pki_types::SignatureVerificationAlgorithm = webpki::ring:
 pub(crate) const INTEL_ROOT_CA: &[u8] = include_bytes!("../../roots/intel/Intel_SGX_Root_CA.der");
 /// SHA-256 of [`INTEL_ROOT_CA`] as published (corpus `roots/README.md`).
 #[cfg_attr(not(test), allow(dead_code))]
-pub(crate) const INTEL_ROOT_CA_SHA256: &str = "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3";
+pub(crate) const INTEL_ROOT_CA_SHA256: &str =
+    "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3";
 
 /// Result of a successful verification by our pipeline.
 #[derive(Debug, Clone)]
@@ -46,7 +47,8 @@ fn pki(e: webpki::Error, what: &str) -> Error {
 }
 
 pub(crate) fn unix_time(now: OffsetDateTime) -> Result<UnixTime, Error> {
-    let secs = u64::try_from(now.unix_timestamp()).map_err(|_| Error::malformed("time before 1970"))?;
+    let secs =
+        u64::try_from(now.unix_timestamp()).map_err(|_| Error::malformed("time before 1970"))?;
     Ok(UnixTime::since_unix_epoch(Duration::from_secs(secs)))
 }
 
@@ -64,7 +66,8 @@ pub(crate) fn cert_validity(der: &[u8]) -> Result<(OffsetDateTime, OffsetDateTim
 /// thisUpdate..nextUpdate of a CRL (an absent nextUpdate never expires).
 pub(crate) fn crl_validity(der: &[u8]) -> Result<(OffsetDateTime, OffsetDateTime), Error> {
     use der::Decode as _;
-    let crl = x509_cert::crl::CertificateList::from_der(der).map_err(|e| Error::malformed(format!("CRL: {e}")))?;
+    let crl = x509_cert::crl::CertificateList::from_der(der)
+        .map_err(|e| Error::malformed(format!("CRL: {e}")))?;
     let tbs = &crl.tbs_cert_list;
     let end = match tbs.next_update {
         Some(t) => from_unix(t.to_unix_duration())?,
@@ -87,7 +90,13 @@ struct Times {
 }
 
 impl Times {
-    fn add(&mut self, what: impl Into<String>, kind: Kind, start: OffsetDateTime, end: OffsetDateTime) {
+    fn add(
+        &mut self,
+        what: impl Into<String>,
+        kind: Kind,
+        start: OffsetDateTime,
+        end: OffsetDateTime,
+    ) {
         self.items.push((what.into(), kind, start, end));
     }
     fn cert(&mut self, what: &str, der: &[u8]) -> Result<(), Error> {
@@ -107,14 +116,27 @@ impl Times {
     /// `cert_expired`.
     fn check(&self, now: OffsetDateTime) -> Result<(), Error> {
         if let Some((what, _, s, _)) = self.items.iter().find(|(_, _, s, _)| now < *s) {
-            return Err(Error::new(ErrorClass::NotYetValid, format!("{what} is not valid before {s}")));
+            return Err(Error::new(
+                ErrorClass::NotYetValid,
+                format!("{what} is not valid before {s}"),
+            ));
         }
-        let expired = |k: Kind| self.items.iter().find(|(_, kind, _, e)| *kind == k && now > *e);
+        let expired = |k: Kind| {
+            self.items
+                .iter()
+                .find(|(_, kind, _, e)| *kind == k && now > *e)
+        };
         if let Some((what, _, _, e)) = expired(Kind::Collateral) {
-            return Err(Error::new(ErrorClass::CollateralExpired, format!("{what} expired at {e}")));
+            return Err(Error::new(
+                ErrorClass::CollateralExpired,
+                format!("{what} expired at {e}"),
+            ));
         }
         if let Some((what, _, _, e)) = expired(Kind::Cert) {
-            return Err(Error::new(ErrorClass::CertExpired, format!("{what} expired at {e}")));
+            return Err(Error::new(
+                ErrorClass::CertExpired,
+                format!("{what} expired at {e}"),
+            ));
         }
         Ok(())
     }
@@ -130,7 +152,11 @@ pub(crate) fn der_signature(raw: &[u8; 64]) -> Vec<u8> {
         let pad = v.first().is_some_and(|&b| b & 0x80 != 0);
         out.push(0x02);
         // At most 33 bytes: the length fits one byte.
-        out.push(u8::try_from(v.len()).unwrap_or(0).saturating_add(u8::from(pad)));
+        out.push(
+            u8::try_from(v.len())
+                .unwrap_or(0)
+                .saturating_add(u8::from(pad)),
+        );
         if pad {
             out.push(0);
         }
@@ -151,7 +177,8 @@ fn revocation<'a>(
     crls: &'a [&'a CertRevocationList<'a>],
     allow_unknown: bool,
 ) -> Result<webpki::RevocationOptions<'a>, Error> {
-    let b = webpki::RevocationOptionsBuilder::new(crls).map_err(|_| Error::missing("no CRL to check revocation with"))?;
+    let b = webpki::RevocationOptionsBuilder::new(crls)
+        .map_err(|_| Error::missing("no CRL to check revocation with"))?;
     Ok(b.with_depth(webpki::RevocationCheckDepth::Chain)
         .with_status_policy(if allow_unknown {
             webpki::UnknownStatusPolicy::Allow
@@ -172,16 +199,29 @@ fn verify_chain(
     at: UnixTime,
     what: &str,
 ) -> Result<Vec<Vec<u8>>, Error> {
-    let (leaf, rest) = certs.split_first().ok_or_else(|| Error::bad_chain(format!("{what}: empty chain")))?;
+    let (leaf, rest) = certs
+        .split_first()
+        .ok_or_else(|| Error::bad_chain(format!("{what}: empty chain")))?;
     if rest.len() > 4 {
         return Err(Error::bad_chain(format!("{what}: too many certificates")));
     }
     let leaf_der = CertificateDer::from(leaf.as_slice());
     let ee = EndEntityCert::try_from(&leaf_der).map_err(|e| pki(e, what))?;
-    let inter: Vec<CertificateDer<'_>> = rest.iter().map(|c| CertificateDer::from(c.as_slice())).collect();
+    let inter: Vec<CertificateDer<'_>> = rest
+        .iter()
+        .map(|c| CertificateDer::from(c.as_slice()))
+        .collect();
     let rev = revocation(crls, allow_unknown)?;
     let path = ee
-        .verify_for_usage(&[ALG], std::slice::from_ref(anchor), &inter, at, webpki::KeyUsage::server_auth(), Some(rev), None)
+        .verify_for_usage(
+            &[ALG],
+            std::slice::from_ref(anchor),
+            &inter,
+            at,
+            webpki::KeyUsage::server_auth(),
+            Some(rev),
+            None,
+        )
         .map_err(|e| pki(e, what))?;
     Ok(std::iter::once(path.end_entity().der())
         .chain(path.intermediate_certificates().map(|c| c.der()))
@@ -197,9 +237,18 @@ fn signed_by(cert_der: &[u8], msg: &[u8], sig: &[u8; 64], what: &str) -> Result<
 }
 
 /// Verify `quote` (bytes `raw`) with `col` at `now`. `tee` is the quote's TEE type.
-pub(crate) fn verify(quote: &Quote<'_>, raw: &[u8], col: &Intel<'_>, now: OffsetDateTime) -> Result<Outcome, Error> {
+pub(crate) fn verify(
+    quote: &Quote<'_>,
+    raw: &[u8],
+    col: &Intel<'_>,
+    now: OffsetDateTime,
+) -> Result<Outcome, Error> {
     let at = unix_time(now)?;
-    let tee = if quote.tee_type == TEE_TYPE_TDX { Tee::Tdx } else { Tee::Sgx };
+    let tee = if quote.tee_type == TEE_TYPE_TDX {
+        Tee::Tdx
+    } else {
+        Tee::Sgx
+    };
     let mut warnings = Vec::new();
     let mut times = Times::default();
 
@@ -207,17 +256,24 @@ pub(crate) fn verify(quote: &Quote<'_>, raw: &[u8], col: &Intel<'_>, now: Offset
     let root_der = CertificateDer::from(INTEL_ROOT_CA);
     let anchor = webpki::anchor_from_trusted_cert(&root_der).map_err(|e| pki(e, "pinned root"))?;
     times.cert("Intel SGX Root CA", INTEL_ROOT_CA)?;
-    let root_crl: CertRevocationList<'static> =
-        OwnedCertRevocationList::from_der_verified(&col.root_ca_crl, &anchor.subject_public_key_info, &[ALG])
-            .map_err(|e| pki(e, "root CA CRL"))?
-            .into();
+    let root_crl: CertRevocationList<'static> = OwnedCertRevocationList::from_der_verified(
+        &col.root_ca_crl,
+        &anchor.subject_public_key_info,
+        &[ALG],
+    )
+    .map_err(|e| pki(e, "root CA CRL"))?
+    .into();
     let (s, e) = crl_validity(&col.root_ca_crl)?;
     times.add("root CA CRL", Kind::Collateral, s, e);
     let pck_crl: Option<CertRevocationList<'static>> = match &col.pck_crl {
         Some(der) => {
             let (s, e) = crl_validity(der)?;
             times.add("PCK CRL", Kind::Collateral, s, e);
-            Some(OwnedCertRevocationList::from_der(der).map_err(|e| pki(e, "PCK CRL"))?.into())
+            Some(
+                OwnedCertRevocationList::from_der(der)
+                    .map_err(|e| pki(e, "PCK CRL"))?
+                    .into(),
+            )
         }
         None => {
             warnings.push("pck_crl.der absent: PCK revocation not checked".to_owned());
@@ -228,24 +284,40 @@ pub(crate) fn verify(quote: &Quote<'_>, raw: &[u8], col: &Intel<'_>, now: Offset
     if let Some(c) = &pck_crl {
         crls.push(c);
     }
-    webpki::check_single_cert_revocation(INTEL_ROOT_CA, &crls, &[ALG], at).map_err(|e| pki(e, "Intel SGX Root CA"))?;
+    webpki::check_single_cert_revocation(INTEL_ROOT_CA, &crls, &[ALG], at)
+        .map_err(|e| pki(e, "Intel SGX Root CA"))?;
 
     // TCBInfo: time, chain (signer issued by the root), signature.
     let (tcb_text, tcb_sig) = col.tcb_info;
     let info = TcbInfo::parse(tcb_text)?;
     if now < info.issue_date {
-        return Err(Error::new(ErrorClass::NotYetValid, "TCBInfo issueDate is after the verification time"));
+        return Err(Error::new(
+            ErrorClass::NotYetValid,
+            "TCBInfo issueDate is after the verification time",
+        ));
     }
     if now > info.next_update {
-        return Err(Error::new(ErrorClass::CollateralExpired, "TCBInfo is past its nextUpdate"));
+        return Err(Error::new(
+            ErrorClass::CollateralExpired,
+            "TCBInfo is past its nextUpdate",
+        ));
     }
-    times.add("TCBInfo", Kind::Collateral, info.issue_date, info.next_update);
+    times.add(
+        "TCBInfo",
+        Kind::Collateral,
+        info.issue_date,
+        info.next_update,
+    );
     let tcb_chain = pem_certs(col.tcb_chain_pem, "TCB signing chain")?;
     let tcb_path = verify_chain(&tcb_chain, &anchor, &crls, false, at, "TCB signing chain")?;
     if tcb_path.len() != 1 {
-        return Err(Error::bad_chain("TCB signing certificate is not issued directly by the root"));
+        return Err(Error::bad_chain(
+            "TCB signing certificate is not issued directly by the root",
+        ));
     }
-    let tcb_leaf = tcb_path.first().ok_or_else(|| Error::bad_chain("empty TCB signing path"))?;
+    let tcb_leaf = tcb_path
+        .first()
+        .ok_or_else(|| Error::bad_chain("empty TCB signing path"))?;
     times.cert("TCB signing certificate", tcb_leaf)?;
     signed_by(tcb_leaf, tcb_text.as_bytes(), &tcb_sig, "TCBInfo")?;
 
@@ -254,12 +326,23 @@ pub(crate) fn verify(quote: &Quote<'_>, raw: &[u8], col: &Intel<'_>, now: Offset
         Some((text, sig)) => {
             let qe = QeIdentity::parse(text)?;
             if now < qe.issue_date {
-                return Err(Error::new(ErrorClass::NotYetValid, "QE identity issueDate is after the verification time"));
+                return Err(Error::new(
+                    ErrorClass::NotYetValid,
+                    "QE identity issueDate is after the verification time",
+                ));
             }
             if now > qe.next_update {
-                return Err(Error::new(ErrorClass::CollateralExpired, "QE identity is past its nextUpdate"));
+                return Err(Error::new(
+                    ErrorClass::CollateralExpired,
+                    "QE identity is past its nextUpdate",
+                ));
             }
-            times.add("QE identity", Kind::Collateral, qe.issue_date, qe.next_update);
+            times.add(
+                "QE identity",
+                Kind::Collateral,
+                qe.issue_date,
+                qe.next_update,
+            );
             signed_by(tcb_leaf, text.as_bytes(), &sig, "QE identity")?;
             let (want, versions): (&str, &[u64]) = match tee {
                 Tee::Sgx => ("QE", &[2]),
@@ -268,13 +351,18 @@ pub(crate) fn verify(quote: &Quote<'_>, raw: &[u8], col: &Intel<'_>, now: Offset
             if qe.id != want || !versions.contains(&qe.version) {
                 return Err(Error::new(
                     ErrorClass::WrongCollateral,
-                    format!("QE identity {} v{} does not fit this quote (expected {want})", qe.id, qe.version),
+                    format!(
+                        "QE identity {} v{} does not fit this quote (expected {want})",
+                        qe.id, qe.version
+                    ),
                 ));
             }
             Some(qe)
         }
         None => {
-            warnings.push("qe_identity.json absent: QE identity and QE TCB level not checked".to_owned());
+            warnings.push(
+                "qe_identity.json absent: QE identity and QE TCB level not checked".to_owned(),
+            );
             None
         }
     };
@@ -282,13 +370,32 @@ pub(crate) fn verify(quote: &Quote<'_>, raw: &[u8], col: &Intel<'_>, now: Offset
     // PCK chain from the quote, with the CRLs.
     let pck_chain = pem_certs(quote.pck_chain_pem()?, "PCK chain in the quote")
         .map_err(|e| Error::new(ErrorClass::Malformed, e.message().to_owned()))?;
-    let pck_path = verify_chain(&pck_chain, &anchor, &crls, pck_crl.is_none(), at, "PCK chain")?;
+    let pck_path = verify_chain(
+        &pck_chain,
+        &anchor,
+        &crls,
+        pck_crl.is_none(),
+        at,
+        "PCK chain",
+    )?;
     for (i, c) in pck_path.iter().enumerate() {
-        times.cert(if i == 0 { "PCK certificate" } else { "PCK CA certificate" }, c)?;
+        times.cert(
+            if i == 0 {
+                "PCK certificate"
+            } else {
+                "PCK CA certificate"
+            },
+            c,
+        )?;
     }
-    let pck_leaf = pck_path.first().ok_or_else(|| Error::bad_chain("empty PCK path"))?;
-    let pck = dcap_qvl::intel::parse_pck_extension(pck_leaf)
-        .map_err(|e| Error::bad_chain(format!("PCK certificate has no usable SGX extension: {e:#}")))?;
+    let pck_leaf = pck_path
+        .first()
+        .ok_or_else(|| Error::bad_chain("empty PCK path"))?;
+    let pck = dcap_qvl::intel::parse_pck_extension(pck_leaf).map_err(|e| {
+        Error::bad_chain(format!(
+            "PCK certificate has no usable SGX extension: {e:#}"
+        ))
+    })?;
 
     // QE report: signed by the PCK, binds the attestation key.
     let qe_sig = quote.qe_report_signature;
@@ -299,12 +406,17 @@ pub(crate) fn verify(quote: &Quote<'_>, raw: &[u8], col: &Intel<'_>, now: Offset
     hashed.extend_from_slice(quote.qe_auth_data);
     let digest = ring::digest::digest(&ring::digest::SHA256, &hashed);
     if qe_report.report_data.get(..32) != Some(digest.as_ref()) {
-        return Err(Error::bad_signature("QE report does not bind the attestation key"));
+        return Err(Error::bad_signature(
+            "QE report does not bind the attestation key",
+        ));
     }
     let qe_level = match &qe_identity {
         Some(qe) => {
             if qe_report.debug() {
-                return Err(Error::new(ErrorClass::WrongCollateral, "QE runs in debug mode"));
+                return Err(Error::new(
+                    ErrorClass::WrongCollateral,
+                    "QE runs in debug mode",
+                ));
             }
             Some(qe.evaluate(
                 tee,
@@ -319,31 +431,46 @@ pub(crate) fn verify(quote: &Quote<'_>, raw: &[u8], col: &Intel<'_>, now: Offset
     };
 
     // Quote signature by the attestation key over header‖body.
-    let signed = raw.get(..quote.signed_len).ok_or_else(|| Error::malformed("quote shorter than its signed region"))?;
+    let signed = raw
+        .get(..quote.signed_len)
+        .ok_or_else(|| Error::malformed("quote shorter than its signed region"))?;
     let mut key = [0x04u8; 65];
     if let Some(dst) = key.get_mut(1..) {
         dst.copy_from_slice(&quote.attestation_key);
     }
     ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, key)
         .verify(signed, &quote.signature)
-        .map_err(|_| Error::bad_signature("quote signature does not verify with the attestation key"))?;
+        .map_err(|_| {
+            Error::bad_signature("quote signature does not verify with the attestation key")
+        })?;
 
     // Platform TCB.
     if info.tee != tee {
-        return Err(Error::new(ErrorClass::WrongCollateral, "TCBInfo is for another TEE type"));
+        return Err(Error::new(
+            ErrorClass::WrongCollateral,
+            "TCBInfo is for another TEE type",
+        ));
     }
     if pck.fmspc != info.fmspc {
-        return Err(Error::new(ErrorClass::WrongCollateral, "TCBInfo FMSPC differs from the PCK certificate's"));
+        return Err(Error::new(
+            ErrorClass::WrongCollateral,
+            "TCBInfo FMSPC differs from the PCK certificate's",
+        ));
     }
     if pck.pce_id.as_slice() != info.pce_id.as_slice() {
-        return Err(Error::new(ErrorClass::WrongCollateral, "TCBInfo PCEID differs from the PCK certificate's"));
+        return Err(Error::new(
+            ErrorClass::WrongCollateral,
+            "TCBInfo PCEID differs from the PCK certificate's",
+        ));
     }
     let evaluate = |svn: Option<&[u8; 16]>| -> Result<(TcbStatus, Vec<String>), Error> {
         let level = info.platform_level(&pck.cpu_svn, pck.pce_svn, svn)?;
         let mut status = level.status;
         let mut adv = level.advisory_ids.clone();
         if let (Some(svn), Body::Td(td)) = (svn, &quote.body) {
-            if let Some((m_status, m_adv)) = tcb::tdx_module_level(&info, svn, &td.mr_signer_seam, &td.seam_attributes)? {
+            if let Some((m_status, m_adv)) =
+                tcb::tdx_module_level(&info, svn, &td.mr_signer_seam, &td.seam_attributes)?
+            {
                 status = tcb::converge(status, m_status);
                 adv.extend(m_adv);
             }
@@ -354,7 +481,10 @@ pub(crate) fn verify(quote: &Quote<'_>, raw: &[u8], col: &Intel<'_>, now: Offset
         Body::Sgx(_) => (evaluate(None)?, None),
         Body::Td(td) => (
             evaluate(Some(&td.tee_tcb_svn))?,
-            td.td15.as_ref().map(|(svn2, _)| evaluate(Some(svn2))).transpose()?,
+            td.td15
+                .as_ref()
+                .map(|(svn2, _)| evaluate(Some(svn2)))
+                .transpose()?,
         ),
     };
     let (mut status, mut lists) = (launch.0, vec![launch.1]);
@@ -365,10 +495,20 @@ pub(crate) fn verify(quote: &Quote<'_>, raw: &[u8], col: &Intel<'_>, now: Offset
         lists.push(q_adv);
     }
     if status == TcbStatus::Revoked || current_status == Some(TcbStatus::Revoked) {
-        return Err(Error::new(ErrorClass::NoMatchingTcbLevel, "TCB level is Revoked"));
+        return Err(Error::new(
+            ErrorClass::NoMatchingTcbLevel,
+            "TCB level is Revoked",
+        ));
     }
-    let relaunch_advised = matches!(status, TcbStatus::OutOfDate | TcbStatus::OutOfDateConfigurationNeeded)
-        && current_status.is_some_and(|c| !matches!(c, TcbStatus::OutOfDate | TcbStatus::OutOfDateConfigurationNeeded));
+    let relaunch_advised = matches!(
+        status,
+        TcbStatus::OutOfDate | TcbStatus::OutOfDateConfigurationNeeded
+    ) && current_status.is_some_and(|c| {
+        !matches!(
+            c,
+            TcbStatus::OutOfDate | TcbStatus::OutOfDateConfigurationNeeded
+        )
+    });
 
     times.check(now)?;
     Ok(Outcome {
@@ -409,10 +549,25 @@ mod tests {
         times.add("cert", Kind::Cert, t(0), t(100));
         times.add("crl", Kind::Collateral, t(10), t(100));
         assert!(times.check(t(50)).is_ok());
-        assert_eq!(times.check(t(5)).unwrap_err().class(), ErrorClass::NotYetValid);
-        assert_eq!(times.check(t(101)).unwrap_err().class(), ErrorClass::CollateralExpired);
+        assert_eq!(
+            times.check(t(5)).unwrap_err().class(),
+            ErrorClass::NotYetValid
+        );
+        assert_eq!(
+            times.check(t(101)).unwrap_err().class(),
+            ErrorClass::CollateralExpired
+        );
         times.items.pop();
-        assert_eq!(times.check(t(101)).unwrap_err().class(), ErrorClass::CertExpired);
-        assert_eq!(times.window(), Window { start: t(0), end: t(100) });
+        assert_eq!(
+            times.check(t(101)).unwrap_err().class(),
+            ErrorClass::CertExpired
+        );
+        assert_eq!(
+            times.window(),
+            Window {
+                start: t(0),
+                end: t(100)
+            }
+        );
     }
 }

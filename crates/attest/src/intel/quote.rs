@@ -28,8 +28,9 @@ pub(crate) const TEE_TYPE_TDX: u32 = 0x0000_0081;
 /// ECDSA-256-with-P-256 attestation key.
 const ATT_KEY_TYPE_ECDSA_P256: u16 = 2;
 /// Intel's QE vendor id (939A7233-F79C-4CA9-940A-0DB3957F0607).
-pub(crate) const INTEL_QE_VENDOR_ID: [u8; 16] =
-    [0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 0x4c, 0xa9, 0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06, 0x07];
+pub(crate) const INTEL_QE_VENDOR_ID: [u8; 16] = [
+    0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 0x4c, 0xa9, 0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06, 0x07,
+];
 /// Certification data type 5: PCK leaf + intermediate + root, PEM.
 const CERT_TYPE_PCK_CHAIN: u16 = 5;
 /// Certification data type 6: QE report certification data (v4/v5).
@@ -116,7 +117,16 @@ impl SgxReport {
         let isv_svn = r.u16("isv_svn")?;
         r.take(60, "reserved4")?;
         let report_data = r.array("report_data")?;
-        Ok(Self { cpu_svn, misc_select, attributes, mr_enclave, mr_signer, isv_prod_id, isv_svn, report_data })
+        Ok(Self {
+            cpu_svn,
+            misc_select,
+            attributes,
+            mr_enclave,
+            mr_signer,
+            isv_prod_id,
+            isv_svn,
+            report_data,
+        })
     }
     /// SGX ATTRIBUTES.DEBUG (bit 1 of the flags).
     pub(crate) fn debug(&self) -> bool {
@@ -156,9 +166,18 @@ impl TdReport {
         let mr_config_id = r.array("mr_config_id")?;
         let mr_owner = r.array("mr_owner")?;
         let mr_owner_config = r.array("mr_owner_config")?;
-        let rtmr = [r.array("rtmr0")?, r.array("rtmr1")?, r.array("rtmr2")?, r.array("rtmr3")?];
+        let rtmr = [
+            r.array("rtmr0")?,
+            r.array("rtmr1")?,
+            r.array("rtmr2")?,
+            r.array("rtmr3")?,
+        ];
         let report_data = r.array("report_data")?;
-        let td15 = if td15 { Some((r.array("tee_tcb_svn2")?, r.array("mr_service_td")?)) } else { None };
+        let td15 = if td15 {
+            Some((r.array("tee_tcb_svn2")?, r.array("mr_service_td")?))
+        } else {
+            None
+        };
         Ok(Self {
             tee_tcb_svn,
             mr_seam,
@@ -213,7 +232,9 @@ fn parse_signed(r: &mut Reader<'_>) -> Result<(u16, u32, Body), Error> {
     let vendor: [u8; 16] = r.array("header")?;
     r.take(20, "header")?; // user data
     if key_type != ATT_KEY_TYPE_ECDSA_P256 {
-        return Err(Error::malformed(format!("unsupported attestation key type {key_type}")));
+        return Err(Error::malformed(format!(
+            "unsupported attestation key type {key_type}"
+        )));
     }
     if vendor != INTEL_QE_VENDOR_ID {
         return Err(Error::malformed("QE vendor id is not Intel's"));
@@ -231,12 +252,18 @@ fn parse_signed(r: &mut Reader<'_>) -> Result<(u16, u32, Body), Error> {
                 t => return Err(Error::malformed(format!("unsupported v5 body type {t}"))),
             };
             if usize::try_from(size).ok() != Some(len) {
-                return Err(Error::malformed(format!("v5 body size {size} does not match type {body_type}")));
+                return Err(Error::malformed(format!(
+                    "v5 body size {size} does not match type {body_type}"
+                )));
             }
             let bytes = r.take(len, "report body")?;
             Body::Td(TdReport::parse(bytes, td15)?)
         }
-        (v, t) => return Err(Error::malformed(format!("unsupported quote version {v} with TEE type {t:#x}"))),
+        (v, t) => {
+            return Err(Error::malformed(format!(
+                "unsupported quote version {v} with TEE type {t:#x}"
+            )));
+        }
     };
     Ok((version, tee_type, body))
 }
@@ -248,7 +275,8 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Quote<'_>, Error> {
     let (version, tee_type, body) = parse_signed(&mut r)?;
     let signed_len = r.pos();
     let sig_len = r.u32("signature data length")?;
-    let sig_len = usize::try_from(sig_len).map_err(|_| Error::malformed("signature data length"))?;
+    let sig_len =
+        usize::try_from(sig_len).map_err(|_| Error::malformed("signature data length"))?;
     let sig_data = r.take(sig_len, "signature data")?;
     let nonzero_trailer = r.rest().iter().any(|&b| b != 0);
     let mut s = Reader::new(sig_data);
@@ -259,7 +287,9 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Quote<'_>, Error> {
     } else {
         let t = s.u16("certification data type")?;
         if t != CERT_TYPE_QE_REPORT {
-            return Err(Error::malformed(format!("outer certification data type {t}, expected 6")));
+            return Err(Error::malformed(format!(
+                "outer certification data type {t}, expected 6"
+            )));
         }
         let len = s.u32("certification data size")?;
         let len = usize::try_from(len).map_err(|_| Error::malformed("certification data size"))?;
@@ -271,7 +301,8 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Quote<'_>, Error> {
     let qe_auth_data = qe.take(auth_len, "QE auth data")?;
     let cert_type = qe.u16("certification data type")?;
     let cert_len = qe.u32("certification data size")?;
-    let cert_len = usize::try_from(cert_len).map_err(|_| Error::malformed("certification data size"))?;
+    let cert_len =
+        usize::try_from(cert_len).map_err(|_| Error::malformed("certification data size"))?;
     let cert_data = qe.take(cert_len, "certification data")?;
     Ok(Quote {
         version,
@@ -302,7 +333,10 @@ impl Quote<'_> {
         if self.cert_type != CERT_TYPE_PCK_CHAIN {
             return Err(Error::new(
                 crate::ErrorClass::Unsupported,
-                format!("certification data type {} (only 5, an embedded PCK chain, is supported)", self.cert_type),
+                format!(
+                    "certification data type {} (only 5, an embedded PCK chain, is supported)",
+                    self.cert_type
+                ),
             ));
         }
         Ok(self.cert_data)
@@ -345,14 +379,22 @@ mod tests {
         assert!(parse(&q).unwrap().nonzero_trailer);
         let q = corpus("tdx-t1-uptodate");
         for cut in [0, 47, 48, 600, q.len() / 2] {
-            assert_eq!(parse(&q[..cut]).unwrap_err().class(), crate::ErrorClass::Malformed);
+            assert_eq!(
+                parse(&q[..cut]).unwrap_err().class(),
+                crate::ErrorClass::Malformed
+            );
         }
     }
 
     #[test]
     fn rejects_bad_header_fields() {
         let q = corpus("tdx-t1-uptodate");
-        for (offset, what) in [(0usize, "version"), (2, "key type"), (4, "tee type"), (12, "vendor")] {
+        for (offset, what) in [
+            (0usize, "version"),
+            (2, "key type"),
+            (4, "tee type"),
+            (12, "vendor"),
+        ] {
             let mut b = q.clone();
             b[offset] ^= 0x40;
             assert!(parse(&b).is_err(), "{what}");

@@ -10,8 +10,8 @@
 //! TEE_TCB_SVN[0]; QE level by ISVSVN; convergence like QVL's `convergeTcbStatuses`.
 
 use serde_json::{Map, Value as Json};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::error::{Error, ErrorClass};
 use crate::report::TcbStatus;
@@ -67,23 +67,30 @@ fn field<'a>(m: &'a Map<String, Json>, k: &str, ctx: &str) -> Result<&'a Json, E
     m.get(k).ok_or_else(|| bad(format!("{ctx}: missing {k}")))
 }
 fn str_field<'a>(m: &'a Map<String, Json>, k: &str, ctx: &str) -> Result<&'a str, Error> {
-    field(m, k, ctx)?.as_str().ok_or_else(|| bad(format!("{ctx}: {k} is not a string")))
+    field(m, k, ctx)?
+        .as_str()
+        .ok_or_else(|| bad(format!("{ctx}: {k} is not a string")))
 }
 fn u64_field(m: &Map<String, Json>, k: &str, ctx: &str) -> Result<u64, Error> {
-    field(m, k, ctx)?.as_u64().ok_or_else(|| bad(format!("{ctx}: {k} is not an unsigned integer")))
+    field(m, k, ctx)?
+        .as_u64()
+        .ok_or_else(|| bad(format!("{ctx}: {k} is not an unsigned integer")))
 }
 fn svn8(v: u64, what: &str) -> Result<u8, Error> {
     u8::try_from(v).map_err(|_| bad(format!("{what} {v} out of range")))
 }
 fn obj<'a>(v: &'a Json, ctx: &str) -> Result<&'a Map<String, Json>, Error> {
-    v.as_object().ok_or_else(|| bad(format!("{ctx} is not an object")))
+    v.as_object()
+        .ok_or_else(|| bad(format!("{ctx} is not an object")))
 }
 fn arr<'a>(v: &'a Json, ctx: &str) -> Result<&'a Vec<Json>, Error> {
-    v.as_array().ok_or_else(|| bad(format!("{ctx} is not an array")))
+    v.as_array()
+        .ok_or_else(|| bad(format!("{ctx} is not an array")))
 }
 pub(crate) fn hex_array<const N: usize>(s: &str, what: &str) -> Result<[u8; N], Error> {
     let v = hex::decode(s).map_err(|_| bad(format!("{what} is not hex")))?;
-    <[u8; N]>::try_from(v.as_slice()).map_err(|_| bad(format!("{what} has {} bytes, expected {N}", v.len())))
+    <[u8; N]>::try_from(v.as_slice())
+        .map_err(|_| bad(format!("{what} has {} bytes, expected {N}", v.len())))
 }
 pub(crate) fn date(s: &str, what: &str) -> Result<OffsetDateTime, Error> {
     OffsetDateTime::parse(s, &Rfc3339).map_err(|_| bad(format!("{what} {s:?} is not RFC 3339")))
@@ -96,7 +103,11 @@ fn advisories(m: &Map<String, Json>) -> Result<Vec<String>, Error> {
         None => Ok(Vec::new()),
         Some(v) => arr(v, "advisoryIDs")?
             .iter()
-            .map(|a| a.as_str().map(str::to_owned).ok_or_else(|| bad("advisory id is not a string")))
+            .map(|a| {
+                a.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| bad("advisory id is not a string"))
+            })
             .collect(),
     }
 }
@@ -104,7 +115,10 @@ fn advisories(m: &Map<String, Json>) -> Result<Vec<String>, Error> {
 fn components(v: &Json, ctx: &str) -> Result<[u8; 16], Error> {
     let list = arr(v, ctx)?;
     if list.len() != 16 {
-        return Err(bad(format!("{ctx}: {} components, expected 16", list.len())));
+        return Err(bad(format!(
+            "{ctx}: {} components, expected 16",
+            list.len()
+        )));
     }
     let mut out = [0u8; 16];
     for (slot, c) in out.iter_mut().zip(list) {
@@ -125,7 +139,11 @@ fn module_identity(v: &Json, id: Option<&str>) -> Result<ModuleIdentity, Error> 
         for l in arr(ls, "tdx module tcbLevels")? {
             let l = obj(l, ctx)?;
             let tcb = obj(field(l, "tcb", ctx)?, ctx)?;
-            levels.push((svn8(u64_field(tcb, "isvsvn", ctx)?, "isvsvn")?, status(l, ctx)?, advisories(l)?));
+            levels.push((
+                svn8(u64_field(tcb, "isvsvn", ctx)?, "isvsvn")?,
+                status(l, ctx)?,
+                advisories(l)?,
+            ));
         }
     }
     levels.sort_by(|a, b| b.0.cmp(&a.0));
@@ -133,7 +151,10 @@ fn module_identity(v: &Json, id: Option<&str>) -> Result<ModuleIdentity, Error> 
         id,
         mrsigner: hex_array(str_field(m, "mrsigner", ctx)?, "tdxModule mrsigner")?,
         attributes: hex_array(str_field(m, "attributes", ctx)?, "tdxModule attributes")?,
-        attributes_mask: hex_array(str_field(m, "attributesMask", ctx)?, "tdxModule attributesMask")?,
+        attributes_mask: hex_array(
+            str_field(m, "attributesMask", ctx)?,
+            "tdxModule attributesMask",
+        )?,
         levels,
     })
 }
@@ -141,7 +162,8 @@ fn module_identity(v: &Json, id: Option<&str>) -> Result<ModuleIdentity, Error> 
 impl TcbInfo {
     /// Parse the signed `tcbInfo` JSON text (v2 or v3).
     pub(crate) fn parse(text: &str) -> Result<Self, Error> {
-        let v: Json = serde_json::from_str(text).map_err(|e| bad(format!("TCBInfo is not JSON: {e}")))?;
+        let v: Json =
+            serde_json::from_str(text).map_err(|e| bad(format!("TCBInfo is not JSON: {e}")))?;
         let m = obj(&v, "tcbInfo")?;
         let ctx = "tcbInfo";
         let version = u64_field(m, "version", ctx)?;
@@ -170,17 +192,30 @@ impl TcbInfo {
             } else {
                 let sgx = components(field(tcb, "sgxtcbcomponents", "tcb")?, "sgxtcbcomponents")?;
                 let tdx = match tee {
-                    Tee::Tdx => Some(components(field(tcb, "tdxtcbcomponents", "tcb")?, "tdxtcbcomponents")?),
+                    Tee::Tdx => Some(components(
+                        field(tcb, "tdxtcbcomponents", "tcb")?,
+                        "tdxtcbcomponents",
+                    )?),
                     Tee::Sgx => None,
                 };
                 (sgx, tdx)
             };
-            let pce_svn = u16::try_from(u64_field(tcb, "pcesvn", "tcb")?).map_err(|_| bad("pcesvn out of range"))?;
-            levels.push(Level { sgx, pce_svn, tdx, status: status(l, "tcb level")?, advisory_ids: advisories(l)? });
+            let pce_svn = u16::try_from(u64_field(tcb, "pcesvn", "tcb")?)
+                .map_err(|_| bad("pcesvn out of range"))?;
+            levels.push(Level {
+                sgx,
+                pce_svn,
+                tdx,
+                status: status(l, "tcb level")?,
+                advisory_ids: advisories(l)?,
+            });
         }
         // Intel QVL's order, independent of the JSON order.
         levels.sort_by(|a, b| {
-            b.sgx.cmp(&a.sgx).then_with(|| b.pce_svn.cmp(&a.pce_svn)).then_with(|| b.tdx.cmp(&a.tdx))
+            b.sgx
+                .cmp(&a.sgx)
+                .then_with(|| b.pce_svn.cmp(&a.pce_svn))
+                .then_with(|| b.tdx.cmp(&a.tdx))
         });
         let tdx_module = match m.get("tdxModule") {
             Some(v) => Some(module_identity(v, Some("base"))?),
@@ -224,17 +259,29 @@ impl TcbInfo {
                     && match (tee_tcb_svn, &l.tdx) {
                         (None, _) => true,
                         (Some(svn), Some(need)) => {
-                            let skip = if svn.get(1).is_some_and(|&v| v > 0) { 2 } else { 0 };
+                            let skip = if svn.get(1).is_some_and(|&v| v > 0) {
+                                2
+                            } else {
+                                0
+                            };
                             meets(svn, need, skip)
                         }
                         (Some(_), None) => false,
                     }
             })
-            .ok_or_else(|| Error::new(ErrorClass::NoMatchingTcbLevel, "platform is below every TCB level in the TCBInfo"))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorClass::NoMatchingTcbLevel,
+                    "platform is below every TCB level in the TCBInfo",
+                )
+            })
     }
 
     /// The TDX module identity for TEE_TCB_SVN[1] (the base `tdxModule` when it is 0).
-    pub(crate) fn module_identity(&self, tee_tcb_svn: &[u8; 16]) -> Result<Option<&ModuleIdentity>, Error> {
+    pub(crate) fn module_identity(
+        &self,
+        tee_tcb_svn: &[u8; 16],
+    ) -> Result<Option<&ModuleIdentity>, Error> {
         let version = tee_tcb_svn.get(1).copied().unwrap_or(0);
         if version == 0 {
             return Ok(self.tdx_module.as_ref());
@@ -244,7 +291,12 @@ impl TcbInfo {
             .iter()
             .find(|i| i.id.eq_ignore_ascii_case(&want))
             .map(Some)
-            .ok_or_else(|| Error::new(ErrorClass::WrongCollateral, format!("TCBInfo has no TDX module identity {want}")))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorClass::WrongCollateral,
+                    format!("TCBInfo has no TDX module identity {want}"),
+                )
+            })
     }
 }
 
@@ -258,14 +310,28 @@ pub(crate) fn tdx_module_level(
     seam_attributes: &[u8; 8],
 ) -> Result<Option<(TcbStatus, Vec<String>)>, Error> {
     let Some(identity) = info.module_identity(tee_tcb_svn)? else {
-        return Err(Error::new(ErrorClass::WrongCollateral, "TDX TCBInfo has no tdxModule"));
+        return Err(Error::new(
+            ErrorClass::WrongCollateral,
+            "TDX TCBInfo has no tdxModule",
+        ));
     };
     if &identity.mrsigner != mr_signer_seam {
-        return Err(Error::new(ErrorClass::WrongCollateral, "MRSIGNERSEAM differs from the TDX module identity"));
+        return Err(Error::new(
+            ErrorClass::WrongCollateral,
+            "MRSIGNERSEAM differs from the TDX module identity",
+        ));
     }
-    for ((want, mask), have) in identity.attributes.iter().zip(&identity.attributes_mask).zip(seam_attributes) {
+    for ((want, mask), have) in identity
+        .attributes
+        .iter()
+        .zip(&identity.attributes_mask)
+        .zip(seam_attributes)
+    {
         if want & mask != have & mask || have & !mask != 0 {
-            return Err(Error::new(ErrorClass::WrongCollateral, "SEAM attributes differ from the TDX module identity"));
+            return Err(Error::new(
+                ErrorClass::WrongCollateral,
+                "SEAM attributes differ from the TDX module identity",
+            ));
         }
     }
     if tee_tcb_svn.get(1).copied().unwrap_or(0) == 0 {
@@ -277,7 +343,12 @@ pub(crate) fn tdx_module_level(
         .iter()
         .find(|(svn, _, _)| isvsvn >= *svn)
         .map(|(_, s, a)| Some((*s, a.clone())))
-        .ok_or_else(|| Error::new(ErrorClass::NoMatchingTcbLevel, format!("TDX module ISVSVN {isvsvn} is below every module TCB level")))
+        .ok_or_else(|| {
+            Error::new(
+                ErrorClass::NoMatchingTcbLevel,
+                format!("TDX module ISVSVN {isvsvn} is below every module TCB level"),
+            )
+        })
 }
 
 /// Parsed QE identity (`enclaveIdentity`, v2).
@@ -299,14 +370,16 @@ pub(crate) struct QeIdentity {
 
 impl QeIdentity {
     pub(crate) fn parse(text: &str) -> Result<Self, Error> {
-        let v: Json = serde_json::from_str(text).map_err(|e| bad(format!("QE identity is not JSON: {e}")))?;
+        let v: Json =
+            serde_json::from_str(text).map_err(|e| bad(format!("QE identity is not JSON: {e}")))?;
         let m = obj(&v, "enclaveIdentity")?;
         let ctx = "enclaveIdentity";
         let mut levels = Vec::new();
         for l in arr(field(m, "tcbLevels", ctx)?, "tcbLevels")? {
             let l = obj(l, ctx)?;
             let tcb = obj(field(l, "tcb", ctx)?, ctx)?;
-            let svn = u16::try_from(u64_field(tcb, "isvsvn", ctx)?).map_err(|_| bad("isvsvn out of range"))?;
+            let svn = u16::try_from(u64_field(tcb, "isvsvn", ctx)?)
+                .map_err(|_| bad("isvsvn out of range"))?;
             levels.push((svn, status(l, ctx)?, advisories(l)?));
         }
         levels.sort_by(|a, b| b.0.cmp(&a.0));
@@ -315,12 +388,19 @@ impl QeIdentity {
             version: u64_field(m, "version", ctx)?,
             issue_date: date(str_field(m, "issueDate", ctx)?, "QE identity issueDate")?,
             next_update: date(str_field(m, "nextUpdate", ctx)?, "QE identity nextUpdate")?,
-            miscselect: u32::from_le_bytes(hex_array(str_field(m, "miscselect", ctx)?, "miscselect")?),
-            miscselect_mask: u32::from_le_bytes(hex_array(str_field(m, "miscselectMask", ctx)?, "miscselectMask")?),
+            miscselect: u32::from_le_bytes(hex_array(
+                str_field(m, "miscselect", ctx)?,
+                "miscselect",
+            )?),
+            miscselect_mask: u32::from_le_bytes(hex_array(
+                str_field(m, "miscselectMask", ctx)?,
+                "miscselectMask",
+            )?),
             attributes: hex_array(str_field(m, "attributes", ctx)?, "attributes")?,
             attributes_mask: hex_array(str_field(m, "attributesMask", ctx)?, "attributesMask")?,
             mrsigner: hex_array(str_field(m, "mrsigner", ctx)?, "mrsigner")?,
-            isvprodid: u16::try_from(u64_field(m, "isvprodid", ctx)?).map_err(|_| bad("isvprodid out of range"))?,
+            isvprodid: u16::try_from(u64_field(m, "isvprodid", ctx)?)
+                .map_err(|_| bad("isvprodid out of range"))?,
             levels,
         })
     }
@@ -354,7 +434,12 @@ impl QeIdentity {
         if miscselect & self.miscselect_mask != self.miscselect & self.miscselect_mask {
             return wrong("QE MISCSELECT differs from the QE identity");
         }
-        for ((want, mask), have) in self.attributes.iter().zip(&self.attributes_mask).zip(attributes) {
+        for ((want, mask), have) in self
+            .attributes
+            .iter()
+            .zip(&self.attributes_mask)
+            .zip(attributes)
+        {
             if want & mask != have & mask {
                 return wrong("QE ATTRIBUTES differ from the QE identity");
             }
@@ -363,7 +448,12 @@ impl QeIdentity {
             .iter()
             .find(|(svn, _, _)| isv_svn >= *svn)
             .map(|(_, s, a)| (*s, a.clone()))
-            .ok_or_else(|| Error::new(ErrorClass::NoMatchingTcbLevel, format!("QE ISVSVN {isv_svn} is below every QE TCB level")))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorClass::NoMatchingTcbLevel,
+                    format!("QE ISVSVN {isv_svn} is below every QE TCB level"),
+                )
+            })
     }
 }
 
@@ -374,7 +464,9 @@ pub(crate) fn converge(platform: TcbStatus, component: TcbStatus) -> TcbStatus {
     match (component, platform) {
         (Revoked, _) => Revoked,
         (OutOfDate, UpToDate | SwHardeningNeeded) => OutOfDate,
-        (OutOfDate, ConfigurationNeeded | ConfigurationAndSwHardeningNeeded) => OutOfDateConfigurationNeeded,
+        (OutOfDate, ConfigurationNeeded | ConfigurationAndSwHardeningNeeded) => {
+            OutOfDateConfigurationNeeded
+        }
         _ => platform,
     }
 }
@@ -410,14 +502,26 @@ mod tests {
         // Sorted highest first regardless of JSON order.
         assert_eq!(info.levels[0].status, TcbStatus::SwHardeningNeeded);
         let up = svn(&[15, 15, 2, 4, 1, 128, 1]);
-        assert_eq!(info.platform_level(&up, 13, None).unwrap().status, TcbStatus::SwHardeningNeeded);
+        assert_eq!(
+            info.platform_level(&up, 13, None).unwrap().status,
+            TcbStatus::SwHardeningNeeded
+        );
         // PCESVN too low for the top level: falls to the next.
-        assert_eq!(info.platform_level(&up, 12, None).unwrap().status, TcbStatus::OutOfDate);
+        assert_eq!(
+            info.platform_level(&up, 12, None).unwrap().status,
+            TcbStatus::OutOfDate
+        );
         // One component below the lowest level: no match.
         let low = svn(&[1, 15, 2, 4, 1, 128, 1]);
-        assert_eq!(info.platform_level(&low, 13, None).unwrap_err().class(), ErrorClass::NoMatchingTcbLevel);
+        assert_eq!(
+            info.platform_level(&low, 13, None).unwrap_err().class(),
+            ErrorClass::NoMatchingTcbLevel
+        );
         // PCESVN below every level.
-        assert_eq!(info.platform_level(&up, 9, None).unwrap_err().class(), ErrorClass::NoMatchingTcbLevel);
+        assert_eq!(
+            info.platform_level(&up, 9, None).unwrap_err().class(),
+            ErrorClass::NoMatchingTcbLevel
+        );
     }
 
     #[test]
@@ -440,19 +544,35 @@ mod tests {
         use TcbStatus::*;
         assert_eq!(converge(UpToDate, OutOfDate), OutOfDate);
         assert_eq!(converge(SwHardeningNeeded, OutOfDate), OutOfDate);
-        assert_eq!(converge(ConfigurationNeeded, OutOfDate), OutOfDateConfigurationNeeded);
-        assert_eq!(converge(ConfigurationAndSwHardeningNeeded, OutOfDate), OutOfDateConfigurationNeeded);
-        assert_eq!(converge(ConfigurationAndSwHardeningNeeded, UpToDate), ConfigurationAndSwHardeningNeeded);
+        assert_eq!(
+            converge(ConfigurationNeeded, OutOfDate),
+            OutOfDateConfigurationNeeded
+        );
+        assert_eq!(
+            converge(ConfigurationAndSwHardeningNeeded, OutOfDate),
+            OutOfDateConfigurationNeeded
+        );
+        assert_eq!(
+            converge(ConfigurationAndSwHardeningNeeded, UpToDate),
+            ConfigurationAndSwHardeningNeeded
+        );
         assert_eq!(converge(UpToDate, Revoked), Revoked);
         assert_eq!(converge(OutOfDate, UpToDate), OutOfDate);
-        assert_eq!(union_sorted([&["b".to_string(), "a".to_string()][..], &["a".to_string()][..]]), ["a", "b"]);
+        assert_eq!(
+            union_sorted([
+                &["b".to_string(), "a".to_string()][..],
+                &["a".to_string()][..]
+            ]),
+            ["a", "b"]
+        );
     }
 
     fn tdx_info() -> TcbInfo {
-        let text = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/attestation/tdx-t5f-outofdate-2025-10/collateral/tcb_info.json"),
-        )
-        .unwrap();
+        let text =
+            std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+                "../../testdata/attestation/tdx-t5f-outofdate-2025-10/collateral/tcb_info.json",
+            ))
+            .unwrap();
         let (body, _) = super::super::collateral::split_signed(text.as_bytes(), "tcbInfo").unwrap();
         TcbInfo::parse(body).unwrap()
     }
@@ -468,25 +588,39 @@ mod tests {
         svn[0] = top.0;
         svn[1] = version;
         let attrs = id.attributes;
-        let got = tdx_module_level(&info, &svn, &id.mrsigner, &attrs).unwrap().unwrap();
+        let got = tdx_module_level(&info, &svn, &id.mrsigner, &attrs)
+            .unwrap()
+            .unwrap();
         assert_eq!(got.0, top.1);
         // Wrong signer, attribute bits outside the mask, unknown module version, and an
         // ISVSVN below every module level all fail.
         let mut signer = id.mrsigner;
         signer[0] ^= 1;
-        assert_eq!(tdx_module_level(&info, &svn, &signer, &attrs).unwrap_err().class(), ErrorClass::WrongCollateral);
+        assert_eq!(
+            tdx_module_level(&info, &svn, &signer, &attrs)
+                .unwrap_err()
+                .class(),
+            ErrorClass::WrongCollateral
+        );
         let mut a = attrs;
         a[7] ^= 0x80;
         assert!(tdx_module_level(&info, &svn, &id.mrsigner, &a).is_err());
         let mut s = svn;
         s[1] = 0x7f;
-        assert_eq!(tdx_module_level(&info, &s, &id.mrsigner, &attrs).unwrap_err().class(), ErrorClass::WrongCollateral);
+        assert_eq!(
+            tdx_module_level(&info, &s, &id.mrsigner, &attrs)
+                .unwrap_err()
+                .class(),
+            ErrorClass::WrongCollateral
+        );
         let lowest = id.levels.last().unwrap().0;
         if lowest > 0 {
             let mut s = svn;
             s[0] = lowest - 1;
             assert_eq!(
-                tdx_module_level(&info, &s, &id.mrsigner, &attrs).unwrap_err().class(),
+                tdx_module_level(&info, &s, &id.mrsigner, &attrs)
+                    .unwrap_err()
+                    .class(),
                 ErrorClass::NoMatchingTcbLevel
             );
         }

@@ -32,7 +32,11 @@ impl GramineSource {
         if kind != "dcap" {
             return Err(ProviderError::AttestationType(kind));
         }
-        Ok(Self { fs, dir: dir.to_path_buf(), lock: Mutex::new(()) })
+        Ok(Self {
+            fs,
+            dir: dir.to_path_buf(),
+            lock: Mutex::new(()),
+        })
     }
 }
 
@@ -42,22 +46,35 @@ impl EvidenceSource for GramineSource {
     }
 
     fn quote(&self, report_data: &[u8; 64]) -> Result<Vec<u8>, ProviderError> {
-        let _guard = self.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _guard = self
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let urd = self.dir.join("user_report_data");
-        self.fs.write(&urd, report_data).map_err(ProviderError::io("write", &urd))?;
+        self.fs
+            .write(&urd, report_data)
+            .map_err(ProviderError::io("write", &urd))?;
         let qp = self.dir.join("quote");
         let quote = self.fs.read(&qp).map_err(ProviderError::io("read", &qp))?;
         if quote.len() < SGX_MIN {
-            return Err(ProviderError::ShortEvidence { what: "Gramine quote", len: quote.len(), min: SGX_MIN });
+            return Err(ProviderError::ShortEvidence {
+                what: "Gramine quote",
+                len: quote.len(),
+                min: SGX_MIN,
+            });
         }
-        let version = quote.get(..2).and_then(|v| <[u8; 2]>::try_from(v).ok()).map(u16::from_le_bytes);
+        let version = quote
+            .get(..2)
+            .and_then(|v| <[u8; 2]>::try_from(v).ok())
+            .map(u16::from_le_bytes);
         if version != Some(3) {
             return Err(ProviderError::Unexpected {
                 what: "SGX quote version",
                 content: hex::encode(quote.get(..2).unwrap_or_default()),
             });
         }
-        if quote.get(SGX_REPORT_DATA..SGX_REPORT_DATA.saturating_add(64)) != Some(&report_data[..]) {
+        if quote.get(SGX_REPORT_DATA..SGX_REPORT_DATA.saturating_add(64)) != Some(&report_data[..])
+        {
             return Err(ProviderError::ReportDataMismatch("Gramine quote"));
         }
         Ok(quote)

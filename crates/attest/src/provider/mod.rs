@@ -70,7 +70,9 @@ pub enum ProviderError {
     },
     /// configfs-tsm: the entry's `generation` changed by other than our one write between
     /// writing `inblob` and reading `outblob`, on every attempt (a concurrent writer).
-    #[error("configfs-tsm: generation went from {before} to {after} (expected {expected}); another writer raced us {attempts} times")]
+    #[error(
+        "configfs-tsm: generation went from {before} to {after} (expected {expected}); another writer raced us {attempts} times"
+    )]
     GenerationChanged {
         /// Generation before writing `inblob`.
         before: u64,
@@ -112,7 +114,9 @@ pub enum ProviderError {
         content: String,
     },
     /// Gramine: remote attestation is not enabled or not DCAP.
-    #[error("Gramine attestation_type is {0:?}; DCAP is required (sgx.remote_attestation = \"dcap\")")]
+    #[error(
+        "Gramine attestation_type is {0:?}; DCAP is required (sgx.remote_attestation = \"dcap\")"
+    )]
     AttestationType(String),
     /// The Nitro Secure Module returned an error.
     #[error("NSM: {0}")]
@@ -135,8 +139,15 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
-    pub(crate) fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ProviderError + 'a {
-        move |source| ProviderError::Io { op, path: path.to_path_buf(), source }
+    pub(crate) fn io<'a>(
+        op: &'static str,
+        path: &'a Path,
+    ) -> impl FnOnce(io::Error) -> ProviderError + 'a {
+        move |source| ProviderError::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 

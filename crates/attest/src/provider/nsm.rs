@@ -23,12 +23,18 @@ impl NsmSource {
     /// A source using the NSM device at `device` (normally `/dev/nsm`). The device is
     /// opened for each request.
     pub fn new(device: &Path) -> Self {
-        Self { device: device.to_path_buf() }
+        Self {
+            device: device.to_path_buf(),
+        }
     }
 
     /// The NSM request for `report_data`.
     pub(crate) fn request(report_data: &[u8; 64]) -> Request {
-        Request::Attestation { user_data: Some(ByteBuf::from(report_data.to_vec())), nonce: None, public_key: None }
+        Request::Attestation {
+            user_data: Some(ByteBuf::from(report_data.to_vec())),
+            nonce: None,
+            public_key: None,
+        }
     }
 }
 
@@ -47,7 +53,11 @@ impl EvidenceSource for NsmSource {
             .map_err(ProviderError::io("open", &self.device))?;
         match nsm_process_request(dev.as_raw_fd(), Self::request(report_data)) {
             Response::Attestation { document } if document.is_empty() => {
-                Err(ProviderError::ShortEvidence { what: "NSM attestation document", len: 0, min: 1 })
+                Err(ProviderError::ShortEvidence {
+                    what: "NSM attestation document",
+                    len: 0,
+                    min: 1,
+                })
             }
             Response::Attestation { document } => Ok(document),
             Response::Error(code) => Err(ProviderError::Nsm(format!("{code:?}"))),

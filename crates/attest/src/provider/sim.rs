@@ -77,7 +77,11 @@ impl SimulatedSource {
         template.rtmr = options.rtmr;
         template.debug = options.debug;
         let ak = ca.issue_attestation_key(SystemTime::now())?;
-        Ok(Self { ca, ak: Mutex::new(ak), template })
+        Ok(Self {
+            ca,
+            ak: Mutex::new(ak),
+            template,
+        })
     }
 
     /// The CA certificate (DER) verifiers need.
@@ -98,7 +102,10 @@ impl EvidenceSource for SimulatedSource {
 
     fn quote(&self, report_data: &[u8; 64]) -> Result<Vec<u8>, ProviderError> {
         let now = SystemTime::now();
-        let mut ak = self.ak.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut ak = self
+            .ak
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if ak.not_after() < now.checked_add(RENEW_MARGIN).unwrap_or(now) {
             *ak = self.ca.issue_attestation_key(now)?;
             tracing::info!(target: "pith_attest::provider", "renewed simulated attestation key");
@@ -119,7 +126,12 @@ pub fn local_measurement_hash() -> Result<[u8; 32], ProviderError> {
     let evidence = SimulatedSource::new(ca, &SimulatedOptions::default())?.quote(&[0; 64])?;
     let mut options = crate::VerifyOptions::default();
     options.dev_ca = Some(der);
-    let verified = crate::verify(&crate::Evidence::new(Platform::Simulated, evidence), &crate::Collateral::default(), &options, time::OffsetDateTime::now_utc())
-        .map_err(|e| ProviderError::OwnEvidence(e.to_string()))?;
+    let verified = crate::verify(
+        &crate::Evidence::new(Platform::Simulated, evidence),
+        &crate::Collateral::default(),
+        &options,
+        time::OffsetDateTime::now_utc(),
+    )
+    .map_err(|e| ProviderError::OwnEvidence(e.to_string()))?;
     Ok(crate::measurement_hash(&verified))
 }

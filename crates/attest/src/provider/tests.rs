@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 #![allow(clippy::arithmetic_side_effects)]
 
 use std::io;
@@ -46,14 +51,30 @@ impl FakeTsm {
     fn new(root: &Path, provider: Option<&'static str>) -> Self {
         let report_dir = Paths::under(root).tsm_report;
         std::fs::create_dir_all(&report_dir).unwrap();
-        Self { report_dir, provider, tdx_version: 4, blob: Blob::Good, races: Mutex::new(0), deny: None, log: Mutex::default() }
+        Self {
+            report_dir,
+            provider,
+            tdx_version: 4,
+            blob: Blob::Good,
+            races: Mutex::new(0),
+            deny: None,
+            log: Mutex::default(),
+        }
     }
     fn bump(path: &Path) {
-        let g: u64 = std::fs::read_to_string(path).unwrap().trim().parse().unwrap();
+        let g: u64 = std::fs::read_to_string(path)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         std::fs::write(path, format!("{}\n", g + 1)).unwrap();
     }
     fn denied(&self, op: &str) -> io::Result<()> {
-        if self.deny == Some(op) { Err(io::Error::from(io::ErrorKind::PermissionDenied)) } else { Ok(()) }
+        if self.deny == Some(op) {
+            Err(io::Error::from(io::ErrorKind::PermissionDenied))
+        } else {
+            Ok(())
+        }
     }
     fn make_blob(&self, inblob: &[u8]) -> Vec<u8> {
         let mut rd = inblob.to_vec();
@@ -88,7 +109,10 @@ impl Fs for FakeTsm {
     fn create_dir(&self, path: &Path) -> io::Result<()> {
         self.denied("mkdir")?;
         std::fs::create_dir(path)?;
-        self.log.lock().unwrap().push(format!("mkdir {}", path.file_name().unwrap().to_string_lossy()));
+        self.log.lock().unwrap().push(format!(
+            "mkdir {}",
+            path.file_name().unwrap().to_string_lossy()
+        ));
         if let Some(p) = self.provider {
             std::fs::write(path.join("provider"), format!("{p}\n"))?;
         }
@@ -173,7 +197,13 @@ fn tsm_unknown_tdx_quote_version() {
     let mut f = FakeTsm::new(root.path(), Some("tdx_guest"));
     f.tdx_version = 3;
     let (_fake, src) = tsm(f);
-    assert!(matches!(src.unwrap().quote(&RD), Err(ProviderError::Unexpected { what: "TDX quote version", .. })));
+    assert!(matches!(
+        src.unwrap().quote(&RD),
+        Err(ProviderError::Unexpected {
+            what: "TDX quote version",
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -218,7 +248,12 @@ fn tsm_generation_race_is_retried_then_fails() {
     *f.races.lock().unwrap() = 100;
     let (fake, src) = tsm(f);
     match src.unwrap().quote(&RD) {
-        Err(ProviderError::GenerationChanged { before: 0, after: 2, expected: 1, attempts: 3 }) => {}
+        Err(ProviderError::GenerationChanged {
+            before: 0,
+            after: 2,
+            expected: 1,
+            attempts: 3,
+        }) => {}
         other => panic!("{other:?}"),
     }
     assert_eq!(fake.entries(), 0);
@@ -226,7 +261,13 @@ fn tsm_generation_race_is_retried_then_fails() {
 
 #[test]
 fn tsm_short_and_empty_outblob() {
-    for (provider, n) in [("tdx_guest", 0), ("tdx_guest", 100), ("tdx_guest", 635), ("sev_guest", 0), ("sev_guest", 1183)] {
+    for (provider, n) in [
+        ("tdx_guest", 0),
+        ("tdx_guest", 100),
+        ("tdx_guest", 635),
+        ("sev_guest", 0),
+        ("sev_guest", 1183),
+    ] {
         let root = tempfile::tempdir().unwrap();
         let mut f = FakeTsm::new(root.path(), Some(provider));
         f.blob = Blob::Short(n);
@@ -242,7 +283,10 @@ fn tsm_short_and_empty_outblob() {
     f.tdx_version = 5;
     f.blob = Blob::Short(640);
     let (_f, src) = tsm(f);
-    assert!(matches!(src.unwrap().quote(&RD), Err(ProviderError::ShortEvidence { min: 642, .. })));
+    assert!(matches!(
+        src.unwrap().quote(&RD),
+        Err(ProviderError::ShortEvidence { min: 642, .. })
+    ));
 }
 
 #[test]
@@ -252,7 +296,10 @@ fn tsm_foreign_report_data_is_rejected() {
         let mut f = FakeTsm::new(root.path(), Some(provider));
         f.blob = Blob::Foreign;
         let (_f, src) = tsm(f);
-        assert!(matches!(src.unwrap().quote(&RD), Err(ProviderError::ReportDataMismatch(_))));
+        assert!(matches!(
+            src.unwrap().quote(&RD),
+            Err(ProviderError::ReportDataMismatch(_))
+        ));
     }
 }
 
@@ -267,10 +314,15 @@ fn tsm_permission_errors_keep_their_kind_and_clean_up() {
         let r = if op == "mkdir" {
             TsmSource::open(fake.clone(), &dir).map(|_| ())
         } else {
-            TsmSource::open(fake.clone(), &dir).unwrap().quote(&RD).map(|_| ())
+            TsmSource::open(fake.clone(), &dir)
+                .unwrap()
+                .quote(&RD)
+                .map(|_| ())
         };
         match r {
-            Err(ProviderError::Io { source, .. }) => assert_eq!(source.kind(), io::ErrorKind::PermissionDenied, "{op}"),
+            Err(ProviderError::Io { source, .. }) => {
+                assert_eq!(source.kind(), io::ErrorKind::PermissionDenied, "{op}")
+            }
             other => panic!("{op}: {other:?}"),
         }
         assert_eq!(fake.entries(), 0, "{op}: entry removed");
@@ -284,7 +336,10 @@ fn tsm_with_real_files_and_no_kernel_is_missing_provider() {
     let root = tempfile::tempdir().unwrap();
     let dir = Paths::under(root.path()).tsm_report;
     std::fs::create_dir_all(&dir).unwrap();
-    assert!(matches!(TsmSource::open(Arc::new(OsFs), &dir), Err(ProviderError::MissingProvider(_))));
+    assert!(matches!(
+        TsmSource::open(Arc::new(OsFs), &dir),
+        Err(ProviderError::MissingProvider(_))
+    ));
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
 }
 
@@ -308,7 +363,11 @@ impl Fs for FakeGramine {
     fn write(&self, path: &Path, data: &[u8]) -> io::Result<()> {
         std::fs::write(path, data)?;
         if path.file_name().unwrap() == "user_report_data" {
-            let rd = if self.blob == Blob::Foreign { vec![0xee; 64] } else { data.to_vec() };
+            let rd = if self.blob == Blob::Foreign {
+                vec![0xee; 64]
+            } else {
+                data.to_vec()
+            };
             let mut q = vec![0u8; 48 + 384 + 4 + 1000];
             q[..2].copy_from_slice(&self.version.to_le_bytes());
             q[368..432].copy_from_slice(&rd);
@@ -340,19 +399,73 @@ fn gramine_tree(root: &Path, kind: &str) -> PathBuf {
 fn gramine_quote_round_trip_and_checks() {
     let root = tempfile::tempdir().unwrap();
     let dir = gramine_tree(root.path(), "dcap");
-    let ok = GramineSource::open(Arc::new(FakeGramine { blob: Blob::Good, version: 3 }), &dir).unwrap();
+    let ok = GramineSource::open(
+        Arc::new(FakeGramine {
+            blob: Blob::Good,
+            version: 3,
+        }),
+        &dir,
+    )
+    .unwrap();
     assert_eq!(ok.platform(), Platform::Sgx);
     assert_eq!(&ok.quote(&RD).unwrap()[368..432], &RD);
     assert_eq!(std::fs::read(dir.join("user_report_data")).unwrap(), RD);
 
-    let short = GramineSource::open(Arc::new(FakeGramine { blob: Blob::Short(435), version: 3 }), &dir).unwrap();
-    assert!(matches!(short.quote(&RD), Err(ProviderError::ShortEvidence { len: 435, min: 436, .. })));
-    let empty = GramineSource::open(Arc::new(FakeGramine { blob: Blob::Short(0), version: 3 }), &dir).unwrap();
-    assert!(matches!(empty.quote(&RD), Err(ProviderError::ShortEvidence { len: 0, .. })));
-    let foreign = GramineSource::open(Arc::new(FakeGramine { blob: Blob::Foreign, version: 3 }), &dir).unwrap();
-    assert!(matches!(foreign.quote(&RD), Err(ProviderError::ReportDataMismatch(_))));
-    let v4 = GramineSource::open(Arc::new(FakeGramine { blob: Blob::Good, version: 4 }), &dir).unwrap();
-    assert!(matches!(v4.quote(&RD), Err(ProviderError::Unexpected { what: "SGX quote version", .. })));
+    let short = GramineSource::open(
+        Arc::new(FakeGramine {
+            blob: Blob::Short(435),
+            version: 3,
+        }),
+        &dir,
+    )
+    .unwrap();
+    assert!(matches!(
+        short.quote(&RD),
+        Err(ProviderError::ShortEvidence {
+            len: 435,
+            min: 436,
+            ..
+        })
+    ));
+    let empty = GramineSource::open(
+        Arc::new(FakeGramine {
+            blob: Blob::Short(0),
+            version: 3,
+        }),
+        &dir,
+    )
+    .unwrap();
+    assert!(matches!(
+        empty.quote(&RD),
+        Err(ProviderError::ShortEvidence { len: 0, .. })
+    ));
+    let foreign = GramineSource::open(
+        Arc::new(FakeGramine {
+            blob: Blob::Foreign,
+            version: 3,
+        }),
+        &dir,
+    )
+    .unwrap();
+    assert!(matches!(
+        foreign.quote(&RD),
+        Err(ProviderError::ReportDataMismatch(_))
+    ));
+    let v4 = GramineSource::open(
+        Arc::new(FakeGramine {
+            blob: Blob::Good,
+            version: 4,
+        }),
+        &dir,
+    )
+    .unwrap();
+    assert!(matches!(
+        v4.quote(&RD),
+        Err(ProviderError::Unexpected {
+            what: "SGX quote version",
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -360,7 +473,9 @@ fn gramine_attestation_type_must_be_dcap() {
     for kind in ["none", "epid", ""] {
         let root = tempfile::tempdir().unwrap();
         let dir = gramine_tree(root.path(), kind);
-        assert!(matches!(GramineSource::open(Arc::new(OsFs), &dir), Err(ProviderError::AttestationType(k)) if k == kind));
+        assert!(
+            matches!(GramineSource::open(Arc::new(OsFs), &dir), Err(ProviderError::AttestationType(k)) if k == kind)
+        );
     }
     // Trailing newline tolerated.
     let root = tempfile::tempdir().unwrap();
@@ -378,7 +493,10 @@ fn gramine_with_real_files() {
     let mut q = vec![0u8; 600];
     q[0] = 3;
     std::fs::write(dir.join("quote"), &q).unwrap();
-    assert!(matches!(src.quote(&RD), Err(ProviderError::ReportDataMismatch(_))));
+    assert!(matches!(
+        src.quote(&RD),
+        Err(ProviderError::ReportDataMismatch(_))
+    ));
     assert_eq!(std::fs::read(dir.join("user_report_data")).unwrap(), RD);
     q[368..432].copy_from_slice(&RD);
     std::fs::write(dir.join("quote"), &q).unwrap();
@@ -386,13 +504,20 @@ fn gramine_with_real_files() {
     // Missing quote file: an I/O error naming the path.
     std::fs::remove_file(dir.join("quote")).unwrap();
     match src.quote(&RD) {
-        Err(ProviderError::Io { op: "read", path, .. }) => assert!(path.ends_with("quote")),
+        Err(ProviderError::Io {
+            op: "read", path, ..
+        }) => assert!(path.ends_with("quote")),
         other => panic!("{other:?}"),
     }
 }
 
 fn sim_options(dir: &Path) -> SimulatedOptions {
-    SimulatedOptions { dev_ca_dir: dir.to_path_buf(), create: true, config: b"cfg".to_vec(), ..SimulatedOptions::default() }
+    SimulatedOptions {
+        dev_ca_dir: dir.to_path_buf(),
+        create: true,
+        config: b"cfg".to_vec(),
+        ..SimulatedOptions::default()
+    }
 }
 
 #[test]
@@ -404,14 +529,22 @@ fn simulated_source_evidence_verifies_with_current_exe_measurement() {
     let ev = src.quote(&RD).unwrap();
     let mut o = VerifyOptions::default();
     o.dev_ca = Some(std::fs::read(ca_dir.join("dev-ca.pem")).unwrap());
-    let v = crate::verify(&Evidence::new(Platform::Simulated, ev), &Collateral::default(), &o, time::OffsetDateTime::now_utc())
-        .unwrap();
+    let v = crate::verify(
+        &Evidence::new(Platform::Simulated, ev),
+        &Collateral::default(),
+        &o,
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
     assert_eq!(v.report_data(), Some(&RD[..]));
     let exe = crate::simulated::current_exe_sha384().unwrap();
     let config_id: [u8; 48] = <sha2::Sha384 as sha2::Digest>::digest(b"cfg").into();
     let m = serde_json::to_value(v.measurements()).unwrap();
     assert_eq!(m["binary_sha384"], hex::encode(exe));
-    assert_eq!(m["mr_td"], hex::encode(crate::simulated::mr_td(&exe, &config_id)));
+    assert_eq!(
+        m["mr_td"],
+        hex::encode(crate::simulated::mr_td(&exe, &config_id))
+    );
     assert_eq!(m["mr_td"], hex::encode(src.mr_td()));
 }
 
@@ -420,20 +553,29 @@ fn simulated_source_without_ca_and_without_create_fails() {
     let root = tempfile::tempdir().unwrap();
     let mut o = sim_options(&root.path().join("none"));
     o.create = false;
-    assert!(matches!(SimulatedSource::open(&o), Err(ProviderError::DevCa(_))));
+    assert!(matches!(
+        SimulatedSource::open(&o),
+        Err(ProviderError::DevCa(_))
+    ));
 }
 
 #[test]
 fn detect_prefers_real_interfaces() {
     // Nothing present, no dev CA: a clear error.
     let root = tempfile::tempdir().unwrap();
-    let opts = DetectOptions { paths: Paths::under(root.path()), simulated: None };
+    let opts = DetectOptions {
+        paths: Paths::under(root.path()),
+        simulated: None,
+    };
     match detect(&opts) {
         Err(ProviderError::NoSource(msg)) => assert!(msg.contains("no development CA"), "{msg}"),
         other => panic!("{:?}", other.map(|s| s.platform())),
     }
     // Nothing present, dev CA configured: simulated.
-    let with_sim = DetectOptions { paths: Paths::under(root.path()), simulated: Some(sim_options(&root.path().join(".pith"))) };
+    let with_sim = DetectOptions {
+        paths: Paths::under(root.path()),
+        simulated: Some(sim_options(&root.path().join(".pith"))),
+    };
     assert_eq!(detect(&with_sim).unwrap().platform(), Platform::Simulated);
 
     // configfs-tsm without a provider is skipped; Gramine present wins.
@@ -444,11 +586,21 @@ fn detect_prefers_real_interfaces() {
 
     // configfs-tsm with a provider wins over everything.
     let fake: Arc<dyn Fs> = Arc::new(FakeTsm::new(root.path(), Some("sev_guest")));
-    assert_eq!(detect_with(&with_sim, fake).unwrap().platform(), Platform::SevSnp);
+    assert_eq!(
+        detect_with(&with_sim, fake).unwrap().platform(),
+        Platform::SevSnp
+    );
 
     // A Gramine tree that is not DCAP is an error, not a silent fallback to simulated.
-    std::fs::write(Paths::under(root.path()).gramine.join("attestation_type"), "none").unwrap();
-    assert!(matches!(detect(&with_sim), Err(ProviderError::AttestationType(_))));
+    std::fs::write(
+        Paths::under(root.path()).gramine.join("attestation_type"),
+        "none",
+    )
+    .unwrap();
+    assert!(matches!(
+        detect(&with_sim),
+        Err(ProviderError::AttestationType(_))
+    ));
 }
 
 #[test]
@@ -457,7 +609,10 @@ fn detect_nitro_device() {
     let paths = Paths::under(root.path());
     std::fs::create_dir_all(paths.nsm.parent().unwrap()).unwrap();
     std::fs::write(&paths.nsm, b"").unwrap();
-    let opts = DetectOptions { paths, simulated: Some(sim_options(&root.path().join(".pith"))) };
+    let opts = DetectOptions {
+        paths,
+        simulated: Some(sim_options(&root.path().join(".pith"))),
+    };
     #[cfg(not(feature = "nsm"))]
     assert!(matches!(detect(&opts), Err(ProviderError::NsmNotBuilt(_))));
     #[cfg(feature = "nsm")]
@@ -474,10 +629,17 @@ fn detect_nitro_device() {
 fn nsm_request_and_missing_device() {
     use aws_nitro_enclaves_nsm_api::api::Request;
     match NsmSource::request(&RD) {
-        Request::Attestation { user_data: Some(u), nonce: None, public_key: None } => assert_eq!(u.as_slice(), &RD),
+        Request::Attestation {
+            user_data: Some(u),
+            nonce: None,
+            public_key: None,
+        } => assert_eq!(u.as_slice(), &RD),
         other => panic!("{other:?}"),
     }
     let root = tempfile::tempdir().unwrap();
     let src = NsmSource::new(&root.path().join("nsm"));
-    assert!(matches!(src.quote(&RD), Err(ProviderError::Io { op: "open", .. })));
+    assert!(matches!(
+        src.quote(&RD),
+        Err(ProviderError::Io { op: "open", .. })
+    ));
 }

@@ -62,7 +62,11 @@ impl TsmSource {
         let entry = Entry::create(fs.as_ref(), dir)?;
         let platform = provider_platform(fs.as_ref(), &entry.path, dir)?;
         drop(entry);
-        Ok(Self { fs, dir: dir.to_path_buf(), platform })
+        Ok(Self {
+            fs,
+            dir: dir.to_path_buf(),
+            platform,
+        })
     }
 
     /// Produce a report for `report_data`, with the SEV-SNP `auxblob` when there is one.
@@ -88,19 +92,28 @@ impl TsmSource {
 
     /// One attempt: `Ok(Err((before, after)))` when the generation check failed.
     #[allow(clippy::type_complexity)]
-    fn attempt(&self, report_data: &[u8; 64]) -> Result<Result<TsmReport, (u64, u64)>, ProviderError> {
+    fn attempt(
+        &self,
+        report_data: &[u8; 64],
+    ) -> Result<Result<TsmReport, (u64, u64)>, ProviderError> {
         let fs = self.fs.as_ref();
         let entry = Entry::create(fs, &self.dir)?;
         let p = &entry.path;
         let platform = provider_platform(fs, p, &self.dir)?;
         if platform != self.platform {
-            return Err(ProviderError::Unexpected { what: "provider", content: platform.to_string() });
+            return Err(ProviderError::Unexpected {
+                what: "provider",
+                content: platform.to_string(),
+            });
         }
         let before = generation(fs, p)?;
         let inblob = p.join("inblob");
-        fs.write(&inblob, report_data).map_err(ProviderError::io("write", &inblob))?;
+        fs.write(&inblob, report_data)
+            .map_err(ProviderError::io("write", &inblob))?;
         let outblob_path = p.join("outblob");
-        let outblob = fs.read(&outblob_path).map_err(ProviderError::io("read", &outblob_path))?;
+        let outblob = fs
+            .read(&outblob_path)
+            .map_err(ProviderError::io("read", &outblob_path))?;
         let auxblob = if platform == Platform::SevSnp {
             match fs.read(&p.join("auxblob")) {
                 Ok(a) if !a.is_empty() => Some(a),
@@ -119,7 +132,11 @@ impl TsmSource {
             return Ok(Err((before, after)));
         }
         check_outblob(platform, &outblob, report_data)?;
-        Ok(Ok(TsmReport { platform, outblob, auxblob }))
+        Ok(Ok(TsmReport {
+            platform,
+            outblob,
+            auxblob,
+        }))
     }
 }
 
@@ -147,10 +164,19 @@ impl<'a> Entry<'a> {
             match fs.create_dir(&path) {
                 Ok(()) => return Ok(Self { fs, path }),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(ProviderError::Io { op: "mkdir", path, source: e }),
+                Err(e) => {
+                    return Err(ProviderError::Io {
+                        op: "mkdir",
+                        path,
+                        source: e,
+                    });
+                }
             }
         }
-        Err(ProviderError::Unexpected { what: "report entry", content: "16 name clashes".into() })
+        Err(ProviderError::Unexpected {
+            what: "report entry",
+            content: "16 name clashes".into(),
+        })
     }
 }
 
@@ -185,11 +211,22 @@ fn generation(fs: &dyn Fs, entry: &Path) -> Result<u64, ProviderError> {
     String::from_utf8_lossy(&raw)
         .trim()
         .parse()
-        .map_err(|_| ProviderError::Unexpected { what: "generation", content: preview(&raw) })
+        .map_err(|_| ProviderError::Unexpected {
+            what: "generation",
+            content: preview(&raw),
+        })
 }
 
-fn check_outblob(platform: Platform, blob: &[u8], report_data: &[u8; 64]) -> Result<(), ProviderError> {
-    let short = |min| ProviderError::ShortEvidence { what: "configfs-tsm outblob", len: blob.len(), min };
+fn check_outblob(
+    platform: Platform,
+    blob: &[u8],
+    report_data: &[u8; 64],
+) -> Result<(), ProviderError> {
+    let short = |min| ProviderError::ShortEvidence {
+        what: "configfs-tsm outblob",
+        len: blob.len(),
+        min,
+    };
     let at = match platform {
         Platform::SevSnp => {
             if blob.len() < SNP_REPORT_LEN {
@@ -201,7 +238,11 @@ fn check_outblob(platform: Platform, blob: &[u8], report_data: &[u8; 64]) -> Res
             if blob.len() < TDX_V4_MIN {
                 return Err(short(TDX_V4_MIN));
             }
-            match blob.get(..2).and_then(|v| <[u8; 2]>::try_from(v).ok()).map(u16::from_le_bytes) {
+            match blob
+                .get(..2)
+                .and_then(|v| <[u8; 2]>::try_from(v).ok())
+                .map(u16::from_le_bytes)
+            {
                 Some(4) => TDX_V4_REPORT_DATA,
                 Some(5) if blob.len() >= TDX_V5_MIN => TDX_V5_REPORT_DATA,
                 Some(5) => return Err(short(TDX_V5_MIN)),

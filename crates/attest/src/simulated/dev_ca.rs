@@ -49,7 +49,9 @@ pub enum DevCaError {
         source: io::Error,
     },
     /// The key file is readable by group or others.
-    #[error("{path}: private key has mode {mode:o}; it must not be accessible to group or others (chmod 600)")]
+    #[error(
+        "{path}: private key has mode {mode:o}; it must not be accessible to group or others (chmod 600)"
+    )]
     InsecurePermissions {
         /// The key file.
         path: PathBuf,
@@ -76,7 +78,10 @@ pub enum DevCaError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> DevCaError + '_ {
-    move |source| DevCaError::Io { path: path.to_path_buf(), source }
+    move |source| DevCaError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// A development CA: its key and self-signed certificate.
@@ -89,7 +94,9 @@ pub struct DevCa {
 impl std::fmt::Debug for DevCa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the key.
-        f.debug_struct("DevCa").field("subject", &self.cert.tbs_certificate.subject.to_string()).finish()
+        f.debug_struct("DevCa")
+            .field("subject", &self.cert.tbs_certificate.subject.to_string())
+            .finish()
     }
 }
 
@@ -110,16 +117,29 @@ impl DevCa {
                 use sha2::Digest;
                 let h = sha2::Sha256::digest(spki.to_der().map_err(enc)?);
                 let fp = hex::encode(h.get(..4).unwrap_or_default());
-                Name::from_str(&format!("CN=Pith simulated development CA {fp},O=Pith (simulated; not a TEE)"))
-                    .map_err(enc)?
+                Name::from_str(&format!(
+                    "CN=Pith simulated development CA {fp},O=Pith (simulated; not a TEE)"
+                ))
+                .map_err(enc)?
             }
         };
         let validity = validity(now, CA_LIFETIME, None)?;
-        let builder = CertificateBuilder::new(Profile::Root, random_serial()?, validity, subject, spki, &key)
-            .map_err(enc)?;
+        let builder = CertificateBuilder::new(
+            Profile::Root,
+            random_serial()?,
+            validity,
+            subject,
+            spki,
+            &key,
+        )
+        .map_err(enc)?;
         let cert = builder.build::<DerSignature>().map_err(enc)?;
         let cert_der = cert.to_der().map_err(enc)?;
-        Ok(Self { key, cert, cert_der })
+        Ok(Self {
+            key,
+            cert,
+            cert_der,
+        })
     }
 
     /// Load the CA stored in `dir` ([`CERT_FILE`], [`KEY_FILE`]). The key file must not be
@@ -130,19 +150,36 @@ impl DevCa {
         let meta = fs::metadata(&key_path).map_err(io_err(&key_path))?;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            return Err(DevCaError::InsecurePermissions { path: key_path, mode });
+            return Err(DevCaError::InsecurePermissions {
+                path: key_path,
+                mode,
+            });
         }
-        let key_pem = zeroize::Zeroizing::new(fs::read_to_string(&key_path).map_err(io_err(&key_path))?);
-        let key = SigningKey::from_pkcs8_pem(&key_pem).map_err(|_| DevCaError::BadKey { path: key_path.clone() })?;
+        let key_pem =
+            zeroize::Zeroizing::new(fs::read_to_string(&key_path).map_err(io_err(&key_path))?);
+        let key = SigningKey::from_pkcs8_pem(&key_pem).map_err(|_| DevCaError::BadKey {
+            path: key_path.clone(),
+        })?;
         let cert_bytes = fs::read(&cert_path).map_err(io_err(&cert_path))?;
-        let bad = |reason: String| DevCaError::BadCert { path: cert_path.clone(), reason };
-        let parsed = Cert::from_pem_or_der(&cert_bytes).map_err(|e| bad(format!("not a certificate: {}", e.message())))?;
+        let bad = |reason: String| DevCaError::BadCert {
+            path: cert_path.clone(),
+            reason,
+        };
+        let parsed = Cert::from_pem_or_der(&cert_bytes)
+            .map_err(|e| bad(format!("not a certificate: {}", e.message())))?;
         if parsed.ec_key().ok() != Some(EcKey::P256(*key.verifying_key())) {
-            return Err(bad(format!("does not match the key in {}", key_path.display())));
+            return Err(bad(format!(
+                "does not match the key in {}",
+                key_path.display()
+            )));
         }
         let cert_der = parsed.der().to_vec();
         let cert = <Certificate as der::Decode>::from_der(&cert_der).map_err(enc)?;
-        Ok(Self { key, cert, cert_der })
+        Ok(Self {
+            key,
+            cert,
+            cert_der,
+        })
     }
 
     /// Load the CA in `dir`, creating the directory (mode 0700) and a new CA if there is none.
@@ -150,7 +187,11 @@ impl DevCa {
     /// together) agree on one CA: creation happens under an exclusive lock on
     /// `dir/dev-ca.lock`, and each file is written to a temporary name and renamed.
     pub fn init(dir: &Path, now: SystemTime) -> Result<Self, DevCaError> {
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io_err(dir))?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io_err(dir))?;
         let lock_path = dir.join(LOCK_FILE);
         let lock = OpenOptions::new()
             .create(true)
@@ -194,8 +235,15 @@ impl DevCa {
     pub fn issue_attestation_key(&self, now: SystemTime) -> Result<AttestationKey, DevCaError> {
         let key = SigningKey::random(&mut OsRng);
         let spki = spki_of(&key)?;
-        let subject = Name::from_str("CN=Pith simulated attestation key,O=Pith (simulated; not a TEE)").map_err(enc)?;
-        let ca_end = self.cert.tbs_certificate.validity.not_after.to_system_time();
+        let subject =
+            Name::from_str("CN=Pith simulated attestation key,O=Pith (simulated; not a TEE)")
+                .map_err(enc)?;
+        let ca_end = self
+            .cert
+            .tbs_certificate
+            .validity
+            .not_after
+            .to_system_time();
         let validity = validity(now, AK_LIFETIME, Some(ca_end))?;
         let profile = Profile::Leaf {
             issuer: self.cert.tbs_certificate.subject.clone(),
@@ -203,12 +251,23 @@ impl DevCa {
             enable_key_encipherment: false,
             include_subject_key_identifier: true,
         };
-        let builder =
-            CertificateBuilder::new(profile, random_serial()?, validity, subject, spki, &self.key).map_err(enc)?;
+        let builder = CertificateBuilder::new(
+            profile,
+            random_serial()?,
+            validity,
+            subject,
+            spki,
+            &self.key,
+        )
+        .map_err(enc)?;
         let cert = builder.build::<DerSignature>().map_err(enc)?;
         let cert_der = cert.to_der().map_err(enc)?;
         let not_after = cert.tbs_certificate.validity.not_after.to_system_time();
-        Ok(AttestationKey { key, cert_der, not_after })
+        Ok(AttestationKey {
+            key,
+            cert_der,
+            not_after,
+        })
     }
 }
 
@@ -226,7 +285,11 @@ impl DevCa {
 #[cfg(test)]
 impl AttestationKey {
     pub(super) fn for_tests(key: SigningKey, cert_der: Vec<u8>) -> Self {
-        Self { key, cert_der, not_after: SystemTime::now() }
+        Self {
+            key,
+            cert_der,
+            not_after: SystemTime::now(),
+        }
     }
 }
 
@@ -239,7 +302,9 @@ pub struct AttestationKey {
 
 impl std::fmt::Debug for AttestationKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AttestationKey").field("not_after", &self.not_after).finish_non_exhaustive()
+        f.debug_struct("AttestationKey")
+            .field("not_after", &self.not_after)
+            .finish_non_exhaustive()
     }
 }
 
@@ -273,18 +338,32 @@ fn random_serial() -> Result<SerialNumber, DevCaError> {
     SerialNumber::new(&bytes).map_err(enc)
 }
 
-fn validity(now: SystemTime, lifetime: Duration, cap: Option<SystemTime>) -> Result<Validity, DevCaError> {
+fn validity(
+    now: SystemTime,
+    lifetime: Duration,
+    cap: Option<SystemTime>,
+) -> Result<Validity, DevCaError> {
     // Whole seconds: X.509 times have no fractions.
-    let secs = now.duration_since(SystemTime::UNIX_EPOCH).map_err(enc)?.as_secs();
+    let secs = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_err(enc)?
+        .as_secs();
     let now = SystemTime::UNIX_EPOCH
         .checked_add(Duration::from_secs(secs))
         .ok_or_else(|| enc("time out of range"))?;
-    let start = now.checked_sub(BACKDATE).ok_or_else(|| enc("time out of range"))?;
-    let mut end = now.checked_add(lifetime).ok_or_else(|| enc("time out of range"))?;
+    let start = now
+        .checked_sub(BACKDATE)
+        .ok_or_else(|| enc("time out of range"))?;
+    let mut end = now
+        .checked_add(lifetime)
+        .ok_or_else(|| enc("time out of range"))?;
     if let Some(cap) = cap {
         end = end.min(cap);
     }
-    Ok(Validity { not_before: Time::try_from(start).map_err(enc)?, not_after: Time::try_from(end).map_err(enc)? })
+    Ok(Validity {
+        not_before: Time::try_from(start).map_err(enc)?,
+        not_after: Time::try_from(end).map_err(enc)?,
+    })
 }
 
 fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), DevCaError> {
@@ -297,7 +376,8 @@ fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), DevCaError> {
         .open(&tmp)
         .map_err(io_err(&tmp))?;
     // `mode` applies only on creation; force it for a left-over temporary file.
-    f.set_permissions(fs::Permissions::from_mode(mode)).map_err(io_err(&tmp))?;
+    f.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(io_err(&tmp))?;
     f.write_all(data).map_err(io_err(&tmp))?;
     f.sync_all().map_err(io_err(&tmp))?;
     drop(f);

@@ -50,10 +50,14 @@ use p256::ecdsa::{Signature, signature::Signer, signature::Verifier};
 use sha2::{Digest, Sha384};
 use time::OffsetDateTime;
 
-pub use dev_ca::{AK_LIFETIME, AttestationKey, CA_LIFETIME, CERT_FILE, DevCa, DevCaError, KEY_FILE};
+pub use dev_ca::{
+    AK_LIFETIME, AttestationKey, CA_LIFETIME, CERT_FILE, DevCa, DevCaError, KEY_FILE,
+};
 
 use crate::x509::{Cert, EcKey};
-use crate::{Claims, Collateral, Error, Platform, Rejected, Value, Verified, VerifyOptions, Window};
+use crate::{
+    Claims, Collateral, Error, Platform, Rejected, Value, Verified, VerifyOptions, Window,
+};
 
 /// First 8 bytes of every simulated evidence; auto-detection looks for it.
 pub const MAGIC: &[u8; 8] = b"PITHSIM1";
@@ -122,7 +126,11 @@ impl SimulatedReport {
             .ok()
             .and_then(|d| i64::try_from(d.as_secs()).ok())
             .ok_or_else(|| DevCaError::Encode("time before 1970".into()))?;
-        let mut out = Vec::with_capacity(HEADER_LEN.saturating_add(cert.len()).saturating_add(SIG_LEN));
+        let mut out = Vec::with_capacity(
+            HEADER_LEN
+                .saturating_add(cert.len())
+                .saturating_add(SIG_LEN),
+        );
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_be_bytes());
         out.extend_from_slice(&(if self.debug { FLAG_DEBUG } else { 0 }).to_be_bytes());
@@ -190,11 +198,13 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], Error> {
-        let end = self.pos.checked_add(n).ok_or_else(|| Error::malformed(format!("{what}: length overflow")))?;
-        let s = self
-            .bytes
-            .get(self.pos..end)
-            .ok_or_else(|| Error::malformed(format!("truncated at {what} (offset {})", self.pos)))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or_else(|| Error::malformed(format!("{what}: length overflow")))?;
+        let s = self.bytes.get(self.pos..end).ok_or_else(|| {
+            Error::malformed(format!("truncated at {what} (offset {})", self.pos))
+        })?;
         self.pos = end;
         Ok(s)
     }
@@ -220,26 +230,39 @@ struct Parsed<'a> {
 fn parse(bytes: &[u8]) -> Result<Parsed<'_>, Error> {
     let mut c = Cursor { bytes, pos: 0 };
     if c.take(8, "magic")? != MAGIC {
-        return Err(Error::malformed("not simulated evidence (magic is not PITHSIM1)"));
+        return Err(Error::malformed(
+            "not simulated evidence (magic is not PITHSIM1)",
+        ));
     }
     let version = c.u16("version")?;
     if version != VERSION {
-        return Err(Error::malformed(format!("simulated evidence version {version}; only {VERSION} exists")));
+        return Err(Error::malformed(format!(
+            "simulated evidence version {version}; only {VERSION} exists"
+        )));
     }
     let flags = c.u16("flags")?;
     if flags & !FLAG_DEBUG != 0 {
-        return Err(Error::malformed(format!("reserved flag bits set: {flags:#06x}")));
+        return Err(Error::malformed(format!(
+            "reserved flag bits set: {flags:#06x}"
+        )));
     }
     let timestamp = i64::from_be_bytes(c.array("timestamp")?);
     let mr_td = c.array("mr_td")?;
     let mr_config_id = c.array("mr_config_id")?;
     let mr_owner = c.array("mr_owner")?;
-    let rtmr = [c.array("rtmr0")?, c.array("rtmr1")?, c.array("rtmr2")?, c.array("rtmr3")?];
+    let rtmr = [
+        c.array("rtmr0")?,
+        c.array("rtmr1")?,
+        c.array("rtmr2")?,
+        c.array("rtmr3")?,
+    ];
     let binary_sha384 = c.array("binary_sha384")?;
     let report_data = c.array("report_data")?;
     let cert_len = usize::from(c.u16("certificate length")?);
     if cert_len == 0 || cert_len > MAX_CERT_LEN {
-        return Err(Error::malformed(format!("attestation key certificate length {cert_len} out of range")));
+        return Err(Error::malformed(format!(
+            "attestation key certificate length {cert_len} out of range"
+        )));
     }
     let cert_der = c.take(cert_len, "attestation key certificate")?;
     let signed_end = c.pos;
@@ -250,10 +273,25 @@ fn parse(bytes: &[u8]) -> Result<Parsed<'_>, Error> {
             bytes.len().saturating_sub(c.pos)
         )));
     }
-    let signed = bytes.get(..signed_end).ok_or_else(|| Error::malformed("truncated"))?;
-    let report =
-        SimulatedReport { mr_config_id, mr_owner, rtmr, binary_sha384, report_data, debug: flags & FLAG_DEBUG != 0 };
-    Ok(Parsed { report, mr_td, timestamp, cert_der, signed, signature })
+    let signed = bytes
+        .get(..signed_end)
+        .ok_or_else(|| Error::malformed("truncated"))?;
+    let report = SimulatedReport {
+        mr_config_id,
+        mr_owner,
+        rtmr,
+        binary_sha384,
+        report_data,
+        debug: flags & FLAG_DEBUG != 0,
+    };
+    Ok(Parsed {
+        report,
+        mr_td,
+        timestamp,
+        cert_der,
+        signed,
+        signature,
+    })
 }
 
 fn claims(p: &Parsed<'_>) -> Claims {
@@ -266,10 +304,15 @@ fn claims(p: &Parsed<'_>) -> Claims {
     for (k, v) in RTMR_KEYS.iter().zip(&r.rtmr) {
         m.insert((*k).into(), Value::Bytes(v.to_vec()));
     }
-    m.insert("binary_sha384".into(), Value::Bytes(r.binary_sha384.to_vec()));
+    m.insert(
+        "binary_sha384".into(),
+        Value::Bytes(r.binary_sha384.to_vec()),
+    );
     claims.report_data = Some(r.report_data.to_vec());
     claims.debug = Some(r.debug);
-    claims.properties.insert("timestamp".into(), serde_json::Value::from(p.timestamp));
+    claims
+        .properties
+        .insert("timestamp".into(), serde_json::Value::from(p.timestamp));
     claims
 }
 
@@ -286,50 +329,86 @@ pub(crate) fn verify(
 
     // 1. The evidence signature, with the key of the (not yet trusted) certificate. Any
     //    defect of that certificate here is a defect of the evidence: `malformed`.
-    let ak_cert = Cert::from_der(parsed.cert_der)
-        .map_err(|e| fail(Error::malformed(format!("attestation key certificate: {}", e.message()))))?;
+    let ak_cert = Cert::from_der(parsed.cert_der).map_err(|e| {
+        fail(Error::malformed(format!(
+            "attestation key certificate: {}",
+            e.message()
+        )))
+    })?;
     let ak_key = match ak_cert.ec_key() {
         Ok(EcKey::P256(k)) => k,
-        Ok(EcKey::P384(_)) => return Err(fail(Error::malformed("attestation key is not a P-256 key"))),
-        Err(e) => return Err(fail(Error::malformed(format!("attestation key: {}", e.message())))),
+        Ok(EcKey::P384(_)) => {
+            return Err(fail(Error::malformed("attestation key is not a P-256 key")));
+        }
+        Err(e) => {
+            return Err(fail(Error::malformed(format!(
+                "attestation key: {}",
+                e.message()
+            ))));
+        }
     };
-    let sig = Signature::from_slice(&parsed.signature)
-        .map_err(|_| fail(Error::bad_signature("signature is not a valid P-256 (r, s)")))?;
-    ak_key
-        .verify(&preimage(parsed.signed), &sig)
-        .map_err(|_| fail(Error::bad_signature("evidence signature does not verify with the attestation key")))?;
+    let sig = Signature::from_slice(&parsed.signature).map_err(|_| {
+        fail(Error::bad_signature(
+            "signature is not a valid P-256 (r, s)",
+        ))
+    })?;
+    ak_key.verify(&preimage(parsed.signed), &sig).map_err(|_| {
+        fail(Error::bad_signature(
+            "evidence signature does not verify with the attestation key",
+        ))
+    })?;
 
     // The derivation is part of the format: a signed report whose mr_td is not derived
     // from its binary and configuration is not a simulated report.
     if parsed.mr_td != parsed.report.mr_td() {
-        return Err(fail(Error::malformed("mr_td is not derived from binary_sha384 and mr_config_id")));
+        return Err(fail(Error::malformed(
+            "mr_td is not derived from binary_sha384 and mr_config_id",
+        )));
     }
 
     // 2. The certificate chain: attestation key <- development CA (the verifier's, never
     //    one carried in the evidence).
-    let ca_bytes = options
-        .dev_ca
-        .as_deref()
-        .ok_or_else(|| fail(Error::bad_chain("no development CA given: simulated evidence cannot be verified")))?;
-    let ca = Cert::from_pem_or_der(ca_bytes)
-        .map_err(|e| fail(Error::bad_chain(format!("development CA is not a certificate: {}", e.message()))))?;
+    let ca_bytes = options.dev_ca.as_deref().ok_or_else(|| {
+        fail(Error::bad_chain(
+            "no development CA given: simulated evidence cannot be verified",
+        ))
+    })?;
+    let ca = Cert::from_pem_or_der(ca_bytes).map_err(|e| {
+        fail(Error::bad_chain(format!(
+            "development CA is not a certificate: {}",
+            e.message()
+        )))
+    })?;
     if !matches!(ca.ec_key(), Ok(EcKey::P256(_))) {
-        return Err(fail(Error::bad_chain("development CA key is not a P-256 key")));
+        return Err(fail(Error::bad_chain(
+            "development CA key is not a P-256 key",
+        )));
     }
     if ca.is_ca() != Some(true) {
-        return Err(fail(Error::bad_chain("development CA certificate is not a CA (basicConstraints)")));
+        return Err(fail(Error::bad_chain(
+            "development CA certificate is not a CA (basicConstraints)",
+        )));
     }
     if !ak_cert.issued_by_name(&ca) {
-        return Err(fail(Error::bad_chain("attestation key certificate was issued by another CA")));
+        return Err(fail(Error::bad_chain(
+            "attestation key certificate was issued by another CA",
+        )));
     }
     if ak_cert.signature_algorithm() != crate::x509::ECDSA_WITH_SHA256 {
-        return Err(fail(Error::bad_chain("attestation key certificate is not signed with ecdsa-with-SHA256")));
+        return Err(fail(Error::bad_chain(
+            "attestation key certificate is not signed with ecdsa-with-SHA256",
+        )));
     }
     ak_cert.verify_signed_by(&ca).map_err(|e| {
-        fail(Error::bad_chain(format!("attestation key certificate does not verify with the development CA key: {}", e.message())))
+        fail(Error::bad_chain(format!(
+            "attestation key certificate does not verify with the development CA key: {}",
+            e.message()
+        )))
     })?;
     if ak_cert.is_ca() == Some(true) {
-        return Err(fail(Error::bad_chain("attestation key certificate is a CA certificate")));
+        return Err(fail(Error::bad_chain(
+            "attestation key certificate is a CA certificate",
+        )));
     }
 
     // 3. Time: both certificates valid at `now`; evidence not from the future.
@@ -341,12 +420,22 @@ pub(crate) fn verify(
     let stamped = OffsetDateTime::from_unix_timestamp(parsed.timestamp)
         .map_err(|_| fail(Error::malformed("timestamp out of range")))?;
     if now < stamped {
-        return Err(fail(Error::new(crate::ErrorClass::NotYetValid, format!("evidence timestamp {stamped} is after {now}"))));
+        return Err(fail(Error::new(
+            crate::ErrorClass::NotYetValid,
+            format!("evidence timestamp {stamped} is after {now}"),
+        )));
     }
     window.narrow(stamped, window.end);
 
     tracing::debug!(target: "pith_attest::simulated", "simulated evidence verified");
-    Ok(Verified::new(Platform::Simulated, claims, None, None, window, now))
+    Ok(Verified::new(
+        Platform::Simulated,
+        claims,
+        None,
+        None,
+        window,
+        now,
+    ))
 }
 
 /// The byte range covered by the signature: everything before it.

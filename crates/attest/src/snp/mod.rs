@@ -28,10 +28,10 @@ mod roots;
 pub(crate) mod x509;
 
 use rsa::RsaPublicKey;
-use serde_json::{json, Value as Json};
+use serde_json::{Value as Json, json};
 use time::OffsetDateTime;
 
-use self::report::{Report, SigningKey, Tcb, REPORT_LEN, SIGNED_LEN};
+use self::report::{REPORT_LEN, Report, SIGNED_LEN, SigningKey, Tcb};
 use self::x509::{Certificate, Der, TAG_INTEGER, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE};
 use crate::error::{Error, ErrorClass};
 use crate::report::{Claims, Platform, Rejected, Value, Verified, Window};
@@ -137,9 +137,19 @@ pub(crate) fn verify(
     match check(&report, collateral, now) {
         Ok((product, kind, window, extra)) => {
             let mut claims = claims(&report, Some(product));
-            claims.properties.insert("signing_key".into(), json!(kind.name().to_ascii_lowercase()));
+            claims.properties.insert(
+                "signing_key".into(),
+                json!(kind.name().to_ascii_lowercase()),
+            );
             claims.properties.extend(extra);
-            Ok(Verified::new(Platform::SevSnp, claims, None, None, window, now))
+            Ok(Verified::new(
+                Platform::SevSnp,
+                claims,
+                None,
+                None,
+                window,
+                now,
+            ))
         }
         Err((e, product)) => Err(reject(e).with_claims(claims(&report, product.or(cpuid_product)))),
     }
@@ -149,14 +159,27 @@ type Checked = (Product, KeyKind, Window, Vec<(String, Json)>);
 
 /// Steps 2 to 6 of the module docs. On failure, also returns the product when known (for
 /// the TCB layout of the unverified claims).
-fn check(report: &Report<'_>, collateral: &Collateral, now: OffsetDateTime) -> Result<Checked, (Error, Option<Product>)> {
+fn check(
+    report: &Report<'_>,
+    collateral: &Collateral,
+    now: OffsetDateTime,
+) -> Result<Checked, (Error, Option<Product>)> {
     // 2. The endorsement key certificate.
     let leaf_file = match (&collateral.vcek, &collateral.vlek) {
         (Some(c), None) | (None, Some(c)) => c,
         (Some(vcek), Some(vlek)) => {
-            if report.signing_key == SigningKey::Vlek { vlek } else { vcek }
+            if report.signing_key == SigningKey::Vlek {
+                vlek
+            } else {
+                vcek
+            }
         }
-        (None, None) => return Err((Error::missing("SEV-SNP: no VCEK or VLEK certificate in the collateral"), None)),
+        (None, None) => {
+            return Err((
+                Error::missing("SEV-SNP: no VCEK or VLEK certificate in the collateral"),
+                None,
+            ));
+        }
     };
     let leaf_der = x509::der_or_pem(leaf_file).map_err(|e| (e, None))?;
     let leaf = Certificate::parse(&leaf_der).map_err(|e| (e, None))?;
@@ -177,7 +200,10 @@ fn check(report: &Report<'_>, collateral: &Collateral, now: OffsetDateTime) -> R
         for der in x509::pem_certificates(chain).map_err(fail)? {
             // Bundles that repeat the leaf itself are accepted too.
             if der != inter.der && der != roots.ark.der && der != leaf_der {
-                let what = Certificate::parse(&der).ok().and_then(|c| c.subject_cn).unwrap_or_else(|| "?".into());
+                let what = Certificate::parse(&der)
+                    .ok()
+                    .and_then(|c| c.subject_cn)
+                    .unwrap_or_else(|| "?".into());
                 return Err(fail(Error::bad_chain(format!(
                     "cert_chain holds {what:?}, which is not the pinned {inter_name} or ARK of {} for a {}",
                     product.name(),
@@ -187,13 +213,25 @@ fn check(report: &Report<'_>, collateral: &Collateral, now: OffsetDateTime) -> R
         }
     }
     if leaf.issuer_raw != inter.subject_raw.as_slice() {
-        return Err(fail(Error::bad_chain(format!("{} is not issued by the {inter_name} of {}", kind.name(), product.name()))));
+        return Err(fail(Error::bad_chain(format!(
+            "{} is not issued by the {inter_name} of {}",
+            kind.name(),
+            product.name()
+        ))));
     }
-    crate::x509::link_cache::verify_cached(crate::x509::link_cache::Kind::AmdRsaPss, &inter.der, &leaf_der, || {
-        verify_pss(&inter.key, &leaf)
-    })
+    crate::x509::link_cache::verify_cached(
+        crate::x509::link_cache::Kind::AmdRsaPss,
+        &inter.der,
+        &leaf_der,
+        || verify_pss(&inter.key, &leaf),
+    )
     .map_err(|e| {
-        fail(Error::bad_chain(format!("{} signature by the {inter_name} of {}: {}", kind.name(), product.name(), e.message())))
+        fail(Error::bad_chain(format!(
+            "{} signature by the {inter_name} of {}: {}",
+            kind.name(),
+            product.name(),
+            e.message()
+        )))
     })?;
 
     // 4. Validity of every certificate used, including the pinned ones.
@@ -208,12 +246,18 @@ fn check(report: &Report<'_>, collateral: &Collateral, now: OffsetDateTime) -> R
     }
     for (name, nb, _) in times {
         if now < nb {
-            return Err(fail(Error::new(ErrorClass::NotYetValid, format!("{name} not valid before {nb}"))));
+            return Err(fail(Error::new(
+                ErrorClass::NotYetValid,
+                format!("{name} not valid before {nb}"),
+            )));
         }
     }
     for (name, _, na) in times {
         if now > na {
-            return Err(fail(Error::new(ErrorClass::CertExpired, format!("{name} expired at {na}"))));
+            return Err(fail(Error::new(
+                ErrorClass::CertExpired,
+                format!("{name} expired at {na}"),
+            )));
         }
     }
 
@@ -224,7 +268,10 @@ fn check(report: &Report<'_>, collateral: &Collateral, now: OffsetDateTime) -> R
     // to the signature: one corrupted byte of a genuine report must stay bad_signature.
     let (differing, what) = binding_difference(report, &leaf, kind, product);
     if differing >= 2 {
-        return Err(fail(wrong(format!("the {} is for another {what} ({differing} bytes differ)", kind.name()))));
+        return Err(fail(wrong(format!(
+            "the {} is for another {what} ({differing} bytes differ)",
+            kind.name()
+        ))));
     }
 
     // 5. The report signature.
@@ -238,7 +285,12 @@ fn check(report: &Report<'_>, collateral: &Collateral, now: OffsetDateTime) -> R
 /// Step 6: the authenticated report matches its certificate (`wrong_collateral`), and the
 /// certificate has the extensions an endorsement key certificate must have (`bad_chain`).
 /// Returns extra properties (`chip_id_masked`, `csp_id`).
-fn bind(report: &Report<'_>, leaf: &Certificate<'_>, kind: KeyKind, product: Product) -> Result<Vec<(String, Json)>, Error> {
+fn bind(
+    report: &Report<'_>,
+    leaf: &Certificate<'_>,
+    kind: KeyKind,
+    product: Product,
+) -> Result<Vec<(String, Json)>, Error> {
     let mut extra = Vec::new();
     let report_kind = match report.signing_key {
         SigningKey::Vcek => KeyKind::Vcek,
@@ -246,12 +298,23 @@ fn bind(report: &Report<'_>, leaf: &Certificate<'_>, kind: KeyKind, product: Pro
         SigningKey::None => return Err(Error::bad_signature("report is not signed")),
     };
     if report_kind != kind {
-        return Err(wrong(format!("report says it is signed by a {}, the certificate is a {}", report_kind.name(), kind.name())));
+        return Err(wrong(format!(
+            "report says it is signed by a {}, the certificate is a {}",
+            report_kind.name(),
+            kind.name()
+        )));
     }
-    if let Some(p) = report.cpuid.and_then(|(family, model, _)| Product::from_cpuid(family, model))
+    if let Some(p) = report
+        .cpuid
+        .and_then(|(family, model, _)| Product::from_cpuid(family, model))
         && p != product
     {
-        return Err(wrong(format!("report is from a {} CPU, the {} is for {}", p.name(), kind.name(), product.name())));
+        return Err(wrong(format!(
+            "report is from a {} CPU, the {} is for {}",
+            p.name(),
+            kind.name(),
+            product.name()
+        )));
     }
     let turin = product == Product::Turin;
     let reported = Tcb::decode(report.reported_tcb, turin);
@@ -265,15 +328,22 @@ fn bind(report: &Report<'_>, leaf: &Certificate<'_>, kind: KeyKind, product: Pro
         spl.push(("fmcSPL", &OID_FMC_SPL[..], fmc));
     }
     for (name, oid, value) in spl {
-        let ext = leaf.extension(oid).ok_or_else(|| Error::bad_chain(format!("{} has no {name} extension", kind.name())))?;
+        let ext = leaf
+            .extension(oid)
+            .ok_or_else(|| Error::bad_chain(format!("{} has no {name} extension", kind.name())))?;
         let cert_value = spl_value(ext)?;
         if cert_value != u64::from(value) {
-            return Err(wrong(format!("REPORTED_TCB {name} is {value}, the {} is for {cert_value}", kind.name())));
+            return Err(wrong(format!(
+                "REPORTED_TCB {name} is {value}, the {} is for {cert_value}",
+                kind.name()
+            )));
         }
     }
     match kind {
         KeyKind::Vcek => {
-            let hwid = leaf.extension(&OID_HWID).ok_or_else(|| Error::bad_chain("VCEK has no hwID extension"))?;
+            let hwid = leaf
+                .extension(&OID_HWID)
+                .ok_or_else(|| Error::bad_chain("VCEK has no hwID extension"))?;
             let hwid = unwrap_octet_string(hwid);
             if report.chip_id_masked() {
                 // MaskChipId: the report carries no chip ID to compare; the signature already
@@ -293,7 +363,9 @@ fn bind(report: &Report<'_>, leaf: &Certificate<'_>, kind: KeyKind, product: Pro
         }
         KeyKind::Vlek => {
             if let Some(csp) = leaf.extension(&OID_CSP_ID) {
-                let text = Der::new(csp).read().map(|t| String::from_utf8_lossy(t.value).into_owned());
+                let text = Der::new(csp)
+                    .read()
+                    .map(|t| String::from_utf8_lossy(t.value).into_owned());
                 if let Ok(text) = text {
                     extra.push(("csp_id".to_string(), json!(text)));
                 }
@@ -307,7 +379,12 @@ fn bind(report: &Report<'_>, leaf: &Certificate<'_>, kind: KeyKind, product: Pro
 /// components differ from the certificate's hwID and SPL extensions, and what differs
 /// ("chip", "TCB" or "chip and TCB"). Unreadable or absent extensions count as no
 /// difference here; [`bind`] reports them after the signature check.
-fn binding_difference(report: &Report<'_>, leaf: &Certificate<'_>, kind: KeyKind, product: Product) -> (usize, &'static str) {
+fn binding_difference(
+    report: &Report<'_>,
+    leaf: &Certificate<'_>,
+    kind: KeyKind,
+    product: Product,
+) -> (usize, &'static str) {
     let turin = product == Product::Turin;
     let reported = Tcb::decode(report.reported_tcb, turin);
     let mut spl = vec![
@@ -322,7 +399,9 @@ fn binding_difference(report: &Report<'_>, leaf: &Certificate<'_>, kind: KeyKind
     let tcb = spl
         .into_iter()
         .filter(|(oid, value)| {
-            leaf.extension(oid).and_then(|e| spl_value(e).ok()).is_some_and(|cert| cert != u64::from(*value))
+            leaf.extension(oid)
+                .and_then(|e| spl_value(e).ok())
+                .is_some_and(|cert| cert != u64::from(*value))
         })
         .count();
     let chip = match (kind, leaf.extension(&OID_HWID)) {
@@ -357,18 +436,27 @@ fn leaf_identity(leaf: &Certificate<'_>) -> Result<(KeyKind, Product), Error> {
         (KeyKind::Vcek, None)
     };
     let product = product.ok_or_else(|| {
-        Error::bad_chain(format!("endorsement key certificate issued by {issuer:?}, not an AMD ASK or ASVK"))
+        Error::bad_chain(format!(
+            "endorsement key certificate issued by {issuer:?}, not an AMD ASK or ASVK"
+        ))
     })?;
     if let Some(name) = leaf.extension(&OID_PRODUCT_NAME) {
-        let name = Der::new(name).read().map(|t| String::from_utf8_lossy(t.value).into_owned()).unwrap_or_default();
+        let name = Der::new(name)
+            .read()
+            .map(|t| String::from_utf8_lossy(t.value).into_owned())
+            .unwrap_or_default();
         if Product::from_name(&name) != Some(product) {
-            return Err(Error::bad_chain(format!("productName {name:?} does not match the issuer {issuer:?}")));
+            return Err(Error::bad_chain(format!(
+                "productName {name:?} does not match the issuer {issuer:?}"
+            )));
         }
     }
     if leaf.key_algorithm.oid != OID_EC_PUBLIC_KEY
         || leaf.key_algorithm.params.map(|p| (p.tag, p.value)) != Some((TAG_OID, OID_SECP384R1))
     {
-        return Err(Error::bad_chain("endorsement key is not an ECDSA P-384 key"));
+        return Err(Error::bad_chain(
+            "endorsement key is not an ECDSA P-384 key",
+        ));
     }
     Ok((kind, product))
 }
@@ -377,16 +465,25 @@ fn leaf_identity(leaf: &Certificate<'_>) -> Result<(KeyKind, Product), Error> {
 pub(crate) fn verify_pss(key: &RsaPublicKey, cert: &Certificate<'_>) -> Result<(), Error> {
     let alg = cert.signature_algorithm;
     if alg.oid != OID_RSASSA_PSS {
-        return Err(Error::bad_chain("certificate is not signed with RSASSA-PSS"));
+        return Err(Error::bad_chain(
+            "certificate is not signed with RSASSA-PSS",
+        ));
     }
-    let params = alg.params.ok_or_else(|| Error::bad_chain("RSASSA-PSS without parameters"))?;
-    check_pss_params(params.value).map_err(|e| Error::bad_chain(format!("RSASSA-PSS parameters: {}", e.message())))?;
+    let params = alg
+        .params
+        .ok_or_else(|| Error::bad_chain("RSASSA-PSS without parameters"))?;
+    check_pss_params(params.value)
+        .map_err(|e| Error::bad_chain(format!("RSASSA-PSS parameters: {}", e.message())))?;
     // Verified with `ring` (RSASSA-PSS with SHA-384, MGF1-SHA-384 and a salt as long as the
     // hash: the parameters required above), several times faster than the `rsa` crate.
     use rsa::traits::PublicKeyParts as _;
     let (n, e) = (key.n().to_bytes_be(), key.e().to_bytes_be());
     ring::signature::RsaPublicKeyComponents { n: &n, e: &e }
-        .verify(&ring::signature::RSA_PSS_2048_8192_SHA384, cert.tbs, cert.signature)
+        .verify(
+            &ring::signature::RSA_PSS_2048_8192_SHA384,
+            cert.tbs,
+            cert.signature,
+        )
         .map_err(|_| Error::bad_chain("RSASSA-PSS signature does not verify"))
 }
 
@@ -438,7 +535,9 @@ fn spl_value(ext: &[u8]) -> Result<u64, Error> {
 fn unwrap_octet_string(value: &[u8]) -> &[u8] {
     let mut d = Der::new(value);
     match d.read() {
-        Ok(t) if t.tag == TAG_OCTET_STRING && d.is_empty() && matches!(t.value.len(), 8 | 64) => t.value,
+        Ok(t) if t.tag == TAG_OCTET_STRING && d.is_empty() && matches!(t.value.len(), 8 | 64) => {
+            t.value
+        }
         _ => value,
     }
 }
@@ -447,19 +546,29 @@ fn unwrap_octet_string(value: &[u8]) -> &[u8] {
 /// fields whose upper 24 bytes must be zero.
 fn verify_report_signature(report: &Report<'_>, leaf: &Certificate<'_>) -> Result<(), Error> {
     if report.signing_key == SigningKey::None {
-        return Err(Error::bad_signature("report is not signed (SIGNING_KEY = none)"));
+        return Err(Error::bad_signature(
+            "report is not signed (SIGNING_KEY = none)",
+        ));
     }
     if report.mask_chip_key {
-        return Err(Error::bad_signature("MASK_CHIP_KEY is set: the report carries no signature"));
+        return Err(Error::bad_signature(
+            "MASK_CHIP_KEY is set: the report carries no signature",
+        ));
     }
     let key = crate::x509::EcKey::p384(leaf.key)
         .map_err(|_| Error::bad_chain("endorsement key is not a valid P-384 point"))?;
     let scalar = |le: &[u8]| -> Result<[u8; 48], Error> {
-        let (low, high) = le.split_at_checked(48).ok_or_else(|| Error::malformed("signature component"))?;
+        let (low, high) = le
+            .split_at_checked(48)
+            .ok_or_else(|| Error::malformed("signature component"))?;
         if high.iter().any(|&b| b != 0) {
-            return Err(Error::bad_signature("signature component larger than 48 bytes"));
+            return Err(Error::bad_signature(
+                "signature component larger than 48 bytes",
+            ));
         }
-        let mut be: [u8; 48] = low.try_into().map_err(|_| Error::malformed("signature component"))?;
+        let mut be: [u8; 48] = low
+            .try_into()
+            .map_err(|_| Error::malformed("signature component"))?;
         be.reverse();
         Ok(be)
     };
@@ -467,10 +576,11 @@ fn verify_report_signature(report: &Report<'_>, leaf: &Certificate<'_>) -> Resul
     let mut sig = Vec::with_capacity(96);
     sig.extend_from_slice(&scalar(report.sig_r)?);
     sig.extend_from_slice(&scalar(report.sig_s)?);
-    key.verify_raw(crate::x509::HashAlg::Sha384, report.signed_bytes()?, &sig).map_err(|e| match e.class() {
-        ErrorClass::Malformed => e,
-        _ => Error::bad_signature("report signature does not verify with the endorsement key"),
-    })
+    key.verify_raw(crate::x509::HashAlg::Sha384, report.signed_bytes()?, &sig)
+        .map_err(|e| match e.class() {
+            ErrorClass::Malformed => e,
+            _ => Error::bad_signature("report signature does not verify with the endorsement key"),
+        })
 }
 
 fn bit(v: u64, n: u32) -> bool {
@@ -492,7 +602,8 @@ fn claims(r: &Report<'_>, product: Option<Product>) -> Claims {
         ("family_id", r.family_id),
         ("image_id", r.image_id),
     ] {
-        c.measurements.insert(name.into(), Value::Bytes(value.to_vec()));
+        c.measurements
+            .insert(name.into(), Value::Bytes(value.to_vec()));
     }
     c.report_data = Some(r.report_data.to_vec());
     let policy = r.policy;
@@ -548,11 +659,17 @@ fn claims(r: &Report<'_>, product: Option<Product>) -> Claims {
     p.insert("committed_version".into(), ver(r.committed_version));
     p.insert("chip_id".into(), json!(hex::encode(r.chip_id)));
     if let Some((family, model, stepping)) = r.cpuid {
-        p.insert("cpuid".into(), json!({"family": family, "model": model, "stepping": stepping}));
+        p.insert(
+            "cpuid".into(),
+            json!({"family": family, "model": model, "stepping": stepping}),
+        );
     }
     if let Some((launch, current)) = r.mit_vectors {
         p.insert("launch_mit_vector".into(), json!(format!("{launch:#018x}")));
-        p.insert("current_mit_vector".into(), json!(format!("{current:#018x}")));
+        p.insert(
+            "current_mit_vector".into(),
+            json!(format!("{current:#018x}")),
+        );
     }
     c
 }

@@ -57,9 +57,21 @@ impl Tcb {
     pub fn decode(raw: [u8; 8], turin: bool) -> Self {
         let [b0, b1, b2, b3, _, _, b6, b7] = raw;
         if turin {
-            Self { fmc: Some(b0), bootloader: b1, tee: b2, snp: b3, microcode: b7 }
+            Self {
+                fmc: Some(b0),
+                bootloader: b1,
+                tee: b2,
+                snp: b3,
+                microcode: b7,
+            }
         } else {
-            Self { fmc: None, bootloader: b0, tee: b1, snp: b6, microcode: b7 }
+            Self {
+                fmc: None,
+                bootloader: b0,
+                tee: b1,
+                snp: b6,
+                microcode: b7,
+            }
         }
     }
 
@@ -131,11 +143,15 @@ fn field(bytes: &[u8], offset: usize, len: usize) -> Result<&[u8], Error> {
 }
 
 fn array8(bytes: &[u8], offset: usize) -> Result<[u8; 8], Error> {
-    field(bytes, offset, 8)?.try_into().map_err(|_| Error::malformed("SEV-SNP report: field"))
+    field(bytes, offset, 8)?
+        .try_into()
+        .map_err(|_| Error::malformed("SEV-SNP report: field"))
 }
 
 fn u32_le(bytes: &[u8], offset: usize) -> Result<u32, Error> {
-    let a: [u8; 4] = field(bytes, offset, 4)?.try_into().map_err(|_| Error::malformed("SEV-SNP report: field"))?;
+    let a: [u8; 4] = field(bytes, offset, 4)?
+        .try_into()
+        .map_err(|_| Error::malformed("SEV-SNP report: field"))?;
     Ok(u32::from_le_bytes(a))
 }
 
@@ -144,12 +160,19 @@ fn u64_le(bytes: &[u8], offset: usize) -> Result<u64, Error> {
 }
 
 fn byte(bytes: &[u8], offset: usize) -> Result<u8, Error> {
-    bytes.get(offset).copied().ok_or_else(|| Error::malformed("SEV-SNP report: field out of range"))
+    bytes
+        .get(offset)
+        .copied()
+        .ok_or_else(|| Error::malformed("SEV-SNP report: field out of range"))
 }
 
 fn version_triplet(bytes: &[u8], offset: usize) -> Result<(u8, u8, u8), Error> {
     // BUILD, MINOR, MAJOR
-    Ok((byte(bytes, offset.saturating_add(2))?, byte(bytes, offset.saturating_add(1))?, byte(bytes, offset)?))
+    Ok((
+        byte(bytes, offset.saturating_add(2))?,
+        byte(bytes, offset.saturating_add(1))?,
+        byte(bytes, offset)?,
+    ))
 }
 
 impl<'a> Report<'a> {
@@ -164,27 +187,45 @@ impl<'a> Report<'a> {
         }
         let version = u32_le(bytes, 0x000)?;
         if !matches!(version, 2 | 3 | 5) {
-            return Err(Error::malformed(format!("SEV-SNP report version {version} is not supported (2, 3, 5)")));
+            return Err(Error::malformed(format!(
+                "SEV-SNP report version {version} is not supported (2, 3, 5)"
+            )));
         }
         let sig_algo = u32_le(bytes, 0x034)?;
         if sig_algo != 1 {
-            return Err(Error::malformed(format!("SEV-SNP signature algorithm {sig_algo} (expected 1, ECDSA P-384)")));
+            return Err(Error::malformed(format!(
+                "SEV-SNP signature algorithm {sig_algo} (expected 1, ECDSA P-384)"
+            )));
         }
         let key_info = u32_le(bytes, 0x048)?;
         let signing_key = match (key_info >> 2) & 0b111 {
             0 => SigningKey::Vcek,
             1 => SigningKey::Vlek,
             7 => SigningKey::None,
-            other => return Err(Error::malformed(format!("SEV-SNP SIGNING_KEY value {other} is reserved"))),
+            other => {
+                return Err(Error::malformed(format!(
+                    "SEV-SNP SIGNING_KEY value {other} is reserved"
+                )));
+            }
         };
         let cpuid = if version >= 3 {
-            Some((byte(bytes, 0x188)?, byte(bytes, 0x189)?, byte(bytes, 0x18a)?))
+            Some((
+                byte(bytes, 0x188)?,
+                byte(bytes, 0x189)?,
+                byte(bytes, 0x18a)?,
+            ))
         } else {
             None
         };
-        let mit_vectors = if version >= 5 { Some((u64_le(bytes, 0x1f8)?, u64_le(bytes, 0x200)?)) } else { None };
+        let mit_vectors = if version >= 5 {
+            Some((u64_le(bytes, 0x1f8)?, u64_le(bytes, 0x200)?))
+        } else {
+            None
+        };
         let signature = field(bytes, SIGNED_LEN, 144)?;
-        let (sig_r, sig_s) = signature.split_at_checked(72).ok_or_else(|| Error::malformed("signature"))?;
+        let (sig_r, sig_s) = signature
+            .split_at_checked(72)
+            .ok_or_else(|| Error::malformed("signature"))?;
         Ok(Self {
             bytes,
             version,
@@ -235,8 +276,11 @@ mod tests {
     use super::*;
 
     fn sample() -> Vec<u8> {
-        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/attestation/snp-n8-vlek-aws/evidence.bin"))
-            .unwrap()
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../testdata/attestation/snp-n8-vlek-aws/evidence.bin"
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -249,7 +293,16 @@ mod tests {
         assert_eq!(r.cpuid, Some((0x19, 0x01, 0x01)));
         assert!(r.chip_id_masked());
         assert_eq!(r.current_version, (1, 55, 29));
-        assert_eq!(Tcb::decode(r.reported_tcb, false), Tcb { fmc: None, bootloader: 4, tee: 0, snp: 0x18, microcode: 0xd9 });
+        assert_eq!(
+            Tcb::decode(r.reported_tcb, false),
+            Tcb {
+                fmc: None,
+                bootloader: 4,
+                tee: 0,
+                snp: 0x18,
+                microcode: 0xd9
+            }
+        );
     }
 
     #[test]
@@ -291,6 +344,15 @@ mod tests {
     #[test]
     fn turin_tcb_layout() {
         let t = Tcb::decode([1, 2, 3, 4, 0, 0, 0, 5], true);
-        assert_eq!(t, Tcb { fmc: Some(1), bootloader: 2, tee: 3, snp: 4, microcode: 5 });
+        assert_eq!(
+            t,
+            Tcb {
+                fmc: Some(1),
+                bootloader: 2,
+                tee: 3,
+                snp: 4,
+                microcode: 5
+            }
+        );
     }
 }

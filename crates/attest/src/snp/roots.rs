@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use rsa::{BigUint, RsaPublicKey};
 use time::OffsetDateTime;
 
-use super::x509::{self, Certificate, Der, TAG_INTEGER, TAG_SEQUENCE};
 use super::Product;
+use super::x509::{self, Certificate, Der, TAG_INTEGER, TAG_SEQUENCE};
 use crate::error::Error;
 
 /// (product, ARK, ASK, ASVK) PEM files.
@@ -86,7 +86,16 @@ fn anchor(pem: &[u8]) -> Result<Anchor, Error> {
 
 fn load() -> Result<Vec<(Product, ProductRoots)>, Error> {
     PEMS.iter()
-        .map(|&(p, ark, ask, asvk)| Ok((p, ProductRoots { ark: anchor(ark)?, ask: anchor(ask)?, asvk: anchor(asvk)? })))
+        .map(|&(p, ark, ask, asvk)| {
+            Ok((
+                p,
+                ProductRoots {
+                    ark: anchor(ark)?,
+                    ask: anchor(ask)?,
+                    asvk: anchor(asvk)?,
+                },
+            ))
+        })
         .collect()
 }
 
@@ -134,9 +143,21 @@ mod tests {
     fn pinned_certificates_have_the_published_hashes() {
         for (product, ark, ask, asvk) in PINNED_SHA256 {
             let r = for_product(product).unwrap();
-            assert_eq!(hex::encode(Sha256::digest(&r.ark.der)), ark, "{product:?} ARK");
-            assert_eq!(hex::encode(Sha256::digest(&r.ask.der)), ask, "{product:?} ASK");
-            assert_eq!(hex::encode(Sha256::digest(&r.asvk.der)), asvk, "{product:?} ASVK");
+            assert_eq!(
+                hex::encode(Sha256::digest(&r.ark.der)),
+                ark,
+                "{product:?} ARK"
+            );
+            assert_eq!(
+                hex::encode(Sha256::digest(&r.ask.der)),
+                ask,
+                "{product:?} ASK"
+            );
+            assert_eq!(
+                hex::encode(Sha256::digest(&r.asvk.der)),
+                asvk,
+                "{product:?} ASVK"
+            );
         }
     }
 
@@ -155,7 +176,12 @@ mod tests {
                 assert_eq!(c.issuer_raw, ark.subject_raw);
             }
             // An ASK is not signed by another product's ARK.
-            let other = for_product(if product == Product::Milan { Product::Genoa } else { Product::Milan }).unwrap();
+            let other = for_product(if product == Product::Milan {
+                Product::Genoa
+            } else {
+                Product::Milan
+            })
+            .unwrap();
             let ask = Certificate::parse(&r.ask.der).unwrap();
             assert!(super::super::verify_pss(&other.ark.key, &ask).is_err());
         }

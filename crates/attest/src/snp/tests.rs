@@ -2,18 +2,25 @@
 //! Checks that come after the report signature (step 6, [`bind`]) are exercised directly
 //! on modified reports, since a modified report no longer carries a valid signature.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 #![allow(clippy::panic, clippy::result_large_err)]
 
 use std::path::PathBuf;
 
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use super::*;
 
 fn dir(case: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/attestation").join(case)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/attestation")
+        .join(case)
 }
 
 struct Case {
@@ -24,7 +31,8 @@ struct Case {
 
 fn case(name: &str) -> Case {
     let d = dir(name);
-    let expect: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("expect.json")).unwrap()).unwrap();
+    let expect: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("expect.json")).unwrap()).unwrap();
     Case {
         evidence: std::fs::read(d.join("evidence.bin")).unwrap(),
         collateral: Collateral::from_dir(&d.join("collateral")).unwrap(),
@@ -44,7 +52,12 @@ fn class(c: &Case) -> ErrorClass {
 }
 
 fn amd_root(name: &str) -> Vec<u8> {
-    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("roots/amd").join(name)).unwrap()
+    std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("roots/amd")
+            .join(name),
+    )
+    .unwrap()
 }
 
 fn pem(der: &[u8]) -> Vec<u8> {
@@ -61,13 +74,25 @@ fn pem(der: &[u8]) -> Vec<u8> {
 
 #[test]
 fn corpus_valid_cases_verify_with_claims() {
-    for name in ["snp-n1-milan", "snp-n2-milan", "snp-n7-milan", "snp-n8-vlek-aws", "snp-n9-azure-milan"] {
+    for name in [
+        "snp-n1-milan",
+        "snp-n2-milan",
+        "snp-n7-milan",
+        "snp-n8-vlek-aws",
+        "snp-n9-azure-milan",
+    ] {
         let v = run(&case(name)).unwrap_or_else(|r| panic!("{name}: {r}"));
         assert_eq!(v.platform(), Platform::SevSnp);
         assert_eq!(v.tcb_status(), None);
         let p = &v.claims().properties;
         assert_eq!(p["product"], "Milan", "{name}");
-        for key in ["measurement", "host_data", "id_key_digest", "author_key_digest", "report_id"] {
+        for key in [
+            "measurement",
+            "host_data",
+            "id_key_digest",
+            "author_key_digest",
+            "report_id",
+        ] {
             assert!(v.measurements().contains_key(key), "{name}: {key}");
         }
     }
@@ -76,8 +101,14 @@ fn corpus_valid_cases_verify_with_claims() {
     assert_eq!(p["vmpl"], 1);
     assert_eq!(p["signing_key"], "vlek");
     assert_eq!(p["csp_id"], "CN=cc-us-east-2.amazonaws.com");
-    assert_eq!(p["cpuid"], serde_json::json!({"family": 0x19, "model": 1, "stepping": 1}));
-    assert_eq!(p["reported_tcb"], serde_json::json!({"bl": 4, "tee": 0, "snp": 0x18, "ucode": 0xd9}));
+    assert_eq!(
+        p["cpuid"],
+        serde_json::json!({"family": 0x19, "model": 1, "stepping": 1})
+    );
+    assert_eq!(
+        p["reported_tcb"],
+        serde_json::json!({"bl": 4, "tee": 0, "snp": 0x18, "ucode": 0xd9})
+    );
     assert_eq!(p["current_version"], "1.55.29");
     // n7: policy 0x3001f = ABI 0.31, SMT allowed, no migration agent, no debug.
     let v = run(&case("snp-n7-milan")).unwrap();
@@ -128,7 +159,11 @@ fn pem_vcek_is_accepted() {
 fn pem_vcek_file_in_the_collateral_dir_is_read() {
     let c = case("snp-n9-azure-milan");
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("vcek.pem"), pem(c.collateral.vcek.as_ref().unwrap())).unwrap();
+    std::fs::write(
+        dir.path().join("vcek.pem"),
+        pem(c.collateral.vcek.as_ref().unwrap()),
+    )
+    .unwrap();
     let collateral = Collateral::from_dir(dir.path()).unwrap();
     verify(&c.evidence, &collateral, &VerifyOptions::default(), c.at).unwrap();
 }
@@ -186,7 +221,8 @@ fn garbage_collateral_is_malformed() {
     c.collateral.vcek = Some(b"not a certificate".to_vec());
     assert_eq!(class(&c), ErrorClass::Malformed);
     let mut c = case("snp-n1-milan");
-    c.collateral.cert_chain = Some(b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n".to_vec());
+    c.collateral.cert_chain =
+        Some(b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n".to_vec());
     assert_eq!(class(&c), ErrorClass::Malformed);
 }
 
@@ -195,13 +231,26 @@ fn validity_is_strict() {
     let c = case("snp-n1-milan");
     let leaf_der = x509::der_or_pem(c.collateral.vcek.as_ref().unwrap()).unwrap();
     let leaf = Certificate::parse(&leaf_der).unwrap();
-    let at = |t| Case { evidence: c.evidence.clone(), collateral: c.collateral.clone(), at: t };
-    assert_eq!(class(&at(leaf.not_before - time::Duration::SECOND)), ErrorClass::NotYetValid);
+    let at = |t| Case {
+        evidence: c.evidence.clone(),
+        collateral: c.collateral.clone(),
+        at: t,
+    };
+    assert_eq!(
+        class(&at(leaf.not_before - time::Duration::SECOND)),
+        ErrorClass::NotYetValid
+    );
     run(&at(leaf.not_before)).unwrap();
     run(&at(leaf.not_after)).unwrap();
-    assert_eq!(class(&at(leaf.not_after + time::Duration::SECOND)), ErrorClass::CertExpired);
+    assert_eq!(
+        class(&at(leaf.not_after + time::Duration::SECOND)),
+        ErrorClass::CertExpired
+    );
     // Before the pinned ARK-Milan existed.
-    assert_eq!(class(&at(time::macros::datetime!(2019-01-01 0:00 UTC))), ErrorClass::NotYetValid);
+    assert_eq!(
+        class(&at(time::macros::datetime!(2019-01-01 0:00 UTC))),
+        ErrorClass::NotYetValid
+    );
 }
 
 #[test]
@@ -255,7 +304,12 @@ fn another_chips_vcek_is_wrong_collateral_and_keeps_unverified_claims() {
 // ---- step 6 (bind), on modified reports ----
 
 fn leaf_of(c: &Case) -> Vec<u8> {
-    let file = c.collateral.vcek.as_ref().or(c.collateral.vlek.as_ref()).unwrap();
+    let file = c
+        .collateral
+        .vcek
+        .as_ref()
+        .or(c.collateral.vlek.as_ref())
+        .unwrap();
     x509::der_or_pem(file).unwrap()
 }
 
@@ -268,7 +322,13 @@ fn bind_class(evidence: &[u8], leaf_der: &[u8]) -> Result<Vec<(String, Json)>, E
 
 #[test]
 fn bind_accepts_the_real_pairs() {
-    for name in ["snp-n1-milan", "snp-n2-milan", "snp-n7-milan", "snp-n8-vlek-aws", "snp-n9-azure-milan"] {
+    for name in [
+        "snp-n1-milan",
+        "snp-n2-milan",
+        "snp-n7-milan",
+        "snp-n8-vlek-aws",
+        "snp-n9-azure-milan",
+    ] {
         let c = case(name);
         bind_class(&c.evidence, &leaf_of(&c)).unwrap();
     }
@@ -279,7 +339,10 @@ fn wrong_chip_id_is_wrong_collateral() {
     let c = case("snp-n1-milan");
     let mut e = c.evidence.clone();
     e[0x1a0 + 63] ^= 1;
-    assert_eq!(bind_class(&e, &leaf_of(&c)), Err(ErrorClass::WrongCollateral));
+    assert_eq!(
+        bind_class(&e, &leaf_of(&c)),
+        Err(ErrorClass::WrongCollateral)
+    );
 }
 
 #[test]
@@ -297,7 +360,11 @@ fn wrong_reported_tcb_is_wrong_collateral() {
     for offset in [0x180, 0x181, 0x186, 0x187] {
         let mut e = c.evidence.clone();
         e[offset] = e[offset].wrapping_add(1);
-        assert_eq!(bind_class(&e, &leaf_of(&c)), Err(ErrorClass::WrongCollateral), "offset {offset:#x}");
+        assert_eq!(
+            bind_class(&e, &leaf_of(&c)),
+            Err(ErrorClass::WrongCollateral),
+            "offset {offset:#x}"
+        );
     }
     // The reserved bytes of a Milan TCB_VERSION are not part of the comparison.
     let mut e = c.evidence.clone();
@@ -310,11 +377,17 @@ fn wrong_key_kind_is_wrong_collateral() {
     let c = case("snp-n1-milan");
     let mut e = c.evidence.clone();
     e[0x48] = 1 << 2; // SIGNING_KEY = VLEK
-    assert_eq!(bind_class(&e, &leaf_of(&c)), Err(ErrorClass::WrongCollateral));
+    assert_eq!(
+        bind_class(&e, &leaf_of(&c)),
+        Err(ErrorClass::WrongCollateral)
+    );
     let c = case("snp-n8-vlek-aws");
     let mut e = c.evidence.clone();
     e[0x48] = 0; // SIGNING_KEY = VCEK
-    assert_eq!(bind_class(&e, &leaf_of(&c)), Err(ErrorClass::WrongCollateral));
+    assert_eq!(
+        bind_class(&e, &leaf_of(&c)),
+        Err(ErrorClass::WrongCollateral)
+    );
 }
 
 #[test]
@@ -322,10 +395,16 @@ fn cpuid_of_another_product_is_wrong_collateral() {
     let c = case("snp-n8-vlek-aws");
     let mut e = c.evidence.clone();
     e[0x189] = 0x11; // Genoa
-    assert_eq!(bind_class(&e, &leaf_of(&c)), Err(ErrorClass::WrongCollateral));
+    assert_eq!(
+        bind_class(&e, &leaf_of(&c)),
+        Err(ErrorClass::WrongCollateral)
+    );
     e[0x188] = 0x1a; // Turin
     e[0x189] = 0x02;
-    assert_eq!(bind_class(&e, &leaf_of(&c)), Err(ErrorClass::WrongCollateral));
+    assert_eq!(
+        bind_class(&e, &leaf_of(&c)),
+        Err(ErrorClass::WrongCollateral)
+    );
 }
 
 #[test]
@@ -360,11 +439,18 @@ fn seq(parts: &[Vec<u8>]) -> Vec<u8> {
 }
 
 fn name(cn: &str) -> Vec<u8> {
-    seq(&[tlv(0x31, &seq(&[tlv(0x06, &[0x55, 4, 3]), tlv(0x0c, cn.as_bytes())]))])
+    seq(&[tlv(
+        0x31,
+        &seq(&[tlv(0x06, &[0x55, 4, 3]), tlv(0x0c, cn.as_bytes())]),
+    )])
 }
 
 fn int(v: u8) -> Vec<u8> {
-    if v < 0x80 { tlv(0x02, &[v]) } else { tlv(0x02, &[0, v]) }
+    if v < 0x80 {
+        tlv(0x02, &[v])
+    } else {
+        tlv(0x02, &[0, v])
+    }
 }
 
 fn ext(oid: &[u8], value: Vec<u8>) -> Vec<u8> {
@@ -376,7 +462,10 @@ fn synthetic_vcek(issuer: &str, exts: Vec<Vec<u8>>) -> Vec<u8> {
     let alg = seq(&[tlv(0x06, OID_RSASSA_PSS)]);
     let mut point = vec![0u8, 4];
     point.extend([1u8; 96]);
-    let spki = seq(&[seq(&[tlv(0x06, OID_EC_PUBLIC_KEY), tlv(0x06, OID_SECP384R1)]), tlv(0x03, &point)]);
+    let spki = seq(&[
+        seq(&[tlv(0x06, OID_EC_PUBLIC_KEY), tlv(0x06, OID_SECP384R1)]),
+        tlv(0x03, &point),
+    ]);
     let validity = seq(&[tlv(0x17, b"240101000000Z"), tlv(0x18, b"20310101000000Z")]);
     let tbs = seq(&[
         tlv(0xa0, &int(2)),
@@ -427,7 +516,10 @@ fn turin_report() -> Vec<u8> {
 fn synthetic_certificate_with_negative_serial_parses() {
     let der = synthetic_vcek("SEV-Turin", turin_exts(Some(1), &TURIN_CHIP));
     let cert = Certificate::parse(&der).unwrap();
-    assert_eq!(leaf_identity(&cert).unwrap(), (KeyKind::Vcek, Product::Turin));
+    assert_eq!(
+        leaf_identity(&cert).unwrap(),
+        (KeyKind::Vcek, Product::Turin)
+    );
 }
 
 #[test]
@@ -436,21 +528,34 @@ fn turin_binding_uses_fmc_and_the_8_byte_hwid() {
     let good = synthetic_vcek("SEV-Turin", turin_exts(Some(1), &TURIN_CHIP));
     bind_class(&report, &good).unwrap();
     // hwID wrapped in an OCTET STRING is accepted as well.
-    bind_class(&report, &synthetic_vcek("SEV-Turin", turin_exts(Some(1), &tlv(0x04, &TURIN_CHIP)))).unwrap();
+    bind_class(
+        &report,
+        &synthetic_vcek("SEV-Turin", turin_exts(Some(1), &tlv(0x04, &TURIN_CHIP))),
+    )
+    .unwrap();
 
     let wrong_fmc = synthetic_vcek("SEV-Turin", turin_exts(Some(2), &TURIN_CHIP));
-    assert_eq!(bind_class(&report, &wrong_fmc), Err(ErrorClass::WrongCollateral));
+    assert_eq!(
+        bind_class(&report, &wrong_fmc),
+        Err(ErrorClass::WrongCollateral)
+    );
     let no_fmc = synthetic_vcek("SEV-Turin", turin_exts(None, &TURIN_CHIP));
     assert_eq!(bind_class(&report, &no_fmc), Err(ErrorClass::BadChain));
     let mut other_chip = TURIN_CHIP;
     other_chip[7] ^= 1;
     let wrong_hwid = synthetic_vcek("SEV-Turin", turin_exts(Some(1), &other_chip));
-    assert_eq!(bind_class(&report, &wrong_hwid), Err(ErrorClass::WrongCollateral));
+    assert_eq!(
+        bind_class(&report, &wrong_hwid),
+        Err(ErrorClass::WrongCollateral)
+    );
     // A 64-byte hwID is not a Turin hwID.
     let mut long = [0u8; 64];
     long[..8].copy_from_slice(&TURIN_CHIP);
     let long_hwid = synthetic_vcek("SEV-Turin", turin_exts(Some(1), &long));
-    assert_eq!(bind_class(&report, &long_hwid), Err(ErrorClass::WrongCollateral));
+    assert_eq!(
+        bind_class(&report, &long_hwid),
+        Err(ErrorClass::WrongCollateral)
+    );
 
     let claims = claims(&Report::parse(&report).unwrap(), Some(Product::Turin));
     assert_eq!(
@@ -466,29 +571,44 @@ fn turin_report_against_a_genoa_vcek_is_wrong_collateral() {
     let mut exts = turin_exts(None, &TURIN_CHIP);
     exts[0] = ext(&OID_PRODUCT_NAME, tlv(0x16, b"Genoa-B1"));
     let genoa = synthetic_vcek("SEV-Genoa", exts);
-    assert_eq!(bind_class(&report, &genoa), Err(ErrorClass::WrongCollateral));
+    assert_eq!(
+        bind_class(&report, &genoa),
+        Err(ErrorClass::WrongCollateral)
+    );
 }
 
 #[test]
 fn leaf_identity_rejects_foreign_issuers_and_mismatched_product_names() {
     let der = synthetic_vcek("Some CA", turin_exts(Some(1), &TURIN_CHIP));
     let cert = Certificate::parse(&der).unwrap();
-    assert_eq!(leaf_identity(&cert).unwrap_err().class(), ErrorClass::BadChain);
+    assert_eq!(
+        leaf_identity(&cert).unwrap_err().class(),
+        ErrorClass::BadChain
+    );
     let der = synthetic_vcek("SEV-Milan", turin_exts(Some(1), &TURIN_CHIP));
     let cert = Certificate::parse(&der).unwrap();
-    assert_eq!(leaf_identity(&cert).unwrap_err().class(), ErrorClass::BadChain);
+    assert_eq!(
+        leaf_identity(&cert).unwrap_err().class(),
+        ErrorClass::BadChain
+    );
     let mut exts = turin_exts(Some(1), &TURIN_CHIP);
     exts[0] = ext(&OID_PRODUCT_NAME, tlv(0x16, b"Turin"));
     let der = synthetic_vcek("SEV-VLEK-Turin", exts);
     let cert = Certificate::parse(&der).unwrap();
-    assert_eq!(leaf_identity(&cert).unwrap(), (KeyKind::Vlek, Product::Turin));
+    assert_eq!(
+        leaf_identity(&cert).unwrap(),
+        (KeyKind::Vlek, Product::Turin)
+    );
 }
 
 #[test]
 fn synthetic_turin_vcek_fails_the_pinned_turin_chain() {
     let mut c = case("snp-n1-milan");
     c.evidence = turin_report();
-    c.collateral.vcek = Some(synthetic_vcek("SEV-Turin", turin_exts(Some(1), &TURIN_CHIP)));
+    c.collateral.vcek = Some(synthetic_vcek(
+        "SEV-Turin",
+        turin_exts(Some(1), &TURIN_CHIP),
+    ));
     c.collateral.cert_chain = None;
     c.at = time::macros::datetime!(2025-01-01 0:00 UTC);
     assert_eq!(class(&c), ErrorClass::BadChain);
@@ -498,7 +618,12 @@ fn synthetic_turin_vcek_fails_the_pinned_turin_chain() {
 /// `wrong_collateral`, decided before the report signature (which fails too).
 #[test]
 fn genuine_vcek_of_another_chip_is_wrong_collateral() {
-    let vceks = ["snp-n1-milan", "snp-n2-milan", "snp-n7-milan", "snp-n9-azure-milan"];
+    let vceks = [
+        "snp-n1-milan",
+        "snp-n2-milan",
+        "snp-n7-milan",
+        "snp-n9-azure-milan",
+    ];
     let mut compared = 0;
     for report in vceks {
         for other in vceks {
@@ -511,7 +636,12 @@ fn genuine_vcek_of_another_chip_is_wrong_collateral() {
             c.collateral = o.collateral;
             c.at = o.at;
             let r = run(&c).map(|_| ()).unwrap_err();
-            assert_eq!(r.error.class(), ErrorClass::WrongCollateral, "{report} with the VCEK of {other}: {}", r.error);
+            assert_eq!(
+                r.error.class(),
+                ErrorClass::WrongCollateral,
+                "{report} with the VCEK of {other}: {}",
+                r.error
+            );
             assert!(r.error.message().contains("another chip"), "{}", r.error);
             compared += 1;
         }
@@ -527,14 +657,46 @@ fn binding_differences_before_the_signature() {
     let with = |edit: &dyn Fn(&mut Vec<u8>)| {
         let mut e = c.evidence.clone();
         edit(&mut e);
-        verify(&e, &c.collateral, &VerifyOptions::default(), c.at).map(|_| ()).unwrap_err().error.class()
+        verify(&e, &c.collateral, &VerifyOptions::default(), c.at)
+            .map(|_| ())
+            .unwrap_err()
+            .error
+            .class()
     };
     for offset in [0x1a0, 0x1a0 + 31, 0x1a0 + 63, 0x180, 0x181, 0x186, 0x187] {
-        assert_eq!(with(&|e| e[offset] ^= 0xff), ErrorClass::BadSignature, "offset {offset:#x}");
+        assert_eq!(
+            with(&|e| e[offset] ^= 0xff),
+            ErrorClass::BadSignature,
+            "offset {offset:#x}"
+        );
     }
-    assert_eq!(with(&|e| { e[0x1a0] ^= 1; e[0x1a1] ^= 1 }), ErrorClass::WrongCollateral);
-    assert_eq!(with(&|e| { e[0x186] ^= 1; e[0x187] ^= 1 }), ErrorClass::WrongCollateral);
-    assert_eq!(with(&|e| { e[0x1a0] ^= 1; e[0x187] ^= 1 }), ErrorClass::WrongCollateral);
+    assert_eq!(
+        with(&|e| {
+            e[0x1a0] ^= 1;
+            e[0x1a1] ^= 1
+        }),
+        ErrorClass::WrongCollateral
+    );
+    assert_eq!(
+        with(&|e| {
+            e[0x186] ^= 1;
+            e[0x187] ^= 1
+        }),
+        ErrorClass::WrongCollateral
+    );
+    assert_eq!(
+        with(&|e| {
+            e[0x1a0] ^= 1;
+            e[0x187] ^= 1
+        }),
+        ErrorClass::WrongCollateral
+    );
     // Reserved TCB bytes are not compared: still the signature.
-    assert_eq!(with(&|e| { e[0x182] ^= 1; e[0x183] ^= 1 }), ErrorClass::BadSignature);
+    assert_eq!(
+        with(&|e| {
+            e[0x182] ^= 1;
+            e[0x183] ^= 1
+        }),
+        ErrorClass::BadSignature
+    );
 }

@@ -85,9 +85,15 @@ impl<'a> Der<'a> {
             }
             len
         };
-        let (value, rest) = self.rest.split_at_checked(len).ok_or_else(|| err("truncated value"))?;
+        let (value, rest) = self
+            .rest
+            .split_at_checked(len)
+            .ok_or_else(|| err("truncated value"))?;
         self.rest = rest;
-        let header = start.len().checked_sub(rest.len()).ok_or_else(|| err("internal length"))?;
+        let header = start
+            .len()
+            .checked_sub(rest.len())
+            .ok_or_else(|| err("internal length"))?;
         let raw = start.get(..header).ok_or_else(|| err("internal length"))?;
         Ok(Tlv { tag, value, raw })
     }
@@ -96,19 +102,30 @@ impl<'a> Der<'a> {
     pub fn expect(&mut self, tag: u8) -> Result<Tlv<'a>, Error> {
         let tlv = self.read()?;
         if tlv.tag != tag {
-            return Err(err(&format!("expected tag {tag:#04x}, found {:#04x}", tlv.tag)));
+            return Err(err(&format!(
+                "expected tag {tag:#04x}, found {:#04x}",
+                tlv.tag
+            )));
         }
         Ok(tlv)
     }
 
     /// Read the next TLV if its tag is `tag`.
     pub fn optional(&mut self, tag: u8) -> Result<Option<Tlv<'a>>, Error> {
-        if self.peek_tag() == Some(tag) { self.read().map(Some) } else { Ok(None) }
+        if self.peek_tag() == Some(tag) {
+            self.read().map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     /// Require that nothing is left.
     pub fn finish(&self) -> Result<(), Error> {
-        if self.rest.is_empty() { Ok(()) } else { Err(err("trailing data")) }
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(err("trailing data"))
+        }
     }
 }
 
@@ -119,7 +136,10 @@ pub(crate) fn small_uint(value: &[u8]) -> Result<u64, Error> {
     }
     let mut n: u64 = 0;
     for &b in value {
-        n = n.checked_mul(256).and_then(|n| n.checked_add(u64::from(b))).ok_or_else(|| err("integer too large"))?;
+        n = n
+            .checked_mul(256)
+            .and_then(|n| n.checked_add(u64::from(b)))
+            .ok_or_else(|| err("integer too large"))?;
     }
     Ok(n)
 }
@@ -149,7 +169,11 @@ fn alg_id<'a>(tlv: Tlv<'a>) -> Result<AlgId<'a>, Error> {
     let oid = d.expect(TAG_OID)?.value;
     let params = if d.is_empty() { None } else { Some(d.read()?) };
     d.finish()?;
-    Ok(AlgId { oid, params, raw: tlv.raw })
+    Ok(AlgId {
+        oid,
+        params,
+        raw: tlv.raw,
+    })
 }
 
 /// A parsed certificate, borrowing from its DER.
@@ -261,7 +285,10 @@ impl<'a> Certificate<'a> {
 
     /// The content of the extension with OID content `oid`, if present.
     pub fn extension(&self, oid: &[u8]) -> Option<&'a [u8]> {
-        self.extensions.iter().find(|(o, _, _)| *o == oid).map(|&(_, _, v)| v)
+        self.extensions
+            .iter()
+            .find(|(o, _, _)| *o == oid)
+            .map(|&(_, _, v)| v)
     }
 }
 
@@ -295,7 +322,9 @@ fn common_name(name: &[u8]) -> Result<Option<String>, Error> {
 fn digits(bytes: &[u8]) -> Result<u32, Error> {
     bytes.iter().try_fold(0u32, |acc, &b| {
         if b.is_ascii_digit() {
-            acc.checked_mul(10).and_then(|a| a.checked_add(u32::from(b.wrapping_sub(b'0')))).ok_or_else(|| err("time"))
+            acc.checked_mul(10)
+                .and_then(|a| a.checked_add(u32::from(b.wrapping_sub(b'0'))))
+                .ok_or_else(|| err("time"))
         } else {
             Err(err("time is not numeric"))
         }
@@ -307,7 +336,14 @@ fn time_value(tlv: Tlv<'_>) -> Result<OffsetDateTime, Error> {
         TAG_UTC_TIME => {
             let (yy, rest) = tlv.value.split_at_checked(2).ok_or_else(|| err("time"))?;
             let yy = digits(yy)?;
-            (if yy < 50 { 2000u32.saturating_add(yy) } else { 1900u32.saturating_add(yy) }, rest)
+            (
+                if yy < 50 {
+                    2000u32.saturating_add(yy)
+                } else {
+                    1900u32.saturating_add(yy)
+                },
+                rest,
+            )
         }
         TAG_GENERALIZED_TIME => {
             let (yyyy, rest) = tlv.value.split_at_checked(4).ok_or_else(|| err("time"))?;
@@ -319,12 +355,23 @@ fn time_value(tlv: Tlv<'_>) -> Result<OffsetDateTime, Error> {
     if rest.len() != 11 || rest.last() != Some(&b'Z') {
         return Err(err("time must be MMDDHHMMSSZ in UTC"));
     }
-    let two = |i: usize| -> Result<u32, Error> { digits(rest.get(i..i.saturating_add(2)).ok_or_else(|| err("time"))?) };
-    let month = Month::try_from(u8::try_from(two(0)?).map_err(|_| err("month"))?).map_err(|_| err("month"))?;
+    let two = |i: usize| -> Result<u32, Error> {
+        digits(
+            rest.get(i..i.saturating_add(2))
+                .ok_or_else(|| err("time"))?,
+        )
+    };
+    let month = Month::try_from(u8::try_from(two(0)?).map_err(|_| err("month"))?)
+        .map_err(|_| err("month"))?;
     let narrow = |v: u32| u8::try_from(v).map_err(|_| err("time field"));
-    let date = Date::from_calendar_date(i32::try_from(year).map_err(|_| err("year"))?, month, narrow(two(2)?)?)
-        .map_err(|_| err("invalid date"))?;
-    let time = Time::from_hms(narrow(two(4)?)?, narrow(two(6)?)?, narrow(two(8)?)?).map_err(|_| err("invalid time"))?;
+    let date = Date::from_calendar_date(
+        i32::try_from(year).map_err(|_| err("year"))?,
+        month,
+        narrow(two(2)?)?,
+    )
+    .map_err(|_| err("invalid date"))?;
+    let time = Time::from_hms(narrow(two(4)?)?, narrow(two(6)?)?, narrow(two(8)?)?)
+        .map_err(|_| err("invalid time"))?;
     Ok(PrimitiveDateTime::new(date, time).assume_utc())
 }
 
@@ -342,7 +389,9 @@ pub(crate) fn pem_certificates(text: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
             }
             body = Some(String::new());
         } else if line == "-----END CERTIFICATE-----" {
-            let b = body.take().ok_or_else(|| Error::malformed("PEM: END without BEGIN"))?;
+            let b = body
+                .take()
+                .ok_or_else(|| Error::malformed("PEM: END without BEGIN"))?;
             let der = base64::engine::general_purpose::STANDARD
                 .decode(b.as_bytes())
                 .map_err(|e| Error::malformed(format!("PEM: bad base64: {e}")))?;
@@ -365,7 +414,9 @@ pub(crate) fn der_or_pem(bytes: &[u8]) -> Result<Vec<u8>, Error> {
     let mut certs = pem_certificates(bytes)?;
     match (certs.pop(), certs.is_empty()) {
         (Some(der), true) => Ok(der),
-        (None, _) => Err(Error::malformed("no certificate found (expected DER or PEM)")),
+        (None, _) => Err(Error::malformed(
+            "no certificate found (expected DER or PEM)",
+        )),
         (Some(_), false) => Err(Error::malformed("expected one certificate, found several")),
     }
 }
@@ -387,12 +438,36 @@ mod tests {
 
     #[test]
     fn times() {
-        let t = time_value(Tlv { tag: TAG_UTC_TIME, value: b"220924005528Z", raw: &[] }).unwrap();
+        let t = time_value(Tlv {
+            tag: TAG_UTC_TIME,
+            value: b"220924005528Z",
+            raw: &[],
+        })
+        .unwrap();
         assert_eq!(t, time::macros::datetime!(2022-09-24 00:55:28 UTC));
-        let t = time_value(Tlv { tag: TAG_GENERALIZED_TIME, value: b"20491231235959Z", raw: &[] }).unwrap();
+        let t = time_value(Tlv {
+            tag: TAG_GENERALIZED_TIME,
+            value: b"20491231235959Z",
+            raw: &[],
+        })
+        .unwrap();
         assert_eq!(t, time::macros::datetime!(2049-12-31 23:59:59 UTC));
-        assert!(time_value(Tlv { tag: TAG_UTC_TIME, value: b"221324005528Z", raw: &[] }).is_err());
-        assert!(time_value(Tlv { tag: TAG_UTC_TIME, value: b"2209240055Z", raw: &[] }).is_err());
+        assert!(
+            time_value(Tlv {
+                tag: TAG_UTC_TIME,
+                value: b"221324005528Z",
+                raw: &[]
+            })
+            .is_err()
+        );
+        assert!(
+            time_value(Tlv {
+                tag: TAG_UTC_TIME,
+                value: b"2209240055Z",
+                raw: &[]
+            })
+            .is_err()
+        );
     }
 
     #[test]

@@ -16,7 +16,10 @@ pub fn pith_bin() -> PathBuf {
 }
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// A running `pith up`; stopped with SIGTERM (then SIGKILL) on drop.
@@ -31,7 +34,10 @@ pub struct Net {
 impl Net {
     /// Start `pith up --dir TMP` and wait for its `ready` line.
     pub fn up() -> Net {
-        let dir = tempfile::Builder::new().prefix("pith-e2e-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("pith-e2e-")
+            .tempdir()
+            .unwrap();
         Self::up_in(dir)
     }
 
@@ -41,7 +47,10 @@ impl Net {
 
     /// Start `pith up --dir TMP --model MODEL`: workers serve `model` to programs.
     pub fn up_with_model(model: &Path) -> Net {
-        let dir = tempfile::Builder::new().prefix("pith-e2e-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("pith-e2e-")
+            .tempdir()
+            .unwrap();
         Self::start(dir, Some(model))
     }
 
@@ -61,7 +70,10 @@ impl Net {
             .unwrap();
         let (tx, lines) = mpsc::channel();
         let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        for stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>, Box::new(child.stderr.take().unwrap())] {
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
             let tx = tx.clone();
             let output = output.clone();
             std::thread::spawn(move || {
@@ -72,10 +84,22 @@ impl Net {
             });
         }
         drop(tx); // so a `pith up` that exits ends the wait at once instead of at the guard
-        let mut net = Net { dir, child, ready: String::new(), lines, output };
-        net.ready = net.wait_line(|l| l.starts_with("ready"), UP_GUARD).unwrap_or_else(|| {
-            panic!("pith up did not print `ready`:\n{}\n{}", net.transcript(), net.logs())
-        });
+        let mut net = Net {
+            dir,
+            child,
+            ready: String::new(),
+            lines,
+            output,
+        };
+        net.ready = net
+            .wait_line(|l| l.starts_with("ready"), UP_GUARD)
+            .unwrap_or_else(|| {
+                panic!(
+                    "pith up did not print `ready`:\n{}\n{}",
+                    net.transcript(),
+                    net.logs()
+                )
+            });
         net
     }
 
@@ -103,8 +127,19 @@ impl Net {
         if let Ok(rd) = std::fs::read_dir(self.dir.path().join("logs")) {
             for e in rd.flatten() {
                 let text = std::fs::read_to_string(e.path()).unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
-                out.push_str(&format!("--- {}\n{}\n", e.path().display(), tail.join("\n")));
+                let tail: Vec<&str> = text
+                    .lines()
+                    .rev()
+                    .take(40)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                out.push_str(&format!(
+                    "--- {}\n{}\n",
+                    e.path().display(),
+                    tail.join("\n")
+                ));
             }
         }
         out
@@ -116,7 +151,13 @@ impl Net {
 
     /// `pith ARGS --dir DIR`, from the repository root.
     pub fn pith(&self, args: &[&str]) -> Output {
-        let out = Command::new(pith_bin()).args(args).arg("--dir").arg(self.path()).current_dir(repo_root()).output().unwrap();
+        let out = Command::new(pith_bin())
+            .args(args)
+            .arg("--dir")
+            .arg(self.path())
+            .current_dir(repo_root())
+            .output()
+            .unwrap();
         out
     }
 
@@ -133,7 +174,12 @@ impl Net {
             String::from_utf8_lossy(&out.stderr),
             self.logs()
         );
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("pith {args:?}: not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "pith {args:?}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
     }
 
     pub fn network(&self) -> serde_json::Value {
@@ -141,7 +187,8 @@ impl Net {
     }
 
     pub fn deployment(&self) -> pith_chain::manifest::Deployment {
-        serde_json::from_slice(&std::fs::read(self.path().join("deployment.json")).unwrap()).unwrap()
+        serde_json::from_slice(&std::fs::read(self.path().join("deployment.json")).unwrap())
+            .unwrap()
     }
 
     pub fn rpc(&self) -> String {
@@ -154,13 +201,21 @@ impl Net {
 
     /// The pid of a child of `pith up` (`anvil`, `kms`, `gateway`, `worker-0`, ...).
     pub fn pid(&self, name: &str) -> Option<i32> {
-        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(self.path().join("processes.json")).ok()?).ok()?;
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(self.path().join("processes.json")).ok()?)
+                .ok()?;
         m.get(name)?.as_i64().map(|p| p as i32)
     }
 
     pub fn kill9(&self, name: &str) -> i32 {
-        let pid = self.pid(name).unwrap_or_else(|| panic!("no pid for {name}"));
-        let st = Command::new("kill").arg("-9").arg(pid.to_string()).status().unwrap();
+        let pid = self
+            .pid(name)
+            .unwrap_or_else(|| panic!("no pid for {name}"));
+        let st = Command::new("kill")
+            .arg("-9")
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
         assert!(st.success(), "kill -9 {pid}");
         pid
     }
@@ -177,7 +232,10 @@ impl Net {
 
     /// Stop `pith up` with SIGTERM and wait; returns its exit status.
     pub fn stop(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(Some(st)) = self.child.try_wait() {
@@ -205,7 +263,12 @@ pub const GUARD: Duration = Duration::from_secs(180);
 
 /// A finished command's status, stdout and stderr, for assertion messages.
 pub fn out_text(o: &Output) -> String {
-    format!("status {}\nstdout: {}\nstderr: {}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "status {}\nstdout: {}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// Poll `f` until it returns Some, or panic with `what` after `guard`.
@@ -215,13 +278,20 @@ pub fn eventually<T>(what: &str, guard: Duration, mut f: impl FnMut() -> Option<
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "{what}: not reached within {guard:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not reached within {guard:?}"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
 }
 
 pub fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// Build the sandbox test component NAME into `dir` with wasm-tools.
@@ -231,7 +301,14 @@ pub fn wasm_component(dir: &Path, name: &str) -> PathBuf {
     let guest = std::fs::read_to_string(src.join(format!("{name}.wat"))).unwrap();
     let (imports, body) = guest.split_once(";; ---- body ----\n").unwrap();
     let wat = dir.join(format!("{name}.wat"));
-    std::fs::write(&wat, format!("{}{body})", prelude.replace(";; ---- test imports ----\n", imports))).unwrap();
+    std::fs::write(
+        &wat,
+        format!(
+            "{}{body})",
+            prelude.replace(";; ---- test imports ----\n", imports)
+        ),
+    )
+    .unwrap();
     let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit");
     let core = dir.join(format!("{name}.core.wasm"));
     let out = dir.join(format!("{name}.wasm"));
@@ -246,6 +323,15 @@ pub fn wasm_component(dir: &Path, name: &str) -> PathBuf {
         .expect("wasm-tools (scripts/install.d/wasm-toolchain)")
         .success();
     assert!(ok);
-    assert!(Command::new("wasm-tools").args(["component", "new"]).arg(&core).arg("-o").arg(&out).status().unwrap().success());
+    assert!(
+        Command::new("wasm-tools")
+            .args(["component", "new"])
+            .arg(&core)
+            .arg("-o")
+            .arg(&out)
+            .status()
+            .unwrap()
+            .success()
+    );
     out
 }

@@ -93,16 +93,31 @@ fn dev_ca_pem(bytes: &[u8]) -> String {
 }
 
 /// A worker's registry record and the evidence it registered with.
-async fn registered(state: &AppState, address: &str) -> Result<(Address, crate::chain::ChainWorker, Vec<u8>), Failure> {
-    let address: Address = address.parse().map_err(|_| bad("not a 20-byte 0x-hex address"))?;
+async fn registered(
+    state: &AppState,
+    address: &str,
+) -> Result<(Address, crate::chain::ChainWorker, Vec<u8>), Failure> {
+    let address: Address = address
+        .parse()
+        .map_err(|_| bad("not a 20-byte 0x-hex address"))?;
     let cw = state.chain.worker(address).await?;
     if cw.operator == Address::ZERO {
-        return Err(Failure::new(ErrorKind::NotFound, format!("worker {address} was never registered")));
-    }
-    let Some(evidence) = state.chain.registered_evidence(address, cw.evidence_hash).await? else {
         return Err(Failure::new(
             ErrorKind::NotFound,
-            format!("no registerWorker call with evidence hash {} found for {address}", cw.evidence_hash),
+            format!("worker {address} was never registered"),
+        ));
+    }
+    let Some(evidence) = state
+        .chain
+        .registered_evidence(address, cw.evidence_hash)
+        .await?
+    else {
+        return Err(Failure::new(
+            ErrorKind::NotFound,
+            format!(
+                "no registerWorker call with evidence hash {} found for {address}",
+                cw.evidence_hash
+            ),
         ));
     };
     Ok((address, cw, evidence))
@@ -128,35 +143,66 @@ pub struct IntelCollateralFiles {
     pub root_ca_crl: String,
 }
 
-pub(crate) async fn collateral(State(state): S, Path(address): Path<String>) -> Result<Response, Failure> {
+pub(crate) async fn collateral(
+    State(state): S,
+    Path(address): Path<String>,
+) -> Result<Response, Failure> {
     let (address, _, evidence) = registered(&state, &address).await?;
     let platform = pith_attest::detect::platform(&evidence)
         .filter(|p| matches!(p, pith_attest::Platform::Sgx | pith_attest::Platform::Tdx))
-        .ok_or_else(|| Failure::new(ErrorKind::NotFound, format!("worker {address}'s evidence is not an Intel quote")))?;
+        .ok_or_else(|| {
+            Failure::new(
+                ErrorKind::NotFound,
+                format!("worker {address}'s evidence is not an Intel quote"),
+            )
+        })?;
     let source = state.config.collateral.clone();
     let now = time::OffsetDateTime::now_utc();
-    let c = tokio::task::spawn_blocking(move || source.collateral(&pith_attest::Evidence::new(platform, evidence), now))
-        .await?
-        .map_err(|e| Failure::new(ErrorKind::NotFound, format!("no collateral for worker {address}: {e}")))?;
+    let c = tokio::task::spawn_blocking(move || {
+        source.collateral(&pith_attest::Evidence::new(platform, evidence), now)
+    })
+    .await?
+    .map_err(|e| {
+        Failure::new(
+            ErrorKind::NotFound,
+            format!("no collateral for worker {address}: {e}"),
+        )
+    })?;
     let text = |b: Option<Vec<u8>>, what: &str| -> Result<String, Failure> {
-        let b = b.ok_or_else(|| Failure::new(ErrorKind::NotFound, format!("the collateral source has no {what}")))?;
-        String::from_utf8(b).map_err(|_| Failure::new(ErrorKind::NotFound, format!("{what} is not text")))
+        let b = b.ok_or_else(|| {
+            Failure::new(
+                ErrorKind::NotFound,
+                format!("the collateral source has no {what}"),
+            )
+        })?;
+        String::from_utf8(b)
+            .map_err(|_| Failure::new(ErrorKind::NotFound, format!("{what} is not text")))
     };
     let der = |b: Option<Vec<u8>>, what: &str| -> Result<String, Failure> {
-        b.map(|b| format!("0x{}", hex::encode(b))).ok_or_else(|| Failure::new(ErrorKind::NotFound, format!("the collateral source has no {what}")))
+        b.map(|b| format!("0x{}", hex::encode(b))).ok_or_else(|| {
+            Failure::new(
+                ErrorKind::NotFound,
+                format!("the collateral source has no {what}"),
+            )
+        })
     };
     let files = IntelCollateralFiles {
         tcb_info: text(c.tcb_info, "TCB info")?,
         qe_identity: text(c.qe_identity, "QE identity")?,
         tcb_signing_chain: text(c.tcb_signing_chain, "TCB signing chain")?,
         pck_crl: der(c.pck_crl, "PCK CRL")?,
-        pck_crl_issuer_chain: c.pck_crl_issuer_chain.and_then(|b| String::from_utf8(b).ok()),
+        pck_crl_issuer_chain: c
+            .pck_crl_issuer_chain
+            .and_then(|b| String::from_utf8(b).ok()),
         root_ca_crl: der(c.root_ca_crl, "root CA CRL")?,
     };
     Ok(axum::Json(files).into_response())
 }
 
-pub(crate) async fn attestation(State(state): S, Path(address): Path<String>) -> Result<Response, Failure> {
+pub(crate) async fn attestation(
+    State(state): S,
+    Path(address): Path<String>,
+) -> Result<Response, Failure> {
     let (address, cw, evidence) = registered(&state, &address).await?;
     let d = state.chain.deployment();
     let enc_public_key = match state.workers.entry(address).and_then(|e| e.url) {
@@ -182,29 +228,50 @@ pub(crate) async fn attestation(State(state): S, Path(address): Path<String>) ->
 /// The X25519 key a worker reports at `/v1/worker/info`, when its answer names it.
 async fn worker_enc_key(state: &AppState, address: Address, url: &str) -> Option<String> {
     let u = format!("{}{}", url.trim_end_matches('/'), pith_api::worker::INFO);
-    let resp = state.http.get(&u).timeout(std::time::Duration::from_secs(2)).send().await.ok()?;
+    let resp = state
+        .http
+        .get(&u)
+        .timeout(std::time::Duration::from_secs(2))
+        .send()
+        .await
+        .ok()?;
     if !resp.status().is_success() {
         return None;
     }
-    let info: pith_api::worker::WorkerInfo = serde_json::from_slice(&resp.bytes().await.ok()?).ok()?;
+    let info: pith_api::worker::WorkerInfo =
+        serde_json::from_slice(&resp.bytes().await.ok()?).ok()?;
     (info.address == address).then(|| format!("0x{}", hex::encode(info.enc_public_key)))
 }
 
-pub(crate) async fn verify_evidence(State(state): S, headers: HeaderMap, body: Body) -> Result<Response, Failure> {
+pub(crate) async fn verify_evidence(
+    State(state): S,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Failure> {
     // Hex doubles the size; allow the JSON around it.
     let max_body = MAX_EVIDENCE_BYTES.saturating_mul(2).saturating_add(1024);
     let bytes = crate::routes::read_body(&headers, body, max_body).await?;
-    let req: VerifyRequest = serde_json::from_slice(&bytes).map_err(|e| bad(format!("verify-evidence JSON: {e}")))?;
-    let hex_str = req.evidence.strip_prefix("0x").ok_or_else(|| bad("evidence must be 0x-hex"))?;
+    let req: VerifyRequest =
+        serde_json::from_slice(&bytes).map_err(|e| bad(format!("verify-evidence JSON: {e}")))?;
+    let hex_str = req
+        .evidence
+        .strip_prefix("0x")
+        .ok_or_else(|| bad("evidence must be 0x-hex"))?;
     let evidence = hex::decode(hex_str).map_err(|_| bad("evidence is not hex"))?;
     if evidence.is_empty() {
         return Err(bad("empty evidence"));
     }
     if evidence.len() > MAX_EVIDENCE_BYTES {
-        return Err(Failure::new(ErrorKind::TooLarge, format!("evidence larger than {MAX_EVIDENCE_BYTES} bytes")));
+        return Err(Failure::new(
+            ErrorKind::TooLarge,
+            format!("evidence larger than {MAX_EVIDENCE_BYTES} bytes"),
+        ));
     }
     let platform = match req.platform.as_deref() {
-        Some(p) => Some(p.parse::<pith_attest::Platform>().map_err(|_| bad(format!("unknown platform {p:?}")))?),
+        Some(p) => Some(
+            p.parse::<pith_attest::Platform>()
+                .map_err(|_| bad(format!("unknown platform {p:?}")))?,
+        ),
         None => pith_attest::detect::platform(&evidence),
     };
     let dev_ca = state.config.dev_ca.clone();
@@ -220,7 +287,10 @@ pub(crate) async fn verify_evidence(State(state): S, headers: HeaderMap, body: B
                 measurement_hash: None,
                 report_data: None,
                 tcb_status: None,
-                error: Some(VerdictError { class: "malformed".into(), message: "the evidence format is not recognised".into() }),
+                error: Some(VerdictError {
+                    class: "malformed".into(),
+                    message: "the evidence format is not recognised".into(),
+                }),
                 at,
             };
         };
@@ -247,7 +317,10 @@ pub(crate) async fn verify_evidence(State(state): S, headers: HeaderMap, body: B
                 measurement_hash: None,
                 report_data: None,
                 tcb_status: None,
-                error: Some(VerdictError { class: r.error.class().as_str().into(), message: r.error.message().into() }),
+                error: Some(VerdictError {
+                    class: r.error.class().as_str().into(),
+                    message: r.error.message().into(),
+                }),
                 at,
             },
         }
@@ -264,6 +337,9 @@ mod tests {
     fn der_dev_ca_becomes_pem() {
         let pem = dev_ca_pem(&[1, 2, 3]);
         assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\nAQID\n"));
-        assert_eq!(dev_ca_pem(b"-----BEGIN CERTIFICATE-----\nX\n"), "-----BEGIN CERTIFICATE-----\nX\n");
+        assert_eq!(
+            dev_ca_pem(b"-----BEGIN CERTIFICATE-----\nX\n"),
+            "-----BEGIN CERTIFICATE-----\nX\n"
+        );
     }
 }

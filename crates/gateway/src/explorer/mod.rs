@@ -29,7 +29,9 @@ use crate::routes::AppState;
 
 mod attestation;
 
-pub use attestation::{Attestation, GatewayVerdict, IntelCollateralFiles, VerdictError, VerifyRequest};
+pub use attestation::{
+    Attestation, GatewayVerdict, IntelCollateralFiles, VerdictError, VerifyRequest,
+};
 pub(crate) use attestation::{attestation, collateral, verify_evidence};
 
 type S = State<Arc<AppState>>;
@@ -93,7 +95,12 @@ impl BlockTimes {
         if let Some(t) = self.0.lock().ok().and_then(|m| m.get(&block).copied()) {
             return Some(t);
         }
-        let b = state.chain.provider().get_block_by_number(BlockNumberOrTag::Number(block)).await.ok()??;
+        let b = state
+            .chain
+            .provider()
+            .get_block_by_number(BlockNumberOrTag::Number(block))
+            .await
+            .ok()??;
         let t = b.header.timestamp;
         if let Ok(mut m) = self.0.lock() {
             m.insert(block, t);
@@ -301,7 +308,9 @@ pub fn limit(raw: Option<&str>, default: u64, max: u64) -> Result<u64, Failure> 
     match raw {
         None => Ok(default),
         Some(s) => {
-            let n: u64 = s.parse().map_err(|_| bad("limit is not a non-negative integer"))?;
+            let n: u64 = s
+                .parse()
+                .map_err(|_| bad("limit is not a non-negative integer"))?;
             if n == 0 {
                 return Err(bad("limit must be at least 1"));
             }
@@ -329,7 +338,12 @@ pub fn tcb_status_name(platform_id: u8, code: u8) -> Option<&'static str> {
 
 /// Count `timestamps` into `buckets` buckets of `width` seconds ending at `end` (exclusive);
 /// timestamps outside the window are ignored.
-pub fn bucket_counts(timestamps: impl IntoIterator<Item = u64>, end: u64, width: u64, buckets: u32) -> (u64, Vec<u64>) {
+pub fn bucket_counts(
+    timestamps: impl IntoIterator<Item = u64>,
+    end: u64,
+    width: u64,
+    buckets: u32,
+) -> (u64, Vec<u64>) {
     let width = width.max(1);
     let span = width.saturating_mul(u64::from(buckets));
     let start = end.saturating_sub(span);
@@ -351,7 +365,10 @@ pub fn bucket_counts(timestamps: impl IntoIterator<Item = u64>, end: u64, width:
 /// The Content-Security-Policy of the page: scripts, styles and connections only to the
 /// gateway itself, plus connections to the chain RPC (the page reads Registry facts there).
 pub fn content_security_policy(rpc_url: &str) -> String {
-    let rpc = reqwest::Url::parse(rpc_url).ok().map(|u| u.origin().ascii_serialization()).filter(|o| o != "null");
+    let rpc = reqwest::Url::parse(rpc_url)
+        .ok()
+        .map(|u| u.origin().ascii_serialization())
+        .filter(|o| o != "null");
     let connect = match rpc {
         Some(o) => format!("'self' {o}"),
         None => "'self'".to_string(),
@@ -368,8 +385,14 @@ fn asset(state: &AppState, content_type: &'static str, body: &'static [u8]) -> R
     if let Ok(v) = HeaderValue::from_str(&content_security_policy(&state.config.rpc_url)) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     r
 }
@@ -382,7 +405,10 @@ pub(crate) async fn page_bare() -> Response {
     (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, PAGE)]).into_response()
 }
 
-pub(crate) async fn asset_file(State(state): S, Path(file): Path<String>) -> Result<Response, Failure> {
+pub(crate) async fn asset_file(
+    State(state): S,
+    Path(file): Path<String>,
+) -> Result<Response, Failure> {
     match file.as_str() {
         "app.js" => Ok(asset(&state, "text/javascript; charset=utf-8", APP_JS)),
         "app.css" => Ok(asset(&state, "text/css; charset=utf-8", APP_CSS)),
@@ -394,7 +420,12 @@ pub(crate) async fn asset_file(State(state): S, Path(file): Path<String>) -> Res
 
 pub(crate) async fn overview(State(state): S) -> Result<Response, Failure> {
     let d = state.chain.deployment();
-    let block = state.chain.provider().get_block_number().await.map_err(|e| rpc_failure("block number", e))?;
+    let block = state
+        .chain
+        .provider()
+        .get_block_number()
+        .await
+        .map_err(|e| rpc_failure("block number", e))?;
     let programs = u64::try_from(state.chain.program_count().await?).unwrap_or(u64::MAX);
     let kms_members = state.chain.kms_members().await?;
     let store = state.store.clone();
@@ -406,8 +437,15 @@ pub(crate) async fn overview(State(state): S) -> Result<Response, Failure> {
             stakes.insert(e.operator, e.stake.parse().unwrap_or(U256::ZERO));
         }
     }
-    let total_stake = stakes.values().fold(U256::ZERO, |a, b| a.saturating_add(*b));
-    let contracts = d.contracts.named().into_iter().map(|(n, a)| (n.to_string(), a)).collect();
+    let total_stake = stakes
+        .values()
+        .fold(U256::ZERO, |a, b| a.saturating_add(*b));
+    let contracts = d
+        .contracts
+        .named()
+        .into_iter()
+        .map(|(n, a)| (n.to_string(), a))
+        .collect();
     Ok(axum::Json(Overview {
         chain_id: d.chain_id,
         rpc_url: state.config.rpc_url.clone(),
@@ -437,7 +475,8 @@ pub(crate) async fn workers(State(state): S) -> Result<Response, Failure> {
             None => None,
         };
         out.push(ExplorerWorker {
-            tcb_status_name: tcb_status_name(entry.platform_id, entry.tcb_status).map(str::to_string),
+            tcb_status_name: tcb_status_name(entry.platform_id, entry.tcb_status)
+                .map(str::to_string),
             registered_at,
             revoked,
             uptime,
@@ -456,11 +495,16 @@ pub(crate) struct PageQuery {
     buckets: Option<String>,
 }
 
-pub(crate) async fn programs(State(state): S, Query(q): Query<PageQuery>) -> Result<Response, Failure> {
+pub(crate) async fn programs(
+    State(state): S,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, Failure> {
     let limit = limit(q.limit.as_deref(), PROGRAMS_LIMIT.0, PROGRAMS_LIMIT.1)?;
     let offset: u64 = match q.offset.as_deref() {
         None => 0,
-        Some(s) => s.parse().map_err(|_| bad("offset is not a non-negative integer"))?,
+        Some(s) => s
+            .parse()
+            .map_err(|_| bad("offset is not a non-negative integer"))?,
     };
     let total = u64::try_from(state.chain.program_count().await?).unwrap_or(u64::MAX);
     let newest = total.saturating_sub(offset);
@@ -469,7 +513,12 @@ pub(crate) async fn programs(State(state): S, Query(q): Query<PageQuery>) -> Res
     if newest >= 1 {
         let programs = state.chain.contracts().programs.raw();
         let from = state.chain.deployment().deploy_block;
-        let registered = programs.ProgramRegistered_filter().from_block(from).query().await.map_err(|e| rpc_failure("ProgramRegistered", e))?;
+        let registered = programs
+            .ProgramRegistered_filter()
+            .from_block(from)
+            .query()
+            .await
+            .map_err(|e| rpc_failure("ProgramRegistered", e))?;
         for (ev, log) in registered {
             versions.entry(ev.programId).or_default().push(Version {
                 kind: "registered".into(),
@@ -478,7 +527,12 @@ pub(crate) async fn programs(State(state): S, Query(q): Query<PageQuery>) -> Res
                 tx: log.transaction_hash,
             });
         }
-        let upgraded = programs.ProgramUpgraded_filter().from_block(from).query().await.map_err(|e| rpc_failure("ProgramUpgraded", e))?;
+        let upgraded = programs
+            .ProgramUpgraded_filter()
+            .from_block(from)
+            .query()
+            .await
+            .map_err(|e| rpc_failure("ProgramUpgraded", e))?;
         for (ev, log) in upgraded {
             versions.entry(ev.programId).or_default().push(Version {
                 kind: "upgraded".into(),
@@ -493,10 +547,13 @@ pub(crate) async fn programs(State(state): S, Query(q): Query<PageQuery>) -> Res
         if id == 0 {
             break;
         }
-        let Some(p) = state.chain.program(U256::from(id)).await? else { continue };
+        let Some(p) = state.chain.program(U256::from(id)).await? else {
+            continue;
+        };
         let program_id = B256::from(p.id.to_be_bytes::<32>());
         let store = state.store.clone();
-        let calls = tokio::task::spawn_blocking(move || store.receipt_count_of(&program_id)).await??;
+        let calls =
+            tokio::task::spawn_blocking(move || store.receipt_count_of(&program_id)).await??;
         let mut vs = versions.remove(&p.id).unwrap_or_default();
         vs.sort_by_key(|v| v.block);
         let skip = vs.len().saturating_sub(MAX_VERSIONS);
@@ -510,15 +567,34 @@ pub(crate) async fn programs(State(state): S, Query(q): Query<PageQuery>) -> Res
             versions: vs.split_off(skip),
         });
     }
-    Ok(axum::Json(ProgramPage { total, programs: out }).into_response())
+    Ok(axum::Json(ProgramPage {
+        total,
+        programs: out,
+    })
+    .into_response())
 }
 
-pub(crate) async fn receipts(State(state): S, Query(q): Query<PageQuery>) -> Result<Response, Failure> {
-    let limit = limit(q.limit.as_deref(), RECEIPTS_LIMIT.0 as u64, RECEIPTS_LIMIT.1 as u64)? as usize;
-    let program = q.program.as_deref().map(crate::routes::parse_program_id).transpose()?;
+pub(crate) async fn receipts(
+    State(state): S,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, Failure> {
+    let limit = limit(
+        q.limit.as_deref(),
+        RECEIPTS_LIMIT.0 as u64,
+        RECEIPTS_LIMIT.1 as u64,
+    )? as usize;
+    let program = q
+        .program
+        .as_deref()
+        .map(crate::routes::parse_program_id)
+        .transpose()?;
     let store = state.store.clone();
-    let list = tokio::task::spawn_blocking(move || store.receipts(program.as_ref(), limit)).await??;
-    let list: Vec<SignedReceipt> = list.into_iter().filter(|r| crate::routes::served(&state, r)).collect();
+    let list =
+        tokio::task::spawn_blocking(move || store.receipts(program.as_ref(), limit)).await??;
+    let list: Vec<SignedReceipt> = list
+        .into_iter()
+        .filter(|r| crate::routes::served(&state, r))
+        .collect();
     Ok(axum::Json(list).into_response())
 }
 
@@ -551,7 +627,11 @@ pub(crate) async fn pools(State(state): S) -> Result<Response, Failure> {
                 locked_stake: p.lockedStake.to_string(),
                 total_shares: p.totalShares.to_string(),
                 queued_shares: p.queuedShares.to_string(),
-                workers: entries.iter().filter(|e| e.operator == op).map(|e| e.address).collect(),
+                workers: entries
+                    .iter()
+                    .filter(|e| e.operator == op)
+                    .map(|e| e.address)
+                    .collect(),
             },
         ));
     }
@@ -559,8 +639,15 @@ pub(crate) async fn pools(State(state): S) -> Result<Response, Failure> {
     Ok(axum::Json(out.into_iter().map(|(_, p)| p).collect::<Vec<_>>()).into_response())
 }
 
-pub(crate) async fn proposals(State(state): S, Query(q): Query<PageQuery>) -> Result<Response, Failure> {
-    let limit = limit(q.limit.as_deref(), PROPOSALS_LIMIT.0 as u64, PROPOSALS_LIMIT.1 as u64)? as usize;
+pub(crate) async fn proposals(
+    State(state): S,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, Failure> {
+    let limit = limit(
+        q.limit.as_deref(),
+        PROPOSALS_LIMIT.0 as u64,
+        PROPOSALS_LIMIT.1 as u64,
+    )? as usize;
     let g = &state.chain.contracts().governor;
     let created = g
         .raw()
@@ -572,7 +659,12 @@ pub(crate) async fn proposals(State(state): S, Query(q): Query<PageQuery>) -> Re
     let mut out = Vec::new();
     for (ev, log) in created.into_iter().rev().take(limit) {
         let st = g.state(ev.proposalId).await?;
-        let v = g.raw().proposalVotes(ev.proposalId).call().await.map_err(|e| rpc_failure("proposalVotes", e))?;
+        let v = g
+            .raw()
+            .proposalVotes(ev.proposalId)
+            .call()
+            .await
+            .map_err(|e| rpc_failure("proposalVotes", e))?;
         out.push(ExplorerProposal {
             id: ev.proposalId.to_string(),
             proposer: ev.proposer,
@@ -580,7 +672,11 @@ pub(crate) async fn proposals(State(state): S, Query(q): Query<PageQuery>) -> Re
             state: format!("{st:?}").to_ascii_lowercase(),
             vote_start: ev.voteStart.to_string(),
             vote_end: ev.voteEnd.to_string(),
-            votes: Votes { for_votes: v.forVotes.to_string(), against: v.againstVotes.to_string(), abstain: v.abstainVotes.to_string() },
+            votes: Votes {
+                for_votes: v.forVotes.to_string(),
+                against: v.againstVotes.to_string(),
+                abstain: v.abstainVotes.to_string(),
+            },
             actions: ev.targets.len(),
             block: log.block_number.unwrap_or(0),
         });
@@ -588,28 +684,50 @@ pub(crate) async fn proposals(State(state): S, Query(q): Query<PageQuery>) -> Re
     Ok(axum::Json(out).into_response())
 }
 
-pub(crate) async fn calls(State(state): S, Query(q): Query<PageQuery>) -> Result<Response, Failure> {
+pub(crate) async fn calls(
+    State(state): S,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, Failure> {
     let (def_w, min_w, max_w) = CALL_BUCKET_SECONDS;
     let width = match q.bucket.as_deref() {
         None => def_w,
         Some(s) => {
-            let w: u64 = s.parse().map_err(|_| bad("bucket is not a number of seconds"))?;
+            let w: u64 = s
+                .parse()
+                .map_err(|_| bad("bucket is not a number of seconds"))?;
             if !(min_w..=max_w).contains(&w) {
                 return Err(bad(format!("bucket must be {min_w}..={max_w} seconds")));
             }
             w
         }
     };
-    let buckets = u32::try_from(limit(q.buckets.as_deref(), u64::from(CALL_BUCKETS.0), u64::from(CALL_BUCKETS.1))?).unwrap_or(CALL_BUCKETS.1);
-    let program = q.program.as_deref().map(crate::routes::parse_program_id).transpose()?;
+    let buckets = u32::try_from(limit(
+        q.buckets.as_deref(),
+        u64::from(CALL_BUCKETS.0),
+        u64::from(CALL_BUCKETS.1),
+    )?)
+    .unwrap_or(CALL_BUCKETS.1);
+    let program = q
+        .program
+        .as_deref()
+        .map(crate::routes::parse_program_id)
+        .transpose()?;
     let store = state.store.clone();
-    let list = tokio::task::spawn_blocking(move || store.receipts(program.as_ref(), MAX_SERIES_SCAN)).await??;
+    let list =
+        tokio::task::spawn_blocking(move || store.receipts(program.as_ref(), MAX_SERIES_SCAN))
+            .await??;
     let now = crate::now_secs();
     // The window ends at the end of the current bucket.
     let end = (now / width).saturating_add(1).saturating_mul(width);
     let (start, counts) = bucket_counts(list.iter().map(|r| r.timestamp), end, width, buckets);
-    Ok(axum::Json(CallSeries { bucket_seconds: width, start, counts, scanned: list.len(), truncated: list.len() >= MAX_SERIES_SCAN })
-        .into_response())
+    Ok(axum::Json(CallSeries {
+        bucket_seconds: width,
+        start,
+        counts,
+        scanned: list.len(),
+        truncated: list.len() >= MAX_SERIES_SCAN,
+    })
+    .into_response())
 }
 
 #[cfg(test)]
@@ -650,11 +768,13 @@ mod tests {
     #[test]
     fn csp_allows_self_and_the_rpc_origin_only() {
         let csp = content_security_policy("http://127.0.0.1:8545/some/path");
-        assert!(csp.contains("connect-src 'self' http://127.0.0.1:8545;"), "{csp}");
+        assert!(
+            csp.contains("connect-src 'self' http://127.0.0.1:8545;"),
+            "{csp}"
+        );
         assert!(csp.contains("script-src 'self';"));
         assert!(!csp.contains("unsafe"));
         let csp = content_security_policy("not a url");
         assert!(csp.contains("connect-src 'self';"), "{csp}");
     }
 }
-

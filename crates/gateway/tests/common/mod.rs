@@ -57,10 +57,18 @@ impl Chain {
         let kms: PrivateKeySigner = anvil.accounts()[9].private_key.parse()?;
         let provider = signing_provider(&anvil.url(), deployer.clone())?;
         let mut cfg = DeployConfig::local(deployer.address(), vec![kms.address()]);
-        cfg.measurements =
-            vec![Measurement { platform: platform::SIMULATED, role: role::WORKER, hash: B256::from(WORKER_MEASUREMENT) }];
+        cfg.measurements = vec![Measurement {
+            platform: platform::SIMULATED,
+            role: role::WORKER,
+            hash: B256::from(WORKER_MEASUREMENT),
+        }];
         let deployment = deploy(&provider, deployer.address(), &anvil.url(), &cfg).await?;
-        Ok(Self { anvil, deployment, deployer: provider, kms })
+        Ok(Self {
+            anvil,
+            deployment,
+            deployer: provider,
+            kms,
+        })
     }
 
     pub fn account(&self, i: usize) -> PrivateKeySigner {
@@ -72,7 +80,12 @@ impl Chain {
         let operator = self.account(1);
         let provider = signing_provider(&self.anvil.url(), operator.clone())?;
         let c = PithContracts::new(&self.deployment, provider.clone());
-        let now = provider.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await?.unwrap().header.timestamp;
+        let now = provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await?
+            .unwrap()
+            .header
+            .timestamp;
         let reg = Registry::WorkerRegistration {
             worker,
             operator: operator.address(),
@@ -82,9 +95,15 @@ impl Chain {
             evidenceHash: keccak256(evidence),
             expiry: now + 3_600,
         };
-        let digest = eip712::registration_digest(&reg, self.deployment.chain_id, self.deployment.contracts.registry);
+        let digest = eip712::registration_digest(
+            &reg,
+            self.deployment.chain_id,
+            self.deployment.contracts.registry,
+        );
         let sigs = eip712::sign_sorted(digest, &[&self.kms])?;
-        c.registry.send_register_worker(reg, Bytes::from(evidence.to_vec()), sigs).await?;
+        c.registry
+            .send_register_worker(reg, Bytes::from(evidence.to_vec()), sigs)
+            .await?;
         Ok(())
     }
 
@@ -102,12 +121,20 @@ impl Chain {
             platformMask: U256::ZERO,
             egressAllowListHash: B256::ZERO,
         };
-        let receipt = c.programs.send("register", c.programs.raw().register(code_hash, config)).await?;
+        let receipt = c
+            .programs
+            .send("register", c.programs.raw().register(code_hash, config))
+            .await?;
         let ev = receipt
             .inner
             .logs()
             .iter()
-            .find_map(|l| <Programs::ProgramRegistered as alloy::sol_types::SolEvent>::decode_log_data(l.data()).ok())
+            .find_map(|l| {
+                <Programs::ProgramRegistered as alloy::sol_types::SolEvent>::decode_log_data(
+                    l.data(),
+                )
+                .ok()
+            })
             .map(|e| e.programId)
             .expect("ProgramRegistered");
         Ok(B256::from(ev.to_be_bytes::<32>()))
@@ -117,11 +144,16 @@ impl Chain {
 /// The program keys of `program` under the test master key.
 /// The program's own address under the stand-in master key.
 pub fn program_address(program: B256) -> alloy::primitives::Address {
-    MasterKey::from_bytes(MASTER, 1).program_keys(&ProgramId(program.0)).unwrap().address()
+    MasterKey::from_bytes(MASTER, 1)
+        .program_keys(&ProgramId(program.0))
+        .unwrap()
+        .address()
 }
 
 pub fn program_server(program: B256) -> ProgramServer {
-    let keys = MasterKey::from_bytes(MASTER, 1).program_keys(&ProgramId(program.0)).unwrap();
+    let keys = MasterKey::from_bytes(MASTER, 1)
+        .program_keys(&ProgramId(program.0))
+        .unwrap();
     ProgramServer::new(&keys).unwrap()
 }
 
@@ -140,7 +172,10 @@ impl Server {
         let cancel = CancellationToken::new();
         let c = cancel.clone();
         let task = tokio::spawn(async move {
-            axum::serve(listener, app).with_graceful_shutdown(async move { c.cancelled().await }).await.unwrap();
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { c.cancelled().await })
+                .await
+                .unwrap();
         });
         Self { addr, cancel, task }
     }
@@ -213,23 +248,48 @@ impl StandInWorker {
             &[self.address.as_slice(), url.as_bytes()],
             timestamp,
         );
-        let signature = pith_crypto::receipt::sign_hash(&self.key, &digest).unwrap().to_vec();
-        pith_api::gateway::Announce { worker: self.address, url: url.to_string(), timestamp, signature }
+        let signature = pith_crypto::receipt::sign_hash(&self.key, &digest)
+            .unwrap()
+            .to_vec();
+        pith_api::gateway::Announce {
+            worker: self.address,
+            url: url.to_string(),
+            timestamp,
+            signature,
+        }
     }
 }
 
 async fn worker_health(State(w): State<Arc<StandInWorker>>) -> Response {
     let draining = w.draining_health.load(Ordering::Relaxed);
-    let h = pith_api::worker::WorkerHealth { ok: !draining, registered: true, draining, in_flight: 0 };
-    let status = if draining { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let h = pith_api::worker::WorkerHealth {
+        ok: !draining,
+        registered: true,
+        draining,
+        in_flight: 0,
+    };
+    let status = if draining {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
     (status, [("connection", "close")], axum::Json(h)).into_response()
 }
 
-async fn worker_invoke(State(w): State<Arc<StandInWorker>>, Path(id): Path<String>, body: AxBytes) -> Response {
+async fn worker_invoke(
+    State(w): State<Arc<StandInWorker>>,
+    Path(id): Path<String>,
+    body: AxBytes,
+) -> Response {
     let mode = *w.mode.lock().unwrap();
     if mode == Mode::RefuseDraining {
         let e = pith_api::ApiError::new(ErrorKind::Draining, "draining");
-        return (StatusCode::SERVICE_UNAVAILABLE, [("connection", "close")], axum::Json(e.body())).into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("connection", "close")],
+            axum::Json(e.body()),
+        )
+            .into_response();
     }
     w.invoked.fetch_add(1, Ordering::Relaxed);
     let program: B256 = id.parse().unwrap();
@@ -244,7 +304,11 @@ async fn worker_invoke(State(w): State<Arc<StandInWorker>>, Path(id): Path<Strin
     let request_hash = reply.request_hash();
     let mut answer = b"echo:".to_vec();
     answer.extend_from_slice(request.body());
-    let resp = PResponse { status: 200, headers: vec![("content-type".into(), "text/plain".into())], body: answer };
+    let resp = PResponse {
+        status: 200,
+        headers: vec![("content-type".into(), "text/plain".into())],
+        body: answer,
+    };
     let (wire, response_hash) = reply.encapsulate(&resp).unwrap();
     let fields = ReceiptFields {
         chain_id: w.chain_id,
@@ -274,7 +338,9 @@ async fn worker_invoke(State(w): State<Arc<StandInWorker>>, Path(id): Path<Strin
     let mut receipt = SignedReceipt::sign(fields, &signer).unwrap();
     if mode == Mode::ForgedReceipt {
         let other = SigningKey::from_slice(&[0xee; 32]).unwrap();
-        receipt.signature = pith_crypto::receipt::sign_hash(&other, &receipt.signing_hash()).unwrap().to_vec();
+        receipt.signature = pith_crypto::receipt::sign_hash(&other, &receipt.signing_hash())
+            .unwrap()
+            .to_vec();
     }
     let receipt = pith_api::b64url(&serde_json::to_vec(&receipt).unwrap());
     let mut h = HeaderMap::new();
@@ -310,12 +376,28 @@ pub fn kms_router(kms: Arc<StandInKms>) -> Router {
     async fn key(State(k): State<Arc<StandInKms>>, Path(id): Path<String>) -> Response {
         let program: B256 = id.parse().unwrap();
         let ohttp_keys = program_server(program).encoded_key_configs().unwrap();
-        let cert = KeyCertificate::issue(&k.signer, k.chain_id, k.registry, program, 1, &ohttp_keys, program_address(program), 4_000_000_000).unwrap();
-        axum::Json(pith_api::kms::ProgramKeyInfo { program_id: program, ohttp_keys, certificate: cert }).into_response()
+        let cert = KeyCertificate::issue(
+            &k.signer,
+            k.chain_id,
+            k.registry,
+            program,
+            1,
+            &ohttp_keys,
+            program_address(program),
+            4_000_000_000,
+        )
+        .unwrap();
+        axum::Json(pith_api::kms::ProgramKeyInfo {
+            program_id: program,
+            ohttp_keys,
+            certificate: cert,
+        })
+        .into_response()
     }
-    Router::new().route(pith_api::kms::PROGRAM_KEY, get(key)).with_state(kms)
+    Router::new()
+        .route(pith_api::kms::PROGRAM_KEY, get(key))
+        .with_state(kms)
 }
-
 
 /// Poll `f` every 100 ms for up to 20 s.
 pub async fn eventually<F, Fut>(what: &str, mut f: F)

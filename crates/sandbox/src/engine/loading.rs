@@ -42,7 +42,9 @@ impl BytecodeCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(super) fn get(&self, hash: &[u8; 32]) -> Option<Arc<[u8]>> {
@@ -93,7 +95,8 @@ pub(super) fn prelude_bytecode() -> Result<&'static [u8], String> {
         let rt = Runtime::new().map_err(|e| e.to_string())?;
         let ctx = Context::full(&rt).map_err(|e| e.to_string())?;
         ctx.with(|ctx| {
-            let m = Module::declare(ctx.clone(), "pith:prelude", PRELUDE_SRC).map_err(|e| describe_rust(&ctx, e))?;
+            let m = Module::declare(ctx.clone(), "pith:prelude", PRELUDE_SRC)
+                .map_err(|e| describe_rust(&ctx, e))?;
             m.write(WriteOptions::default()).map_err(|e| e.to_string())
         })
     })
@@ -106,7 +109,11 @@ pub(super) fn describe_rust(ctx: &Ctx<'_>, e: rquickjs::Error) -> String {
     if e.is_exception() {
         let v = ctx.catch();
         if let Some(ex) = v.as_exception() {
-            return format!("{}\n{}", ex.message().unwrap_or_default(), ex.stack().unwrap_or_default());
+            return format!(
+                "{}\n{}",
+                ex.message().unwrap_or_default(),
+                ex.stack().unwrap_or_default()
+            );
         }
         return format!("{v:?}");
     }
@@ -124,7 +131,11 @@ impl rquickjs::loader::Resolver for NoImports {
         name: &str,
         _attributes: Option<rquickjs::loader::ImportAttributes<'js>>,
     ) -> rquickjs::Result<String> {
-        Err(rquickjs::Error::new_resolving_message(base, name, "imports are not supported: a program is a single module"))
+        Err(rquickjs::Error::new_resolving_message(
+            base,
+            name,
+            "imports are not supported: a program is a single module",
+        ))
     }
 }
 
@@ -135,6 +146,9 @@ impl rquickjs::loader::Loader for NoImports {
         name: &str,
         _attributes: Option<rquickjs::loader::ImportAttributes<'js>>,
     ) -> rquickjs::Result<Module<'js, rquickjs::module::Declared>> {
-        Err(rquickjs::Error::new_loading_message(name, "imports are not supported"))
+        Err(rquickjs::Error::new_loading_message(
+            name,
+            "imports are not supported",
+        ))
     }
 }

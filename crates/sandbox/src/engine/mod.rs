@@ -14,14 +14,17 @@ use std::time::{Duration, Instant};
 use crate::stackguard::{self, Band};
 use rquickjs::function::Opt;
 use rquickjs::prelude::Func;
-use rquickjs::{
-    Array, Context, Ctx, Function, Module, Object, Persistent, Promise, Runtime, TypedArray, Value, WriteOptions,
-};
 use rquickjs::promise::PromiseState;
+use rquickjs::{
+    Array, Context, Ctx, Function, Module, Object, Persistent, Promise, Runtime, TypedArray, Value,
+    WriteOptions,
+};
 
 use crate::alloc::{CountingAllocator, MemMeter};
 use crate::bytes::bytes_of;
-use crate::host::{EgressBudget, EgressError, EgressPolicy, Host, HostError, HttpRequest, HttpResponse, ProgramRef};
+use crate::host::{
+    EgressBudget, EgressError, EgressPolicy, Host, HostError, HttpRequest, HttpResponse, ProgramRef,
+};
 use crate::limits::{ErrorKind, InvocationError, Limits, Usage};
 
 mod host_api;
@@ -96,7 +99,10 @@ impl Program {
     }
 
     fn program_ref(&self) -> ProgramRef {
-        ProgramRef { id: self.id.clone(), code_hash: self.code_hash }
+        ProgramRef {
+            id: self.id.clone(),
+            code_hash: self.code_hash,
+        }
     }
 }
 
@@ -116,7 +122,12 @@ pub struct Request {
 impl Request {
     /// `GET url` without headers.
     pub fn get(url: impl Into<String>) -> Self {
-        Self { method: "GET".into(), url: url.into(), headers: Vec::new(), body: Vec::new() }
+        Self {
+            method: "GET".into(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
 }
 
@@ -175,12 +186,18 @@ pub struct Instance {
 
 impl std::fmt::Debug for Instance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Instance").field("program", &self.program.id).field("invocations", &self.invocations).finish()
+        f.debug_struct("Instance")
+            .field("program", &self.program.id)
+            .field("invocations", &self.invocations)
+            .finish()
     }
 }
 
 fn internal(e: impl std::fmt::Display) -> InvocationError {
-    InvocationError::new(ErrorKind::InvalidProgram, format!("sandbox setup failed: {e}"))
+    InvocationError::new(
+        ErrorKind::InvalidProgram,
+        format!("sandbox setup failed: {e}"),
+    )
 }
 
 impl Instance {
@@ -195,7 +212,10 @@ impl Instance {
         let meter = Rc::new(MemMeter::default());
         let limits = program.limits;
         meter.limit.set(limits.memory_bytes());
-        let rt = Runtime::new_with_alloc(CountingAllocator { meter: meter.clone() }).map_err(internal)?;
+        let rt = Runtime::new_with_alloc(CountingAllocator {
+            meter: meter.clone(),
+        })
+        .map_err(internal)?;
         rt.set_max_stack_size(limits.stack_bytes());
         // Programs are single modules: every import is refused, including the name of
         // the already-loaded prelude.
@@ -239,37 +259,43 @@ impl Instance {
                     return true;
                 }
                 if st.stack_band.get().is_some_and(|b| b.touched_top()) {
-                    st.kill(ErrorKind::StackLimit, format!("stack limit of {} KiB exceeded", st.limits.get().stack_kb));
+                    st.kill(
+                        ErrorKind::StackLimit,
+                        format!("stack limit of {} KiB exceeded", st.limits.get().stack_kb),
+                    );
                     return true;
                 }
                 st.killed() || st.over_time()
             })));
         }
         let prelude = prelude_bytecode().map_err(internal)?;
-        let out = ctx.with(|ctx| -> Result<Persistent<Object<'static>>, InvocationError> {
-            let g = ctx.globals();
-            let h = host_object(&ctx, &st).map_err(|e| internal(describe_rust(&ctx, e)))?;
-            g.set("__pith_host", h).map_err(internal)?;
-            // SAFETY: the bytecode was produced by `prelude_bytecode` in this process from
-            // our own source with the same engine version.
-            let m = unsafe { Module::load(ctx.clone(), prelude) }.map_err(|e| internal(describe_rust(&ctx, e)))?;
-            let (_, p) = m.eval().map_err(|e| internal(describe_rust(&ctx, e)))?;
-            while ctx.execute_pending_job() {}
-            if p.state() == PromiseState::Rejected {
-                return Err(internal("prelude failed"));
-            }
-            let out: Object<'_> = g.get("__pith_out").map_err(internal)?;
-            g.remove("__pith_out").map_err(internal)?;
-            let setup: Function<'_> = out.get("setup").map_err(internal)?;
-            let secrets = Object::new(ctx.clone()).map_err(internal)?;
-            for (k, v) in &program.secrets {
-                secrets.set(k.as_str(), v.as_str()).map_err(internal)?;
-            }
-            setup
-                .call::<_, ()>((secrets, program.id.as_str(), program.code_hash_hex()))
-                .map_err(|e| internal(describe_rust(&ctx, e)))?;
-            Ok(Persistent::save(&ctx, out))
-        })?;
+        let out = ctx.with(
+            |ctx| -> Result<Persistent<Object<'static>>, InvocationError> {
+                let g = ctx.globals();
+                let h = host_object(&ctx, &st).map_err(|e| internal(describe_rust(&ctx, e)))?;
+                g.set("__pith_host", h).map_err(internal)?;
+                // SAFETY: the bytecode was produced by `prelude_bytecode` in this process from
+                // our own source with the same engine version.
+                let m = unsafe { Module::load(ctx.clone(), prelude) }
+                    .map_err(|e| internal(describe_rust(&ctx, e)))?;
+                let (_, p) = m.eval().map_err(|e| internal(describe_rust(&ctx, e)))?;
+                while ctx.execute_pending_job() {}
+                if p.state() == PromiseState::Rejected {
+                    return Err(internal("prelude failed"));
+                }
+                let out: Object<'_> = g.get("__pith_out").map_err(internal)?;
+                g.remove("__pith_out").map_err(internal)?;
+                let setup: Function<'_> = out.get("setup").map_err(internal)?;
+                let secrets = Object::new(ctx.clone()).map_err(internal)?;
+                for (k, v) in &program.secrets {
+                    secrets.set(k.as_str(), v.as_str()).map_err(internal)?;
+                }
+                setup
+                    .call::<_, ()>((secrets, program.id.as_str(), program.code_hash_hex()))
+                    .map_err(|e| internal(describe_rust(&ctx, e)))?;
+                Ok(Persistent::save(&ctx, out))
+            },
+        )?;
         Ok(Self {
             out,
             handler: None,
@@ -306,7 +332,10 @@ impl Instance {
     pub fn invoke(&mut self, req: &Request) -> Outcome {
         if self.broken {
             return Outcome {
-                result: Err(InvocationError::new(ErrorKind::ProgramError, "instance is no longer usable")),
+                result: Err(InvocationError::new(
+                    ErrorKind::ProgramError,
+                    "instance is no longer usable",
+                )),
                 usage: Usage::default(),
                 logs: Vec::new(),
             };
@@ -334,10 +363,18 @@ impl Instance {
         // The program's stack is measured from this frame; the band painted beyond it
         // tells afterwards whether a frame went deeper, even if the program caught the
         // engine's RangeError (see `stackguard`).
-        let band = match Band::plan(stackguard::stack_pointer(), limits.stack_bytes(), self.stack_floor) {
+        let band = match Band::plan(
+            stackguard::stack_pointer(),
+            limits.stack_bytes(),
+            self.stack_floor,
+        ) {
             Ok(b) => b,
             Err(e) => {
-                return Outcome { result: Err(internal(e)), usage: Usage::default(), logs: Vec::new() };
+                return Outcome {
+                    result: Err(internal(e)),
+                    usage: Usage::default(),
+                    logs: Vec::new(),
+                };
             }
         };
         if band.stack_bytes() < limits.stack_bytes() {
@@ -348,7 +385,8 @@ impl Instance {
                 "thread stack smaller than the program's stack limit; the program gets less"
             );
         }
-        self.ctx.with(|ctx| stackguard::set_engine_stack(&ctx, band.engine_max));
+        self.ctx
+            .with(|ctx| stackguard::set_engine_stack(&ctx, band.engine_max));
         band.paint();
         st.stack_band.set(Some(band));
         st.active.set(true);
@@ -364,9 +402,15 @@ impl Instance {
         let result = if let Some(k) = st.kill.borrow_mut().take() {
             Err(k)
         } else if self.meter.exceeded.get() {
-            Err(InvocationError::new(ErrorKind::MemoryLimit, format!("memory limit of {} MiB exceeded", limits.memory_mb)))
+            Err(InvocationError::new(
+                ErrorKind::MemoryLimit,
+                format!("memory limit of {} MiB exceeded", limits.memory_mb),
+            ))
         } else if stack_hit {
-            Err(InvocationError::new(ErrorKind::StackLimit, format!("stack limit of {} KiB exceeded", limits.stack_kb)))
+            Err(InvocationError::new(
+                ErrorKind::StackLimit,
+                format!("stack limit of {} KiB exceeded", limits.stack_kb),
+            ))
         } else {
             result
         };
@@ -390,7 +434,11 @@ impl Instance {
             ai_completion_tokens: st.ai_completion_tokens.get(),
             ..Usage::timed(cpu, wall)
         };
-        Outcome { result, usage, logs: std::mem::take(&mut *st.logs.borrow_mut()) }
+        Outcome {
+            result,
+            usage,
+            logs: std::mem::take(&mut *st.logs.borrow_mut()),
+        }
     }
 
     fn run(&mut self, req: &Request) -> Result<Response, InvocationError> {
@@ -466,10 +514,15 @@ impl Instance {
             let module = match cache.get(&program.code_hash) {
                 // SAFETY: cache entries are written only below, by `Module::write` in this
                 // process, keyed by the SHA-256 of the source they were compiled from.
-                Some(code) => unsafe { Module::load(ctx.clone(), &code) }.map_err(|e| self.invalid(&ctx, e))?,
+                Some(code) => unsafe { Module::load(ctx.clone(), &code) }
+                    .map_err(|e| self.invalid(&ctx, e))?,
                 None => {
-                    let m = Module::declare(ctx.clone(), "program.js", program.source.as_bytes().to_vec())
-                        .map_err(|e| self.invalid(&ctx, e))?;
+                    let m = Module::declare(
+                        ctx.clone(),
+                        "program.js",
+                        program.source.as_bytes().to_vec(),
+                    )
+                    .map_err(|e| self.invalid(&ctx, e))?;
                     if let Ok(code) = m.write(WriteOptions::default()) {
                         cache.insert(program.code_hash, code);
                     }
@@ -494,7 +547,10 @@ impl Instance {
             };
             let f: Value<'_> = obj.get("fetch").map_err(internal)?;
             if !f.is_function() {
-                return Err(InvocationError::new(ErrorKind::InvalidProgram, "the default export has no `fetch` function"));
+                return Err(InvocationError::new(
+                    ErrorKind::InvalidProgram,
+                    "the default export has no `fetch` function",
+                ));
             }
             Ok(Persistent::save(&ctx, obj.clone()))
         })
@@ -508,7 +564,12 @@ impl Instance {
     }
 
     /// Turn a thrown exception (pending on ctx) into an invocation error.
-    fn classify_exception<'js>(&self, ctx: &Ctx<'js>, out: &Object<'js>, e: rquickjs::Error) -> InvocationError {
+    fn classify_exception<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        out: &Object<'js>,
+        e: rquickjs::Error,
+    ) -> InvocationError {
         if let Some(k) = self.st.kill.borrow().clone() {
             return k;
         }
@@ -519,7 +580,12 @@ impl Instance {
         self.classify_value(ctx, out, v)
     }
 
-    fn classify_value<'js>(&self, _ctx: &Ctx<'js>, out: &Object<'js>, v: Value<'js>) -> InvocationError {
+    fn classify_value<'js>(
+        &self,
+        _ctx: &Ctx<'js>,
+        out: &Object<'js>,
+        v: Value<'js>,
+    ) -> InvocationError {
         if let Some(k) = self.st.kill.borrow().clone() {
             return k;
         }
@@ -539,7 +605,10 @@ impl Instance {
         if name == "RangeError" && message.contains("Maximum call stack size exceeded") {
             return InvocationError::new(
                 ErrorKind::StackLimit,
-                format!("stack limit of {} KiB exceeded", self.program.limits.stack_kb),
+                format!(
+                    "stack limit of {} KiB exceeded",
+                    self.program.limits.stack_kb
+                ),
             );
         }
         if message.starts_with("InternalError: out of memory") {
@@ -552,7 +621,12 @@ impl Instance {
     }
 
     /// Drive jobs, timers and host completions until `p` settles.
-    fn run_loop<'js>(&self, ctx: &Ctx<'js>, out: &Object<'js>, p: &Promise<'js>) -> Result<Value<'js>, InvocationError> {
+    fn run_loop<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        out: &Object<'js>,
+        p: &Promise<'js>,
+    ) -> Result<Value<'js>, InvocationError> {
         let st = &*self.st;
         let dispatch: Function<'js> = out.get("dispatch").map_err(internal)?;
         loop {
@@ -565,11 +639,17 @@ impl Instance {
                 return Err(k);
             }
             if self.meter.exceeded.get() {
-                return Err(InvocationError::new(ErrorKind::MemoryLimit, "memory limit exceeded"));
+                return Err(InvocationError::new(
+                    ErrorKind::MemoryLimit,
+                    "memory limit exceeded",
+                ));
             }
             match p.state() {
                 PromiseState::Resolved => {
-                    return p.result::<Value<'js>>().unwrap_or_else(|| Err(rquickjs::Error::Unknown)).map_err(internal);
+                    return p
+                        .result::<Value<'js>>()
+                        .unwrap_or_else(|| Err(rquickjs::Error::Unknown))
+                        .map_err(internal);
                 }
                 PromiseState::Rejected => {
                     let _ = p.result::<Value<'js>>();
@@ -595,7 +675,9 @@ impl Instance {
             if !due.is_empty() {
                 for id in due {
                     st.timer_at.borrow_mut().remove(&id);
-                    if let Err(e) = dispatch.call::<_, ()>((id as f64, true, Value::new_undefined(ctx.clone()))) {
+                    if let Err(e) =
+                        dispatch.call::<_, ()>((id as f64, true, Value::new_undefined(ctx.clone())))
+                    {
                         return Err(self.classify_exception(ctx, out, e));
                     }
                     while ctx.execute_pending_job() {
@@ -611,22 +693,31 @@ impl Instance {
             }
             let next_timer = st.timers.borrow().first().map(|&(at, _)| at);
             if next_timer.is_none() && st.inflight.borrow().is_empty() {
-                return Err(program_error("the handler's promise never settled (nothing left to wait for)"));
+                return Err(program_error(
+                    "the handler's promise never settled (nothing left to wait for)",
+                ));
             }
             let limits = st.limits.get();
             let wall_deadline = st.start.get() + Duration::from_millis(limits.wall_ms);
             let until = next_timer.map_or(wall_deadline, |t| t.min(wall_deadline));
             let wait_start = Instant::now();
-            let got = self.rx.recv_timeout(until.saturating_duration_since(wait_start));
+            let got = self
+                .rx
+                .recv_timeout(until.saturating_duration_since(wait_start));
             st.waited.set(st.waited.get() + wait_start.elapsed());
             match got {
                 Ok(c) => self.complete(ctx, &dispatch, out, c)?,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if Instant::now() >= wall_deadline {
-                        st.kill(ErrorKind::WallTimeLimit, format!("wall time limit of {} ms exceeded", limits.wall_ms));
+                        st.kill(
+                            ErrorKind::WallTimeLimit,
+                            format!("wall time limit of {} ms exceeded", limits.wall_ms),
+                        );
                     }
                 }
-                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(internal("host channel closed")),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(internal("host channel closed"));
+                }
             }
         }
     }
@@ -644,21 +735,32 @@ impl Instance {
         }
         let limits = st.limits.get();
         if let Some((reqs, bytes, denied)) = c.egress {
-            st.fetch_inflight.set(st.fetch_inflight.get().saturating_sub(1));
+            st.fetch_inflight
+                .set(st.fetch_inflight.get().saturating_sub(1));
             st.egress_requests.set(st.egress_requests.get() + reqs);
-            st.egress_bytes.set(st.egress_bytes.get().saturating_add(bytes));
+            st.egress_bytes
+                .set(st.egress_bytes.get().saturating_add(bytes));
             if denied {
                 st.egress_denied.set(true);
             }
-            if st.egress_requests.get() > limits.egress_requests || st.egress_bytes.get() > limits.egress_bytes {
+            if st.egress_requests.get() > limits.egress_requests
+                || st.egress_bytes.get() > limits.egress_bytes
+            {
                 st.kill(ErrorKind::EgressLimit, "egress limit exceeded");
             }
         }
         if let Some((reserved, prompt, completion)) = c.ai {
             // The reservation becomes what was really generated.
-            st.ai_reserved.set(st.ai_reserved.get().saturating_sub(reserved).saturating_add(completion));
-            st.ai_prompt_tokens.set(st.ai_prompt_tokens.get().saturating_add(prompt));
-            st.ai_completion_tokens.set(st.ai_completion_tokens.get().saturating_add(completion));
+            st.ai_reserved.set(
+                st.ai_reserved
+                    .get()
+                    .saturating_sub(reserved)
+                    .saturating_add(completion),
+            );
+            st.ai_prompt_tokens
+                .set(st.ai_prompt_tokens.get().saturating_add(prompt));
+            st.ai_completion_tokens
+                .set(st.ai_completion_tokens.get().saturating_add(completion));
         }
         if let Err(JsErr { name, .. }) = &c.result {
             if name == "EgressLimit" {
@@ -677,13 +779,18 @@ impl Instance {
                 (false, o.into_value())
             }
         };
-        dispatch.call::<_, ()>((c.id as f64, ok, v)).map_err(|e| self.classify_exception(ctx, out, e))
+        dispatch
+            .call::<_, ()>((c.id as f64, ok, v))
+            .map_err(|e| self.classify_exception(ctx, out, e))
     }
 }
 
 fn as_invalid(e: InvocationError) -> InvocationError {
     if e.kind == ErrorKind::ProgramError {
-        InvocationError::new(ErrorKind::InvalidProgram, format!("module evaluation failed: {}", e.message))
+        InvocationError::new(
+            ErrorKind::InvalidProgram,
+            format!("module evaluation failed: {}", e.message),
+        )
     } else {
         e
     }

@@ -83,11 +83,17 @@ impl State {
         let l = self.limits.get();
         let elapsed = self.start.get().elapsed();
         if elapsed > Duration::from_millis(l.wall_ms) {
-            self.kill(ErrorKind::WallTimeLimit, format!("wall time limit of {} ms exceeded", l.wall_ms));
+            self.kill(
+                ErrorKind::WallTimeLimit,
+                format!("wall time limit of {} ms exceeded", l.wall_ms),
+            );
             return true;
         }
         if self.cpu() > Duration::from_millis(l.cpu_ms) {
-            self.kill(ErrorKind::CpuLimit, format!("CPU limit of {} ms exceeded", l.cpu_ms));
+            self.kill(
+                ErrorKind::CpuLimit,
+                format!("CPU limit of {} ms exceeded", l.cpu_ms),
+            );
             return true;
         }
         false
@@ -120,7 +126,10 @@ impl State {
         let n = self.kv_ops.get() + 1;
         let limit = self.limits.get().kv_ops;
         if n > limit {
-            self.kill(ErrorKind::KvLimit, format!("kv operation limit of {limit} exceeded"));
+            self.kill(
+                ErrorKind::KvLimit,
+                format!("kv operation limit of {limit} exceeded"),
+            );
             return Err(());
         }
         self.kv_ops.set(n);
@@ -129,9 +138,17 @@ impl State {
 }
 
 pub(super) fn host_err(e: HostError) -> JsErr {
-    JsErr { name: "Error".into(), message: e.to_string() }
+    JsErr {
+        name: "Error".into(),
+        message: e.to_string(),
+    }
 }
 
 pub(super) fn done(r: Result<Done, JsErr>) -> Completion {
-    Completion { id: 0, result: r, egress: None, ai: None }
+    Completion {
+        id: 0,
+        result: r,
+        egress: None,
+        ai: None,
+    }
 }

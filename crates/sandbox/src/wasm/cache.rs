@@ -96,14 +96,22 @@ impl DiskCache {
     }
 
     fn paths(&self, code_hash: &[u8; 32], config_hash: &[u8; 32]) -> (PathBuf, PathBuf) {
-        let stem = format!("{}-{}", hex::encode(code_hash), hex::encode(&config_hash[..16]));
-        (self.dir.join(format!("{stem}.cwasm")), self.dir.join(format!("{stem}.sha256")))
+        let stem = format!(
+            "{}-{}",
+            hex::encode(code_hash),
+            hex::encode(&config_hash[..16])
+        );
+        (
+            self.dir.join(format!("{stem}.cwasm")),
+            self.dir.join(format!("{stem}.sha256")),
+        )
     }
 
     /// The serialized component, if present and intact.
     fn read(&self, code_hash: &[u8; 32], config_hash: &[u8; 32]) -> Result<Option<Vec<u8>>, ()> {
         let (file, sum) = self.paths(code_hash, config_hash);
-        let (Ok(bytes), Ok(expected)) = (std::fs::read(&file), std::fs::read_to_string(&sum)) else {
+        let (Ok(bytes), Ok(expected)) = (std::fs::read(&file), std::fs::read_to_string(&sum))
+        else {
             return Ok(None);
         };
         if hex::encode(crate::sha256(&bytes)) != expected.trim() {
@@ -114,7 +122,12 @@ impl DiskCache {
         Ok(Some(bytes))
     }
 
-    fn write(&self, code_hash: &[u8; 32], config_hash: &[u8; 32], bytes: &[u8]) -> std::io::Result<()> {
+    fn write(
+        &self,
+        code_hash: &[u8; 32],
+        config_hash: &[u8; 32],
+        bytes: &[u8],
+    ) -> std::io::Result<()> {
         let (file, sum) = self.paths(code_hash, config_hash);
         let nonce = {
             let mut n = [0u8; 8];
@@ -161,19 +174,29 @@ pub(crate) fn load_or_compile(
         }
     }
     if !super::is_wasm(bytes) {
-        return Err(InvocationError::new(ErrorKind::InvalidProgram, "not a WebAssembly binary"));
+        return Err(InvocationError::new(
+            ErrorKind::InvalidProgram,
+            "not a WebAssembly binary",
+        ));
     }
-    let serialized = engine
-        .precompile_component(bytes)
-        .map_err(|e| InvocationError::new(ErrorKind::InvalidProgram, format!("the component does not compile: {e:#}")))?;
+    let serialized = engine.precompile_component(bytes).map_err(|e| {
+        InvocationError::new(
+            ErrorKind::InvalidProgram,
+            format!("the component does not compile: {e:#}"),
+        )
+    })?;
     stats.compiled.fetch_add(1, Ordering::Relaxed);
     if let Some(d) = disk {
         if let Err(e) = d.write(code_hash, config_hash, &serialized) {
             tracing::warn!(target: "pith::sandbox", "cannot write the WASM cache in {}: {e}", d.dir().display());
         }
     }
-    deserialize(engine, &serialized)
-        .map_err(|e| InvocationError::new(ErrorKind::InvalidProgram, format!("cannot load the compiled component: {e:#}")))
+    deserialize(engine, &serialized).map_err(|e| {
+        InvocationError::new(
+            ErrorKind::InvalidProgram,
+            format!("cannot load the compiled component: {e:#}"),
+        )
+    })
 }
 
 #[allow(unsafe_code)]

@@ -35,7 +35,10 @@ impl State {
         let n = self.shared.kv_ops.fetch_add(1, Ordering::Relaxed) + 1;
         if n > limit {
             self.shared.kv_ops.store(limit, Ordering::Relaxed);
-            self.shared.kill(ErrorKind::KvLimit, format!("kv operation limit of {limit} exceeded"));
+            self.shared.kill(
+                ErrorKind::KvLimit,
+                format!("kv operation limit of {limit} exceeded"),
+            );
             return Err(wasmtime::format_err!("kv operation limit exceeded"));
         }
         Ok(())
@@ -70,7 +73,12 @@ impl kv::Host for State {
 
     async fn put(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
         self.count_kv()?;
-        Ok(self.host.kv.put(&self.program, &key, value).await.map_err(msg))
+        Ok(self
+            .host
+            .kv
+            .put(&self.program, &key, value)
+            .await
+            .map_err(msg))
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), String>> {
@@ -78,7 +86,12 @@ impl kv::Host for State {
         Ok(self.host.kv.delete(&self.program, &key).await.map_err(msg))
     }
 
-    async fn list(&mut self, prefix: String, limit: u32, cursor: String) -> wasmtime::Result<Result<kv::Page, String>> {
+    async fn list(
+        &mut self,
+        prefix: String,
+        limit: u32,
+        cursor: String,
+    ) -> wasmtime::Result<Result<kv::Page, String>> {
         self.count_kv()?;
         let limit = usize::try_from(limit.clamp(1, 1000)).unwrap_or(1000);
         Ok(self
@@ -86,7 +99,10 @@ impl kv::Host for State {
             .kv
             .list(&self.program, &prefix, limit, &cursor)
             .await
-            .map(|p| kv::Page { keys: p.keys, cursor: p.cursor })
+            .map(|p| kv::Page {
+                keys: p.keys,
+                cursor: p.cursor,
+            })
             .map_err(msg))
     }
 }
@@ -97,7 +113,10 @@ async fn sign(
     path: &str,
     digest: [u8; 32],
 ) -> Result<Vec<u8>, String> {
-    keys.sign_digest(program, path, digest).await.map(|s| s.to_vec()).map_err(msg)
+    keys.sign_digest(program, path, digest)
+        .await
+        .map(|s| s.to_vec())
+        .map_err(msg)
 }
 
 impl keys::Host for State {
@@ -107,18 +126,37 @@ impl keys::Host for State {
             .keys
             .derive(&self.program, &path)
             .await
-            .map(|d| keys::Derived { public_key: d.public_key, address: d.address.to_vec() })
+            .map(|d| keys::Derived {
+                public_key: d.public_key,
+                address: d.address.to_vec(),
+            })
             .map_err(msg))
     }
 
-    async fn sign_message(&mut self, path: String, message: Vec<u8>) -> wasmtime::Result<Result<Vec<u8>, String>> {
-        Ok(sign(self.host.keys.as_ref(), &self.program, &path, crate::eth::personal_message_hash(&message)).await)
+    async fn sign_message(
+        &mut self,
+        path: String,
+        message: Vec<u8>,
+    ) -> wasmtime::Result<Result<Vec<u8>, String>> {
+        Ok(sign(
+            self.host.keys.as_ref(),
+            &self.program,
+            &path,
+            crate::eth::personal_message_hash(&message),
+        )
+        .await)
     }
 
-    async fn sign_typed_data(&mut self, path: String, typed_data: String) -> wasmtime::Result<Result<Vec<u8>, String>> {
+    async fn sign_typed_data(
+        &mut self,
+        path: String,
+        typed_data: String,
+    ) -> wasmtime::Result<Result<Vec<u8>, String>> {
         let digest = serde_json::from_str::<serde_json::Value>(&typed_data)
             .map_err(|e| format!("sign-typed-data: {e}"))
-            .and_then(|td| crate::eip712::typed_data_hash(&td).map_err(|e| format!("sign-typed-data: {e}")));
+            .and_then(|td| {
+                crate::eip712::typed_data_hash(&td).map_err(|e| format!("sign-typed-data: {e}"))
+            });
         Ok(match digest {
             Ok(d) => sign(self.host.keys.as_ref(), &self.program, &path, d).await,
             Err(e) => Err(e),
@@ -131,7 +169,12 @@ impl attestation::Host for State {
         if report_data.len() > 64 {
             return Ok(Err("report data must be at most 64 bytes".into()));
         }
-        Ok(self.host.attestation.attest(&self.program, report_data).await.map_err(msg))
+        Ok(self
+            .host
+            .attestation
+            .attest(&self.program, report_data)
+            .await
+            .map_err(msg))
     }
 }
 
@@ -151,9 +194,17 @@ impl chain::Host for State {
         })
     }
 
-    async fn send_transaction(&mut self, tx_json: String) -> wasmtime::Result<Result<String, String>> {
+    async fn send_transaction(
+        &mut self,
+        tx_json: String,
+    ) -> wasmtime::Result<Result<String, String>> {
         Ok(match tx(&tx_json) {
-            Ok(t) => self.host.chain.send_transaction(&self.program, t).await.map_err(msg),
+            Ok(t) => self
+                .host
+                .chain
+                .send_transaction(&self.program, t)
+                .await
+                .map_err(msg),
             Err(e) => Err(e),
         })
     }

@@ -54,7 +54,12 @@ pub(crate) struct LogBuf {
 
 impl LogBuf {
     pub(crate) fn new(limit: u64) -> Self {
-        Self { limit, used: 0, lines: Vec::new(), partial: [Vec::new(), Vec::new()] }
+        Self {
+            limit,
+            used: 0,
+            lines: Vec::new(),
+            partial: [Vec::new(), Vec::new()],
+        }
     }
 
     /// Accept `data` or refuse it whole when it would pass the limit.
@@ -69,7 +74,10 @@ impl LogBuf {
             let line: Vec<u8> = buf.drain(..=nl).collect();
             let text = String::from_utf8_lossy(&line[..line.len() - 1]);
             let text = text.strip_suffix('\r').unwrap_or(&text).to_owned();
-            self.lines.push(LogLine { level: level.name().into(), message: text });
+            self.lines.push(LogLine {
+                level: level.name().into(),
+                message: text,
+            });
         }
         true
     }
@@ -79,7 +87,10 @@ impl LogBuf {
         for level in [LogLevel::Log, LogLevel::Error] {
             let tail = std::mem::take(&mut self.partial[level.index()]);
             if !tail.is_empty() {
-                self.lines.push(LogLine { level: level.name().into(), message: String::from_utf8_lossy(&tail).into_owned() });
+                self.lines.push(LogLine {
+                    level: level.name().into(),
+                    message: String::from_utf8_lossy(&tail).into_owned(),
+                });
             }
         }
         (std::mem::take(&mut self.lines), self.used)
@@ -99,10 +110,18 @@ impl LogStream {
     }
 
     fn accept(&self, data: &[u8]) -> bool {
-        let ok = self.shared.logs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).write(self.level, data);
+        let ok = self
+            .shared
+            .logs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .write(self.level, data);
         if !ok {
             let limit = self.shared.limits().log_bytes;
-            self.shared.kill(ErrorKind::LogLimit, format!("log output exceeds the limit of {limit} bytes"));
+            self.shared.kill(
+                ErrorKind::LogLimit,
+                format!("log output exceeds the limit of {limit} bytes"),
+            );
         }
         ok
     }
@@ -131,7 +150,11 @@ impl Pollable for LogStream {
 
 impl OutputStream for LogStream {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        if self.accept(&bytes) { Ok(()) } else { Err(StreamError::trap("log limit exceeded")) }
+        if self.accept(&bytes) {
+            Ok(())
+        } else {
+            Err(StreamError::trap("log limit exceeded"))
+        }
     }
 
     fn flush(&mut self) -> StreamResult<()> {
@@ -144,7 +167,11 @@ impl OutputStream for LogStream {
 }
 
 impl tokio::io::AsyncWrite for LogStream {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         if self.accept(buf) {
             Poll::Ready(Ok(buf.len()))
         } else {
@@ -189,13 +216,23 @@ pub(crate) struct EgressHooks {
 
 impl EgressHooks {
     pub(crate) fn new(egress: Arc<dyn Egress>, policy: EgressPolicy, shared: Arc<Shared>) -> Self {
-        Self { egress, policy: Arc::new(policy), shared }
+        Self {
+            egress,
+            policy: Arc::new(policy),
+            shared,
+        }
     }
 }
 
 type SendFuture = Box<
     dyn std::future::Future<
-            Output = Result<(http::Response<WasiBody>, Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send>), HttpError>,
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send>,
+                ),
+                HttpError,
+            >,
         > + Send,
 >;
 
@@ -223,7 +260,12 @@ impl WasiHttpHooks for EgressHooks {
                 .headers
                 .iter()
                 .filter(|(k, _)| k.as_str() != "host")
-                .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
                 .collect();
             let req = HttpRequest {
                 method: parts.method.as_str().to_owned(),
@@ -234,7 +276,9 @@ impl WasiHttpHooks for EgressHooks {
             };
             match egress.fetch(&policy, req, budget).await {
                 Ok(r) => {
-                    shared.egress_requests.fetch_add(r.requests, Ordering::Relaxed);
+                    shared
+                        .egress_requests
+                        .fetch_add(r.requests, Ordering::Relaxed);
                     shared.egress_bytes.fetch_add(r.bytes, Ordering::Relaxed);
                     let mut b = http::Response::builder().status(r.status);
                     for (k, v) in &r.headers {
@@ -243,12 +287,21 @@ impl WasiHttpHooks for EgressHooks {
                     let body = http_body_util::Full::new(Bytes::from(r.body))
                         .map_err(|never: std::convert::Infallible| -> HttpError { match never {} })
                         .boxed_unsync();
-                    let resp = b.body(body).map_err(|e| HttpError::InternalError(Some(e.to_string())))?;
-                    let io: Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send> = Box::new(async { Ok(()) });
+                    let resp = b
+                        .body(body)
+                        .map_err(|e| HttpError::InternalError(Some(e.to_string())))?;
+                    let io: Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send> =
+                        Box::new(async { Ok(()) });
                     Ok((resp, io))
                 }
-                Err(EgressError::Denied { message, requests, bytes }) => {
-                    shared.egress_requests.fetch_add(requests, Ordering::Relaxed);
+                Err(EgressError::Denied {
+                    message,
+                    requests,
+                    bytes,
+                }) => {
+                    shared
+                        .egress_requests
+                        .fetch_add(requests, Ordering::Relaxed);
                     shared.egress_bytes.fetch_add(bytes, Ordering::Relaxed);
                     shared.egress_denied.store(true, Ordering::Relaxed);
                     tracing::debug!(target: "pith::sandbox", "wasm egress denied: {message}");

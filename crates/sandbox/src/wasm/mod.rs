@@ -92,7 +92,9 @@ pub struct WasmRuntime {
 
 impl std::fmt::Debug for WasmRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WasmRuntime").field("disk_cache", &self.inner.disk.as_ref().map(|d| d.dir())).finish()
+        f.debug_struct("WasmRuntime")
+            .field("disk_cache", &self.inner.disk.as_ref().map(|d| d.dir()))
+            .finish()
     }
 }
 
@@ -100,15 +102,19 @@ impl std::fmt::Debug for WasmRuntime {
 fn ticked_engines() -> &'static Mutex<Vec<Engine>> {
     static ENGINES: OnceLock<Mutex<Vec<Engine>>> = OnceLock::new();
     ENGINES.get_or_init(|| {
-        let started = std::thread::Builder::new().name("pith-wasm-epoch".into()).spawn(|| {
-            loop {
-                std::thread::sleep(EPOCH_TICK);
-                let engines = ticked_engines().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                for e in engines.iter() {
-                    e.increment_epoch();
+        let started = std::thread::Builder::new()
+            .name("pith-wasm-epoch".into())
+            .spawn(|| {
+                loop {
+                    std::thread::sleep(EPOCH_TICK);
+                    let engines = ticked_engines()
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    for e in engines.iter() {
+                        e.increment_epoch();
+                    }
                 }
-            }
-        });
+            });
         if let Err(e) = started {
             // Without the ticker no CPU or wall limit could be enforced: refuse to run.
             tracing::error!(target: "pith::sandbox", "cannot start the WASM epoch thread: {e}");
@@ -153,7 +159,11 @@ impl WasmRuntime {
 
     /// Forget the in-memory compiled components (the disk cache stays).
     pub fn clear_memory_cache(&self) {
-        self.inner.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        self.inner
+            .compiled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 
     /// The engine for a stack limit. Limits are rounded up to a power of two between
@@ -161,7 +171,11 @@ impl WasmRuntime {
     /// engines (at most 11).
     fn engine(&self, stack_kb: u64) -> Result<Arc<EngineEntry>, InvocationError> {
         let stack_kb = engine_stack_kb(stack_kb);
-        let mut engines = self.inner.engines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut engines = self
+            .inner
+            .engines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(e) = engines.get(&stack_kb) {
             return Ok(e.clone());
         }
@@ -174,33 +188,57 @@ impl WasmRuntime {
             // The guest runs on a fiber stack: room for the wasm stack plus host frames.
             .async_stack_size(stack.saturating_add(1024 * 1024))
             .cranelift_opt_level(wasmtime::OptLevel::Speed);
-        let engine = Engine::new(&config).map_err(|e| setup(format!("cannot create the WASM engine: {e}")))?;
+        let engine = Engine::new(&config)
+            .map_err(|e| setup(format!("cannot create the WASM engine: {e}")))?;
         let mut linker = Linker::<State>::new(&engine);
         // All of WASI 0.2, not only the proxy world's interfaces: components built with a
         // standard library for wasm32-wasip2 also import wasi:cli/environment, exit,
         // wasi:filesystem and wasi:sockets. Nothing is reachable through them: no
         // environment or arguments, no preopened directory, TCP/UDP/name lookup disabled.
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| setup(format!("cannot link WASI: {e}")))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| setup(format!("cannot link WASI: {e}")))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| setup(format!("cannot link wasi:http: {e}")))?;
-        host_impl::add_to_linker(&mut linker).map_err(|e| setup(format!("cannot link pith:host: {e}")))?;
+        host_impl::add_to_linker(&mut linker)
+            .map_err(|e| setup(format!("cannot link pith:host: {e}")))?;
         let config_hash = {
             use std::hash::Hash as _;
             let mut h = cache::Sha256Hasher::default();
             engine.precompile_compatibility_hash().hash(&mut h);
             h.finish_sha256()
         };
-        ticked_engines().lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(engine.clone());
-        let entry = Arc::new(EngineEntry { engine, linker: Arc::new(linker), config_hash });
+        ticked_engines()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(engine.clone());
+        let entry = Arc::new(EngineEntry {
+            engine,
+            linker: Arc::new(linker),
+            config_hash,
+        });
         engines.insert(stack_kb, entry.clone());
         Ok(entry)
     }
 
     /// Compile (or fetch from the caches) the program's component and pre-link it.
-    fn prepare(&self, program: &Program, bytes: &[u8]) -> Result<(Arc<EngineEntry>, ProxyPre<State>), InvocationError> {
+    fn prepare(
+        &self,
+        program: &Program,
+        bytes: &[u8],
+    ) -> Result<(Arc<EngineEntry>, ProxyPre<State>), InvocationError> {
         let entry = self.engine(program.limits.stack_kb)?;
-        let key = (program.code_hash, entry.config_hash, engine_stack_kb(program.limits.stack_kb));
-        if let Some(pre) = self.inner.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key) {
+        let key = (
+            program.code_hash,
+            entry.config_hash,
+            engine_stack_kb(program.limits.stack_kb),
+        );
+        if let Some(pre) = self
+            .inner
+            .compiled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+        {
             self.inner.stats.memory_hits.fetch_add(1, Ordering::Relaxed);
             return Ok((entry.clone(), pre.clone()));
         }
@@ -212,13 +250,21 @@ impl WasmRuntime {
             bytes,
             &self.inner.stats,
         )?;
-        let pre = entry
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| invalid(format!("the component cannot be linked against wasi:http/proxy and pith:host: {e:#}")))?;
-        let pre = ProxyPre::new(pre)
-            .map_err(|e| invalid(format!("the component does not export wasi:http/incoming-handler: {e:#}")))?;
-        let mut compiled = self.inner.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let pre = entry.linker.instantiate_pre(&component).map_err(|e| {
+            invalid(format!(
+                "the component cannot be linked against wasi:http/proxy and pith:host: {e:#}"
+            ))
+        })?;
+        let pre = ProxyPre::new(pre).map_err(|e| {
+            invalid(format!(
+                "the component does not export wasi:http/incoming-handler: {e:#}"
+            ))
+        })?;
+        let mut compiled = self
+            .inner
+            .compiled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if compiled.len() >= MEMORY_CACHE_CAPACITY {
             if let Some(k) = compiled.keys().next().copied() {
                 compiled.remove(&k);
@@ -243,7 +289,9 @@ fn default_cache_dir() -> Option<PathBuf> {
     if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(x).join("pith").join("wasm"));
     }
-    std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache").join("pith").join("wasm"))
+    std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .map(|h| PathBuf::from(h).join(".cache").join("pith").join("wasm"))
 }
 
 fn setup(m: impl Into<String>) -> InvocationError {
@@ -286,7 +334,10 @@ impl Shared {
 
     /// End the invocation with `kind` (the first kill wins).
     pub(crate) fn kill(&self, kind: ErrorKind, message: impl Into<String>) {
-        let mut k = self.kill.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut k = self
+            .kill
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if k.is_none() {
             *k = Some(InvocationError::new(kind, message));
             self.killed.store(true, Ordering::SeqCst);
@@ -298,7 +349,10 @@ impl Shared {
     }
 
     fn take_kill(&self) -> Option<InvocationError> {
-        self.kill.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+        self.kill
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 
     pub(crate) fn limits(&self) -> Limits {
@@ -314,21 +368,36 @@ struct Limiter {
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let total = self.total.saturating_add(desired.saturating_sub(current));
         if total > self.limit {
             self.shared.kill(
                 ErrorKind::MemoryLimit,
-                format!("memory limit of {} MiB exceeded (growing to {total} bytes)", self.shared.limits.memory_mb),
+                format!(
+                    "memory limit of {} MiB exceeded (growing to {total} bytes)",
+                    self.shared.limits.memory_mb
+                ),
             );
             return Err(wasmtime::format_err!("memory limit exceeded"));
         }
         self.total = total;
-        self.shared.memory_peak.fetch_max(total as u64, Ordering::Relaxed);
+        self.shared
+            .memory_peak
+            .fetch_max(total as u64, Ordering::Relaxed);
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 
@@ -360,13 +429,20 @@ pub(crate) struct State {
 
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for State {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
     }
 }
 
@@ -385,7 +461,10 @@ pub struct WasmInstance {
 
 impl std::fmt::Debug for WasmInstance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WasmInstance").field("program", &self.program.id).field("invocations", &self.invocations).finish()
+        f.debug_struct("WasmInstance")
+            .field("program", &self.program.id)
+            .field("invocations", &self.invocations)
+            .finish()
     }
 }
 
@@ -403,7 +482,14 @@ impl WasmInstance {
             return Err(invalid("not a WASM program"));
         };
         let (engine, pre) = runtime.prepare(&program, &bytes)?;
-        Ok(Self { program, host, handle, engine, pre, invocations: 0 })
+        Ok(Self {
+            program,
+            host,
+            handle,
+            engine,
+            pre,
+            invocations: 0,
+        })
     }
 
     /// The program.
@@ -425,10 +511,16 @@ impl WasmInstance {
         let start = Instant::now();
         let cpu0 = crate::cputime::thread_cpu();
         let result = match self.build_store(shared.clone(), start, cpu0) {
-            Ok(store) => self.handle.block_on(run(store, self.pre.clone(), req, shared.clone(), start)),
+            Ok(store) => {
+                self.handle
+                    .block_on(run(store, self.pre.clone(), req, shared.clone(), start))
+            }
             Err(e) => Err(e),
         };
-        let (cpu, wall) = (crate::cputime::thread_cpu().saturating_sub(cpu0), start.elapsed());
+        let (cpu, wall) = (
+            crate::cputime::thread_cpu().saturating_sub(cpu0),
+            start.elapsed(),
+        );
         let usage = Usage {
             memory_bytes: shared.memory_peak.load(Ordering::Relaxed),
             egress_requests: shared.egress_requests.load(Ordering::Relaxed),
@@ -437,11 +529,24 @@ impl WasmInstance {
             kv_ops: shared.kv_ops.load(Ordering::Relaxed),
             ..Usage::timed(cpu, wall)
         };
-        let (logs, log_bytes) = shared.logs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).finish();
-        Outcome { result, usage: Usage { log_bytes, ..usage }, logs }
+        let (logs, log_bytes) = shared
+            .logs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .finish();
+        Outcome {
+            result,
+            usage: Usage { log_bytes, ..usage },
+            logs,
+        }
     }
 
-    fn build_store(&self, shared: Arc<Shared>, start: Instant, cpu0: Duration) -> Result<Store<State>, InvocationError> {
+    fn build_store(
+        &self,
+        shared: Arc<Shared>,
+        start: Instant,
+        cpu0: Duration,
+    ) -> Result<Store<State>, InvocationError> {
         let limits = self.program.limits;
         let wasi = WasiCtxBuilder::new()
             .stdout(io::LogStream::new(shared.clone(), io::LogLevel::Log))
@@ -455,11 +560,22 @@ impl WasmInstance {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: io::EgressHooks::new(self.host.egress.clone(), self.program.egress.clone(), shared.clone()),
-            limiter: Limiter { shared: shared.clone(), limit: limits.memory_bytes(), total: 0 },
+            hooks: io::EgressHooks::new(
+                self.host.egress.clone(),
+                self.program.egress.clone(),
+                shared.clone(),
+            ),
+            limiter: Limiter {
+                shared: shared.clone(),
+                limit: limits.memory_bytes(),
+                total: 0,
+            },
             shared: shared.clone(),
             host: self.host.clone(),
-            program: ProgramRef { id: self.program.id.clone(), code_hash: self.program.code_hash },
+            program: ProgramRef {
+                id: self.program.id.clone(),
+                code_hash: self.program.code_hash,
+            },
             secrets: Arc::new(self.program.secrets.clone()),
         };
         let mut store = Store::new(&self.engine.engine, state);
@@ -471,9 +587,15 @@ impl WasmInstance {
             let sh = &ctx.data().shared;
             if !sh.killed() {
                 if start.elapsed() > wall {
-                    sh.kill(ErrorKind::WallTimeLimit, format!("wall time limit of {} ms exceeded", limits.wall_ms));
+                    sh.kill(
+                        ErrorKind::WallTimeLimit,
+                        format!("wall time limit of {} ms exceeded", limits.wall_ms),
+                    );
                 } else if crate::cputime::thread_cpu().saturating_sub(cpu0) > cpu {
-                    sh.kill(ErrorKind::CpuLimit, format!("CPU limit of {} ms exceeded", limits.cpu_ms));
+                    sh.kill(
+                        ErrorKind::CpuLimit,
+                        format!("CPU limit of {} ms exceeded", limits.cpu_ms),
+                    );
                 }
             }
             if sh.killed() {
@@ -499,13 +621,18 @@ enum Collected {
 
 async fn collect_response(
     rx: tokio::sync::oneshot::Receiver<
-        Result<http::Response<wasmtime_wasi_http::p2::body::HyperOutgoingBody>, wasmtime_wasi_http::p2::bindings::http::types::ErrorCode>,
+        Result<
+            http::Response<wasmtime_wasi_http::p2::body::HyperOutgoingBody>,
+            wasmtime_wasi_http::p2::bindings::http::types::ErrorCode,
+        >,
     >,
     shared: Arc<Shared>,
 ) -> Collected {
     let resp = match rx.await {
         Ok(Ok(r)) => r,
-        Ok(Err(code)) => return Collected::Failed(format!("the handler answered with error {code:?}")),
+        Ok(Err(code)) => {
+            return Collected::Failed(format!("the handler answered with error {code:?}"));
+        }
         Err(_) => return Collected::NoResponse,
     };
     let limit = shared.limits.output_bytes;
@@ -513,7 +640,12 @@ async fn collect_response(
     let headers = parts
         .headers
         .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let mut out: Vec<u8> = Vec::new();
     while let Some(frame) = body.frame().await {
@@ -521,7 +653,10 @@ async fn collect_response(
             Ok(f) => {
                 if let Ok(data) = f.into_data() {
                     if (out.len() as u64).saturating_add(data.len() as u64) > limit {
-                        shared.kill(ErrorKind::OutputLimit, format!("response body exceeds the output limit of {limit} bytes"));
+                        shared.kill(
+                            ErrorKind::OutputLimit,
+                            format!("response body exceeds the output limit of {limit} bytes"),
+                        );
                         return Collected::Failed("output limit".into());
                     }
                     out.extend_from_slice(&data);
@@ -530,18 +665,27 @@ async fn collect_response(
             Err(e) => return Collected::Failed(format!("the response body failed: {e:?}")),
         }
     }
-    Collected::Done(Response { status: parts.status.as_u16(), headers, body: out })
+    Collected::Done(Response {
+        status: parts.status.as_u16(),
+        headers,
+        body: out,
+    })
 }
 
-fn incoming(req: &Request) -> Result<http::Request<wasmtime_wasi_http::p2::body::HyperIncomingBody>, InvocationError> {
-    let mut b = http::Request::builder().method(req.method.as_str()).uri(req.url.as_str());
+fn incoming(
+    req: &Request,
+) -> Result<http::Request<wasmtime_wasi_http::p2::body::HyperIncomingBody>, InvocationError> {
+    let mut b = http::Request::builder()
+        .method(req.method.as_str())
+        .uri(req.url.as_str());
     for (k, v) in &req.headers {
         b = b.header(k.as_str(), v.as_str());
     }
     let body = http_body_util::Full::new(Bytes::from(req.body.clone()))
         .map_err(|never: std::convert::Infallible| -> wasmtime_wasi_http::Error { match never {} })
         .boxed_unsync();
-    b.body(body).map_err(|e| InvocationError::new(ErrorKind::ProgramError, format!("bad request: {e}")))
+    b.body(body)
+        .map_err(|e| InvocationError::new(ErrorKind::ProgramError, format!("bad request: {e}")))
 }
 
 async fn run(
@@ -559,9 +703,15 @@ async fn run(
         // dropped, which closes any response body the guest left open.
         let mut store = store;
         let proxy = pre.instantiate_async(&mut store).await?;
-        let r = store.data_mut().http().new_incoming_request(Scheme::Http, hreq)?;
+        let r = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, hreq)?;
         let o = store.data_mut().http().new_response_outparam(tx)?;
-        proxy.wasi_http_incoming_handler().call_handle(&mut store, r, o).await
+        proxy
+            .wasi_http_incoming_handler()
+            .call_handle(&mut store, r, o)
+            .await
     };
     let collect = collect_response(rx, shared.clone());
     let wall = Duration::from_millis(limits.wall_ms).saturating_sub(start.elapsed());
@@ -572,7 +722,10 @@ async fn run(
     let denied = shared.egress_denied.load(Ordering::Relaxed);
     let program_error = |m: String| {
         if denied {
-            InvocationError::new(ErrorKind::EgressDenied, format!("an outgoing request was refused by the egress policy; {m}"))
+            InvocationError::new(
+                ErrorKind::EgressDenied,
+                format!("an outgoing request was refused by the egress policy; {m}"),
+            )
         } else {
             InvocationError::new(ErrorKind::ProgramError, m)
         }
@@ -587,7 +740,10 @@ async fn run(
         }
     };
     if let Err(e) = guest {
-        if matches!(e.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::StackOverflow)) {
+        if matches!(
+            e.downcast_ref::<wasmtime::Trap>(),
+            Some(wasmtime::Trap::StackOverflow)
+        ) {
             return Err(InvocationError::new(
                 ErrorKind::StackLimit,
                 format!("stack limit of {} KiB exceeded", limits.stack_kb),
@@ -597,7 +753,9 @@ async fn run(
     }
     match collected {
         Collected::Done(r) => Ok(r),
-        Collected::NoResponse => Err(program_error("the handler returned without setting a response".into())),
+        Collected::NoResponse => Err(program_error(
+            "the handler returned without setting a response".into(),
+        )),
         Collected::Failed(m) => Err(program_error(m)),
     }
 }
@@ -624,7 +782,10 @@ mod tests {
         assert!(l.write(io::LogLevel::Log, b"c\n"));
         assert!(!l.write(io::LogLevel::Log, b"0123456789ab"));
         let (lines, used) = l.finish();
-        let got: Vec<(&str, &str)> = lines.iter().map(|x| (x.level.as_str(), x.message.as_str())).collect();
+        let got: Vec<(&str, &str)> = lines
+            .iter()
+            .map(|x| (x.level.as_str(), x.message.as_str()))
+            .collect();
         assert_eq!(got, [("log", "a"), ("error", "e1"), ("log", "bc")]);
         assert_eq!(used, 9);
     }

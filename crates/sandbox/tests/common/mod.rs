@@ -7,7 +7,13 @@ use pith_sandbox::{BytecodeCache, ErrorKind, Host, Instance, Limits, Outcome, Pr
 
 pub fn tokio() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
 }
 
 pub fn program(src: &str) -> Program {
@@ -24,7 +30,8 @@ pub fn run_with_host(p: Program, req: Request, host: Host) -> Outcome {
     std::thread::Builder::new()
         .stack_size(stack)
         .spawn(move || {
-            let mut i = Instance::new(Arc::new(p), host, handle, BytecodeCache::default()).expect("instance");
+            let mut i = Instance::new(Arc::new(p), host, handle, BytecodeCache::default())
+                .expect("instance");
             i.invoke(&req)
         })
         .unwrap()
@@ -52,19 +59,27 @@ pub fn body(o: &Outcome) -> String {
 
 pub fn kind(o: &Outcome) -> ErrorKind {
     match &o.result {
-        Ok(r) => panic!("expected an error, got status {} body {:?}", r.status, String::from_utf8_lossy(&r.body)),
+        Ok(r) => panic!(
+            "expected an error, got status {} body {:?}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        ),
         Err(e) => e.kind,
     }
 }
 
 /// Wrap a body expression into a handler returning its JSON.
 pub fn json_handler(expr: &str) -> String {
-    format!("export default {{ async fetch(request, env, ctx) {{ const v = await (async () => {{ {expr} }})(); return new Response(JSON.stringify(v)); }} }}")
+    format!(
+        "export default {{ async fetch(request, env, ctx) {{ const v = await (async () => {{ {expr} }})(); return new Response(JSON.stringify(v)); }} }}"
+    )
 }
 
 /// A tiny HTTP/1.1 server on 127.0.0.1 for egress tests: `respond(path)` gives
 /// (status line, extra headers, body). Returns the port.
-pub fn serve(respond: impl Fn(&str) -> (String, Vec<(String, String)>, Vec<u8>) + Send + Sync + 'static) -> u16 {
+pub fn serve(
+    respond: impl Fn(&str) -> (String, Vec<(String, String)>, Vec<u8>) + Send + Sync + 'static,
+) -> u16 {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -93,7 +108,10 @@ pub fn serve(respond: impl Fn(&str) -> (String, Vec<(String, String)>, Vec<u8>) 
                 let mut body = vec![0u8; len];
                 let _ = reader.read_exact(&mut body);
                 let (status, headers, body) = respond(&path);
-                let mut out = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n", body.len());
+                let mut out = format!(
+                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n",
+                    body.len()
+                );
                 for (k, v) in headers {
                     out.push_str(&format!("{k}: {v}\r\n"));
                 }
