@@ -38,6 +38,9 @@ pub enum ErrorKind {
     Draining,
     /// A dependency (chain RPC, KMS, store) is unavailable. HTTP 503.
     Unavailable,
+    /// This worker does not serve the model an inference program names; nothing ran, another
+    /// worker may. HTTP 503.
+    ModelUnavailable,
     /// Storage refused a value: authentication failed or version rolled back. HTTP 500
     /// inside the program's response; surfaced to the program as a kv error.
     StorageIntegrity,
@@ -57,7 +60,7 @@ impl ErrorKind {
             Self::TooLarge => 413,
             Self::CodeMismatch => 422,
             Self::RateLimited => 429,
-            Self::NoWorker | Self::Draining | Self::Unavailable => 503,
+            Self::NoWorker | Self::Draining | Self::Unavailable | Self::ModelUnavailable => 503,
             Self::StorageIntegrity | Self::Internal => 500,
         }
     }
@@ -80,6 +83,7 @@ impl ErrorKind {
             Self::NoWorker => "no_worker",
             Self::Draining => "draining",
             Self::Unavailable => "unavailable",
+            Self::ModelUnavailable => "model_unavailable",
             Self::StorageIntegrity => "storage_integrity",
             Self::Internal => "internal",
         }

@@ -16,6 +16,7 @@ pub mod binding;
 pub mod error;
 pub mod gateway;
 pub mod hexser;
+pub mod inference;
 pub mod kms;
 pub mod network;
 pub mod worker;
@@ -46,6 +47,10 @@ pub mod media {
     pub const OHTTP_REQ: &str = "message/ohttp-req";
     /// RFC 9458 encapsulated response.
     pub const OHTTP_RES: &str = "message/ohttp-res";
+    /// Chunked OHTTP request (draft-ietf-ohai-chunked-ohttp): asks for a streamed answer.
+    pub const OHTTP_CHUNKED_REQ: &str = "message/ohttp-chunked-req";
+    /// Chunked OHTTP response (frames, the receipt in the last; `pith_crypto::chunked`).
+    pub const OHTTP_CHUNKED_RES: &str = "message/ohttp-chunked-res";
     /// JSON.
     pub const JSON: &str = "application/json";
 }

@@ -186,7 +186,7 @@ pub async fn invoke(
 }
 
 /// The worker is active in the Registry and the code hash is the program's.
-async fn chain_checks(net: &Network, r: &SignedReceipt) -> Result<Vec<Check>> {
+pub async fn chain_checks(net: &Network, r: &SignedReceipt) -> Result<Vec<Check>> {
     let c = net.contracts()?;
     let active = c.registry.is_active_worker(r.worker).await?;
     let code: B256 = c

@@ -378,12 +378,7 @@ impl ProgramServer {
     /// Decapsulate a `message/ohttp-req`. The caller checks freshness
     /// ([`Request::check_fresh`]) and replay (the nonce) before running anything.
     pub fn decapsulate(&self, wire: &[u8]) -> Result<(Request, ServerReply)> {
-        let key_id = *wire
-            .first()
-            .ok_or_else(|| CryptoError::malformed("oblivious http message", "empty"))?;
-        let (_, server) = self.servers.get(&key_id).ok_or_else(|| {
-            CryptoError::UnknownKey(format!("no key with id {key_id} for this program"))
-        })?;
+        let server = self.server_for(wire)?;
         let (bhttp, response) = server.decapsulate(wire).map_err(ohttp_err)?;
         let request = Request::from_bhttp(&bhttp)?;
         Ok((
@@ -393,6 +388,19 @@ impl ProgramServer {
                 request_hash: keccak256(&bhttp),
             },
         ))
+    }
+}
+
+impl ProgramServer {
+    /// The server of the key a request names (its first byte is the key id).
+    pub(crate) fn server_for(&self, wire: &[u8]) -> Result<&ohttp::Server> {
+        let key_id = *wire
+            .first()
+            .ok_or_else(|| CryptoError::malformed("oblivious http message", "empty"))?;
+        let (_, server) = self.servers.get(&key_id).ok_or_else(|| {
+            CryptoError::UnknownKey(format!("no key with id {key_id} for this program"))
+        })?;
+        Ok(server)
     }
 }
 

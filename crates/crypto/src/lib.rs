@@ -11,6 +11,8 @@
 //! - [`receipt`]: EIP-712 receipts signed by the worker key, checkable with one `ecrecover`.
 //! - [`certify`]: the KMS's EIP-712 certificate over a program's OHTTP key configuration.
 //! - [`seal`]: sealed program storage values (AEAD bound to program, key and version).
+//! - [`chunked`]: streamed responses over chunked Oblivious HTTP, framed so that the
+//!   receipt at the end signs everything before it.
 //! - [`transport`]: key transport (HPKE base mode, X25519 / HKDF-SHA256 / ChaCha20-Poly1305)
 //!   from the KMS to an attested worker or KMS peer.
 //! - [`bundle`]: versioned binary bundles of program keys and master keys (several epochs).
@@ -36,6 +38,7 @@
 
 pub mod bundle;
 pub mod certify;
+pub mod chunked;
 pub mod domain;
 pub mod envelope;
 pub mod error;

@@ -37,6 +37,7 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<String, Histogram>>,
     failovers_connect: AtomicU64,
     failovers_draining: AtomicU64,
+    failovers_model: AtomicU64,
     rate_limited: AtomicU64,
     invocations: Mutex<BTreeMap<&'static str, u64>>,
     receipts: Mutex<BTreeMap<&'static str, u64>>,
@@ -49,6 +50,8 @@ pub enum FailoverReason {
     Connect,
     /// The worker refused with `draining` before running anything.
     Draining,
+    /// The worker does not serve the inference program's model (`model_unavailable`).
+    Model,
 }
 
 /// A worker's state as the metrics show it.
@@ -89,6 +92,7 @@ impl Metrics {
         match reason {
             FailoverReason::Connect => self.failovers_connect.fetch_add(1, Ordering::Relaxed),
             FailoverReason::Draining => self.failovers_draining.fetch_add(1, Ordering::Relaxed),
+            FailoverReason::Model => self.failovers_model.fetch_add(1, Ordering::Relaxed),
         };
     }
 
@@ -104,17 +108,18 @@ impl Metrics {
         }
     }
 
-    /// Count a receipt outcome (`stored`, `rejected`, `missing`).
+    /// Count a receipt outcome (`stored`, `rejected`, `missing`, `in_stream`).
     pub fn receipt(&self, outcome: &'static str) {
         if let Ok(mut m) = self.receipts.lock() {
             *m.entry(outcome).or_default() += 1;
         }
     }
 
-    /// Failovers so far (both reasons).
+    /// Failovers so far (all reasons).
     pub fn failovers(&self) -> u64 {
         self.failovers_connect.load(Ordering::Relaxed)
             + self.failovers_draining.load(Ordering::Relaxed)
+            + self.failovers_model.load(Ordering::Relaxed)
     }
 
     /// The text exposition, with the workers' gauges as they are now.
@@ -208,6 +213,11 @@ impl Metrics {
             out,
             "pith_gateway_failovers_total{{reason=\"draining\"}} {}",
             self.failovers_draining.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "pith_gateway_failovers_total{{reason=\"model\"}} {}",
+            self.failovers_model.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,

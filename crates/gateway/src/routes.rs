@@ -615,6 +615,15 @@ async fn invoke(
     body: Body,
 ) -> Result<Response, Failure> {
     let program = parse_program_id(&id)?;
+    // A chunked request asks for a streamed answer, relayed as it arrives.
+    let chunked = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == media::OHTTP_CHUNKED_REQ.as_bytes());
+    let request_type = if chunked {
+        media::OHTTP_CHUNKED_REQ
+    } else {
+        media::OHTTP_REQ
+    };
     let body = read_body(&headers, body, state.config.max_invoke_bytes).await?;
     let path = pith_api::worker::INVOKE.replace("{id}", &program.to_string());
     let mut tried: Vec<Address> = Vec::new();
@@ -642,11 +651,26 @@ async fn invoke(
         let sent = state
             .http
             .post(&url)
-            .header(header::CONTENT_TYPE, media::OHTTP_REQ)
-            .body(body.clone())
-            .timeout(state.config.invoke_timeout)
-            .send()
-            .await;
+            .header(header::CONTENT_TYPE, request_type)
+            .body(body.clone());
+        // A stream runs as long as its worker writes: the invocation timeout bounds its start.
+        let sent = if chunked {
+            match tokio::time::timeout(state.config.invoke_timeout, sent.send()).await {
+                Ok(r) => r,
+                Err(_) => {
+                    state.metrics.invocation("failed_after_delivery");
+                    return Err(Failure::new(
+                        ErrorKind::Unavailable,
+                        format!(
+                            "worker {} did not start its answer in time; not retried since it may have run",
+                            pick.address
+                        ),
+                    ));
+                }
+            }
+        } else {
+            sent.timeout(state.config.invoke_timeout).send().await
+        };
         let resp = match sent {
             Ok(r) => r,
             Err(e) if never_delivered(&e) => {
@@ -669,6 +693,33 @@ async fn invoke(
         };
         let status = resp.status();
         let resp_headers = resp.headers().clone();
+        if chunked
+            && status.is_success()
+            && resp_headers
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes() == media::OHTTP_CHUNKED_RES.as_bytes())
+        {
+            // The receipt is inside the encrypted stream (its END frame): the client checks
+            // it; the gateway cannot see it and stores none.
+            pick.calls.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut m) = state.calls.lock() {
+                *m.entry(program).or_default() += 1;
+            }
+            state.metrics.invocation("ok");
+            state.metrics.receipt("in_stream");
+            let guard = InFlight(pick.in_flight.clone());
+            pick.in_flight.fetch_add(1, Ordering::Relaxed);
+            let stream = futures::StreamExt::map(resp.bytes_stream(), move |r| {
+                let _keep = &guard;
+                r.map_err(std::io::Error::other)
+            });
+            return Response::builder()
+                .status(status)
+                .header(header::CONTENT_TYPE, media::OHTTP_CHUNKED_RES)
+                .header(headers::WORKER, pick.address.to_string())
+                .body(Body::from_stream(stream))
+                .map_err(|e| Failure::new(ErrorKind::Internal, e.to_string()));
+        }
         let bytes = match resp.bytes().await {
             Ok(b) => b,
             Err(e) => {
@@ -685,6 +736,11 @@ async fn invoke(
                 if b.error.kind == ErrorKind::Draining {
                     state.workers.mark_draining(pick.address);
                     state.metrics.failover(FailoverReason::Draining);
+                    continue;
+                }
+                if b.error.kind == ErrorKind::ModelUnavailable {
+                    // Nothing ran: another worker may serve the model.
+                    state.metrics.failover(FailoverReason::Model);
                     continue;
                 }
             }

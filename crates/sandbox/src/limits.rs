@@ -153,7 +153,7 @@ impl Usage {
     /// Usage with the time fields (`cpu_ms`, `wall_ms`, `cpu_us`, `wall_us`) of `cpu` and
     /// `wall`, and everything else zero: the one place the millisecond and microsecond
     /// figures are derived, so they always agree.
-    pub(crate) fn timed(cpu: std::time::Duration, wall: std::time::Duration) -> Self {
+    pub fn timed(cpu: std::time::Duration, wall: std::time::Duration) -> Self {
         let sat = |n: u128| u64::try_from(n).unwrap_or(u64::MAX);
         Self {
             cpu_ms: sat(cpu.as_millis()),

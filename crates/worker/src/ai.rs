@@ -40,6 +40,11 @@ impl ModelAi {
         self.engine.model_hash()
     }
 
+    /// The engine (the inference service answers with it too).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// The model's id.
     pub fn model_id(&self) -> &str {
         self.engine.model_id()

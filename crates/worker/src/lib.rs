@@ -21,6 +21,7 @@ pub mod error;
 pub mod evidence;
 pub mod host;
 pub mod identity;
+mod inference;
 pub mod keys;
 pub mod kv;
 pub mod node;

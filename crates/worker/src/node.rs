@@ -678,12 +678,17 @@ impl Node {
 
     // ----------------------------------------------------------------- invoke
 
-    /// Run one encrypted invocation (the body of `POST /v1/programs/{id}/invoke`).
-    pub async fn invoke(
-        self: &Arc<Self>,
+    /// Checks shared by both exchanges, in order: not draining, the program's keys (asked
+    /// again when the request names a newer epoch), decryption, freshness, replay.
+    async fn open<T>(
+        &self,
         program: ProgramId,
         wire: &[u8],
-    ) -> Result<Invocation, WorkerError> {
+        decapsulate: impl FnOnce(
+            &pith_crypto::envelope::ProgramServer,
+            &[u8],
+        ) -> pith_crypto::Result<(SealedRequest, T)>,
+    ) -> Result<(SealedRequest, T, Arc<crate::keys::ProgramKeySet>), WorkerError> {
         if self.is_draining() {
             return Err(refuse(
                 ErrorKind::Draining,
@@ -698,9 +703,7 @@ impl Node {
         {
             keys = self.refresh_program_keys(program, keys).await;
         }
-        let (request, reply) = keys
-            .server()
-            .decapsulate(wire)
+        let (request, reply) = decapsulate(keys.server(), wire)
             .map_err(|e| refuse(ErrorKind::DecryptFailed, e.to_string()))?;
         let now = now_secs();
         request
@@ -719,22 +722,129 @@ impl Node {
             }
             Seen::Full => return Err(refuse(ErrorKind::Unavailable, "replay cache full")),
         }
-        let loaded = self.load_program(program, &keys).await?;
-        let outcome = self.run(&loaded, to_sandbox(&request)).await;
-        self.record_usage(program, &outcome.usage, &outcome.logs);
-        let response = match outcome.result {
-            Ok(r) => SealedResponse {
-                status: r.status,
-                headers: r.headers,
-                body: r.body,
-            },
-            Err(e) => SealedResponse {
-                status: 500,
-                headers: vec![("content-type".into(), "application/json".into())],
-                body: serde_json::to_vec(&serde_json::json!({ "error": e })).unwrap_or_default(),
-            },
+        Ok((request, reply, keys))
+    }
+
+    /// The model of an inference program, when `loaded` is one this worker serves: `None` for
+    /// an ordinary program, `model_unavailable` when this worker's model is another (or none).
+    fn inference_model(
+        &self,
+        loaded: &Program,
+    ) -> Result<Option<(pith_api::inference::Manifest, pith_infer::Engine)>, WorkerError> {
+        let Some(parsed) = pith_api::inference::Manifest::parse(loaded.source.as_bytes()) else {
+            return Ok(None);
         };
+        let manifest = parsed.map_err(|e| refuse(ErrorKind::UnknownProgram, e))?;
+        let want = manifest
+            .model_hash()
+            .map_err(|e| refuse(ErrorKind::UnknownProgram, e))?;
+        match &self.config.model {
+            Some(m) if m.model_hash() == want => Ok(Some((manifest, m.engine().clone()))),
+            Some(m) => Err(refuse(
+                ErrorKind::ModelUnavailable,
+                format!(
+                    "this worker serves the model {}, not {}",
+                    hex::encode(m.model_hash()),
+                    manifest.model.sha256
+                ),
+            )),
+            None => Err(refuse(
+                ErrorKind::ModelUnavailable,
+                "this worker serves no model",
+            )),
+        }
+    }
+
+    /// Answer an inference program's request into `sink`; returns the usage to record and
+    /// sign (tokens, and the generation's time as both CPU and wall time).
+    async fn serve_inference(
+        &self,
+        program: ProgramId,
+        manifest: &pith_api::inference::Manifest,
+        engine: &pith_infer::Engine,
+        request: &SealedRequest,
+        request_hash: [u8; 32],
+        sink: &mut crate::inference::Sink<'_>,
+    ) -> Result<pith_sandbox::Usage, WorkerError> {
+        let limits = self.limits(program).await?;
+        let start = Instant::now();
+        let plan = crate::inference::plan(
+            manifest,
+            engine,
+            request,
+            request_hash,
+            u32::try_from(limits.ai_tokens).unwrap_or(u32::MAX),
+            now_secs(),
+        );
+        let used = match plan {
+            crate::inference::Plan::Reply { status, body } => {
+                sink.reply(status, &body).await;
+                crate::inference::ChatUsage::default()
+            }
+            crate::inference::Plan::Chat(chat) => {
+                let deadline = start + Duration::from_millis(limits.wall_ms);
+                crate::inference::run_chat(engine, chat, deadline, sink).await
+            }
+        };
+        let wall = start.elapsed();
+        // The generation keeps one thread busy; its length is what the CPU figure bills.
+        let busy = if used.completion_tokens > 0 || used.prompt_tokens > 0 {
+            used.wall
+        } else {
+            Duration::ZERO
+        };
+        Ok(pith_sandbox::Usage {
+            ai_prompt_tokens: used.prompt_tokens,
+            ai_completion_tokens: used.completion_tokens,
+            ..pith_sandbox::Usage::timed(busy, wall)
+        })
+    }
+
+    /// Run one encrypted invocation (the body of `POST /v1/programs/{id}/invoke`).
+    pub async fn invoke(
+        self: &Arc<Self>,
+        program: ProgramId,
+        wire: &[u8],
+    ) -> Result<Invocation, WorkerError> {
+        let (request, reply, keys) = self
+            .open(program, wire, |server, wire| server.decapsulate(wire))
+            .await?;
+        let loaded = self.load_program(program, &keys).await?;
         let request_hash = reply.request_hash();
+        let (response, usage) = if let Some((manifest, engine)) = self.inference_model(&loaded)? {
+            let mut sink = crate::inference::Sink::collect();
+            let usage = self
+                .serve_inference(
+                    program,
+                    &manifest,
+                    &engine,
+                    &request,
+                    request_hash,
+                    &mut sink,
+                )
+                .await?;
+            self.record_usage(program, &usage, &[]);
+            let crate::inference::Sink::Collect {
+                status,
+                headers,
+                body,
+            } = sink
+            else {
+                return Err(WorkerError::State("collecting sink changed kind".into()));
+            };
+            (
+                SealedResponse {
+                    status,
+                    headers,
+                    body,
+                },
+                usage,
+            )
+        } else {
+            let outcome = self.run(&loaded, to_sandbox(&request)).await;
+            self.record_usage(program, &outcome.usage, &outcome.logs);
+            (sealed_response(outcome.result), outcome.usage)
+        };
         let (body, response_hash) = reply
             .encapsulate(&response)
             .map_err(|e| WorkerError::State(format!("encapsulate: {e}")))?;
@@ -743,9 +853,91 @@ impl Node {
             loaded.code_hash,
             request_hash,
             response_hash,
-            &outcome.usage,
+            &usage,
         )?;
         Ok(Invocation { body, receipt })
+    }
+
+    /// Run one encrypted invocation as a stream (a `message/ohttp-chunked-req` body): every
+    /// check happens before this returns; the answer then flows out of the returned channel as
+    /// `message/ohttp-chunked-res` bytes, frame by frame, the receipt last
+    /// (`pith_crypto::chunked`). Inference programs stream their tokens; other programs answer
+    /// in one DATA frame.
+    pub async fn invoke_chunked(
+        self: &Arc<Self>,
+        program: ProgramId,
+        wire: &[u8],
+    ) -> Result<tokio::sync::mpsc::UnboundedReceiver<std::io::Result<axum::body::Bytes>>, WorkerError>
+    {
+        let (request, reply, keys) = self
+            .open(program, wire, |server, wire| {
+                server.decapsulate_chunked(wire)
+            })
+            .await?;
+        let loaded = self.load_program(program, &keys).await?;
+        let inference = self.inference_model(&loaded)?;
+        let request_hash = reply.request_hash();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut writer = reply
+            .writer(Box::pin(ChannelWriter(tx)))
+            .map_err(|e| WorkerError::State(format!("chunked response: {e}")))?;
+        let node = self.clone();
+        tokio::spawn(async move {
+            let usage = if let Some((manifest, engine)) = inference {
+                let mut sink = crate::inference::Sink::Stream {
+                    writer: &mut writer,
+                    broken: false,
+                };
+                let usage = node
+                    .serve_inference(
+                        program,
+                        &manifest,
+                        &engine,
+                        &request,
+                        request_hash,
+                        &mut sink,
+                    )
+                    .await;
+                match usage {
+                    Ok(u) => {
+                        node.record_usage(program, &u, &[]);
+                        u
+                    }
+                    Err(e) => {
+                        tracing::warn!(target: "pith::worker", program = %program.to_hex(), "inference: {e}");
+                        return;
+                    }
+                }
+            } else {
+                let outcome = node.run(&loaded, to_sandbox(&request)).await;
+                node.record_usage(program, &outcome.usage, &outcome.logs);
+                let r = sealed_response(outcome.result);
+                if writer.head(r.status, r.headers).await.is_err()
+                    || writer.data(&r.body).await.is_err()
+                {
+                    return;
+                }
+                outcome.usage
+            };
+            let receipt = match node.sign_receipt(
+                program,
+                loaded.code_hash,
+                request_hash,
+                writer.response_hash(),
+                &usage,
+            ) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(target: "pith::worker", "receipt: {e}");
+                    return;
+                }
+            };
+            let bytes = serde_json::to_vec(&receipt).unwrap_or_default();
+            if let Err(e) = writer.end(&bytes).await {
+                tracing::debug!(target: "pith::worker", "stream closed before its end: {e}");
+            }
+        });
+        Ok(rx)
     }
 
     pub(crate) async fn run(&self, program: &Arc<Program>, req: Request) -> pith_sandbox::Outcome {
@@ -807,6 +999,55 @@ impl Node {
             (headers::WORKER, format!("{:#x}", self.address())),
             ("content-type", pith_api::media::OHTTP_RES.to_owned()),
         ]
+    }
+}
+
+/// The sealed response of a sandbox outcome (a failure is a 500 naming its kind).
+fn sealed_response(
+    result: Result<pith_sandbox::Response, pith_sandbox::InvocationError>,
+) -> SealedResponse {
+    match result {
+        Ok(r) => SealedResponse {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+        },
+        Err(e) => SealedResponse {
+            status: 500,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: serde_json::to_vec(&serde_json::json!({ "error": e })).unwrap_or_default(),
+        },
+    }
+}
+
+/// An `AsyncWrite` into the channel that feeds a streamed HTTP body (never blocks; a closed
+/// channel — the client went away — is a broken pipe).
+struct ChannelWriter(tokio::sync::mpsc::UnboundedSender<std::io::Result<axum::body::Bytes>>);
+
+impl futures::io::AsyncWrite for ChannelWriter {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = self
+            .0
+            .send(Ok(axum::body::Bytes::copy_from_slice(buf)))
+            .map(|()| buf.len())
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        std::task::Poll::Ready(r)
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
     }
 }
 

@@ -107,13 +107,33 @@ async fn invoke(
     body: Bytes,
 ) -> Result<Response, Refusal> {
     let program = parse_program(&id)?;
-    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
-        if ct.as_bytes() != pith_api::media::OHTTP_REQ.as_bytes() {
+    let chunked = match headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes) {
+        None => false,
+        Some(ct) if ct == pith_api::media::OHTTP_REQ.as_bytes() => false,
+        Some(ct) if ct == pith_api::media::OHTTP_CHUNKED_REQ.as_bytes() => true,
+        Some(_) => {
             return Err(bad(
                 ErrorKind::BadRequest,
-                format!("content type must be {}", pith_api::media::OHTTP_REQ),
+                format!(
+                    "content type must be {} or {}",
+                    pith_api::media::OHTTP_REQ,
+                    pith_api::media::OHTTP_CHUNKED_REQ
+                ),
             ));
         }
+    };
+    if chunked {
+        let rx = node.invoke_chunked(program, &body).await?;
+        let stream = tokio_stream_from(rx);
+        let mut resp = (StatusCode::OK, axum::body::Body::from_stream(stream)).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(pith_api::media::OHTTP_CHUNKED_RES),
+        );
+        if let Ok(v) = HeaderValue::from_str(&format!("{:#x}", node.address())) {
+            resp.headers_mut().insert(pith_api::headers::WORKER, v);
+        }
+        return Ok(resp);
     }
     let inv = node.invoke(program, &body).await?;
     let mut resp = (StatusCode::OK, inv.body.clone()).into_response();
@@ -123,6 +143,13 @@ async fn invoke(
         }
     }
     Ok(resp)
+}
+
+/// The channel of a streamed answer as a body stream.
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<std::io::Result<Bytes>>,
+) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 #[derive(serde::Deserialize)]

@@ -820,3 +820,248 @@ async fn env_ai_uses_the_model_bound_in_the_evidence_and_named_by_receipts() -> 
     w.done.await??;
     Ok(())
 }
+
+/// Split a server-sent-events body into its `data:` payloads.
+fn sse_data(body: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(body)
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// One chunked exchange with the worker: the frames as they came, then the checked receipt.
+async fn chunked_call(
+    w: &pith_worker::Running,
+    program: ProgramId,
+    cfg: &[u8],
+    req: &Request,
+) -> Result<(
+    pith_crypto::envelope::Response,
+    usize,
+    pith_crypto::receipt::SignedReceipt,
+    [u8; 32],
+    [u8; 32],
+)> {
+    use futures::TryStreamExt;
+    let (wire, client) = pith_crypto::chunked::ChunkedClient::encapsulate(cfg, req)?;
+    let request_hash = client.request_hash();
+    let url = format!(
+        "http://{}{}",
+        w.addr,
+        pith_api::worker::INVOKE.replace("{id}", &format!("0x{}", hex::encode(program.0)))
+    );
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", pith_api::media::OHTTP_CHUNKED_REQ)
+        .body(wire)
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 200, "{:?}", resp.headers());
+    assert_eq!(
+        resp.headers()["content-type"],
+        pith_api::media::OHTTP_CHUNKED_RES
+    );
+    let src = resp
+        .bytes_stream()
+        .map_err(std::io::Error::other)
+        .into_async_read();
+    let mut reader = client.response(Box::pin(src))?;
+    let mut head = None;
+    let mut body = Vec::new();
+    let mut frames = 0;
+    while let Some(f) = reader.next().await? {
+        match f {
+            pith_crypto::chunked::Frame::Head(h) => head = Some(h),
+            pith_crypto::chunked::Frame::Data(d) => {
+                frames += 1;
+                body.extend_from_slice(&d);
+            }
+            pith_crypto::chunked::Frame::End {
+                receipt,
+                response_hash,
+            } => {
+                let r: pith_crypto::receipt::SignedReceipt = serde_json::from_slice(&receipt)?;
+                let mut h = head.take().unwrap();
+                h.body = std::mem::take(&mut body);
+                assert_eq!(reader.next().await?, None);
+                return Ok((h, frames, r, request_hash, response_hash));
+            }
+        }
+    }
+    anyhow::bail!("no END frame")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inference_program_answers_openai_requests_streamed_and_whole_with_model_receipts()
+-> Result<()> {
+    if !anvil_available() {
+        return Ok(());
+    }
+    let Some(path) = model_path() else {
+        return Ok(());
+    };
+    let file_hash = pith_crypto::sha256(&std::fs::read(&path)?);
+    let n = net().await?;
+    let manifest = serde_json::to_string(&pith_api::inference::Manifest::new(
+        "SmolLM2-135M-Instruct",
+        file_hash,
+    ))?;
+    let other = serde_json::to_string(&pith_api::inference::Manifest::new("other", [9; 32]))?;
+    let inf = n.program(&manifest, &manifest).await?;
+    let wrong = n.program(&other, &other).await?;
+    let plain = n.program(PROGRAM, PROGRAM).await?;
+    for p in [inf, wrong, plain] {
+        n.seed_keys(&n.dir.path().join("inf0"), p)?;
+    }
+    let mut config = n.config("inf0");
+    config.model = Some(pith_worker::ai::ModelAi::load(&path, Some(&file_hash))?);
+    let stop = CancellationToken::new();
+    let w = pith_worker::start(config, stop.clone()).await?;
+    let cfg = n.key_config(inf);
+    let chat = |stream: bool| {
+        let body = serde_json::json!({
+            "model": "SmolLM2-135M-Instruct",
+            "messages": [{"role": "user", "content": "Name one colour."}],
+            "max_tokens": 12, "temperature": 0, "stream": stream,
+            "stream_options": {"include_usage": true},
+        });
+        let mut r = request("/v1/chat/completions", &body.to_string(), now() + 60);
+        r = Request::new(
+            "POST",
+            r.path(),
+            vec![("content-type".into(), "application/json".into())],
+            r.body().to_vec(),
+            r.nonce().try_into().unwrap(),
+            r.expiry(),
+        );
+        r
+    };
+
+    // Streamed: one event per DATA frame, [DONE] last, the receipt names request, response,
+    // manifest (code) and model.
+    let mut streamed = Vec::new();
+    for _ in 0..2 {
+        let (resp, frames, r, rh, sh) = chunked_call(&w, inf, &cfg, &chat(true)).await?;
+        assert_eq!(resp.status, 200);
+        assert!(
+            resp.headers
+                .contains(&("content-type".into(), "text/event-stream".into()))
+        );
+        let events = sse_data(&resp.body);
+        assert_eq!(events.len(), frames, "one event per frame");
+        assert!(frames > 4, "{events:?}");
+        assert_eq!(events.last().unwrap(), "[DONE]");
+        let mut text = String::new();
+        let mut finish = None;
+        let mut usage = None;
+        for e in &events[..events.len() - 1] {
+            let v: serde_json::Value = serde_json::from_str(e)?;
+            assert_eq!(v["object"], "chat.completion.chunk");
+            if let Some(c) = v["choices"][0]["delta"]["content"].as_str() {
+                text.push_str(c);
+            }
+            if let Some(f) = v["choices"][0]["finish_reason"].as_str() {
+                finish = Some(f.to_owned());
+            }
+            if !v["usage"].is_null() {
+                usage = Some(v["usage"].clone());
+            }
+        }
+        assert!(!text.is_empty());
+        assert!(finish.is_some());
+        let usage = usage.expect("include_usage");
+        r.verify_signature()?;
+        assert_eq!(r.worker, w.node.address());
+        assert_eq!(r.request_hash, B256::from(rh));
+        assert_eq!(r.response_hash, B256::from(sh));
+        assert_eq!(
+            r.model_hash,
+            B256::from(file_hash),
+            "receipt names the model file"
+        );
+        assert_eq!(
+            r.code_hash,
+            B256::from(pith_crypto::sha256(manifest.as_bytes()))
+        );
+        assert!(usage["completion_tokens"].as_u64().unwrap() >= 1);
+        streamed.push(text);
+    }
+    assert_eq!(streamed[0], streamed[1], "greedy streams differ");
+
+    // Whole (plain OHTTP): the same text as the stream, a chat.completion object.
+    let (wire, session) = ClientSession::encapsulate(&cfg, &chat(false))?;
+    let inv = client(&w).invoke(B256::from(inf.0), wire).await?;
+    let (resp, _) = session.decapsulate(&inv.ohttp_res)?;
+    assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+    let v: serde_json::Value = serde_json::from_slice(&resp.body)?;
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["choices"][0]["message"]["content"], streamed[0].as_str());
+    assert_eq!(inv.receipt.model_hash, B256::from(file_hash));
+
+    // The model list; requests the service refuses, in the encrypted answer.
+    let list = Request::new("GET", "/v1/models", vec![], vec![], [1; 16], now() + 60);
+    let (resp, _, r, _, _) = chunked_call(&w, inf, &cfg, &list).await?;
+    let v: serde_json::Value = serde_json::from_slice(&resp.body)?;
+    assert_eq!(v["data"][0]["id"], "SmolLM2-135M-Instruct");
+    assert_eq!(r.model_hash, B256::ZERO, "no tokens, no model named");
+    for (body, status, code) in [
+        (
+            r#"{"model":"gpt-4","messages":[{"role":"user","content":"x"}]}"#,
+            404,
+            "model_not_found",
+        ),
+        (r#"{"messages":[]}"#, 400, "invalid_request"),
+        (
+            r#"{"messages":[{"role":"user","content":"x"}],"temperature":3}"#,
+            400,
+            "invalid_request",
+        ),
+        (
+            r#"{"messages":[{"role":"user","content":"x"}],"n":2}"#,
+            400,
+            "unsupported",
+        ),
+        ("not json", 400, "invalid_json"),
+    ] {
+        let (resp, _, _, _, _) = chunked_call(
+            &w,
+            inf,
+            &cfg,
+            &request("/v1/chat/completions", body, now() + 60),
+        )
+        .await?;
+        assert_eq!(resp.status, status, "{body}");
+        let v: serde_json::Value = serde_json::from_slice(&resp.body)?;
+        assert_eq!(v["error"]["code"], code, "{body}: {v}");
+    }
+
+    // A manifest naming another model: refused before anything runs, so a gateway retries
+    // elsewhere.
+    let (wire, _) = ClientSession::encapsulate(&n.key_config(wrong), &chat(false))?;
+    let e = client(&w)
+        .invoke(B256::from(wrong.0), wire)
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("model_unavailable")
+            || format!("{e:?}").contains("ModelUnavailable"),
+        "{e:?}"
+    );
+
+    // An ordinary program over a chunked exchange: one DATA frame, its receipt at the end.
+    let (resp, frames, r, _, _) = chunked_call(
+        &w,
+        plain,
+        &n.key_config(plain),
+        &request("/hello", "x", now() + 60),
+    )
+    .await?;
+    assert_eq!((resp.status, frames), (200, 1));
+    r.verify_signature()?;
+    assert_eq!(r.model_hash, B256::ZERO);
+
+    stop.cancel();
+    w.done.await??;
+    Ok(())
+}
