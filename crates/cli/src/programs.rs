@@ -30,7 +30,8 @@ use crate::network::{NetOpts, Network, now_secs, route};
 /// Arguments of `pith deploy`.
 #[derive(Debug, Args)]
 pub struct DeployArgs {
-    /// The program: a JavaScript file, or a directory with index.js.
+    /// The program: a JavaScript or WASM file, an inference manifest, or a directory with
+    /// index.js (or inference.json).
     pub program: PathBuf,
     /// A secret `KEY=VALUE` for env.secrets (repeatable; sent encrypted to the program key).
     #[arg(long = "secret")]
@@ -122,10 +123,16 @@ pub struct TopupArgs {
     pub net: NetOpts,
 }
 
-/// Read a program's code: a file, or `index.js` in a directory.
+/// Read a program's code: a file, or in a directory `index.js` (or `inference.json`, the
+/// manifest of an inference program).
 pub fn read_code(path: &Path) -> Result<Vec<u8>> {
     let file = if path.is_dir() {
-        path.join("index.js")
+        let manifest = path.join("inference.json");
+        if !path.join("index.js").exists() && manifest.exists() {
+            manifest
+        } else {
+            path.join("index.js")
+        }
     } else {
         path.to_path_buf()
     };

@@ -152,18 +152,31 @@ struct Proxy {
 
 impl Proxy {
     fn start(net: &Net, program: &str, gateway: Option<&str>) -> Self {
+        Self::start_with(net, &["--program", program], gateway)
+    }
+
+    /// `pith proxy TARGET_ARGS --port 0`; waits for its "listening on" line.
+    fn start_with(net: &Net, target: &[&str], gateway: Option<&str>) -> Self {
         use std::io::BufRead;
         let mut cmd = std::process::Command::new(common::pith_bin());
-        cmd.args(["proxy", "--program", program, "--port", "0", "--dir"])
+        cmd.arg("proxy")
+            .args(target)
+            .args(["--port", "0", "--dir"])
             .arg(net.path());
         if let Some(g) = gateway {
             cmd.args(["--gateway", g]);
         }
         let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        loop {
+            line.clear();
+            if out.read_line(&mut line).unwrap() == 0 || line.contains("listening on http://") {
+                break;
+            }
+        }
+        // Keep draining its stdout so the proxy never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
         let addr = line
             .trim()
             .rsplit("http://")
@@ -183,8 +196,10 @@ impl Proxy {
         let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
         s.set_read_timeout(Some(GUARD)).unwrap();
         s.write_all(raw.as_bytes()).unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
+        // A proxy may break a connection off (an unverified stream): keep what arrived.
+        let mut raw = Vec::new();
+        let _ = s.read_to_end(&mut raw);
+        let out = String::from_utf8_lossy(&raw).into_owned();
         let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
         let status = head
             .split(' ')
@@ -471,6 +486,93 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
     }
     mode.store(PASS, std::sync::atomic::Ordering::SeqCst);
     drop((honest, via_hostile));
+
+    // Inference: the workers' model as an OpenAI-compatible API. The npm `openai` client,
+    // unchanged, through `pith proxy --inference`: the model list, a completion, the same
+    // prompt streamed (greedy: the same text), and a refused model name.
+    if let Some(model) = &model {
+        let file_hash = pith_crypto::sha256(&std::fs::read(model).unwrap());
+        let dep = net.pith_json(&["deploy", "examples/inference", "--deposit", "10"]);
+        assert!(dep["program_id"].is_string(), "{dep}");
+        let proxy = Proxy::start_with(&net, &["--inference"], None);
+        let client_dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/openai-client");
+        assert!(
+            client_dir.join("node_modules/openai").exists(),
+            "the npm openai client is not installed: run scripts/install.d/openai-client"
+        );
+        let out = std::process::Command::new("node")
+            .arg(client_dir.join("check.mjs"))
+            .arg(format!("http://{}/v1", proxy.addr))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "openai client: {}", out_text(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            v["models"],
+            serde_json::json!(["SmolLM2-135M-Instruct"]),
+            "{v}"
+        );
+        let text = v["whole"]["text"].as_str().unwrap();
+        assert!(!text.is_empty(), "{v}");
+        assert_eq!(
+            v["streamed"]["text"], text,
+            "greedy stream differs from the completion: {v}"
+        );
+        assert!(v["streamed"]["chunks"].as_u64().unwrap() >= 3, "{v}");
+        assert!(
+            v["streamed"]["usage"]["completion_tokens"]
+                .as_u64()
+                .unwrap()
+                >= 1,
+            "{v}"
+        );
+        assert_eq!(v["whole"]["usage"], v["streamed"]["usage"], "{v}");
+        assert_eq!(
+            v["whole"]["fingerprint"],
+            format!("pith-{}", hex::encode(&file_hash[..8])),
+            "{v}"
+        );
+        assert_eq!(v["refused"]["status"], 404, "{v}");
+
+        // A plain completion through the proxy carries its receipt, naming the model file.
+        let body = r#"{"model":"SmolLM2-135M-Instruct","messages":[{"role":"user","content":"Hi"}],"max_tokens":4,"temperature":0}"#;
+        let post = |p: &Proxy, body: &str| {
+            p.request(&format!(
+                "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            ))
+        };
+        let (code, head, resp) = post(&proxy, body);
+        assert_eq!(code, 200, "{head}\n{resp}");
+        let receipt_b64 = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("pith-receipt: ")
+                    .map(|_| l[14..].trim().to_owned())
+            })
+            .expect("receipt header");
+        let r: pith_crypto::receipt::SignedReceipt =
+            serde_json::from_slice(&pith_api::from_b64url(&receipt_b64).unwrap()).unwrap();
+        assert_eq!(r.model_hash.0, file_hash);
+
+        // Through the hostile gateway: a flipped byte of the encrypted stream never reaches
+        // the client as a complete answer (502, or a stream broken off before [DONE]).
+        let via_hostile = Proxy::start_with(&net, &["--inference"], Some(&hostile));
+        let streamed = r#"{"model":"SmolLM2-135M-Instruct","messages":[{"role":"user","content":"Hi"}],"max_tokens":16,"temperature":0,"stream":true}"#;
+        let (code, _, resp) = post(&via_hostile, streamed);
+        assert_eq!(code, 200, "honest relay: {resp}");
+        assert!(resp.contains("[DONE]"), "{resp}");
+        mode.store(FLIP_RESPONSE_BYTE, std::sync::atomic::Ordering::SeqCst);
+        let (code, _, resp) = post(&via_hostile, streamed);
+        assert!(
+            code == 502 || !resp.contains("[DONE]"),
+            "a tampered stream passed for complete: {code} {resp}"
+        );
+        mode.store(PASS, std::sync::atomic::Ordering::SeqCst);
+        drop((proxy, via_hostile));
+    }
 
     // the price oracle: its fetch() reaches a local JSON server (on the owner-signed
     // egress allow-list), and an EVM contract asks it through OracleAnchor.
