@@ -28,6 +28,7 @@ export const ARTIFACTS = {
   "src/Timelock.sol": ["Timelock"],
   "src/Interfaces.sol": ["IPithOracleConsumer"],
   "src/examples/OracleConsumer.sol": ["OracleConsumer"],
+  "src/examples/AgentInbox.sol": ["AgentInbox"],
 };
 
 /// Compiler settings; foundry.toml mirrors them for forge.

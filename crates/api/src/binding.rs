@@ -41,6 +41,8 @@ pub const ANNOUNCE_TAG: &str = "pith/v1/worker-announce";
 pub const SECRETS_TAG: &str = "pith/v1/secrets";
 /// Owner → gateway/worker: read a program's logs. Fields: program id.
 pub const LOGS_TAG: &str = "pith/v1/program-logs";
+/// Tag of an owner's agent triggers (`pith_api::agent`).
+pub const TRIGGERS_TAG: &str = "pith/v1/triggers";
 
 /// Largest accepted difference between a signed message's timestamp and the receiver's clock.
 pub const MAX_CLOCK_SKEW_SECS: u64 = 120;

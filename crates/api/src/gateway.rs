@@ -15,6 +15,9 @@
 //! | POST | [`PROGRAM_INVOKE`] | `message/ohttp-req` → `message/ohttp-res` (+ `pith-receipt`, `pith-worker`) |
 //! | PUT  | [`PROGRAM_SECRETS`] | `message/ohttp-req` (encrypted secrets upload) → 204 |
 //! | GET  | [`PROGRAM_SECRETS`] | → the latest encrypted upload (`message/ohttp-req`), 404 if none |
+//! | PUT  | [`crate::agent::PROGRAM_TRIGGERS`] | `SignedTriggers` JSON (owner-signed) → 204 |
+//! | GET  | [`crate::agent::PROGRAM_TRIGGERS`] | → `SignedTriggers`, 404 if none |
+//! | GET  | [`crate::agent::AGENTS`] | → `[SignedTriggers]` |
 //! | GET  | [`PROGRAM_LOGS`] | owner-signed query → `worker::ProgramLogs` merged from all workers |
 //! | GET  | [`WORKERS`] | → `[WorkerEntry]` |
 //! | GET  | [`WORKER`] | → [`WorkerEntry`] |
@@ -457,6 +460,28 @@ impl Client {
             .send()
             .await?;
         Self::check(resp).await.map(drop)
+    }
+
+    /// `PUT /v1/programs/{id}/triggers`: an agent's owner-signed triggers.
+    pub async fn put_triggers(&self, t: &crate::agent::SignedTriggers) -> Result<(), ClientError> {
+        let resp = self
+            .http
+            .put(self.url(&path_with(
+                crate::agent::PROGRAM_TRIGGERS,
+                "id",
+                &t.program_id.to_string(),
+            )))
+            .header("content-type", crate::media::JSON)
+            .body(serde_json::to_vec(t).map_err(|e| ClientError::Decode(e.to_string()))?)
+            .send()
+            .await?;
+        Self::check(resp).await.map(drop)
+    }
+
+    /// `GET /v1/agents`: every program's newest signed triggers (unchecked: verify each
+    /// signature against the owner on chain before acting on it).
+    pub async fn agents(&self) -> Result<Vec<crate::agent::SignedTriggers>, ClientError> {
+        self.get_json(crate::agent::AGENTS).await
     }
 
     /// `GET /v1/programs/{id}/secrets`: the latest encapsulated upload.

@@ -12,6 +12,7 @@
 //! Each service's own client (`kms::Client`, `worker::Client`, `gateway::Client`) lives in
 //! the module of that service, written by the service's owner.
 
+pub mod agent;
 pub mod binding;
 pub mod error;
 pub mod gateway;

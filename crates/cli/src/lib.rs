@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod gov;
 pub mod kms;
 pub mod network;
+pub mod new;
 pub mod programs;
 pub mod proxy;
 pub mod run;
@@ -68,6 +69,8 @@ enum Command {
     /// Manage your programs.
     #[command(subcommand)]
     Programs(programs::ProgramsCommand),
+    /// Scaffold a new program: `pith new agent NAME`.
+    New(new::NewArgs),
     /// Run the public gateway of a network (routing, code store, receipts, metrics).
     Gateway(gateway::GatewayArgs),
     /// Run a KMS node (attested; master keys, worker registration, key release).
@@ -103,6 +106,7 @@ pub fn main() -> ExitCode {
         Command::Up(args) => up::run(args),
         Command::Deploy(args) => programs::run_deploy(args),
         Command::Programs(cmd) => programs::run(cmd),
+        Command::New(a) => new::run(a),
         Command::Gateway(args) => gateway::run(args),
         Command::Kms(args) => kms::run(args),
     }

@@ -42,6 +42,13 @@ pub struct DeployArgs {
     /// address.
     #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
     pub allow_hosts: Vec<String>,
+    /// Run as an agent on this schedule (cron with seconds, UTC: "*/10 * * * * *"; or the
+    /// classic five fields).
+    #[arg(long, value_name = "EXPR")]
+    pub cron: Option<String>,
+    /// Run as an agent on each log of this event: ADDRESS:Name(type,...) (repeatable).
+    #[arg(long = "on-event", value_name = "ADDRESS:SIGNATURE")]
+    pub on_events: Vec<String>,
     /// PHA to deposit in Billing for the program's usage.
     #[arg(long)]
     pub deposit: Option<String>,
@@ -68,6 +75,109 @@ pub enum ProgramsCommand {
     Logs(ShowArgs),
     /// Deposit more PHA for a program's usage.
     Topup(TopupArgs),
+    /// Set (or clear) an agent's triggers: a cron schedule and on-chain events (owner only).
+    Triggers(TriggersArgs),
+}
+
+/// `pith programs triggers ID [--cron EXPR] [--on-event ADDRESS:SIGNATURE]...`.
+#[derive(Debug, Args)]
+pub struct TriggersArgs {
+    /// Program id.
+    pub program_id: String,
+    /// Cron schedule (with seconds, UTC, e.g. "*/10 * * * * *"; or the classic five fields).
+    #[arg(long, value_name = "EXPR")]
+    pub cron: Option<String>,
+    /// An event that fires the program, once per log: ADDRESS:Name(type,...) (repeatable).
+    #[arg(long = "on-event", value_name = "ADDRESS:SIGNATURE")]
+    pub on_events: Vec<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub net: NetOpts,
+}
+
+/// The triggers of `--cron` and `--on-event` values, validated.
+pub fn parse_triggers(
+    cron: Option<&str>,
+    on_events: &[String],
+) -> Result<pith_api::agent::Triggers> {
+    let mut events = Vec::new();
+    for e in on_events {
+        let (addr, sig) = e
+            .split_once(':')
+            .ok_or_else(|| anyhow!("--on-event {e:?}: expected ADDRESS:Name(type,...)"))?;
+        let address: Address = addr
+            .parse()
+            .with_context(|| format!("--on-event {e:?}: address"))?;
+        events.push(pith_api::agent::EventTrigger {
+            address,
+            event: sig.to_owned(),
+        });
+    }
+    let t = pith_api::agent::Triggers {
+        cron: cron.map(str::to_owned),
+        events,
+    };
+    t.validate().map_err(|e| anyhow!(e))?;
+    Ok(t)
+}
+
+/// Sign `triggers` as the program's owner and upload them; returns the version.
+pub async fn upload_triggers(
+    net: &Network,
+    program_id: B256,
+    triggers: pith_api::agent::Triggers,
+) -> Result<u64> {
+    let signer = net
+        .signer
+        .as_ref()
+        .ok_or_else(|| anyhow!("uploading triggers needs the owner's key"))?;
+    // Versions only grow: milliseconds since the epoch.
+    let version = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .context("clock")?
+            .as_millis(),
+    )
+    .context("clock")?;
+    let digest = pith_api::agent::SignedTriggers::digest(program_id, version, &triggers);
+    let sig = signer
+        .sign_hash_sync(&digest)
+        .context("signing the triggers")?;
+    let signed = pith_api::agent::SignedTriggers {
+        program_id,
+        version,
+        triggers,
+        signature: format!("0x{}", hex::encode(sig.as_bytes())),
+    };
+    let gw = pith_api::gateway::Client::new(&net.gateway).map_err(|e| anyhow!("{e}"))?;
+    gw.put_triggers(&signed)
+        .await
+        .map_err(|e| anyhow!("uploading the triggers: {e}"))?;
+    Ok(version)
+}
+
+async fn triggers(a: TriggersArgs) -> Result<()> {
+    let t = parse_triggers(a.cron.as_deref(), &a.on_events)?;
+    let net = a.net.resolve(true).await?;
+    let id = parse_program_id(&a.program_id)?;
+    let version = upload_triggers(&net, id, t.clone()).await?;
+    if a.json {
+        println!(
+            "{}",
+            json!({"program_id": id, "version": version, "triggers": t})
+        );
+    } else if t.cron.is_none() && t.events.is_empty() {
+        println!("program {id}: triggers cleared (version {version}); it no longer runs by itself");
+    } else {
+        println!(
+            "program {id} runs as an agent (version {version}): cron {:?}, {} event trigger(s)",
+            t.cron,
+            t.events.len()
+        );
+    }
+    Ok(())
 }
 
 /// `pith programs list`.
@@ -303,6 +413,9 @@ async fn deploy(args: DeployArgs) -> Result<()> {
     for h in &args.allow_hosts {
         check_allow_host(h)?;
     }
+    let triggers = (args.cron.is_some() || !args.on_events.is_empty())
+        .then(|| parse_triggers(args.cron.as_deref(), &args.on_events))
+        .transpose()?;
     let deposit_amount = args.deposit.as_deref().map(parse_pha).transpose()?;
     let code_hash = upload_code(&net, &code).await?;
     let c = net.contracts()?;
@@ -335,6 +448,9 @@ async fn deploy(args: DeployArgs) -> Result<()> {
     }
     if let Some(a) = deposit_amount {
         out["deposit_tx"] = json!(deposit(&net, program_id, a).await?);
+    }
+    if let Some(t) = triggers {
+        out["triggers_version"] = json!(upload_triggers(&net, program_id, t).await?);
     }
     if let Some(eth) = &args.fund {
         let entry = wait_entry_address(&net, program_id).await?;
@@ -543,6 +659,7 @@ pub fn run(cmd: ProgramsCommand) -> ExitCode {
         ProgramsCommand::Upgrade(a) => block_on(upgrade(a)),
         ProgramsCommand::Logs(a) => block_on(logs(a)),
         ProgramsCommand::Topup(a) => block_on(topup(a)),
+        ProgramsCommand::Triggers(a) => block_on(triggers(a)),
     }
 }
 

@@ -323,6 +323,17 @@ fn base_document() -> Value {
                     "400": err("decrypt_failed / expired (from the worker)"), "404": err("unknown_program (from the worker)"),
                     "409": err("replay (from the worker)"), "413": err("body over the limit"), "429": rate,
                     "503": err("no_worker, or unavailable when a worker failed after delivery")}}},
+            "/v1/programs/{id}/triggers": {
+                "put": {"operationId": "putTriggers", "summary": "Store an agent's owner-signed triggers (cron and on-chain events; pith_api::agent::SignedTriggers)",
+                    "parameters": [program_id()],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
+                    "responses": {"204": {"description": "stored"}, "400": err("bad_request"), "401": err("unauthorized: not signed by the owner"), "404": err("unknown_program"), "409": err("replay: not a newer version"), "429": rate}},
+                "get": {"operationId": "getTriggers", "summary": "A program's newest signed triggers",
+                    "parameters": [program_id()],
+                    "responses": {"200": ok_json("SignedTriggers", json!({"type": "object"})), "404": err("not_found"), "429": rate}}},
+            "/v1/agents": {
+                "get": {"operationId": "listAgents", "summary": "Every program's newest signed triggers (workers verify the owner signatures)",
+                    "responses": {"200": ok_json("[SignedTriggers]", json!({"type": "array"})), "429": rate}}},
             "/v1/programs/{id}/secrets": {
                 "put": {"operationId": "putSecrets", "summary": "Store an encrypted secrets upload (opaque to the gateway)",
                     "parameters": [program_id()],

@@ -18,7 +18,7 @@ use axum::routing::{MethodRouter, get, post};
 use pith_api::gateway::{
     self as api, Announce, CodeUploaded, NetworkInfo, ProgramConfig, ProgramEntry,
 };
-use pith_api::{ErrorBody, ErrorKind, headers, media};
+use pith_api::{ErrorBody, ErrorKind, agent, headers, media};
 use pith_crypto::receipt::SignedReceipt;
 use pith_crypto::{Address, B256};
 use serde::Deserialize;
@@ -50,6 +50,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", api::PROGRAM_INVOKE),
     ("put", api::PROGRAM_SECRETS),
     ("get", api::PROGRAM_SECRETS),
+    ("put", agent::PROGRAM_TRIGGERS),
+    ("get", agent::PROGRAM_TRIGGERS),
+    ("get", agent::AGENTS),
     ("get", api::PROGRAM_LOGS),
     ("get", api::WORKERS),
     ("post", api::ANNOUNCE),
@@ -168,6 +171,9 @@ fn method_router(method: &str, path: &str) -> Option<MethodRouter<Arc<AppState>>
         ("post", api::PROGRAM_INVOKE) => post(invoke),
         ("put", api::PROGRAM_SECRETS) => put(put_secrets),
         ("get", api::PROGRAM_SECRETS) => get(get_secrets),
+        ("put", agent::PROGRAM_TRIGGERS) => put(put_triggers),
+        ("get", agent::PROGRAM_TRIGGERS) => get(get_triggers),
+        ("get", agent::AGENTS) => get(list_agents),
         ("get", api::PROGRAM_LOGS) => get(logs),
         ("get", api::WORKERS) => get(workers),
         ("post", api::ANNOUNCE) => post(announce),
@@ -526,6 +532,71 @@ async fn get_secrets(State(state): S, Path(id): Path<String>) -> Result<Response
             format!("no secrets uploaded for program {id}"),
         )),
     }
+}
+
+/// `PUT /v1/programs/{id}/triggers`: the owner's signed agent triggers. Checked: well-formed,
+/// for this program, signed by its owner on chain, newer than the stored version.
+async fn put_triggers(
+    State(state): S,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Failure> {
+    let id = parse_program_id(&id)?;
+    let bytes = read_body(&headers, body, 64 * 1024).await?;
+    let t: agent::SignedTriggers = serde_json::from_slice(&bytes)
+        .map_err(|e| Failure::new(ErrorKind::BadRequest, format!("triggers: {e}")))?;
+    if t.program_id != id {
+        return Err(Failure::new(
+            ErrorKind::BadRequest,
+            format!("triggers are for program {}, not {id}", t.program_id),
+        ));
+    }
+    t.triggers
+        .validate()
+        .map_err(|e| Failure::new(ErrorKind::BadRequest, e))?;
+    let signer = t
+        .signer()
+        .map_err(|e| Failure::new(ErrorKind::Unauthorized, e))?;
+    let p = chain_program(&state, id).await?;
+    if signer != p.owner {
+        return Err(Failure::new(
+            ErrorKind::Unauthorized,
+            format!(
+                "triggers signed by {signer}, but the program's owner is {}",
+                p.owner
+            ),
+        ));
+    }
+    let store = state.store.clone();
+    let version = t.version;
+    if !blocking(move || store.put_triggers(&t)).await? {
+        return Err(Failure::new(
+            ErrorKind::Replay,
+            format!("version {version} is not newer than the stored triggers"),
+        ));
+    }
+    tracing::info!(target: "pith_gateway", program = %id, version, "agent triggers stored");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn get_triggers(State(state): S, Path(id): Path<String>) -> Result<Response, Failure> {
+    let id = parse_program_id(&id)?;
+    let store = state.store.clone();
+    match blocking(move || store.triggers(&id)).await? {
+        Some(t) => Ok(axum::Json(t).into_response()),
+        None => Err(Failure::new(
+            ErrorKind::NotFound,
+            format!("no triggers uploaded for program {id}"),
+        )),
+    }
+}
+
+/// `GET /v1/agents`: every program's newest signed triggers (workers check the signatures).
+async fn list_agents(State(state): S) -> Result<Response, Failure> {
+    let store = state.store.clone();
+    let all = blocking(move || store.all_triggers()).await?;
+    Ok(axum::Json(all).into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -26,6 +26,8 @@ const RECEIPT_ORDER: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("rec
 const RECEIPT_BY_PROGRAM: TableDefinition<'_, &[u8], &[u8]> =
     TableDefinition::new("receipt_by_program");
 const SECRETS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("secrets");
+/// Program id → JSON of its newest `SignedTriggers`.
+const TRIGGERS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("triggers");
 const WORKERS: TableDefinition<'_, &[u8], u64> = TableDefinition::new("workers");
 
 /// Errors of the store.
@@ -71,6 +73,7 @@ impl Store {
             w.open_table(RECEIPT_ORDER).map_err(db_err)?;
             w.open_table(RECEIPT_BY_PROGRAM).map_err(db_err)?;
             w.open_table(SECRETS).map_err(db_err)?;
+            w.open_table(TRIGGERS).map_err(db_err)?;
             w.open_table(WORKERS).map_err(db_err)?;
         }
         w.commit().map_err(db_err)?;
@@ -229,6 +232,59 @@ impl Store {
         Ok(t.get(program.as_slice())
             .map_err(db_err)?
             .map(|v| v.value().to_vec()))
+    }
+
+    /// Store `t` unless the stored triggers of its program have a version ≥ its own; returns
+    /// whether it was stored. (Signature and owner are the caller's checks.)
+    pub fn put_triggers(&self, t: &pith_api::agent::SignedTriggers) -> Result<bool> {
+        let bytes = serde_json::to_vec(t).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let w = self.db.begin_write().map_err(db_err)?;
+        let stored = {
+            let mut table = w.open_table(TRIGGERS).map_err(db_err)?;
+            let newer = match table.get(t.program_id.as_slice()).map_err(db_err)? {
+                Some(v) => {
+                    let old: pith_api::agent::SignedTriggers = serde_json::from_slice(v.value())
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    t.version > old.version
+                }
+                None => true,
+            };
+            if newer {
+                table
+                    .insert(t.program_id.as_slice(), bytes.as_slice())
+                    .map_err(db_err)?;
+            }
+            newer
+        };
+        w.commit().map_err(db_err)?;
+        Ok(stored)
+    }
+
+    /// A program's newest signed triggers.
+    pub fn triggers(&self, program: &B256) -> Result<Option<pith_api::agent::SignedTriggers>> {
+        let r = self.db.begin_read().map_err(db_err)?;
+        let t = r.open_table(TRIGGERS).map_err(db_err)?;
+        t.get(program.as_slice())
+            .map_err(db_err)?
+            .map(|v| {
+                serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .transpose()
+    }
+
+    /// Every program's newest signed triggers, by program id.
+    pub fn all_triggers(&self) -> Result<Vec<pith_api::agent::SignedTriggers>> {
+        let r = self.db.begin_read().map_err(db_err)?;
+        let t = r.open_table(TRIGGERS).map_err(db_err)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(db_err)? {
+            let (_, v) = row.map_err(db_err)?;
+            out.push(
+                serde_json::from_slice(v.value())
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            );
+        }
+        Ok(out)
     }
 
     /// Remember a worker seen in a registration event, with the event's block.

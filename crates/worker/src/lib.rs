@@ -16,6 +16,7 @@
 //!
 //! Protocol: `docs/protocol.md`, "Network → Worker". Decisions: docs/adr/0075-0079.
 
+pub mod agents;
 pub mod ai;
 pub mod error;
 pub mod evidence;

@@ -102,6 +102,8 @@ pub struct Node {
     pub(crate) evidence: OwnEvidence,
     pub(crate) keys: Arc<KeyRing>,
     pub(crate) kv: Arc<SealedKv>,
+    /// The shared program storage (also holds agent firing claims).
+    pub(crate) store: Arc<SqliteStore>,
     pub(crate) pool: Pool,
     pub(crate) contracts: PithContracts,
     pub(crate) operator: Option<(Address, PithContracts)>,
@@ -206,9 +208,10 @@ impl Node {
         };
         let keys = Arc::new(KeyRing::default());
         crate::keys::load_sealed(&sealer, &keys)?;
-        let store =
-            SqliteStore::open(&config.storage).map_err(|e| WorkerError::State(e.to_string()))?;
-        let kv = Arc::new(SealedKv::new(Arc::new(store), keys.clone()));
+        let store = Arc::new(
+            SqliteStore::open(&config.storage).map_err(|e| WorkerError::State(e.to_string()))?,
+        );
+        let kv = Arc::new(SealedKv::new(store.clone(), keys.clone()));
         if let Some(bytes) = sealer.read(KV_MARKS_FILE)? {
             kv.import_marks(&bytes)?;
         }
@@ -246,6 +249,7 @@ impl Node {
             evidence,
             keys,
             kv,
+            store,
             pool,
             contracts,
             operator,
@@ -1051,11 +1055,18 @@ impl futures::io::AsyncWrite for ChannelWriter {
     }
 }
 
+/// A user's request as the program sees it. `pith-*` headers are dropped: the programs can
+/// trust those to come from the worker itself (oracle requests, agent firings).
 fn to_sandbox(r: &SealedRequest) -> Request {
     Request {
         method: r.method().to_owned(),
         url: format!("https://pith{}", r.path()),
-        headers: r.headers().to_vec(),
+        headers: r
+            .headers()
+            .iter()
+            .filter(|(k, _)| !k.to_ascii_lowercase().starts_with("pith-"))
+            .cloned()
+            .collect(),
         body: r.body().to_vec(),
     }
 }

@@ -46,6 +46,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         tokio::spawn(heartbeat_loop(node.clone(), loops.clone())),
         tokio::spawn(usage_loop(node.clone(), loops.clone())),
         tokio::spawn(crate::oracle::run(node.clone(), loops.clone())),
+        tokio::spawn(crate::agents::run(node.clone(), loops.clone())),
     ];
 
     let app = crate::server::router(node.clone());
