@@ -94,6 +94,7 @@ async function onEvent(env, event) {
 
 async function sweep(env, inbox) {
   if (!inbox) return { swept: 0, note: "no inbox known yet" };
+  await env.kv.put("inbox", inbox);
   const n = BigInt(await env.chain.call({ to: inbox, data: "0x" + SEL.posts }));
   let done = BigInt((await env.kv.get("swept")) ?? "0");
   const results = [];

@@ -8,10 +8,12 @@
 //! (version 0 → 1), which exactly one writer wins. So a firing runs at most once on the whole
 //! network: no duplicate actions. A worker that dies after claiming loses that firing (its
 //! action may or may not have happened); the next firings run on the workers still alive,
-//! with no hand-over step. Agents that must not miss work keep a cursor in `env.kv` or read
-//! the chain for what is still open; agents whose actions must happen exactly once make them
-//! idempotent on chain too (the example's Inbox accepts one decision per post), since the
-//! store's compare-and-set is the operator's, not the TEE's (docs/adr/0170-agents.md).
+//! with no hand-over step. A worker that first sees an event trigger (a new agent, a restart)
+//! reads [`EVENT_LOOKBACK`] blocks back; the claims keep that from running anything twice.
+//! Agents that must not miss work keep a cursor in `env.kv` or read the chain for what is
+//! still open; agents whose actions must happen exactly once make them idempotent on chain
+//! too (the example's Inbox accepts one decision per post), since the store's compare-and-set
+//! is the operator's, not the TEE's (docs/adr/0170-agents.md).
 //!
 //! A firing calls the program with `POST https://pith/.pith/agent`, headers `pith-trigger`
 //! and `pith-firing`, and a JSON body (docs/protocol.md "Agents"). User requests can never
@@ -44,6 +46,10 @@ pub const REFRESH: Duration = Duration::from_secs(2);
 pub const MAX_BLOCK_RANGE: u64 = 1_000;
 /// Most cron ticks fired at once after a pause (the newest ones; older ones are skipped).
 pub const MAX_CATCH_UP: usize = 1;
+/// Blocks looked back when a worker first sees an event trigger: events emitted while the
+/// triggers were on their way (or while every worker was restarting) still fire. Claims make
+/// the look-back safe: a firing already claimed is never run again.
+pub const EVENT_LOOKBACK: u64 = 128;
 /// How long an owner read from the chain is trusted.
 const OWNER_TTL: Duration = Duration::from_secs(30);
 
@@ -195,7 +201,8 @@ async fn owner_of(
 }
 
 /// Take in the gateway's list: keep the triggers whose signature recovers to the program's
-/// owner on chain; start new agents at "now" (no backlog).
+/// owner on chain; start new cron schedules at "now" (no backlog) and new event filters
+/// [`EVENT_LOOKBACK`] blocks back.
 async fn refresh(
     node: &Node,
     agents: &mut HashMap<ProgramId, Agent>,
@@ -243,7 +250,7 @@ async fn refresh(
                             .iter()
                             .find(|f| f.0 == e.address && f.1 == e.topic0())
                     })
-                    .map_or(head, |f| f.2);
+                    .map_or(head.saturating_sub(EVENT_LOOKBACK), |f| f.2);
                 (e.address, e.topic0(), from)
             })
             .collect();
