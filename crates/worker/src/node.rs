@@ -141,6 +141,10 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// Wall-time limit of an inference request when the program's owner set none (5 minutes:
+/// a full-context completion on a CPU worker, queued behind others for an engine slot).
+pub const INFERENCE_WALL_MS: u64 = 300_000;
+
 /// Least time between two key releases of one program triggered by requests to an epoch the
 /// worker does not hold (bounds the KMS load a client can cause with unknown key ids).
 pub const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
@@ -770,14 +774,30 @@ impl Node {
         request_hash: [u8; 32],
         sink: &mut crate::inference::Sink<'_>,
     ) -> Result<pith_sandbox::Usage, WorkerError> {
-        let limits = self.limits(program).await?;
         let start = Instant::now();
+        // A long generation (or one queued behind others for an engine slot) needs more than
+        // a program's default wall time: inference programs get INFERENCE_WALL_MS unless their
+        // owner configured a wall-time limit.
+        let config = self
+            .contracts
+            .programs
+            .raw()
+            .program(U256::from_be_bytes(program.0))
+            .call()
+            .await
+            .map_err(chain_err)?
+            .config;
+        let wall_ms = if config.wallMillis != 0 {
+            u64::from(config.wallMillis)
+        } else {
+            INFERENCE_WALL_MS
+        };
         let plan = crate::inference::plan(
             manifest,
             engine,
             request,
             request_hash,
-            u32::try_from(limits.ai_tokens).unwrap_or(u32::MAX),
+            u32::try_from(Limits::default().ai_tokens).unwrap_or(u32::MAX),
             now_secs(),
         );
         let used = match plan {
@@ -786,7 +806,7 @@ impl Node {
                 crate::inference::ChatUsage::default()
             }
             crate::inference::Plan::Chat(chat) => {
-                let deadline = start + Duration::from_millis(limits.wall_ms);
+                let deadline = start + Duration::from_millis(wall_ms);
                 crate::inference::run_chat(engine, chat, deadline, sink).await
             }
         };
