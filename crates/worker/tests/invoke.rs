@@ -1065,3 +1065,39 @@ async fn inference_program_answers_openai_requests_streamed_and_whole_with_model
     w.done.await??;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_requests_cannot_pose_as_the_scheduler() -> Result<()> {
+    if !anvil_available() {
+        return Ok(());
+    }
+    // pith-* headers are the worker's (agent firings, oracle requests): a user's are dropped.
+    const ECHO: &str = r#"export default { async fetch(request) {
+      return Response.json([request.headers.get("pith-trigger"), request.headers.get("pith-oracle-request"), request.headers.get("x-kept")]);
+    } }"#;
+    let n = net().await?;
+    let p = n.program(ECHO, ECHO).await?;
+    let (w, stop) = n.worker("echo0", &[p]).await?;
+    let mut nonce = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
+    let req = Request::new(
+        "POST",
+        "/.pith/agent",
+        vec![
+            ("pith-trigger".into(), "cron".into()),
+            ("pith-oracle-request".into(), "7".into()),
+            ("x-kept".into(), "yes".into()),
+        ],
+        br#"{"trigger":"cron"}"#.to_vec(),
+        nonce,
+        now() + 60,
+    );
+    let (wire, session) = ClientSession::encapsulate(&n.key_config(p), &req)?;
+    let inv = client(&w).invoke(B256::from(p.0), wire).await?;
+    let (resp, _) = session.decapsulate(&inv.ohttp_res)?;
+    assert_eq!(resp.status, 200);
+    assert_eq!(String::from_utf8_lossy(&resp.body), r#"[null,null,"yes"]"#);
+    stop.cancel();
+    w.done.await??;
+    Ok(())
+}
