@@ -26,6 +26,8 @@ mod model;
 mod text;
 mod tokenizer;
 
+pub mod installed;
+
 pub use chat::{
     ChatMessage, ChatRequest, ChatResult, FinishReason, MAX_STOP_SEQUENCES, Role, Stop, Usage,
 };

@@ -15,30 +15,7 @@ use pith_infer::{
 };
 use sha2::{Digest, Sha256};
 
-fn model_path() -> Option<PathBuf> {
-    let path = std::env::var_os("PITH_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_default();
-            home.join(".cache/pith/models/SmolLM2-135M-Instruct.gguf")
-        });
-    if path.is_file() {
-        return Some(path);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "model {} missing under CI: scripts/install.d/model installs it",
-            path.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: model {} not found (run scripts/install.d/model or set PITH_MODEL)",
-        path.display()
-    );
-    None
-}
+use pith_infer::installed::model_for_tests as model_path;
 
 macro_rules! model_or_skip {
     () => {

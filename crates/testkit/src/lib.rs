@@ -17,32 +17,9 @@ use pith_chain::client::{PithContracts, read_provider, signing_provider};
 use pith_chain::deploy::{DeployConfig, Measurement, deploy, platform, role};
 use pith_chain::manifest::Deployment;
 
-/// The default inference model (`scripts/install.d/model`), found through `PITH_MODEL` or
-/// the installer's default path. `None` (with a printed SKIPPED line) when it is absent;
-/// under CI (`CI` set) its absence is a failure, since the install hook provides it.
-pub fn model_path() -> Option<PathBuf> {
-    let path = std::env::var_os("PITH_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_default();
-            home.join(".cache/pith/models/SmolLM2-135M-Instruct.gguf")
-        });
-    if path.is_file() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "model {} missing under CI: scripts/install.d/model installs it",
-        path.display()
-    );
-    eprintln!(
-        "SKIPPED: model {} not found (run scripts/install.d/model or set PITH_MODEL)",
-        path.display()
-    );
-    None
-}
+/// The default inference model (`scripts/install.d/model`): `None` (with a printed SKIPPED
+/// line) when it is absent; under CI its absence is a failure.
+pub use pith_infer::installed::model_for_tests as model_path;
 
 /// Whether anvil is installed; prints why a test is skipped when it is not.
 pub fn anvil_available() -> bool {
