@@ -2,9 +2,9 @@
 //!
 //! Every `usage_interval` with usage pending, the worker builds
 //! `UsageBatch{worker, nonce = Billing.nextUsageNonce(worker), entries}` (one entry per
-//! program: requests, CPU milliseconds, egress bytes, model tokens), signs the contract's EIP-712
-//! `usageDigest(batch)` with its identity key, and the operator account sends it. A batch
-//! that fails is put back and retried with the next one. The nonce comes from the chain,
+//! program: requests, CPU milliseconds, egress bytes, model tokens), signs the contract's
+//! EIP-712 `usageDigest(batch)` with its identity key, and the operator account sends it. A
+//! batch that fails is put back and retried with the next one. The nonce comes from the chain,
 //! which is the one place it must be right (a batch whose nonce is below the chain's is
 //! refused as a replay there). Pending usage lives in memory: usage not yet settled when a
 //! worker is killed is lost (to the operator's disadvantage, never the payer's).
@@ -85,7 +85,6 @@ async fn submit_batch(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
