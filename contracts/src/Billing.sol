@@ -12,18 +12,18 @@ import {IRegistry, IPrograms, IStakePools} from "./Interfaces.sol";
 /// @title Billing: program deposits, usage settlement and emission rewards.
 /// @notice Program owners (or anyone) deposit PHA for a program. Workers sign batches of usage
 /// (EIP-712, docs/protocol.md) with their registered key; anyone submits them. A batch nonce must
-/// be at least the worker's next nonce, so no batch is ever counted twice. Usage is priced by
-/// the governance price list and charged to each program's deposit (up to what is left); the
-/// proceeds, less the treasury fee, go to the worker operator's pool. Each epoch's emission
-/// budget, decaying geometrically, is shared by operators in proportion to the PHA their workers
-/// earned in that epoch.
+/// be at least the worker's next nonce, so no batch is ever counted twice. Usage (requests, CPU
+/// milliseconds, egress bytes, model tokens) is priced by the governance price list and charged
+/// to each program's deposit (up to what is left); the proceeds, less the treasury fee, go to
+/// the worker operator's pool. Each epoch's emission budget, decaying geometrically, is shared
+/// by operators in proportion to the PHA their workers earned in that epoch.
 contract Billing is Retirable, EIP712 {
     using SafeERC20 for IERC20;
 
     bytes32 public constant USAGE_ENTRY_TYPEHASH =
-        keccak256("UsageEntry(uint256 programId,uint64 requests,uint64 cpuMillis,uint64 egressBytes)");
+        keccak256("UsageEntry(uint256 programId,uint64 requests,uint64 cpuMillis,uint64 egressBytes,uint64 aiTokens)");
     bytes32 public constant USAGE_BATCH_TYPEHASH = keccak256(
-        "UsageBatch(address worker,uint64 nonce,UsageEntry[] entries)UsageEntry(uint256 programId,uint64 requests,uint64 cpuMillis,uint64 egressBytes)"
+        "UsageBatch(address worker,uint64 nonce,UsageEntry[] entries)UsageEntry(uint256 programId,uint64 requests,uint64 cpuMillis,uint64 egressBytes,uint64 aiTokens)"
     );
     uint256 private constant BPS = 10_000;
     uint256 private constant WAD = 1e18;
@@ -33,6 +33,8 @@ contract Billing is Retirable, EIP712 {
         uint64 requests;
         uint64 cpuMillis;
         uint64 egressBytes;
+        /// Prompt plus completion tokens of the worker's model (env.ai.chat, inference programs).
+        uint64 aiTokens;
     }
 
     struct UsageBatch {
@@ -46,6 +48,7 @@ contract Billing is Retirable, EIP712 {
         uint128 perRequest;
         uint128 perCpuMilli;
         uint128 perEgressByte;
+        uint128 perAiToken;
     }
 
     struct PendingWithdrawal {
@@ -215,10 +218,9 @@ contract Billing is Retirable, EIP712 {
         Prices memory p = prices;
         for (uint256 i = 0; i < n; ++i) {
             UsageEntry calldata e = batch.entries[i];
-            hashes[i] =
-                keccak256(abi.encode(USAGE_ENTRY_TYPEHASH, e.programId, e.requests, e.cpuMillis, e.egressBytes));
+            hashes[i] = _hashEntry(e);
             uint256 cost = uint256(e.requests) * p.perRequest + uint256(e.cpuMillis) * p.perCpuMilli
-                + uint256(e.egressBytes) * p.perEgressByte;
+                + uint256(e.egressBytes) * p.perEgressByte + uint256(e.aiTokens) * p.perAiToken;
             if (cost == 0) continue;
             uint256 balance = deposits[e.programId];
             uint256 take = cost <= balance ? cost : balance;
@@ -293,9 +295,7 @@ contract Billing is Retirable, EIP712 {
         uint256 n = batch.entries.length;
         bytes32[] memory hashes = new bytes32[](n);
         for (uint256 i = 0; i < n; ++i) {
-            UsageEntry calldata e = batch.entries[i];
-            hashes[i] =
-                keccak256(abi.encode(USAGE_ENTRY_TYPEHASH, e.programId, e.requests, e.cpuMillis, e.egressBytes));
+            hashes[i] = _hashEntry(batch.entries[i]);
         }
         return _hashTypedDataV4(
             keccak256(abi.encode(USAGE_BATCH_TYPEHASH, batch.worker, batch.nonce, keccak256(abi.encodePacked(hashes))))
@@ -303,6 +303,11 @@ contract Billing is Retirable, EIP712 {
     }
 
     // ---------------------------------------------------------------- internal
+
+    function _hashEntry(UsageEntry calldata e) private pure returns (bytes32) {
+        return
+            keccak256(abi.encode(USAGE_ENTRY_TYPEHASH, e.programId, e.requests, e.cpuMillis, e.egressBytes, e.aiTokens));
+    }
 
     function _onlyProgramOwner(uint256 programId) private view {
         address owner = programs.ownerOf(programId);

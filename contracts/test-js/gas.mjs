@@ -97,11 +97,11 @@ export async function measure() {
     }
     const usageTypes = {
       UsageBatch: [{ name: "worker", type: "address" }, { name: "nonce", type: "uint64" }, { name: "entries", type: "UsageEntry[]" }],
-      UsageEntry: [{ name: "programId", type: "uint256" }, { name: "requests", type: "uint64" }, { name: "cpuMillis", type: "uint64" }, { name: "egressBytes", type: "uint64" }],
+      UsageEntry: [{ name: "programId", type: "uint256" }, { name: "requests", type: "uint64" }, { name: "cpuMillis", type: "uint64" }, { name: "egressBytes", type: "uint64" }, { name: "aiTokens", type: "uint64" }],
     };
     const usageDomain = { name: "Pith Billing", version: "1", chainId: dep.chain_id, verifyingContract: c.Billing };
     const batch = async (nonce, programs) => {
-      const entries = programs.map((p, i) => ({ programId: BigInt(p), requests: 1000n + BigInt(i), cpuMillis: 25_000n, egressBytes: 4096n }));
+      const entries = programs.map((p, i) => ({ programId: BigInt(p), requests: 1000n + BigInt(i), cpuMillis: 25_000n, egressBytes: 4096n, aiTokens: 2048n }));
       const msg = { worker: accounts.worker.address, nonce, entries };
       const sig = await accounts.worker.signTypedData({ domain: usageDomain, types: usageTypes, primaryType: "UsageBatch", message: msg });
       return tx("staker", "Billing", c.Billing, "submitUsage", [msg, sig]);

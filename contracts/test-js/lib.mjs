@@ -111,7 +111,7 @@ export async function deploy(url, { workerMeasurement, kmsMeasurement }) {
   await send(c.Registry, "Registry", "setMeasurement", [SIMULATED, ROLE_WORKER, workerMeasurement, true]);
   await send(c.Registry, "Registry", "setMeasurement", [SIMULATED, ROLE_KMS, kmsMeasurement, true]);
   await send(c.Registry, "Registry", "setKmsCommittee", [[accounts.kms.address], 1]);
-  await send(c.Billing, "Billing", "setPrices", [{ perRequest: E(0.001), perCpuMilli: 10n ** 12n, perEgressByte: 10n ** 9n }]);
+  await send(c.Billing, "Billing", "setPrices", [{ perRequest: E(0.001), perCpuMilli: 10n ** 12n, perEgressByte: 10n ** 9n, perAiToken: 10n ** 13n }]);
   await send(c.Billing, "Billing", "setTreasuryFeeBps", [500]);
   await send(c.Billing, "Billing", "setWithdrawDelay", [60n]);
   await send(c.Billing, "Billing", "setEmissionSchedule", [E(100_000), E(0.9999)]);

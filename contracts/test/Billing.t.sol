@@ -33,7 +33,17 @@ contract BillingTest is Fixture {
         b.worker = w;
         b.nonce = nonce;
         b.entries = new Billing.UsageEntry[](1);
-        b.entries[0] = Billing.UsageEntry(programId, requests, 1000, 1e6);
+        b.entries[0] = Billing.UsageEntry(programId, requests, 1000, 1e6, 0);
+    }
+
+    /// batch(.., requests) whose entry also carries `tokens` model tokens.
+    function tokenBatch(address w, uint64 nonce, uint256 programId, uint64 requests, uint64 tokens)
+        internal
+        pure
+        returns (Billing.UsageBatch memory b)
+    {
+        b = batch(w, nonce, programId, requests);
+        b.entries[0].aiTokens = tokens;
     }
 
     function signBatch(uint256 key, Billing.UsageBatch memory b) internal view returns (bytes memory) {
@@ -43,6 +53,11 @@ contract BillingTest is Fixture {
     // cost of batch(.., requests): requests * 1e15 + 1000 * 1e12 + 1e6 * 1e9 = requests * 1e15 + 2e15
     function cost(uint64 requests) internal pure returns (uint256) {
         return uint256(requests) * 1e15 + 2e15;
+    }
+
+    // cost of tokenBatch(.., requests, tokens): cost(requests) + tokens * 1e13
+    function tokenCost(uint64 requests, uint64 tokens) internal pure returns (uint256) {
+        return cost(requests) + uint256(tokens) * 1e13;
     }
 
     // ---------------------------------------------------------------- deposits
@@ -193,8 +208,114 @@ contract BillingTest is Fixture {
         assertEq(billing.deposits(prog), 0);
     }
 
+    // ---------------------------------------------------------------- model tokens
+
+    function testModelTokensAreCharged() public {
+        Billing.UsageBatch memory b = tokenBatch(worker, 0, prog, 1000, 250_000); // 1.002 + 2.5 PHA
+        uint256 c = tokenCost(1000, 250_000);
+        assertEq(c, cost(1000) + 2.5e18);
+        assertEq(billing.submitUsage(b, signBatch(workerKey, b)), c);
+        assertEq(billing.deposits(prog), 100e18 - c);
+        assertEq(billing.workOf(0, operator), c);
+    }
+
+    function testOnlyTokensPriced() public {
+        billing.setPrices(Billing.Prices(0, 0, 0, 7));
+        Billing.UsageBatch memory b = tokenBatch(worker, 0, prog, 1000, 3);
+        assertEq(billing.submitUsage(b, signBatch(workerKey, b)), 21);
+        b = tokenBatch(worker, 1, prog, 1000, 0);
+        assertEq(billing.submitUsage(b, signBatch(workerKey, b)), 0);
+        assertEq(billing.deposits(prog), 100e18 - 21);
+    }
+
+    function testUnderfundedByTokensChargesWhatIsLeft() public {
+        // 1.002 PHA of requests, CPU and egress plus 2,000 PHA of tokens > the 100 PHA deposit
+        Billing.UsageBatch memory b = tokenBatch(worker, 0, prog, 1000, 200_000_000);
+        vm.expectEmit(true, false, false, true);
+        emit Billing.Underfunded(prog, tokenCost(1000, 200_000_000), 100e18);
+        assertEq(billing.submitUsage(b, signBatch(workerKey, b)), 100e18);
+        assertEq(billing.deposits(prog), 0);
+        assertEq(uint256(billing.nextUsageNonce(worker)), 1);
+    }
+
+    function testUsageTypehashesCoverTokens() public view {
+        assertEq(
+            billing.USAGE_ENTRY_TYPEHASH(),
+            keccak256(
+                "UsageEntry(uint256 programId,uint64 requests,uint64 cpuMillis,uint64 egressBytes,uint64 aiTokens)"
+            )
+        );
+        assertEq(
+            billing.USAGE_BATCH_TYPEHASH(),
+            keccak256(
+                "UsageBatch(address worker,uint64 nonce,UsageEntry[] entries)UsageEntry(uint256 programId,uint64 requests,uint64 cpuMillis,uint64 egressBytes,uint64 aiTokens)"
+            )
+        );
+    }
+
+    /// The digest of `b` computed here from the type strings: with `withTokens` the current
+    /// type, without it the type before aiTokens (what a worker of the previous version signs).
+    function typedDigest(Billing.UsageBatch memory b, bool withTokens) internal view returns (bytes32) {
+        string memory entryType = withTokens
+            ? "UsageEntry(uint256 programId,uint64 requests,uint64 cpuMillis,uint64 egressBytes,uint64 aiTokens)"
+            : "UsageEntry(uint256 programId,uint64 requests,uint64 cpuMillis,uint64 egressBytes)";
+        bytes32[] memory hashes = new bytes32[](b.entries.length);
+        for (uint256 i = 0; i < b.entries.length; ++i) {
+            Billing.UsageEntry memory e = b.entries[i];
+            hashes[i] = withTokens
+                ? keccak256(
+                    abi.encode(
+                        keccak256(bytes(entryType)), e.programId, e.requests, e.cpuMillis, e.egressBytes, e.aiTokens
+                    )
+                )
+                : keccak256(
+                    abi.encode(keccak256(bytes(entryType)), e.programId, e.requests, e.cpuMillis, e.egressBytes)
+                );
+        }
+        bytes32 batchType =
+            keccak256(abi.encodePacked("UsageBatch(address worker,uint64 nonce,UsageEntry[] entries)", entryType));
+        bytes32 domain = keccak256(
+            abi.encode(
+                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+                keccak256("Pith Billing"),
+                keccak256("1"),
+                block.chainid,
+                address(billing)
+            )
+        );
+        bytes32 structHash = keccak256(abi.encode(batchType, b.worker, b.nonce, keccak256(abi.encodePacked(hashes))));
+        return keccak256(abi.encodePacked("\x19\x01", domain, structHash));
+    }
+
+    function testBatchSignedWithOldTypeReverts() public {
+        Billing.UsageBatch memory b = tokenBatch(worker, 0, prog, 1000, 0);
+        // The construction here agrees with the contract for the current type...
+        assertEq(typedDigest(b, true), billing.usageDigest(b));
+        // ...and a signature over the old type (no aiTokens, even with none used) is refused.
+        bytes32 old = typedDigest(b, false);
+        assertTrue(old != billing.usageDigest(b), "the type change moves the digest");
+        bytes memory sig = signDigest(workerKey, old);
+        vm.expectRevert(Billing.BadSignature.selector);
+        billing.submitUsage(b, sig);
+        assertEq(uint256(billing.nextUsageNonce(worker)), 0);
+        assertEq(billing.submitUsage(b, signBatch(workerKey, b)), cost(1000));
+    }
+
+    function testTokensAreSigned() public {
+        Billing.UsageBatch memory b = tokenBatch(worker, 0, prog, 1000, 5);
+        bytes memory sig = signBatch(workerKey, b);
+        b.entries[0].aiTokens = 0; // a relayer dropping the tokens
+        vm.expectRevert(Billing.BadSignature.selector);
+        billing.submitUsage(b, sig);
+        b.entries[0].aiTokens = 6;
+        vm.expectRevert(Billing.BadSignature.selector);
+        billing.submitUsage(b, sig);
+        b.entries[0].aiTokens = 5;
+        assertEq(billing.submitUsage(b, sig), tokenCost(1000, 5));
+    }
+
     function testFreeBatchAndUnknownProgram() public {
-        billing.setPrices(Billing.Prices(0, 0, 0));
+        billing.setPrices(Billing.Prices(0, 0, 0, 0));
         Billing.UsageBatch memory b = batch(worker, 0, 999, 5);
         assertEq(billing.submitUsage(b, signBatch(workerKey, b)), 0);
         assertEq(uint256(billing.nextUsageNonce(worker)), 1);
@@ -260,9 +381,12 @@ contract BillingTest is Fixture {
     // ---------------------------------------------------------------- governance
 
     function testSetters() public {
-        billing.setPrices(Billing.Prices(1, 2, 3));
-        (uint128 a, uint128 b, uint128 c) = billing.prices();
-        assertEq(uint256(a) + b + c, 6);
+        billing.setPrices(Billing.Prices(1, 2, 3, 4));
+        (uint128 a, uint128 b, uint128 c, uint128 d) = billing.prices();
+        assertEq(a, 1);
+        assertEq(b, 2);
+        assertEq(c, 3);
+        assertEq(d, 4);
         billing.setTreasuryFeeBps(100);
         assertEq(uint256(billing.treasuryFeeBps()), 100);
         billing.setTreasury(bob);
@@ -280,7 +404,7 @@ contract BillingTest is Fixture {
     function testSettersRevert() public {
         vm.startPrank(stranger);
         vm.expectRevert(unauthorized(stranger));
-        billing.setPrices(Billing.Prices(1, 2, 3));
+        billing.setPrices(Billing.Prices(1, 2, 3, 4));
         vm.expectRevert(unauthorized(stranger));
         billing.setTreasuryFeeBps(1);
         vm.expectRevert(unauthorized(stranger));
@@ -330,11 +454,11 @@ contract BillingTest is Fixture {
         assertLe(billing.scheduledBudget(e), 100_000e18, "bounded by the initial budget");
     }
 
-    function testFuzzChargeNeverExceedsDeposit(uint64 requests, uint64 cpu, uint64 egress) public {
+    function testFuzzChargeNeverExceedsDeposit(uint64 requests, uint64 cpu, uint64 egress, uint64 tokens) public {
         Billing.UsageBatch memory b;
         b.worker = worker;
         b.entries = new Billing.UsageEntry[](1);
-        b.entries[0] = Billing.UsageEntry(prog, requests, cpu, egress);
+        b.entries[0] = Billing.UsageEntry(prog, requests, cpu, egress, tokens);
         uint256 charged = billing.submitUsage(b, signBatch(workerKey, b));
         assertLe(charged, 100e18, "charged <= deposit");
         assertEq(billing.deposits(prog), 100e18 - charged);

@@ -63,7 +63,7 @@ abstract contract Fixture is Test {
         members[0] = vm.addr(kms1Key);
         registry.setKmsCommittee(members, 1);
 
-        billing.setPrices(Billing.Prices(1e15, 1e12, 1e9));
+        billing.setPrices(Billing.Prices(1e15, 1e12, 1e9, 1e13));
         billing.setTreasuryFeeBps(500);
         billing.setWithdrawDelay(60);
         billing.setEmissionSchedule(100_000e18, 0.9e18);

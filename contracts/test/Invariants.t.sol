@@ -118,13 +118,15 @@ contract Handler is Test {
         billing.withdraw(program, programOwner);
     }
 
-    function settle(uint256 op, uint64 requests, uint64 cpu) external tracked(false) {
+    function settle(uint256 op, uint64 requests, uint64 cpu, uint64 tokens) external tracked(false) {
         uint256 i = op % 2;
         Billing.UsageBatch memory b;
         b.worker = vm.addr(workerKeys[i]);
         b.nonce = nonces[i]++;
         b.entries = new Billing.UsageEntry[](1);
-        b.entries[0] = Billing.UsageEntry(program, uint64(bound(requests, 0, 100_000)), uint64(bound(cpu, 0, 1e6)), 0);
+        b.entries[0] = Billing.UsageEntry(
+            program, uint64(bound(requests, 0, 100_000)), uint64(bound(cpu, 0, 1e6)), 0, uint64(bound(tokens, 0, 1e6))
+        );
         billing.submitUsage(b, signDigest(workerKeys[i], billing.usageDigest(b)));
     }
 

@@ -618,6 +618,7 @@ impl BillingClient {
             perRequest: r.perRequest,
             perCpuMilli: r.perCpuMilli,
             perEgressByte: r.perEgressByte,
+            perAiToken: r.perAiToken,
         })
     }
     /// The treasury's fee on usage, in basis points.

@@ -145,6 +145,11 @@ impl DeployConfig {
                 perRequest: 1_000_000_000_000_000,
                 perCpuMilli: 1_000_000_000_000,
                 perEgressByte: 1_000_000_000,
+                // 1e-5 PHA (prompt and completion tokens alike): 100 tokens cost as much as a
+                // request, a token as much as 10 CPU milliseconds, about what a small model
+                // spends per generated token on one core. env.ai.chat runs the model outside the
+                // program's CPU time, so for sandboxed programs the tokens are what pays for it.
+                perAiToken: 10_000_000_000_000,
             },
             treasury_fee_bps: 500,
             withdraw_delay: 60,

@@ -35,7 +35,7 @@ pub const BILLING_DOMAIN_NAME: &str = "Pith Billing";
 /// EIP-712 domain name of OracleAnchor.
 pub const ORACLE_DOMAIN_NAME: &str = "Pith OracleAnchor";
 /// The usage batch type string (`Billing.USAGE_BATCH_TYPEHASH`'s preimage).
-pub const USAGE_BATCH_TYPE: &str = "UsageBatch(address worker,uint64 nonce,UsageEntry[] entries)UsageEntry(uint256 programId,uint64 requests,uint64 cpuMillis,uint64 egressBytes)";
+pub const USAGE_BATCH_TYPE: &str = "UsageBatch(address worker,uint64 nonce,UsageEntry[] entries)UsageEntry(uint256 programId,uint64 requests,uint64 cpuMillis,uint64 egressBytes,uint64 aiTokens)";
 /// The oracle result type string (`OracleAnchor.ORACLE_RESULT_TYPEHASH`'s preimage).
 pub const ORACLE_RESULT_TYPE: &str =
     "OracleResult(uint256 requestId,uint256 programId,bytes32 codeHash,bytes32 resultHash)";

@@ -713,6 +713,7 @@ async fn billing_client_deposit_usage_withdraw_emission() -> Result<()> {
             requests: 10,
             cpuMillis: 250,
             egressBytes: 4_096,
+            aiTokens: 1_500,
         }],
     };
     let digest = eip712::usage_digest(&batch, d.chain_id, d.contracts.billing);
@@ -724,7 +725,9 @@ async fn billing_client_deposit_usage_withdraw_emission() -> Result<()> {
     let p = c.billing.prices().await?;
     let cost = U256::from(10u64) * U256::from(p.perRequest)
         + U256::from(250u64) * U256::from(p.perCpuMilli)
-        + U256::from(4_096u64) * U256::from(p.perEgressByte);
+        + U256::from(4_096u64) * U256::from(p.perEgressByte)
+        + U256::from(1_500u64) * U256::from(p.perAiToken);
+    assert!(p.perAiToken > 0, "the local profile prices model tokens");
     // Negative: signed by another key.
     let forged = eip712::sign_digest(digest, &PrivateKeySigner::random())?;
     let e = stranger

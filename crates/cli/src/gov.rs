@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use alloy::dyn_abi::{DynSolType, DynSolValue, JsonAbiExt};
+use alloy::dyn_abi::{DynSolType, DynSolValue, JsonAbiExt, Specifier};
 use alloy::json_abi::Function;
 use alloy::primitives::{Address, Bytes, U256};
 use anyhow::{Context, Result, bail};
@@ -31,7 +31,9 @@ pub struct ProposeArgs {
     /// Contract to call: an address or a deployment name (Registry, Billing, ...).
     #[arg(long)]
     pub target: String,
-    /// Solidity signature, e.g. `setWithdrawDelay(uint64)`.
+    /// Solidity signature, e.g. `setWithdrawDelay(uint64)`; structs are tuples, e.g. the price
+    /// list `setPrices((uint128,uint128,uint128,uint128))` with `--arg "(perRequest,perCpuMilli,
+    /// perEgressByte,perAiToken)"`.
     #[arg(long, conflicts_with = "calldata")]
     pub function: Option<String>,
     /// Argument of --function (repeatable, in order).
@@ -101,9 +103,13 @@ pub fn encode_call(signature: &str, args: &[String]) -> Result<Bytes> {
         .iter()
         .zip(args)
         .map(|(p, a)| {
-            let ty: DynSolType = p.ty.parse().with_context(|| format!("type {}", p.ty))?;
+            // resolve(), not the bare `ty` string: a struct parameter's `ty` is "tuple" and its
+            // fields are in the components.
+            let ty: DynSolType = p
+                .resolve()
+                .with_context(|| format!("type {}", p.selector_type()))?;
             ty.coerce_str(a)
-                .with_context(|| format!("argument {a:?} as {}", p.ty))
+                .with_context(|| format!("argument {a:?} as {}", p.selector_type()))
         })
         .collect::<Result<Vec<DynSolValue>>>()?;
     Ok(f.abi_encode_input(&values)
@@ -207,4 +213,47 @@ async fn execute(a: ExecuteArgs) -> Result<()> {
     };
     println!("executed proposal {} tx {}", a.proposal, r.transaction_hash);
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use alloy::sol_types::SolCall;
+    use pith_chain::bindings::Billing;
+
+    #[test]
+    fn price_proposal_encodes_every_price() {
+        let got = encode_call(
+            "setPrices((uint128,uint128,uint128,uint128))",
+            &["(1000000000000000,1000000000000,1000000000,10000000000000)".to_owned()],
+        )
+        .unwrap();
+        let want = Billing::setPricesCall {
+            p: Billing::Prices {
+                perRequest: 1_000_000_000_000_000,
+                perCpuMilli: 1_000_000_000_000,
+                perEgressByte: 1_000_000_000,
+                perAiToken: 10_000_000_000_000,
+            },
+        }
+        .abi_encode();
+        assert_eq!(got.to_vec(), want);
+        // The price list without the token price is another function (and a wrong tuple).
+        assert!(
+            encode_call(
+                "setPrices((uint128,uint128,uint128,uint128))",
+                &["(1,2,3)".to_owned()]
+            )
+            .is_err()
+        );
+        assert_ne!(
+            encode_call(
+                "setPrices((uint128,uint128,uint128))",
+                &["(1,2,3)".to_owned()]
+            )
+            .unwrap()[..4],
+            want[..4]
+        );
+    }
 }

@@ -234,6 +234,40 @@ async fn chain_up_stake_gov_and_restart() {
     let s = ok(&["gov", "execute", "--proposal", &id], &dir);
     assert!(s.contains("executed proposal"), "{s}");
     assert_eq!(c.billing.raw().withdrawDelay().call().await.unwrap(), 300);
+    // A struct argument: the price list, with the price per model token.
+    let out = ok(
+        &[
+            "gov",
+            "propose",
+            "--target",
+            "Billing",
+            "--function",
+            "setPrices((uint128,uint128,uint128,uint128))",
+            "--arg",
+            "(2000000000000000,1000000000000,1000000000,30000000000000)",
+            "--description",
+            "cli test: prices with a token price",
+        ],
+        &dir,
+    );
+    let id = out.split_whitespace().nth(1).unwrap().to_string();
+    rpc(&url, "anvil_mine", serde_json::json!(["0x2"])).await;
+    ok(
+        &["gov", "vote", "--proposal", &id, "--support", "for"],
+        &dir,
+    );
+    rpc(&url, "anvil_mine", serde_json::json!(["0x6"])).await;
+    ok(&["gov", "execute", "--proposal", &id], &dir);
+    let p = c.billing.prices().await.unwrap();
+    assert_eq!(
+        (p.perRequest, p.perCpuMilli, p.perEgressByte, p.perAiToken),
+        (
+            2_000_000_000_000_000,
+            1_000_000_000_000,
+            1_000_000_000,
+            30_000_000_000_000
+        )
+    );
 
     // Negative: --rpc without a key is refused; a world-readable key file is refused.
     let out = pith()

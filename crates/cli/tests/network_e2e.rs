@@ -528,6 +528,22 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
             "{v}"
         );
         assert_eq!(v["whole"]["usage"], v["streamed"]["usage"], "{v}");
+        // Billing: the worker's usage batches carry the tokens of both completions (at least:
+        // the hostile-gateway stream below may add some), charged at the token price.
+        let tokens = |u: &serde_json::Value| {
+            u["prompt_tokens"].as_u64().unwrap() + u["completion_tokens"].as_u64().unwrap()
+        };
+        let want = tokens(&v["whole"]["usage"]) + tokens(&v["streamed"]["usage"]);
+        let inference = program_u256(&dep["program_id"]);
+        eventually(
+            "the inference program's tokens settled in Billing",
+            GUARD,
+            || {
+                let got = rt.block_on(settled_tokens(&chain, inference));
+                (got >= want).then_some(())
+            },
+        );
+        assert!(rt.block_on(chain.billing.prices()).unwrap().perAiToken > 0);
         assert_eq!(
             v["whole"]["fingerprint"],
             format!("pith-{}", hex::encode(&file_hash[..8])),
@@ -750,6 +766,37 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
         2,
         "the gateway spreads calls over both workers: {served_by:?}"
     );
+}
+
+/// Model tokens of `program` in the usage batches settled so far (the `submitUsage` calldata
+/// of every `UsageSettled` log).
+async fn settled_tokens(chain: &PithContracts, program: U256) -> u64 {
+    use alloy::consensus::Transaction;
+    use alloy::providers::Provider;
+    use alloy::sol_types::{SolCall, SolEvent};
+    use pith_chain::bindings::Billing;
+    let filter = alloy::rpc::types::Filter::new()
+        .address(chain.billing.address())
+        .event_signature(Billing::UsageSettled::SIGNATURE_HASH)
+        .from_block(0);
+    let mut tokens = 0;
+    for log in chain.provider().get_logs(&filter).await.unwrap() {
+        let tx = chain
+            .provider()
+            .get_transaction_by_hash(log.transaction_hash.unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let call = Billing::submitUsageCall::abi_decode(tx.inner.input()).unwrap();
+        tokens += call
+            .batch
+            .entries
+            .iter()
+            .filter(|e| e.programId == program)
+            .map(|e| e.aiTokens)
+            .sum::<u64>();
+    }
+    tokens
 }
 
 /// Change one 32-byte hex field of a receipt (response hash, request hash or code hash).

@@ -86,6 +86,29 @@ pub struct PendingUsage {
     pub cpu_micros: u64,
     /// Egress bytes.
     pub egress_bytes: u64,
+    /// Prompt plus completion tokens of the worker's model.
+    pub ai_tokens: u64,
+}
+
+impl PendingUsage {
+    /// Count one invocation's usage.
+    pub fn record(&mut self, usage: &pith_sandbox::Usage) {
+        self.requests = self.requests.saturating_add(1);
+        self.cpu_micros = self.cpu_micros.saturating_add(usage.cpu_us);
+        self.egress_bytes = self.egress_bytes.saturating_add(usage.egress_bytes);
+        self.ai_tokens = self
+            .ai_tokens
+            .saturating_add(usage.ai_prompt_tokens)
+            .saturating_add(usage.ai_completion_tokens);
+    }
+
+    /// Add usage counted elsewhere (a batch that did not settle).
+    pub fn merge(&mut self, other: &Self) {
+        self.requests = self.requests.saturating_add(other.requests);
+        self.cpu_micros = self.cpu_micros.saturating_add(other.cpu_micros);
+        self.egress_bytes = self.egress_bytes.saturating_add(other.egress_bytes);
+        self.ai_tokens = self.ai_tokens.saturating_add(other.ai_tokens);
+    }
 }
 
 struct Loaded {
@@ -380,10 +403,7 @@ impl Node {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         for (p, u) in usage {
-            let e = m.entry(p).or_default();
-            e.requests = e.requests.saturating_add(u.requests);
-            e.cpu_micros = e.cpu_micros.saturating_add(u.cpu_micros);
-            e.egress_bytes = e.egress_bytes.saturating_add(u.egress_bytes);
+            m.entry(p).or_default().merge(&u);
         }
     }
 
@@ -408,10 +428,7 @@ impl Node {
                 .usage
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let e = m.entry(program).or_default();
-            e.requests = e.requests.saturating_add(1);
-            e.cpu_micros = e.cpu_micros.saturating_add(usage.cpu_us);
-            e.egress_bytes = e.egress_bytes.saturating_add(usage.egress_bytes);
+            m.entry(program).or_default().record(usage);
         }
         if !logs.is_empty() {
             let mut m = self

@@ -26,7 +26,7 @@ use axum::response::IntoResponse;
 use pith_api::ErrorKind;
 use pith_chain::anvil::{Anvil, AnvilConfig};
 use pith_chain::bindings::Programs;
-use pith_chain::bindings::{OracleAnchor, Registry};
+use pith_chain::bindings::{Billing, OracleAnchor, Registry};
 use pith_chain::client::{PithContracts, signing_provider};
 use pith_chain::deploy::{DeployConfig, Measurement, PHA_UNIT, deploy, platform, role};
 use pith_chain::eip712;
@@ -494,30 +494,17 @@ async fn drain_finishes_in_flight_and_refuses_new_work() -> Result<()> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn registered_worker_settles_usage_and_fulfils_oracle_requests() -> Result<()> {
-    if !anvil_available() {
-        return Ok(());
-    }
-    let n = net().await?;
-    let program = n.program(PROGRAM, PROGRAM).await?;
-    let operator: PrivateKeySigner = n.anvil.accounts()[2].private_key.parse()?;
+/// Register the running worker `w` for `operator` (a new pool holding the minimum stake) with
+/// a KMS signature over the worker's own evidence (the KMS service makes this signature after
+/// verifying the evidence; here the committee key signs), start it on chain, and wait until
+/// the worker sees its registration.
+async fn register(n: &Net, w: &pith_worker::Running, operator: &PrivateKeySigner) -> Result<()> {
     let kms: PrivateKeySigner = n.anvil.accounts()[9].private_key.parse()?;
     let op = PithContracts::new(&n.deployment, signing_provider(&n.rpc, operator.clone())?);
     op.stake_pools.send_create_pool(1_000).await?;
     let min = op.stake_pools.params().await?.minStake;
     op.pha.send_approve(op.stake_pools.address(), min).await?;
     op.stake_pools.send_deposit(operator.address(), min).await?;
-
-    n.seed_keys(&n.dir.path().join("w"), program)?;
-    let mut config = n.config("w");
-    config.operator = Some(operator.clone());
-    let stop = CancellationToken::new();
-    let w = pith_worker::start(config, stop.clone()).await?;
-    assert!(!client(&w).info().await?.registered);
-
-    // Registration with a KMS signature over the worker's own evidence (the KMS service
-    // makes this signature after verifying the evidence; here the committee key signs).
     let ev = w.node.evidence().clone();
     let reg = Registry::WorkerRegistration {
         worker: w.node.address(),
@@ -541,14 +528,78 @@ async fn registered_worker_settles_usage_and_fulfils_oracle_requests() -> Result
         )
         .await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !client(&w).info().await?.registered {
+    while !client(w).info().await?.registered {
         assert!(
             tokio::time::Instant::now() < deadline,
             "worker never saw its registration"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(client(&w).health().await?.ok);
+    assert!(client(w).health().await?.ok);
+    Ok(())
+}
+
+/// The usage of `program` that worker `w` settled so far, summed over the entries of its
+/// `submitUsage` transactions (read back from the chain: the `UsageSettled` logs' calldata).
+async fn settled_usage(
+    n: &Net,
+    w: &pith_worker::Running,
+    program: ProgramId,
+) -> Result<Billing::UsageEntry> {
+    use alloy::consensus::Transaction;
+    use alloy::providers::Provider;
+    use alloy::sol_types::{SolCall, SolEvent};
+    let id = U256::from_be_bytes(program.0);
+    let filter = alloy::rpc::types::Filter::new()
+        .address(n.deployment.contracts.billing)
+        .event_signature(Billing::UsageSettled::SIGNATURE_HASH)
+        .from_block(0);
+    let mut sum = Billing::UsageEntry {
+        programId: id,
+        requests: 0,
+        cpuMillis: 0,
+        egressBytes: 0,
+        aiTokens: 0,
+    };
+    for log in n.developer.provider().get_logs(&filter).await? {
+        let settled = log.log_decode::<Billing::UsageSettled>()?.inner.data;
+        if settled.worker != w.node.address() {
+            continue;
+        }
+        let tx = n
+            .developer
+            .provider()
+            .get_transaction_by_hash(log.transaction_hash.unwrap())
+            .await?
+            .unwrap();
+        let call = Billing::submitUsageCall::abi_decode(tx.inner.input())?;
+        assert_eq!(call.batch.nonce, settled.nonce);
+        for e in call.batch.entries.iter().filter(|e| e.programId == id) {
+            sum.requests += e.requests;
+            sum.cpuMillis += e.cpuMillis;
+            sum.egressBytes += e.egressBytes;
+            sum.aiTokens += e.aiTokens;
+        }
+    }
+    Ok(sum)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registered_worker_settles_usage_and_fulfils_oracle_requests() -> Result<()> {
+    if !anvil_available() {
+        return Ok(());
+    }
+    let n = net().await?;
+    let program = n.program(PROGRAM, PROGRAM).await?;
+    let operator: PrivateKeySigner = n.anvil.accounts()[2].private_key.parse()?;
+
+    n.seed_keys(&n.dir.path().join("w"), program)?;
+    let mut config = n.config("w");
+    config.operator = Some(operator.clone());
+    let stop = CancellationToken::new();
+    let w = pith_worker::start(config, stop.clone()).await?;
+    assert!(!client(&w).info().await?.registered);
+    register(&n, &w, &operator).await?;
 
     // Usage: an invocation, then a batch settles on chain (nonce advances).
     let cfg = n.key_config(program);
@@ -562,6 +613,8 @@ async fn registered_worker_settles_usage_and_fulfils_oracle_requests() -> Result
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    let settled = settled_usage(&n, &w, program).await?;
+    assert_eq!((settled.requests, settled.aiTokens), (1, 0), "{settled:?}");
 
     // Oracle: a request on chain is answered by the program, signed by the worker.
     let anchor = &n.developer.oracle_anchor;
@@ -815,6 +868,75 @@ async fn env_ai_uses_the_model_bound_in_the_evidence_and_named_by_receipts() -> 
     let inv = client(&w).invoke(B256::from(plain.0), wire).await?;
     assert_eq!(session.decapsulate(&inv.ohttp_res)?.0.status, 200);
     assert_eq!(inv.receipt.model_hash, B256::ZERO);
+
+    stop.cancel();
+    w.done.await??;
+    Ok(())
+}
+
+/// A program using the model pays for its tokens: the worker's settled batch carries the
+/// prompt and completion tokens the program was told it used, and the program's deposit
+/// is charged for them at the governance price per token (plus requests, CPU and egress).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_tokens_are_billed_on_chain() -> Result<()> {
+    if !anvil_available() {
+        return Ok(());
+    }
+    let Some(path) = model_path() else {
+        return Ok(());
+    };
+    let file_hash = pith_crypto::sha256(&std::fs::read(&path)?);
+    let n = net().await?;
+    let ai = n.program(AI_PROGRAM, AI_PROGRAM).await?;
+    let operator: PrivateKeySigner = n.anvil.accounts()[2].private_key.parse()?;
+    n.seed_keys(&n.dir.path().join("ai-billed"), ai)?;
+    let mut config = n.config("ai-billed");
+    config.operator = Some(operator.clone());
+    config.model = Some(pith_worker::ai::ModelAi::load(&path, Some(&file_hash))?);
+    let stop = CancellationToken::new();
+    let w = pith_worker::start(config, stop.clone()).await?;
+    register(&n, &w, &operator).await?;
+
+    // Anyone may fund a program: the operator deposits for it here.
+    let op = PithContracts::new(&n.deployment, signing_provider(&n.rpc, operator.clone())?);
+    let id = U256::from_be_bytes(ai.0);
+    let funded = U256::from(100u64) * U256::from(PHA_UNIT);
+    op.pha
+        .send_approve(n.deployment.contracts.billing, funded)
+        .await?;
+    op.billing.send_deposit(id, funded).await?;
+
+    let (wire, session) =
+        ClientSession::encapsulate(&n.key_config(ai), &request("/", "", now() + 60))?;
+    let inv = client(&w).invoke(B256::from(ai.0), wire).await?;
+    let (resp, _) = session.decapsulate(&inv.ohttp_res)?;
+    assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+    let v: serde_json::Value = serde_json::from_slice(&resp.body)?;
+    let prompt = v["usage"]["prompt_tokens"].as_u64().unwrap();
+    let completion = v["usage"]["completion_tokens"].as_u64().unwrap();
+    assert!(prompt > 0 && completion > 0, "{v}");
+
+    let billing = n.developer.billing.raw();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while billing.nextUsageNonce(w.node.address()).call().await? == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "usage was never settled"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let settled = settled_usage(&n, &w, ai).await?;
+    assert_eq!(settled.requests, 1, "{settled:?}");
+    assert_eq!(settled.aiTokens, prompt + completion, "{settled:?}");
+
+    let p = n.developer.billing.prices().await?;
+    let for_tokens = U256::from(settled.aiTokens) * U256::from(p.perAiToken);
+    assert!(for_tokens > U256::ZERO, "the local profile prices tokens");
+    let cost = U256::from(settled.requests) * U256::from(p.perRequest)
+        + U256::from(settled.cpuMillis) * U256::from(p.perCpuMilli)
+        + U256::from(settled.egressBytes) * U256::from(p.perEgressByte)
+        + for_tokens;
+    assert_eq!(n.developer.billing.deposit_of(id).await?, funded - cost);
 
     stop.cancel();
     w.done.await??;
