@@ -196,7 +196,12 @@ fn main() {
     );
 
     eprintln!("starting pith up (model {})", model_path.display());
-    let mut up = Command::new(&pith)
+    let mut up = Command::new(&pith);
+    // WORKER_THREADS=N: each worker's candle thread pool (RAYON_NUM_THREADS); default: all cores.
+    if let Ok(t) = std::env::var("WORKER_THREADS") {
+        up.env("RAYON_NUM_THREADS", t);
+    }
+    let mut up = up
         .args(["up", "--dir"])
         .arg(dir.path())
         .arg("--model")
