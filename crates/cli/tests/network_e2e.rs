@@ -572,6 +572,19 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
         let r: pith_crypto::receipt::SignedReceipt =
             serde_json::from_slice(&pith_api::from_b64url(&receipt_b64).unwrap()).unwrap();
         assert_eq!(r.model_hash.0, file_hash);
+        // `pith verify` ties it to the model bound in the serving worker's evidence.
+        let inf_receipt = net.path().join("inference-receipt.json");
+        std::fs::write(&inf_receipt, serde_json::to_vec(&r).unwrap()).unwrap();
+        let v = net.pith_json(&["verify", inf_receipt.to_str().unwrap()]);
+        assert_eq!(v["verified"], true, "{v}");
+        assert!(
+            v["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k["name"] == "model" && k["ok"] == true),
+            "{v}"
+        );
 
         // Through the hostile gateway: a flipped byte of the encrypted stream never reaches
         // the client as a complete answer (502, or a stream broken off before [DONE]).
