@@ -227,27 +227,48 @@ impl Drop for ConfigDir {
     }
 }
 
+/// How many free ports [`Anvil::start`] tries when none is configured.
+pub const PORT_ATTEMPTS: u32 = 4;
+
 /// Grace period between SIGTERM and SIGKILL when stopping anvil.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
 impl Anvil {
     /// Start anvil and wait until it answers `eth_chainId` with the configured chain id.
+    ///
+    /// With no port configured, a free one is picked; if another process takes it before
+    /// anvil binds it (many tests starting chains at once), anvil is started again on another
+    /// free port, up to [`PORT_ATTEMPTS`] times.
     pub async fn start(config: AnvilConfig) -> Result<Self> {
         let binary = match &config.binary {
             Some(b) => b.clone(),
             None => find_anvil(config.project_root.as_deref())?,
         };
-        let port = match config.port {
-            Some(p) => p,
-            None => free_port()?,
-        };
+        if let Some(port) = config.port {
+            return Self::start_on(&config, &binary, port).await;
+        }
+        let mut attempt = 1;
+        loop {
+            match Self::start_on(&config, &binary, free_port()?).await {
+                Err(Error::AnvilNotReady(why)) if attempt < PORT_ATTEMPTS => {
+                    tracing::warn!(target: "pith_chain::anvil", attempt, "anvil did not start ({why}); trying another port");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_on(config: &AnvilConfig, binary: &Path, port: u16) -> Result<Self> {
+        static STARTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let config_dir =
-            std::env::temp_dir().join(format!("pith-anvil-{}-{port}", std::process::id()));
+            std::env::temp_dir().join(format!("pith-anvil-{}-{port}-{n}", std::process::id()));
         std::fs::create_dir_all(&config_dir).map_err(|e| Error::io(&config_dir, e))?;
         let config_dir = ConfigDir(config_dir);
         let config_out = config_dir.0.join("config.json");
 
-        let mut cmd = Command::new(&binary);
+        let mut cmd = Command::new(binary);
         cmd.arg("--host")
             .arg("127.0.0.1")
             .arg("--port")
@@ -302,7 +323,18 @@ impl Anvil {
             _config_dir: config_dir,
         };
         anvil.wait_ready(config.start_timeout).await?;
-        anvil.accounts = read_config_out(&config_out)?;
+        // The answer must have come from our anvil, not from another one that already held
+        // the port (then ours has exited, or never wrote its config).
+        if let Some(child) = anvil.child.as_mut()
+            && let Some(status) = child.try_wait().map_err(Error::Process)?
+        {
+            return Err(Error::AnvilNotReady(format!(
+                "anvil exited with {status}; port {port} answers for another process"
+            )));
+        }
+        anvil.accounts = read_config_out(&config_out).map_err(|e| {
+            Error::AnvilNotReady(format!("port {port}: no config from our anvil ({e})"))
+        })?;
         tracing::info!(target: "pith_chain::anvil", port, chain_id = anvil.chain_id, "anvil ready");
         Ok(anvil)
     }
@@ -322,7 +354,21 @@ impl Anvil {
                 }
             }
             match provider.get_chain_id().await {
-                Ok(id) if id == self.chain_id => return Ok(()),
+                Ok(id) if id == self.chain_id => {
+                    // Another anvil with the same chain id may hold the port (ours then fails
+                    // to bind and exits): the listening socket must be our child's.
+                    let pid = self.child.as_ref().and_then(tokio::process::Child::id);
+                    if let Some(pid) = pid
+                        && listener_owner_is(pid, self.port) == Some(false)
+                    {
+                        self.kill_now().await;
+                        return Err(Error::AnvilNotReady(format!(
+                            "port {} is held by another process",
+                            self.port
+                        )));
+                    }
+                    return Ok(());
+                }
                 Ok(id) => {
                     return Err(Error::AnvilNotReady(format!(
                         "port {} answers with chain id {id}, expected {}",
@@ -434,6 +480,25 @@ impl Drop for Anvil {
             }
         }
     }
+}
+
+/// Whether the socket listening on 127.0.0.1:`port` belongs to process `pid` (Linux `/proc`:
+/// the LISTEN entry's inode among the process's file descriptors). `None` when it cannot be
+/// told (no `/proc`, no such listener yet).
+fn listener_owner_is(pid: u32, port: u16) -> Option<bool> {
+    let tcp = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let suffix = format!(":{port:04X}");
+    let inode = tcp.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let (local, state, inode) = (f.get(1)?, f.get(3)?, f.get(9)?);
+        (local.ends_with(&suffix) && *state == "0A").then(|| (*inode).to_owned())
+    })?;
+    let target = format!("socket:[{inode}]");
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(
+        fds.flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy() == target)),
+    )
 }
 
 fn read_config_out(path: &Path) -> Result<Vec<DevAccount>> {

@@ -1145,3 +1145,23 @@ async fn registry_kms_evidence_revocation_and_key_rotation() -> Result<()> {
     anvil.stop().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_port_held_by_another_anvil_is_not_taken_for_ours() -> Result<()> {
+    if !anvil_available() {
+        return Ok(());
+    }
+    let first = Anvil::start(AnvilConfig::new()).await?;
+    // Same port, same chain id: the other anvil answers eth_chainId, but ours never started.
+    let err = Anvil::start(AnvilConfig::new().port(first.port()))
+        .await
+        .expect_err("a second anvil on a held port must not pass for started");
+    assert!(
+        err.to_string().contains("port"),
+        "the error names the port: {err}"
+    );
+    // Without a fixed port, a start always finds a port of its own.
+    let second = Anvil::start(AnvilConfig::new()).await?;
+    assert_ne!(second.port(), first.port());
+    Ok(())
+}

@@ -263,18 +263,17 @@ async fn up(args: UpArgs) -> Result<()> {
         .map(|m| parse_measurement(m))
         .collect::<Result<Vec<_>>>()?;
 
-    let port = match (
-        args.port,
-        previous.as_ref().and_then(|d| port_of(&d.rpc_url)),
-    ) {
-        (Some(p), _) => p,
-        (None, Some(p)) => p,
-        (None, None) => pith_chain::anvil::free_port()?,
-    };
+    // The port of --port, else the one the chain had, else a free one that Anvil::start
+    // picks (and picks again if another process takes it first).
+    let port = args
+        .port
+        .or_else(|| previous.as_ref().and_then(|d| port_of(&d.rpc_url)));
     let mut config = AnvilConfig::new()
-        .port(port)
         .state_file(dir.join("chain/anvil-state.json"))
         .log_file(dir.join("chain/anvil.log"));
+    if let Some(port) = port {
+        config = config.port(port);
+    }
     if let Some(bt) = args.block_time {
         config = config.block_time_secs(bt);
     }

@@ -59,6 +59,10 @@ pub struct ProxyArgs {
     /// `/v1/models`), streamed when the client asks.
     #[arg(long)]
     pub inference: bool,
+    /// Also write every verified receipt to DIR/<request hash>.json (for `pith verify`;
+    /// the only way to keep the receipt of a streamed answer, which travels inside the stream).
+    #[arg(long, value_name = "DIR")]
+    pub receipts: Option<std::path::PathBuf>,
     /// Port on 127.0.0.1 (0: any free port; the address is printed).
     #[arg(long, default_value_t = 8788)]
     pub port: u16,
@@ -75,6 +79,23 @@ struct Proxy {
     model: Option<B256>,
     /// A client without an overall timeout (a stream lasts as long as its generation).
     stream_http: reqwest::Client,
+    /// Where verified receipts are kept (`--receipts`).
+    receipts: Option<std::path::PathBuf>,
+}
+
+impl Proxy {
+    /// Keep a verified receipt when `--receipts` asks for it (a write failure is logged: the
+    /// answer was verified and goes out regardless).
+    fn keep(&self, r: &SignedReceipt) {
+        let Some(dir) = &self.receipts else { return };
+        let path = dir.join(format!("{:x}.json", r.request_hash));
+        let written = serde_json::to_vec_pretty(r)
+            .map_err(std::io::Error::other)
+            .and_then(|b| std::fs::write(&path, b));
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), "keeping the receipt: {e}");
+        }
+    }
 }
 
 impl Proxy {
@@ -211,6 +232,7 @@ async fn forward(
             out = out.header(k, v);
         }
     }
+    p.keep(&outcome.receipt);
     let receipt = serde_json::to_vec(&outcome.receipt).unwrap_or_default();
     out = out
         .header(headers::RECEIPT, pith_api::b64url(&receipt))
@@ -364,6 +386,7 @@ async fn forward_chunked(
                 .await;
                 return match r {
                     Ok((r, checks)) if trust::all_ok(&checks) => {
+                        p.keep(&r);
                         let mut resp = respond(&head, &r);
                         *resp.body_mut() = axum::body::Body::from(held.concat());
                         resp
@@ -418,7 +441,8 @@ async fn forward_chunked(
                     )
                     .await;
                     match r {
-                        Ok((_, checks)) if trust::all_ok(&checks) => {
+                        Ok((r, checks)) if trust::all_ok(&checks) => {
+                            p.keep(&r);
                             let _ = tx.send(Ok(Bytes::from(std::mem::take(&mut pending)))).await;
                         }
                         Ok((_, checks)) => {
@@ -543,12 +567,16 @@ async fn serve(args: ProxyArgs) -> Result<()> {
         .connect_timeout(Duration::from_secs(5))
         .build()
         .context("building the HTTP client")?;
+    if let Some(dir) = &args.receipts {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let proxy = Arc::new(Proxy {
         net,
         program,
         key: Mutex::new((key, Instant::now())),
         model,
         stream_http,
+        receipts: args.receipts.clone(),
     });
     let app = axum::Router::new()
         .fallback(forward)

@@ -494,7 +494,12 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
         let file_hash = pith_crypto::sha256(&std::fs::read(model).unwrap());
         let dep = net.pith_json(&["deploy", "examples/inference", "--deposit", "10"]);
         assert!(dep["program_id"].is_string(), "{dep}");
-        let proxy = Proxy::start_with(&net, &["--inference"], None);
+        let kept = net.path().join("kept-receipts");
+        let proxy = Proxy::start_with(
+            &net,
+            &["--inference", "--receipts", kept.to_str().unwrap()],
+            None,
+        );
         let client_dir =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/openai-client");
         assert!(
@@ -585,6 +590,22 @@ fn up_deploy_call_verify_oracle_billing_rewards() {
                 .any(|k| k["name"] == "model" && k["ok"] == true),
             "{v}"
         );
+
+        // A streamed answer's receipt travels inside the stream: `--receipts` keeps it, and
+        // `pith verify` checks it like any other.
+        let before = std::fs::read_dir(&kept).unwrap().count();
+        let streamed_hi = r#"{"model":"SmolLM2-135M-Instruct","messages":[{"role":"user","content":"Hello"}],"max_tokens":8,"temperature":0,"stream":true}"#;
+        let (code, _, resp) = post(&proxy, streamed_hi);
+        assert!(code == 200 && resp.contains("[DONE]"), "{code} {resp}");
+        let files: Vec<_> = std::fs::read_dir(&kept)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), before + 1, "one more receipt kept: {files:?}");
+        let mut newest = files.clone();
+        newest.sort_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap());
+        let v = net.pith_json(&["verify", newest.last().unwrap().to_str().unwrap()]);
+        assert_eq!(v["verified"], true, "{v}");
 
         // Through the hostile gateway: a flipped byte of the encrypted stream never reaches
         // the client as a complete answer (502, or a stream broken off before [DONE]).
