@@ -185,17 +185,22 @@ pub async fn invoke(
     })
 }
 
+/// `Programs.codeHashOf(program_id)`: the program's current code hash on chain.
+pub async fn code_hash_of(net: &Network, program_id: B256) -> Result<B256> {
+    net.contracts()?
+        .programs
+        .raw()
+        .codeHashOf(alloy::primitives::U256::from_be_bytes(program_id.0))
+        .call()
+        .await
+        .context("Programs.codeHashOf")
+}
+
 /// The worker is active in the Registry and the code hash is the program's.
 pub async fn chain_checks(net: &Network, r: &SignedReceipt) -> Result<Vec<Check>> {
     let c = net.contracts()?;
     let active = c.registry.is_active_worker(r.worker).await?;
-    let code: B256 = c
-        .programs
-        .raw()
-        .codeHashOf(alloy::primitives::U256::from_be_bytes(r.program_id.0))
-        .call()
-        .await
-        .context("Programs.codeHashOf")?;
+    let code = code_hash_of(net, r.program_id).await?;
     Ok(vec![
         Check {
             name: "worker_registered".into(),

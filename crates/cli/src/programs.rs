@@ -142,14 +142,11 @@ pub async fn upload_triggers(
     )
     .context("clock")?;
     let digest = pith_api::agent::SignedTriggers::digest(program_id, version, &triggers);
-    let sig = signer
-        .sign_hash_sync(&digest)
-        .context("signing the triggers")?;
     let signed = pith_api::agent::SignedTriggers {
         program_id,
         version,
         triggers,
-        signature: format!("0x{}", hex::encode(sig.as_bytes())),
+        signature: sign_hex(signer, &digest).context("signing the triggers")?,
     };
     let gw = pith_api::gateway::Client::new(&net.gateway).map_err(|e| anyhow!("{e}"))?;
     gw.put_triggers(&signed)
@@ -325,9 +322,12 @@ pub fn secrets_signature(
         &[program_id.as_slice(), &body_hash],
         version,
     );
-    let sig = signer
-        .sign_hash_sync(&digest)
-        .context("signing the secrets")?;
+    sign_hex(signer, &digest).context("signing the secrets")
+}
+
+/// The owner's 65-byte signature over `digest`, `0x`-hex.
+fn sign_hex(signer: &alloy::signers::local::PrivateKeySigner, digest: &B256) -> Result<String> {
+    let sig = signer.sign_hash_sync(digest)?;
     Ok(format!("0x{}", hex::encode(sig.as_bytes())))
 }
 

@@ -206,45 +206,21 @@ async fn forward(
         }
     };
     if !trust::all_ok(&outcome.checks) {
-        let failed: Vec<_> = outcome
-            .checks
-            .iter()
-            .filter(|c| !c.ok)
-            .map(|c| json!({"check": c.name, "detail": c.detail}))
-            .collect();
+        let failed = failed(&outcome.checks);
         tracing::warn!(program = %p.program, ?failed, "receipt did not verify; answer withheld");
         return refuse(
             StatusCode::BAD_GATEWAY,
             "the receipt did not verify; the answer is withheld",
-            json!(failed),
+            failed,
         );
     }
-    let status = StatusCode::from_u16(outcome.response.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut out = Response::builder().status(status);
-    for (k, v) in &outcome.response.headers {
-        if hop_by_hop(k) {
-            continue;
-        }
-        if let (Ok(k), Ok(v)) = (
-            HeaderName::try_from(k.as_str()),
-            HeaderValue::try_from(v.as_str()),
-        ) {
-            out = out.header(k, v);
-        }
-    }
     p.keep(&outcome.receipt);
-    let receipt = serde_json::to_vec(&outcome.receipt).unwrap_or_default();
-    out = out
-        .header(headers::RECEIPT, pith_api::b64url(&receipt))
-        .header(headers::WORKER, format!("{:#x}", outcome.receipt.worker));
-    out.body(axum::body::Body::from(outcome.response.body))
-        .unwrap_or_else(|e| {
-            refuse(
-                StatusCode::BAD_GATEWAY,
-                "bad response from the program",
-                json!(e.to_string()),
-            )
-        })
+    verified(
+        outcome.response.status,
+        &outcome.response.headers,
+        &outcome.receipt,
+        outcome.response.body,
+    )
 }
 
 /// The failed checks as the 502 body names them.
@@ -256,42 +232,68 @@ fn failed(checks: &[trust::Check]) -> serde_json::Value {
         .collect()
 }
 
-/// Check a streamed answer's receipt: the exchange, the chain, and the model.
-async fn check_stream_receipt(
-    p: &Proxy,
-    receipt: &[u8],
+/// What a streamed answer's receipt is checked against.
+struct StreamCheck {
     request_hash: B256,
-    response_hash: B256,
     worker_header: Option<alloy::primitives::Address>,
     model: B256,
+    /// A chat completion answered 200: the receipt must name the model.
     used_model: bool,
-) -> Result<(SignedReceipt, Vec<trust::Check>), String> {
-    let r: SignedReceipt =
-        serde_json::from_slice(receipt).map_err(|e| format!("malformed receipt: {e}"))?;
-    let x = trust::Exchange {
-        program_id: p.program,
-        chain_id: p.net.chain_id(),
-        registry: p.net.deployment.contracts.registry,
-        request_hash,
-        response_hash,
-        worker_header,
-    };
-    let mut checks = trust::check_receipt_exchange(&r, &x);
-    checks.extend(
-        call::chain_checks(&p.net, &r)
-            .await
-            .map_err(|e| format!("{e:#}"))?,
-    );
-    let ok = r.model_hash == model || (!used_model && r.model_hash == B256::ZERO);
-    checks.push(trust::Check {
-        name: "model".into(),
-        ok,
-        detail: format!(
-            "receipt model {} / inference program's model {model}",
-            r.model_hash
-        ),
-    });
-    Ok((r, checks))
+}
+
+impl StreamCheck {
+    /// Check the receipt of an END frame: the exchange, the chain, and the model. On failure
+    /// (logged) the detail a 502 names.
+    async fn verify(
+        &self,
+        p: &Proxy,
+        receipt: &[u8],
+        response_hash: [u8; 32],
+    ) -> Result<SignedReceipt, serde_json::Value> {
+        let checked = self.checks(p, receipt, B256::from(response_hash)).await;
+        let detail = match checked {
+            Ok((r, checks)) if trust::all_ok(&checks) => return Ok(r),
+            Ok((_, checks)) => failed(&checks),
+            Err(e) => json!(e),
+        };
+        tracing::warn!(program = %p.program, failed = ?detail, "streamed receipt did not verify; the answer is withheld or broken off");
+        Err(detail)
+    }
+
+    async fn checks(
+        &self,
+        p: &Proxy,
+        receipt: &[u8],
+        response_hash: B256,
+    ) -> Result<(SignedReceipt, Vec<trust::Check>), String> {
+        let r: SignedReceipt =
+            serde_json::from_slice(receipt).map_err(|e| format!("malformed receipt: {e}"))?;
+        let x = trust::Exchange {
+            program_id: p.program,
+            chain_id: p.net.chain_id(),
+            registry: p.net.deployment.contracts.registry,
+            request_hash: self.request_hash,
+            response_hash,
+            worker_header: self.worker_header,
+        };
+        let mut checks = trust::check_receipt_exchange(&r, &x);
+        checks.extend(
+            call::chain_checks(&p.net, &r)
+                .await
+                .map_err(|e| format!("{e:#}"))?,
+        );
+        let model = self.model;
+        let ok = r.model_hash == model || (!self.used_model && r.model_hash == B256::ZERO);
+        checks.push(trust::Check {
+            name: "model".into(),
+            ok,
+            detail: format!(
+                "receipt model {} / inference program's model {model}",
+                r.model_hash
+            ),
+        });
+        Ok((r, checks))
+    }
 }
 
 /// One request over a chunked exchange (see the module docs for what is held back).
@@ -359,7 +361,12 @@ async fn forward_chunked(
         Ok(_) => return bad_gateway("opening the answer", "no head".into()),
         Err(e) => return bad_gateway("opening the answer", e.to_string()),
     };
-    let used_model = chat && head.status == 200;
+    let check = StreamCheck {
+        request_hash,
+        worker_header,
+        model,
+        used_model: chat && head.status == 200,
+    };
     // Hold back up to two pieces: an answer that ends within them is withheld whole.
     let mut held: Vec<Vec<u8>> = Vec::new();
     loop {
@@ -374,32 +381,16 @@ async fn forward_chunked(
                 receipt,
                 response_hash,
             })) => {
-                let r = check_stream_receipt(
-                    &p,
-                    &receipt,
-                    request_hash,
-                    B256::from(response_hash),
-                    worker_header,
-                    model,
-                    used_model,
-                )
-                .await;
-                return match r {
-                    Ok((r, checks)) if trust::all_ok(&checks) => {
+                return match check.verify(&p, &receipt, response_hash).await {
+                    Ok(r) => {
                         p.keep(&r);
-                        let mut resp = respond(&head, &r);
-                        *resp.body_mut() = axum::body::Body::from(held.concat());
-                        resp
+                        verified(head.status, &head.headers, &r, held.concat())
                     }
-                    Ok((_, checks)) => {
-                        tracing::warn!(program = %p.program, failed = ?failed(&checks), "receipt did not verify; answer withheld");
-                        refuse(
-                            StatusCode::BAD_GATEWAY,
-                            "the receipt did not verify; the answer is withheld",
-                            failed(&checks),
-                        )
-                    }
-                    Err(e) => bad_gateway("the receipt did not verify; the answer is withheld", e),
+                    Err(detail) => refuse(
+                        StatusCode::BAD_GATEWAY,
+                        "the receipt did not verify; the answer is withheld",
+                        detail,
+                    ),
                 };
             }
             Ok(Some(Frame::Head(_)) | None) => {
@@ -430,30 +421,15 @@ async fn forward_chunked(
                     receipt,
                     response_hash,
                 })) => {
-                    let r = check_stream_receipt(
-                        &p,
-                        &receipt,
-                        request_hash,
-                        B256::from(response_hash),
-                        worker_header,
-                        model,
-                        used_model,
-                    )
-                    .await;
-                    match r {
-                        Ok((r, checks)) if trust::all_ok(&checks) => {
+                    match check.verify(&p, &receipt, response_hash).await {
+                        Ok(r) => {
                             p.keep(&r);
                             let _ = tx.send(Ok(Bytes::from(std::mem::take(&mut pending)))).await;
                         }
-                        Ok((_, checks)) => {
-                            tracing::warn!(program = %p.program, failed = ?failed(&checks), "streamed receipt did not verify; stream broken off");
+                        Err(_) => {
                             let _ = tx
                                 .send(Err(std::io::Error::other("receipt did not verify")))
                                 .await;
-                        }
-                        Err(e) => {
-                            tracing::warn!(program = %p.program, "streamed receipt: {e}; stream broken off");
-                            let _ = tx.send(Err(std::io::Error::other(e))).await;
                         }
                     }
                     return;
@@ -474,28 +450,16 @@ async fn forward_chunked(
     });
     let stream =
         futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
-    let mut out = Response::builder()
-        .status(StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY));
-    for (k, v) in &head.headers {
-        if hop_by_hop(k) {
-            continue;
-        }
-        if let (Ok(k), Ok(v)) = (
-            HeaderName::try_from(k.as_str()),
-            HeaderValue::try_from(v.as_str()),
-        ) {
-            out = out.header(k, v);
-        }
-    }
+    let out = answer_head(head.status, &head.headers);
     out.body(axum::body::Body::from_stream(stream))
         .unwrap_or_else(|e| bad_gateway("bad response from the program", e.to_string()))
 }
 
-/// A response with `head`'s status and headers and the receipt headers (empty body).
-fn respond(head: &pith_crypto::envelope::Response, r: &SignedReceipt) -> Response {
-    let status = StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY);
+/// A response builder with the program's status and its end-to-end headers.
+fn answer_head(status: u16, headers: &[(String, String)]) -> axum::http::response::Builder {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut out = Response::builder().status(status);
-    for (k, v) in &head.headers {
+    for (k, v) in headers {
         if hop_by_hop(k) {
             continue;
         }
@@ -506,14 +470,25 @@ fn respond(head: &pith_crypto::envelope::Response, r: &SignedReceipt) -> Respons
             out = out.header(k, v);
         }
     }
+    out
+}
+
+/// A verified answer: the program's status, headers and body, with the receipt headers.
+fn verified(
+    status: u16,
+    fields: &[(String, String)],
+    r: &SignedReceipt,
+    body: Vec<u8>,
+) -> Response {
     let receipt = serde_json::to_vec(r).unwrap_or_default();
-    out.header(headers::RECEIPT, pith_api::b64url(&receipt))
+    answer_head(status, fields)
+        .header(headers::RECEIPT, pith_api::b64url(&receipt))
         .header(headers::WORKER, format!("{:#x}", r.worker))
-        .body(axum::body::Body::empty())
+        .body(axum::body::Body::from(body))
         .unwrap_or_else(|e| {
             refuse(
                 StatusCode::BAD_GATEWAY,
-                "bad response",
+                "bad response from the program",
                 json!(e.to_string()),
             )
         })
@@ -528,15 +503,8 @@ async fn find_inference(net: &Network) -> Result<(B256, B256, String)> {
         .await
         .map_err(|e| anyhow!("listing programs: {e}"))?;
     programs.sort_by_key(|e| std::cmp::Reverse(e.program_id));
-    let c = net.contracts()?;
     for e in programs {
-        let on_chain: B256 = c
-            .programs
-            .raw()
-            .codeHashOf(alloy::primitives::U256::from_be_bytes(e.program_id.0))
-            .call()
-            .await
-            .context("Programs.codeHashOf")?;
+        let on_chain = call::code_hash_of(net, e.program_id).await?;
         let Ok(code) = gw.code(on_chain).await else {
             continue;
         };

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::{Address, B256};
 use alloy::providers::Provider;
 use alloy::rpc::types::Filter;
 use alloy::sol_types::{SolCall, SolEvent};
@@ -108,15 +108,7 @@ pub async fn registered_evidence(
 }
 
 async fn program_facts(net: &Network, program_id: B256) -> Result<ProgramFacts> {
-    let c = net.contracts()?;
-    let id = U256::from_be_bytes(program_id.0);
-    let code_hash: B256 = c
-        .programs
-        .raw()
-        .codeHashOf(id)
-        .call()
-        .await
-        .context("Programs.codeHashOf")?;
+    let code_hash = crate::call::code_hash_of(net, program_id).await?;
     let provider = net.provider()?;
     let mut code_history = Vec::new();
     let filter = Filter::new()
