@@ -32,7 +32,7 @@ use crate::kms::KmsKeys;
 use crate::metrics::{FailoverReason, Metrics};
 use crate::ratelimit::RateLimiter;
 use crate::store::Store;
-use crate::workers::Workers;
+use crate::workers::{Pick, Workers};
 use crate::{GatewayConfig, GatewayError, now_secs};
 
 /// Every route: method and path template. The router is built from this table and the
@@ -772,10 +772,7 @@ async fn invoke(
         {
             // The receipt is inside the encrypted stream (its END frame): the client checks
             // it; the gateway cannot see it and stores none.
-            pick.calls.fetch_add(1, Ordering::Relaxed);
-            if let Ok(mut m) = state.calls.lock() {
-                *m.entry(program).or_default() += 1;
-            }
+            count_call(&state, &pick, program);
             state.metrics.invocation("ok");
             state.metrics.receipt("in_stream");
             let guard = InFlight(pick.in_flight.clone());
@@ -816,10 +813,7 @@ async fn invoke(
                 }
             }
         }
-        pick.calls.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut m) = state.calls.lock() {
-            *m.entry(program).or_default() += 1;
-        }
+        count_call(&state, &pick, program);
         let mut out = Response::builder().status(status);
         for name in [
             header::CONTENT_TYPE.as_str(),
@@ -856,6 +850,14 @@ async fn invoke(
         return out
             .body(Body::from(bytes))
             .map_err(|e| Failure::new(ErrorKind::Internal, e.to_string()));
+    }
+}
+
+/// Count an invocation a worker answered, for the worker and for the program.
+fn count_call(state: &AppState, pick: &Pick, program: B256) {
+    pick.calls.fetch_add(1, Ordering::Relaxed);
+    if let Ok(mut m) = state.calls.lock() {
+        *m.entry(program).or_default() += 1;
     }
 }
 

@@ -587,7 +587,12 @@ impl Node {
         Ok(code)
     }
 
-    async fn limits(&self, program: ProgramId) -> Result<Limits, WorkerError> {
+    /// The program's limits from its config on chain; `default_wall_ms` when it sets none.
+    async fn limits(
+        &self,
+        program: ProgramId,
+        default_wall_ms: u64,
+    ) -> Result<Limits, WorkerError> {
         let p = self
             .contracts
             .programs
@@ -597,7 +602,10 @@ impl Node {
             .await
             .map_err(chain_err)?;
         let c = p.config;
-        let mut l = Limits::default();
+        let mut l = Limits {
+            wall_ms: default_wall_ms,
+            ..Limits::default()
+        };
         if c.memoryMib != 0 {
             l.memory_mb = u64::from(c.memoryMib);
         }
@@ -659,6 +667,14 @@ impl Node {
             }
         }
         let code = self.fetch_code(hash).await?;
+        // A long generation (or one queued behind others for an engine slot) needs more than
+        // a program's default wall time: inference programs get INFERENCE_WALL_MS unless their
+        // owner configured a wall-time limit.
+        let default_wall_ms = if pith_api::inference::Manifest::parse(&code).is_some() {
+            INFERENCE_WALL_MS
+        } else {
+            Limits::default().wall_ms
+        };
         let mut p = if code.starts_with(b"\0asm") {
             Program::from_wasm(program.to_hex(), code)
         } else {
@@ -668,7 +684,7 @@ impl Node {
                 String::from_utf8_lossy(&code).into_owned(),
             )
         };
-        p.limits = self.limits(program).await?;
+        p.limits = self.limits(program, default_wall_ms).await?;
         p.code_hash = hash;
         let version = match (secrets, &cached) {
             (Some(u), _) => {
@@ -780,41 +796,27 @@ impl Node {
         }
     }
 
-    /// Answer an inference program's request into `sink`; returns the usage to record and
-    /// sign (tokens, and the generation's time as both CPU and wall time).
+    /// Answer an inference program's request into `sink` under the program's limits; records
+    /// and returns the usage to sign (tokens, and the generation's time as both CPU and wall
+    /// time).
+    #[allow(clippy::too_many_arguments)]
     async fn serve_inference(
         &self,
         program: ProgramId,
+        limits: &Limits,
         manifest: &pith_api::inference::Manifest,
         engine: &pith_infer::Engine,
         request: &SealedRequest,
         request_hash: [u8; 32],
         sink: &mut crate::inference::Sink<'_>,
-    ) -> Result<pith_sandbox::Usage, WorkerError> {
+    ) -> pith_sandbox::Usage {
         let start = Instant::now();
-        // A long generation (or one queued behind others for an engine slot) needs more than
-        // a program's default wall time: inference programs get INFERENCE_WALL_MS unless their
-        // owner configured a wall-time limit.
-        let config = self
-            .contracts
-            .programs
-            .raw()
-            .program(U256::from_be_bytes(program.0))
-            .call()
-            .await
-            .map_err(chain_err)?
-            .config;
-        let wall_ms = if config.wallMillis != 0 {
-            u64::from(config.wallMillis)
-        } else {
-            INFERENCE_WALL_MS
-        };
         let plan = crate::inference::plan(
             manifest,
             engine,
             request,
             request_hash,
-            u32::try_from(Limits::default().ai_tokens).unwrap_or(u32::MAX),
+            u32::try_from(limits.ai_tokens).unwrap_or(u32::MAX),
             now_secs(),
         );
         let used = match plan {
@@ -823,7 +825,7 @@ impl Node {
                 crate::inference::ChatUsage::default()
             }
             crate::inference::Plan::Chat(chat) => {
-                let deadline = start + Duration::from_millis(wall_ms);
+                let deadline = start + Duration::from_millis(limits.wall_ms);
                 crate::inference::run_chat(engine, chat, deadline, sink).await
             }
         };
@@ -834,11 +836,13 @@ impl Node {
         } else {
             Duration::ZERO
         };
-        Ok(pith_sandbox::Usage {
+        let usage = pith_sandbox::Usage {
             ai_prompt_tokens: used.prompt_tokens,
             ai_completion_tokens: used.completion_tokens,
             ..pith_sandbox::Usage::timed(busy, wall)
-        })
+        };
+        self.record_usage(program, &usage, &[]);
+        usage
     }
 
     /// Run one encrypted invocation (the body of `POST /v1/programs/{id}/invoke`).
@@ -857,14 +861,14 @@ impl Node {
             let usage = self
                 .serve_inference(
                     program,
+                    &loaded.limits,
                     &manifest,
                     &engine,
                     &request,
                     request_hash,
                     &mut sink,
                 )
-                .await?;
-            self.record_usage(program, &usage, &[]);
+                .await;
             let crate::inference::Sink::Collect {
                 status,
                 headers,
@@ -929,26 +933,16 @@ impl Node {
                     writer: &mut writer,
                     broken: false,
                 };
-                let usage = node
-                    .serve_inference(
-                        program,
-                        &manifest,
-                        &engine,
-                        &request,
-                        request_hash,
-                        &mut sink,
-                    )
-                    .await;
-                match usage {
-                    Ok(u) => {
-                        node.record_usage(program, &u, &[]);
-                        u
-                    }
-                    Err(e) => {
-                        tracing::warn!(target: "pith::worker", program = %program.to_hex(), "inference: {e}");
-                        return;
-                    }
-                }
+                node.serve_inference(
+                    program,
+                    &loaded.limits,
+                    &manifest,
+                    &engine,
+                    &request,
+                    request_hash,
+                    &mut sink,
+                )
+                .await
             } else {
                 let outcome = node.run(&loaded, to_sandbox(&request)).await;
                 node.record_usage(program, &outcome.usage, &outcome.logs);
