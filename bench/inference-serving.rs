@@ -22,77 +22,27 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use candle_core::{Device, Tensor};
-use candle_transformers::generation::{LogitsProcessor, Sampling};
 use pith_infer::{ChatMessage, Model, Role};
 
-const PROMPTS: [&str; 4] = [
-    "Tell me a long story about a dragon who learns to cook.",
-    "Write a detailed essay about the history of the bicycle.",
-    "Describe, step by step, how to bake bread at home.",
-    "Explain in detail how the planets of the solar system formed.",
-];
+#[path = "../crates/infer/benches/common/mod.rs"]
+mod common;
+use common::{PROMPTS, baseline, decode_rate, env_usize, median};
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-struct Run {
+/// A served completion: time to first token, total time, completion tokens.
+struct Served {
     ttft: Duration,
     total: Duration,
     tokens: usize,
 }
 
-impl Run {
+impl Served {
     fn decode_rate(&self) -> f64 {
-        (self.tokens.saturating_sub(1)) as f64 / (self.total - self.ttft).as_secs_f64()
-    }
-}
-
-/// candle's own greedy loop on pre-tokenized input.
-fn baseline(model: &Model, prompt: &[u32], n: usize) -> Run {
-    let mut weights = model.weights();
-    let mut sampler = LogitsProcessor::from_sampling(0, Sampling::ArgMax);
-    let start = Instant::now();
-    let input = Tensor::new(prompt, &Device::Cpu)
-        .unwrap()
-        .unsqueeze(0)
-        .unwrap();
-    let mut logits = weights.forward(&input, 0).unwrap();
-    let mut tokens = 0;
-    let mut ttft = Duration::ZERO;
-    loop {
-        let next = sampler.sample(&logits.squeeze(0).unwrap()).unwrap();
-        tokens += 1;
-        if tokens == 1 {
-            ttft = start.elapsed();
-        }
-        if tokens == n {
-            break;
-        }
-        let input = Tensor::new(&[next], &Device::Cpu)
-            .unwrap()
-            .unsqueeze(0)
-            .unwrap();
-        logits = weights.forward(&input, prompt.len() + tokens - 1).unwrap();
-    }
-    Run {
-        ttft,
-        total: start.elapsed(),
-        tokens,
+        decode_rate(self.tokens, self.ttft, self.total)
     }
 }
 
 /// One streamed completion through the proxy; tokens = the usage chunk's completion tokens.
-async fn served(client: &reqwest::Client, base: &str, prompt: &str, n: usize) -> Run {
+async fn served(client: &reqwest::Client, base: &str, prompt: &str, n: usize) -> Served {
     let body = serde_json::json!({
         "model": "SmolLM2-135M-Instruct",
         "messages": [{"role": "user", "content": prompt}],
@@ -142,7 +92,7 @@ async fn served(client: &reqwest::Client, base: &str, prompt: &str, n: usize) ->
         "the stream ended without [DONE]; its last event: {last}"
     );
     let total = start.elapsed();
-    Run {
+    Served {
         ttft: ttft.unwrap_or(total),
         total,
         tokens,
@@ -173,12 +123,7 @@ fn pith_bin() -> PathBuf {
 }
 
 fn main() {
-    let model_path = std::env::var_os("PITH_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/pith/models/SmolLM2-135M-Instruct.gguf")
-        });
+    let model_path = pith_infer::installed::default_model_path();
     assert!(
         model_path.is_file(),
         "model {} not found: scripts/install.d/model",
@@ -267,15 +212,16 @@ fn main() {
     for round in 0..rounds {
         let b = baseline(&model, &prompt_ids, n);
         let s = rt.block_on(served(&client, &base, PROMPTS[0], n));
+        let b_now = decode_rate(b.tokens.len(), b.ttft, b.total);
         eprintln!(
             "round {round}: candle loop {:.1} tok/s (ttft {:.0} ms) | served {:.1} tok/s (ttft {:.0} ms, {} tokens)",
-            b.decode_rate(),
+            b_now,
             b.ttft.as_secs_f64() * 1e3,
             s.decode_rate(),
             s.ttft.as_secs_f64() * 1e3,
             s.tokens
         );
-        b_rate.push(b.decode_rate());
+        b_rate.push(b_now);
         s_rate.push(s.decode_rate());
         b_ttft.push(b.ttft.as_secs_f64() * 1e3);
         s_ttft.push(s.ttft.as_secs_f64() * 1e3);

@@ -12,33 +12,15 @@
 //! same 4 chats one after the other, and the resident memory a slot's KV cache takes.
 
 use std::ops::ControlFlow;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use candle_transformers::generation::{LogitsProcessor, Sampling};
 use pith_infer::{
     ChatMessage, ChatRequest, Control, Engine, EngineConfig, FinishReason, Model, Role,
 };
 
-const PROMPTS: [&str; 4] = [
-    "Tell me a long story about a dragon who learns to cook.",
-    "Write a detailed essay about the history of the bicycle.",
-    "Describe, step by step, how to bake bread at home.",
-    "Explain in detail how the planets of the solar system formed.",
-];
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+mod common;
+use common::{PROMPTS, Run, baseline, env_usize, median};
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -48,48 +30,6 @@ fn rss_bytes() -> u64 {
         .and_then(|p| p.parse::<u64>().ok())
         .unwrap_or(0)
         * 4096
-}
-
-struct Run {
-    ttft: Duration,
-    total: Duration,
-    tokens: Vec<u32>,
-}
-
-/// candle's own greedy loop on pre-tokenized input.
-fn baseline(model: &Model, prompt: &[u32], n: usize) -> Run {
-    let mut weights = model.weights();
-    let mut sampler = LogitsProcessor::from_sampling(0, Sampling::ArgMax);
-    let start = Instant::now();
-    let input = Tensor::new(prompt, &Device::Cpu)
-        .unwrap()
-        .unsqueeze(0)
-        .unwrap();
-    let mut logits = weights.forward(&input, 0).unwrap();
-    let mut tokens = Vec::with_capacity(n);
-    let mut ttft = Duration::ZERO;
-    loop {
-        let next = sampler.sample(&logits.squeeze(0).unwrap()).unwrap();
-        tokens.push(next);
-        if tokens.len() == 1 {
-            ttft = start.elapsed();
-        }
-        if tokens.len() == n {
-            break;
-        }
-        let input = Tensor::new(&[next], &Device::Cpu)
-            .unwrap()
-            .unsqueeze(0)
-            .unwrap();
-        logits = weights
-            .forward(&input, prompt.len() + tokens.len() - 1)
-            .unwrap();
-    }
-    Run {
-        ttft,
-        total: start.elapsed(),
-        tokens,
-    }
 }
 
 fn request(prompt: &str, n: usize) -> ChatRequest {
@@ -122,12 +62,7 @@ fn engine_run(engine: &Engine, prompt: &str, n: usize) -> (Run, FinishReason) {
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is taken from the command line.
-    let path = std::env::var_os("PITH_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/pith/models/SmolLM2-135M-Instruct.gguf")
-        });
+    let path = pith_infer::installed::default_model_path();
     if !path.is_file() {
         eprintln!(
             "model {} not found: run scripts/install.d/model",
