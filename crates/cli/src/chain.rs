@@ -310,6 +310,7 @@ async fn up(args: UpArgs) -> Result<()> {
         }
     };
 
+    let mut signals = crate::network::Signals::install()?;
     println!(
         "ready {url} chain_id={} deployment={}",
         deployment.chain_id,
@@ -317,10 +318,8 @@ async fn up(args: UpArgs) -> Result<()> {
     );
     let _ = std::io::stdout().flush();
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+        () = signals.recv() => {}
         status = anvil.exited() => {
             bail!("anvil exited unexpectedly ({:?}); see {}", status?, dir.join("chain/anvil.log").display());
         }

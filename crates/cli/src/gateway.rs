@@ -92,22 +92,12 @@ async fn serve(args: GatewayArgs) -> Result<()> {
         cfg.dev_ca =
             Some(std::fs::read(&file).with_context(|| format!("--dev-ca {}", file.display()))?);
     }
+    let mut signals = crate::network::Signals::install()?;
     let gateway = Gateway::start(cfg).await.context("starting the gateway")?;
     println!("gateway listening on {}", gateway.url());
     let cancel = gateway.cancel_token();
     tokio::spawn(async move {
-        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
-        match term {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
+        signals.recv().await;
         cancel.cancel();
     });
     gateway.wait().await;

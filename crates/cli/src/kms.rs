@@ -82,6 +82,7 @@ fn config(args: KmsArgs) -> Result<pith_kms::Config> {
 
 async fn serve(args: KmsArgs) -> Result<()> {
     let config = config(args)?;
+    let signals = crate::network::Signals::install()?;
     let shutdown = CancellationToken::new();
     let running = pith_kms::start(config, shutdown.clone())
         .await
@@ -92,7 +93,7 @@ async fn serve(args: KmsArgs) -> Result<()> {
         running.addr,
         running.kms.epochs()
     );
-    crate::network::serve_until_signal(shutdown, running.done).await
+    crate::network::serve_until_signal(signals, shutdown, running.done).await
 }
 
 /// Run `pith kms`.

@@ -404,16 +404,42 @@ mod tests {
     }
 }
 
+/// SIGINT and SIGTERM, caught from the moment this is made. Make it before a process
+/// announces that it is ready: a signal sent between the announcement and the handler would
+/// otherwise kill it with the default disposition (no drain, no state saved).
+pub struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Catch SIGINT and SIGTERM from now on.
+    pub fn install() -> Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            int: signal(SignalKind::interrupt()).context("catching SIGINT")?,
+            term: signal(SignalKind::terminate()).context("catching SIGTERM")?,
+        })
+    }
+
+    /// The next SIGINT or SIGTERM.
+    pub async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
+}
+
 /// Wait until SIGINT or SIGTERM, then cancel `shutdown` and wait for the service task `done`
 /// to finish draining; a service that stops on its own ends the wait with its result.
 pub async fn serve_until_signal<E: std::fmt::Display>(
+    mut signals: Signals,
     shutdown: tokio_util::sync::CancellationToken,
     mut done: tokio::task::JoinHandle<std::result::Result<(), E>>,
 ) -> Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+        () = signals.recv() => {}
         r = &mut done => return r?.map_err(|e| anyhow!("{e}")),
     }
     shutdown.cancel();

@@ -830,6 +830,7 @@ async fn up(args: UpArgs) -> Result<()> {
         }
     };
     write_processes(&layout, &anvil, &services);
+    let mut signals = crate::network::Signals::install()?;
     let dir_arg = if args.dir == Path::new(crate::chain::DEFAULT_DIR) {
         String::new()
     } else {
@@ -857,12 +858,10 @@ async fn up(args: UpArgs) -> Result<()> {
             .unwrap_or(1.0)
             .max(0.0),
     );
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            _ = term.recv() => break,
+            () = signals.recv() => break,
             status = anvil.exited() => {
                 let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
                 progress(format!("anvil exited ({status}); restarting it from {}", layout.p("chain/anvil-state.json").display()));

@@ -136,6 +136,7 @@ fn config(args: WorkerArgs) -> Result<pith_worker::Config> {
 
 async fn serve(args: WorkerArgs) -> Result<()> {
     let config = config(args)?;
+    let signals = crate::network::Signals::install()?;
     let shutdown = CancellationToken::new();
     let running = pith_worker::start(config, shutdown.clone())
         .await
@@ -145,7 +146,7 @@ async fn serve(args: WorkerArgs) -> Result<()> {
         running.node.address(),
         running.addr
     );
-    crate::network::serve_until_signal(shutdown, running.done).await
+    crate::network::serve_until_signal(signals, shutdown, running.done).await
 }
 
 /// Run `pith worker`.
