@@ -165,14 +165,22 @@ fn agent_decides_each_post_once_and_survives_a_worker() {
             "{line}"
         );
     }
-    // The sweep runs on its schedule too.
-    assert!(
-        entries.iter().any(|e| e["message"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("agent firing cron:")),
-        "{program_logs}"
-    );
+    // The sweep runs on its schedule too (every 3 s on whichever worker claims the tick; the
+    // logs of a killed worker are gone with it, so wait for one the live workers logged).
+    eventually("a cron firing in the program's logs", GUARD, || {
+        let logs = net.pith_json(&["programs", "logs", &pid]);
+        logs["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| {
+                e["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("agent firing cron:")
+            })
+            .then_some(())
+    });
     // Anyone can ask the agent what it has done.
     let c = net.pith_json(&["call", &pid]);
     assert_eq!(c["verified"], true, "{c}");
